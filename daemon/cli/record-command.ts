@@ -1,0 +1,99 @@
+import { Tail2Error } from '../errors/tail2-error.js';
+import { outputFormatOf, writeProfile } from '../formats/write-profile.js';
+import { Recording } from '../profile/recording.js';
+import { loadNativeAddon } from '../sampler/native-addon.js';
+import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
+import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
+import { formatDuration } from '../units/duration.js';
+import { hostname } from 'node:os';
+
+export interface RecordOptions {
+  durationMs: number;
+  frequency: number;
+  output: string;
+  /** Sample only this process (filtered in the kernel). */
+  pid?: number;
+  /** Keep only processes whose comm or command line matches. */
+  processPattern?: RegExp;
+  /** Keep the idle task's samples (pid 0). */
+  includeIdle?: boolean;
+  /** Where progress goes; stderr in the CLI. */
+  log: (line: string, transient?: boolean) => void;
+  /** Resolves early on Ctrl-C; the recording is still written. */
+  interrupted?: Promise<void>;
+}
+
+export interface RecordSummary {
+  samples: number;
+  stacks: number;
+  processes: number;
+  lost: number;
+  durationMs: number;
+}
+
+/** `tail2 record`: samples the host (or one process) for a while and writes one profile file. */
+export async function runRecord(options: RecordOptions): Promise<RecordSummary> {
+  outputFormatOf(options.output); // a bad file name fails before any sampling
+  const recording = new Recording();
+  const sampler = new StackSampler({ frequency: options.frequency, pid: options.pid, onBatch: (batch) => recording.ingest(batch) });
+  const startedNs = Number(process.hrtime.bigint());
+  const cpus = sampler.start();
+  const target = options.pid ? `pid ${options.pid}` : options.processPattern ? `processes matching ${options.processPattern}` : 'every process';
+  options.log(`tail2: sampling ${target} on ${cpus} CPUs at ${options.frequency} Hz for ${formatDuration(options.durationMs)} (Ctrl-C to stop early)`);
+
+  const progress = setInterval(() => {
+    const elapsed = (Number(process.hrtime.bigint()) - startedNs) / 1e6;
+    options.log(`tail2: ${formatDuration(elapsed)} / ${formatDuration(options.durationMs)}, ${recording.samples.length} samples`, true);
+  }, 1000);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, options.durationMs))), options.interrupted ?? new Promise(() => {})]);
+  } finally {
+    clearTimeout(timer); // an early stop must not leave the timer holding the process open
+    clearInterval(progress);
+    await sampler.stop();
+  }
+  const stoppedNs = Number(process.hrtime.bigint());
+  const stats = sampler.stats();
+
+  const symbolizer = new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)());
+  const pattern = options.processPattern;
+  const profile = await symbolizer.symbolize(recording, {
+    frequency: options.frequency,
+    monotonicToWallMs,
+    fromNs: startedNs,
+    toNs: stoppedNs + 1,
+    title: `tail2 record on ${hostname()}: ${target}`,
+    includeProcess: (entry, snapshot) => {
+      if (entry.pid === 0) return options.includeIdle === true;
+      if (entry.pid === process.pid && !options.pid) return false; // the recorder itself is noise
+      if (!pattern) return true;
+      return pattern.test(entry.comm) || (snapshot !== undefined && pattern.test(snapshot.cmdline));
+    },
+  });
+  if (profile.samples.stack.length === 0) {
+    options.log(`tail2: warning: no samples matched ${target}; the profile is empty`);
+  }
+  await writeProfile(profile, options.output);
+  const summary: RecordSummary = {
+    samples: profile.samples.stack.length,
+    stacks: profile.stacks.length,
+    processes: new Set(profile.stacks.map((s) => s.pid)).size,
+    lost: (stats?.lost ?? 0) + (stats?.droppedInUserspace ?? 0),
+    durationMs: (stoppedNs - startedNs) / 1e6,
+  };
+  options.log(
+    `tail2: wrote ${options.output}: ${summary.samples} samples, ${summary.stacks} unique stacks, ${summary.processes} processes` +
+      (summary.lost ? `, ${summary.lost} samples lost (ring buffer full)` : ''),
+  );
+  return summary;
+}
+
+/** Validates `--process`: an invalid regular expression is a usage error naming it. */
+export function parseProcessPattern(text: string): RegExp {
+  try {
+    return new RegExp(text);
+  } catch (error) {
+    throw new Tail2Error('TAIL2_USAGE', `--process "${text}" is not a valid regular expression: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { Tail2Error } from '../errors/tail2-error.js';
+import { parseDuration } from '../units/duration.js';
+import { parseProcessPattern, runRecord } from './record-command.js';
+
+function durationOption(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function positiveInteger(name: string, max: number) {
+  return (text: string): number => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 1 || value > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max}, not "${text}"`);
+    return value;
+  };
+}
+
+/** Progress lines: rewritten in place on a terminal, one line each otherwise (and only every 5 s). */
+function stderrLogger(): (line: string, transient?: boolean) => void {
+  let lastTransient = 0;
+  return (line, transient) => {
+    if (process.stderr.isTTY) {
+      process.stderr.write(transient ? `\r\x1b[K${line}` : `\r\x1b[K${line}\n`);
+    } else if (!transient || Date.now() - lastTransient >= 5000) {
+      if (transient) lastTransient = Date.now();
+      process.stderr.write(`${line}\n`);
+    }
+  };
+}
+
+const program = new Command('tail2').description('tail2: always-on eBPF profiler that turns incidents into flamegraphs').showHelpAfterError();
+
+program
+  .command('record')
+  .description('profile the host (or one process) for a while and write a flamegraph, pprof, folded or speedscope file')
+  .requiredOption('-o, --output <file>', 'output file; the format follows the ending: .svg, .folded, .pb.gz, .speedscope.json')
+  .option('-d, --duration <duration>', 'how long to sample (e.g. 10s, 1m)', durationOption, 10_000)
+  .option('-p, --pid <pid>', 'sample only this process', positiveInteger('--pid', 4_194_304))
+  .option('--process <regex>', 'keep only processes whose name or command line matches')
+  .option('-F, --frequency <hz>', 'samples per second per CPU', positiveInteger('--frequency', 10_000), 99)
+  .option('--include-idle', 'keep the idle task (pid 0) in the profile')
+  .action(async (options: { output: string; duration: number; pid?: number; process?: string; frequency: number; includeIdle?: boolean }) => {
+    if (options.pid !== undefined && options.process !== undefined) throw new Tail2Error('TAIL2_USAGE', 'use --pid or --process, not both');
+    let interrupt: () => void = () => {};
+    const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
+    process.once('SIGINT', interrupt);
+    process.once('SIGTERM', interrupt);
+    await runRecord({
+      durationMs: options.duration,
+      frequency: options.frequency,
+      output: options.output,
+      pid: options.pid,
+      processPattern: options.process !== undefined ? parseProcessPattern(options.process) : undefined,
+      includeIdle: options.includeIdle,
+      log: stderrLogger(),
+      interrupted,
+    });
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof Tail2Error) {
+    process.stderr.write(`tail2: ${error.message}\n`);
+    process.exitCode = error.code === 'TAIL2_USAGE' ? 2 : 1;
+  } else {
+    process.stderr.write(`tail2: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  }
+});

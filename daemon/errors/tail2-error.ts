@@ -1,0 +1,43 @@
+/**
+ * The error every tail2 stage throws for a failure a person must act on. `code` is stable (callers
+ * branch on it, never on the message); `hint` says what to do next.
+ */
+export class Tail2Error extends Error {
+  override readonly name = 'Tail2Error';
+
+  constructor(
+    readonly code: Tail2ErrorCode,
+    message: string,
+    readonly hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(hint ? `${message} ${hint}` : message, options);
+  }
+}
+
+export type Tail2ErrorCode =
+  /** Missing CAP_BPF/CAP_PERFMON (or root). */
+  | 'TAIL2_NO_PRIVILEGE'
+  /** The kernel has no BTF at /sys/kernel/btf/vmlinux. */
+  | 'TAIL2_NO_BTF'
+  /** The BPF verifier refused a program; the log is in the message. */
+  | 'TAIL2_VERIFIER'
+  /** Any other failure to load or attach BPF. */
+  | 'TAIL2_BPF'
+  /** The native addon is not built or does not load. */
+  | 'TAIL2_NO_ADDON'
+  /** A command-line argument is wrong. */
+  | 'TAIL2_USAGE'
+  /** Writing an output file failed. */
+  | 'TAIL2_OUTPUT';
+
+/** Native addon errors carry `code`/`hint`/`verifierLog` set by native/libbpf-error.cc. */
+export function fromNativeError(error: unknown): Tail2Error {
+  if (error instanceof Tail2Error) return error;
+  const native = error as { message?: string; code?: string; verifierLog?: string };
+  const known: Tail2ErrorCode[] = ['TAIL2_NO_PRIVILEGE', 'TAIL2_NO_BTF', 'TAIL2_VERIFIER'];
+  const code = known.find((c) => c === native.code) ?? 'TAIL2_BPF';
+  let message = native.message ?? String(error);
+  if (native.verifierLog) message += `\n--- verifier log ---\n${native.verifierLog.trimEnd()}`;
+  return new Tail2Error(code, message, undefined, { cause: error });
+}

@@ -1,0 +1,53 @@
+import { writeFile, rename } from 'node:fs/promises';
+import { Tail2Error } from '../errors/tail2-error.js';
+import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { renderFlamegraphSvg } from './flamegraph-svg.js';
+import { renderFolded } from './folded.js';
+import { encodePprofGzip } from './pprof.js';
+import { renderSpeedscope } from './speedscope.js';
+
+/** Output formats, chosen by the file name's ending. */
+export const OUTPUT_FORMATS = [
+  { ending: '.speedscope.json', describe: 'speedscope JSON' },
+  { ending: '.pb.gz', describe: 'pprof (gzipped protobuf)' },
+  { ending: '.folded', describe: 'folded stacks' },
+  { ending: '.svg', describe: 'interactive flamegraph SVG' },
+] as const;
+
+export type OutputEnding = (typeof OUTPUT_FORMATS)[number]['ending'];
+
+/** The format a path asks for, or a usage error listing the known endings. */
+export function outputFormatOf(path: string): OutputEnding {
+  const format = OUTPUT_FORMATS.find((f) => path.endsWith(f.ending));
+  if (!format) {
+    const known = OUTPUT_FORMATS.map((f) => `${f.ending} (${f.describe})`).join(', ');
+    throw new Tail2Error('TAIL2_USAGE', `cannot tell the output format of "${path}": the file name must end in one of ${known}.`);
+  }
+  return format.ending;
+}
+
+/** Renders `profile` in the format of `path`'s ending. */
+export async function renderProfile(profile: SymbolizedProfile, ending: OutputEnding): Promise<Buffer> {
+  switch (ending) {
+    case '.speedscope.json':
+      return Buffer.from(JSON.stringify(renderSpeedscope(profile, profile.title)));
+    case '.pb.gz':
+      return encodePprofGzip(profile);
+    case '.folded':
+      return Buffer.from(renderFolded(profile));
+    case '.svg':
+      return Buffer.from(renderFlamegraphSvg(profile, { title: profile.title }));
+  }
+}
+
+/** Writes the profile to `path` atomically (temporary file, then rename), so a reader never sees half a file. */
+export async function writeProfile(profile: SymbolizedProfile, path: string): Promise<void> {
+  const bytes = await renderProfile(profile, outputFormatOf(path));
+  const temporary = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(temporary, bytes);
+    await rename(temporary, path);
+  } catch (error) {
+    throw new Tail2Error('TAIL2_OUTPUT', `cannot write ${path}: ${(error as Error).message}`, undefined, { cause: error });
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Every process the sampler has seen, keyed by pid *and* start time so a reused pid never mixes two
+ * processes. A process is snapshotted (command line, executable mappings) the moment it is first
+ * seen, so it can still be symbolized after it exits.
+ */
+export interface ProcessEntry {
+  /** Index in the table; what stacks refer to. */
+  id: number;
+  pid: number;
+  /** Start time of the thread group leader, ns on the boot-time clock (from the BPF record). */
+  startTimeNs: number;
+  /** comm of the first sampled thread. */
+  comm: string;
+  /** Filled in by the snapshot hook; absent for the idle task and for processes gone before it ran. */
+  snapshot?: unknown;
+}
+
+export type NewProcessHook = (entry: ProcessEntry) => void;
+
+export class ProcessTable {
+  private readonly byPid = new Map<number, ProcessEntry>();
+  private readonly entries: ProcessEntry[] = [];
+
+  constructor(private readonly onNewProcess?: NewProcessHook) {}
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  get(id: number): ProcessEntry {
+    return this.entries[id];
+  }
+
+  all(): readonly ProcessEntry[] {
+    return this.entries;
+  }
+
+  /** The id of the process (pid, start time); creates and snapshots it when new. */
+  lookup(pid: number, startTimeNs: number, comm: () => string): number {
+    const current = this.byPid.get(pid);
+    if (current !== undefined && current.startTimeNs === startTimeNs) return current.id;
+    const entry: ProcessEntry = { id: this.entries.length, pid, startTimeNs, comm: comm() };
+    this.entries.push(entry);
+    this.byPid.set(pid, entry);
+    this.onNewProcess?.(entry);
+    return entry.id;
+  }
+}

@@ -1,0 +1,99 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Tail2Error } from '../errors/tail2-error.js';
+
+/** Counters of the BPF sampler, summed over CPUs. */
+export interface NativeSamplerStats {
+  /** perf ticks the BPF program ran for */
+  samples: number;
+  /** records refused by the full ring buffer */
+  lost: number;
+  /** ticks skipped by the pid filter */
+  filtered: number;
+  /** records in batches JS did not take in time */
+  droppedInUserspace: number;
+  /** records handed to JS */
+  delivered: number;
+  /** batches handed to JS */
+  deliveredBatches: number;
+  /** CPUs with an attached perf event */
+  cpus: number;
+  ringBufferBytes: number;
+}
+
+export interface NativeSamplerOptions {
+  /** Hz per CPU. */
+  frequency: number;
+  /** Thread-group id to sample alone; 0 for every process. */
+  targetPid?: number;
+  /** Ring buffer size, rounded up to a power of two. */
+  ringBufferBytes?: number;
+  /** How often the drain thread hands a batch to JS. */
+  batchIntervalMs?: number;
+  onBatch: (batch: Buffer) => void;
+  onError?: (error: Error) => void;
+}
+
+export interface NativeSampler {
+  /** Loads and attaches; returns the number of CPUs attached. Throws native errors with `code`. */
+  start(): number;
+  stop(): void;
+  stats(): NativeSamplerStats;
+}
+
+export interface NativeSymbolFrame {
+  name: string;
+  file?: string;
+  line?: number;
+  inlined: boolean;
+}
+
+export interface NativeModuleInfo {
+  buildId?: string;
+  hasSymbols: boolean;
+  hasDwarf: boolean;
+  debugFile?: string;
+}
+
+export interface NativeSymbolizer {
+  symbolize(path: string, cacheKey: string, fileOffsets: BigUint64Array): Promise<NativeSymbolFrame[][]>;
+  moduleInfo(path: string, cacheKey: string): Promise<NativeModuleInfo>;
+  clear(): void;
+  readonly size: number;
+}
+
+export interface NativeAddon {
+  Sampler: new (options: NativeSamplerOptions) => NativeSampler;
+  Symbolizer: new (options?: { maxModules?: number }) => NativeSymbolizer;
+  demangle(name: string): string;
+  /** The Error the sampler throws for a failed step with this errno and libbpf log (for tests). */
+  describeBpfError(step: string, errno: number, log: string): Error & { code: string; errno: number; hint: string; verifierLog?: string };
+  RECORD_HEADER_BYTES: number;
+  RECORD_VERSION: number;
+  MAX_STACK_DEPTH: number;
+  RECORD_LAYOUT: Record<string, number>;
+}
+
+/** The addon's path: native/build/Release/tail2_native.node, found from src (vitest) or dist/ (tsc output). */
+function addonPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'native', 'build', 'Release', 'tail2_native.node');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Tail2Error('TAIL2_NO_ADDON', 'the native addon native/build/Release/tail2_native.node is not built.', 'Run `npm run build` (it installs the build dependencies and compiles it).');
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the native addon once. */
+export function loadNativeAddon(): NativeAddon {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    cached = require(addonPath()) as NativeAddon;
+  }
+  return cached;
+}

@@ -1,0 +1,14 @@
+// Entry point of the tail2 native addon: registers the sampler (BPF load/attach/drain) and the
+// symbolizer (ELF/DWARF through elfutils' libdwfl).
+#include <napi.h>
+
+#include "sampler-addon.h"
+#include "symbolizer.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitSampler(env, exports);
+  InitSymbolizer(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(tail2_native, Init)

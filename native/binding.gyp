@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "tail2_native",
+      "sources": [
+        "addon.cc",
+        "libbpf-error.cc",
+        "sampler.cc",
+        "symbolizer.cc"
+      ],
+      "include_dirs": [
+        "<!@(node -p \"require('node-addon-api').include\")",
+        "../bpf",
+        "../build/bpf"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fexceptions"],
+      "libraries": ["-lbpf", "-ldw", "-lelf", "-liberty", "-lz"]
+    }
+  ]
+}

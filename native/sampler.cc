@@ -1,0 +1,341 @@
+#include "sampler-addon.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <linux/types.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "libbpf-error.h"
+#include "sampler.skel.h"
+// bpf/sampler.h (the record layout) needs the __u64 family from linux/types.h, included above.
+#include "sampler.h"
+
+namespace {
+
+constexpr uint32_t kMinRingBytes = 256 * 1024;
+constexpr size_t kFlushBytes = 1 << 20;  // hand a batch over early when it gets this big
+constexpr int kPollTimeoutMs = 50;
+constexpr size_t kMaxQueuedBatches = 64;  // batches JS has not taken yet; past this, batches are dropped and counted
+
+struct Batch {
+  std::vector<uint8_t> bytes;
+  uint64_t records = 0;
+};
+
+// "0-3,5,7-8" -> {0,1,2,3,5,7,8}
+std::vector<int> ReadOnlineCpus() {
+  std::vector<int> cpus;
+  std::ifstream file("/sys/devices/system/cpu/online");
+  std::string text;
+  if (!std::getline(file, text)) return cpus;
+  std::stringstream ranges(text);
+  std::string range;
+  while (std::getline(ranges, range, ',')) {
+    size_t dash = range.find('-');
+    try {
+      int first = std::stoi(range.substr(0, dash));
+      int last = dash == std::string::npos ? first : std::stoi(range.substr(dash + 1));
+      for (int cpu = first; cpu <= last; cpu++) cpus.push_back(cpu);
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
+  return cpus;
+}
+
+uint32_t RoundUpToPowerOfTwo(uint32_t value) {
+  uint32_t result = kMinRingBytes;
+  while (result < value && result < (1u << 30)) result <<= 1;
+  return result;
+}
+
+class Sampler : public Napi::ObjectWrap<Sampler> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Sampler",
+                       {InstanceMethod<&Sampler::Start>("start"), InstanceMethod<&Sampler::Stop>("stop"),
+                        InstanceMethod<&Sampler::Stats>("stats")});
+  }
+
+  explicit Sampler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sampler>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "Sampler(options): options object required");
+    Napi::Object options = info[0].As<Napi::Object>();
+    if (!options.Get("onBatch").IsFunction()) throw Napi::TypeError::New(env, "Sampler: options.onBatch must be a function");
+    on_batch_ = Napi::Persistent(options.Get("onBatch").As<Napi::Function>());
+    if (options.Get("onError").IsFunction()) on_error_ = Napi::Persistent(options.Get("onError").As<Napi::Function>());
+    frequency_ = ReadUint(options, "frequency", 99);
+    target_pid_ = ReadUint(options, "targetPid", 0);
+    ring_bytes_ = RoundUpToPowerOfTwo(ReadUint(options, "ringBufferBytes", 8u << 20));
+    batch_interval_ms_ = ReadUint(options, "batchIntervalMs", 200);
+    if (frequency_ == 0) throw Napi::RangeError::New(env, "Sampler: frequency must be at least 1 Hz");
+  }
+
+  ~Sampler() override { Teardown(); }
+
+ private:
+  static uint32_t ReadUint(Napi::Object options, const char* name, uint32_t fallback) {
+    Napi::Value value = options.Get(name);
+    if (value.IsUndefined()) return fallback;
+    if (!value.IsNumber() || value.As<Napi::Number>().DoubleValue() < 0)
+      throw Napi::TypeError::New(options.Env(), std::string("Sampler: options.") + name + " must be a non-negative number");
+    return value.As<Napi::Number>().Uint32Value();
+  }
+
+  // open -> set load-time settings -> load -> attach on each online CPU -> ring buffer -> drain thread.
+  // Any failure unwinds through Teardown(), the one cleanup path.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (skel_ != nullptr || started_once_) throw Napi::Error::New(env, "Sampler: a Sampler starts once; create a new one");
+    started_once_ = true;
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+      Napi::Error error = MakeBpfError(env, "find kernel BTF at /sys/kernel/btf/vmlinux", ESRCH, "");
+      throw error;
+    }
+    LibbpfLogCapture log;
+    skel_ = sampler_bpf__open();
+    if (skel_ == nullptr) Fail(env, "open the BPF object", errno, log.Text());
+    skel_->rodata->target_tgid = target_pid_;  // fixed at load time
+    int err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
+    if (err) Fail(env, "size the ring buffer", -err, log.Text());
+    err = sampler_bpf__load(skel_);
+    if (err) Fail(env, "load the BPF programs", -err, log.Text());
+
+    std::vector<int> cpus = ReadOnlineCpus();
+    if (cpus.empty()) Fail(env, "read /sys/devices/system/cpu/online", EIO, "");
+    for (int cpu : cpus) {
+      struct perf_event_attr attr;
+      memset(&attr, 0, sizeof(attr));
+      attr.size = sizeof(attr);
+      attr.type = PERF_TYPE_SOFTWARE;
+      attr.config = PERF_COUNT_SW_CPU_CLOCK;
+      // cpu-clock counts nanoseconds, so a fixed period gives the frequency exactly. Frequency mode
+      // (attr.freq) lets the kernel re-tune the period and undersamples idle, tickless CPUs.
+      attr.sample_period = 1000000000ull / frequency_;
+      int fd = static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+      if (fd < 0) {
+        if (errno == ENODEV) continue;  // went offline since we read the list
+        Fail(env, "open the cpu-clock perf event on CPU " + std::to_string(cpu), errno, "");
+      }
+      perf_fds_.push_back(fd);
+      struct bpf_link* link = bpf_program__attach_perf_event(skel_->progs.sample_stack, fd);
+      if (link == nullptr) Fail(env, "attach the sampler to the perf event on CPU " + std::to_string(cpu), errno, log.Text());
+      links_.push_back(link);
+    }
+    attached_cpus_ = links_.size();
+    ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.samples), &Sampler::OnRecord, this, nullptr);
+    if (ring_ == nullptr) Fail(env, "create the ring buffer reader", errno, log.Text());
+
+    tsfn_ = Napi::ThreadSafeFunction::New(env, on_batch_.Value(), "tail2-sampler-drain", kMaxQueuedBatches, 1);
+    tsfn_live_ = true;
+    running_ = true;
+    thread_ = std::thread([this] { Drain(); });
+    return Napi::Number::New(env, static_cast<double>(links_.size()));
+  }
+
+  [[noreturn]] void Fail(Napi::Env env, const std::string& step, int err, const std::string& log) {
+    Teardown();
+    throw MakeBpfError(env, step, err == 0 ? EINVAL : err, log);
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+  // Counters summed over CPUs. `samples` counts perf ticks seen by the BPF program; `lost` the
+  // records the full ring buffer refused; `droppedInUserspace` the records in batches JS did not
+  // take in time.
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object stats = Napi::Object::New(env);
+    if (skel_ != nullptr) ReadCounters();
+    const uint64_t* totals = counters_;
+    stats.Set("samples", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_SAMPLES])));
+    stats.Set("lost", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_LOST])));
+    stats.Set("filtered", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_FILTERED])));
+    stats.Set("droppedInUserspace", Napi::Number::New(env, static_cast<double>(dropped_records_.load())));
+    stats.Set("delivered", Napi::Number::New(env, static_cast<double>(delivered_records_.load())));
+    stats.Set("deliveredBatches", Napi::Number::New(env, static_cast<double>(delivered_batches_.load())));
+    stats.Set("cpus", Napi::Number::New(env, static_cast<double>(attached_cpus_)));
+    stats.Set("ringBufferBytes", Napi::Number::New(env, ring_bytes_));
+    return stats;
+  }
+
+  // Sums the per-CPU BPF counters into counters_ (kept after teardown, so stats after stop are final).
+  void ReadCounters() {
+    int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0) return;
+    std::vector<uint64_t> values(ncpus);
+    for (uint32_t key = 0; key < TAIL2_COUNTER_MAX; key++) {
+      if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, values.data()) != 0) continue;
+      uint64_t total = 0;
+      for (uint64_t v : values) total += v;
+      counters_[key] = total;
+    }
+  }
+
+  static int OnRecord(void* context, void* data, size_t size) {
+    auto* self = static_cast<Sampler*>(context);
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    self->batch_.bytes.insert(self->batch_.bytes.end(), bytes, bytes + size);
+    self->batch_.records++;
+    return 0;
+  }
+
+  // Runs on the drain thread: the only place that touches ring_ and batch_ while running_.
+  void Drain() {
+    auto last_flush = std::chrono::steady_clock::now();
+    while (running_.load()) {
+      int n = ring_buffer__poll(ring_, kPollTimeoutMs);
+      if (n < 0 && n != -EINTR) {
+        ReportDrainError(-n);
+        break;
+      }
+      auto now = std::chrono::steady_clock::now();
+      bool due = now - last_flush >= std::chrono::milliseconds(batch_interval_ms_);
+      if (!batch_.bytes.empty() && (due || batch_.bytes.size() >= kFlushBytes)) {
+        Flush();
+        last_flush = now;
+      }
+    }
+    if (ring_buffer__consume(ring_) < 0) {
+      // Nothing useful to do on shutdown: the records already in the ring are lost with it.
+    }
+    if (!batch_.bytes.empty()) Flush();
+  }
+
+  void Flush() {
+    auto* batch = new Batch(std::move(batch_));
+    batch_ = Batch();
+    batch_.bytes.reserve(batch->bytes.capacity());
+    uint64_t records = batch->records;
+    napi_status status = tsfn_.NonBlockingCall(batch, [](Napi::Env env, Napi::Function callback, Batch* data) {
+      // The Buffer owns the batch's memory: freed when JS drops the Buffer, no copy.
+      Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(
+          env, data->bytes.data(), data->bytes.size(), [](Napi::Env, uint8_t*, Batch* owned) { delete owned; }, data);
+      try {
+        callback.Call({buffer});
+      } catch (const Napi::Error& error) {
+        error.ThrowAsJavaScriptException();
+      }
+    });
+    if (status == napi_ok) {
+      delivered_records_ += records;
+      delivered_batches_++;
+    } else {
+      dropped_records_ += records;
+      delete batch;
+    }
+  }
+
+  void ReportDrainError(int err) {
+    auto* code = new int(err);
+    napi_status status = tsfn_.NonBlockingCall(code, [this](Napi::Env env, Napi::Function, int* data) {
+      int value = *data;
+      delete data;
+      if (on_error_.IsEmpty()) return;
+      on_error_.Call({MakeBpfError(env, "read the ring buffer", value, "").Value()});
+    });
+    if (status != napi_ok) delete code;
+  }
+
+  // The one cleanup path: stop the drain thread, detach, close, free. Safe to call twice.
+  void Teardown() {
+    if (thread_.joinable()) {
+      running_ = false;
+      thread_.join();
+    }
+    if (tsfn_live_) {
+      tsfn_.Release();
+      tsfn_live_ = false;
+    }
+    if (ring_ != nullptr) {
+      ring_buffer__free(ring_);
+      ring_ = nullptr;
+    }
+    for (struct bpf_link* link : links_) bpf_link__destroy(link);
+    links_.clear();
+    for (int fd : perf_fds_) close(fd);
+    perf_fds_.clear();
+    if (skel_ != nullptr) {
+      ReadCounters();
+      sampler_bpf__destroy(skel_);
+      skel_ = nullptr;
+    }
+  }
+
+  Napi::FunctionReference on_batch_;
+  Napi::FunctionReference on_error_;
+  uint32_t frequency_ = 99;
+  uint32_t target_pid_ = 0;
+  uint32_t ring_bytes_ = 8u << 20;
+  uint32_t batch_interval_ms_ = 200;
+
+  struct sampler_bpf* skel_ = nullptr;
+  std::vector<int> perf_fds_;
+  std::vector<struct bpf_link*> links_;
+  struct ring_buffer* ring_ = nullptr;
+  Batch batch_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  Napi::ThreadSafeFunction tsfn_;
+  bool tsfn_live_ = false;
+  std::atomic<uint64_t> delivered_records_{0};
+  std::atomic<uint64_t> dropped_records_{0};
+  std::atomic<uint64_t> delivered_batches_{0};
+  uint64_t counters_[TAIL2_COUNTER_MAX] = {0, 0, 0};
+  size_t attached_cpus_ = 0;
+  bool started_once_ = false;
+};
+
+// describeBpfError(step, errno, log): the Error the sampler would throw, so tests can check every
+// failure class without making the kernel fail.
+Napi::Value DescribeBpfError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsString())
+    throw Napi::TypeError::New(env, "describeBpfError(step: string, errno: number, log: string)");
+  return MakeBpfError(env, info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::String>()).Value();
+}
+
+}  // namespace
+
+void InitSampler(Napi::Env env, Napi::Object exports) {
+  exports.Set("Sampler", Sampler::Define(env));
+  exports.Set("describeBpfError", Napi::Function::New(env, DescribeBpfError, "describeBpfError"));
+  exports.Set("RECORD_HEADER_BYTES", Napi::Number::New(env, sizeof(struct tail2_sample)));
+  exports.Set("RECORD_VERSION", Napi::Number::New(env, TAIL2_RECORD_VERSION));
+  exports.Set("MAX_STACK_DEPTH", Napi::Number::New(env, TAIL2_MAX_STACK_DEPTH));
+  // Field offsets of struct tail2_sample, so a test can hold the TypeScript decoder to the C layout.
+  Napi::Object layout = Napi::Object::New(env);
+#define TAIL2_FIELD(name) layout.Set(#name, Napi::Number::New(env, offsetof(struct tail2_sample, name)))
+  TAIL2_FIELD(timestamp_ns);
+  TAIL2_FIELD(cgroup_id);
+  TAIL2_FIELD(start_time_ns);
+  TAIL2_FIELD(size);
+  TAIL2_FIELD(pid);
+  TAIL2_FIELD(tid);
+  TAIL2_FIELD(cpu);
+  TAIL2_FIELD(kstack_len);
+  TAIL2_FIELD(ustack_len);
+  TAIL2_FIELD(version);
+  TAIL2_FIELD(flags);
+  TAIL2_FIELD(comm);
+  TAIL2_FIELD(stacks);
+#undef TAIL2_FIELD
+  exports.Set("RECORD_LAYOUT", layout);
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs and builds what tail2 needs, skipping every step that is already done, so `npm start`,
+# `npm test` and `npm run bench` work on a fresh Debian machine (as root) and stay fast afterwards:
+#   Debian packages (apt-get) -> npm packages (npm ci) -> BPF objects + skeletons (bpf/Makefile)
+#   -> native addon (node-gyp) -> TypeScript (tsc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'tail2 setup: %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------------
+# Build: clang/llvm/bpftool (BPF), libbpf/libelf/zlib/libdw/libiberty (the addon), make/g++.
+# Run and test: linux-perf (benchmark baseline), golang-go (`go tool pprof` reads our pprof files),
+# redis-server, chromium and DejaVu fonts (later stages), libcap2-bin (capsh, privilege tests),
+# libxml2-utils (xmllint checks SVG output).
+packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev libiberty-dev make g++
+  linux-perf golang-go redis-server chromium fonts-dejavu-core libcap2-bin libxml2-utils util-linux)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    log "missing Debian packages: ${missing[*]}; run this as root (or install them) and try again"
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- npm packages ----------------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- BPF objects and skeletons (make skips what is current) ----------------------------------
+make -s -C bpf
+
+# --- native addon ----------------------------------------------------------------------------
+addon=native/build/Release/tail2_native.node
+if [ ! -f "$addon" ] || [ -n "$(find native bpf build/bpf -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' \) -print -quit)" ]; then
+  log "building the native addon"
+  gyp=(node-gyp)
+  command -v node-gyp >/dev/null || gyp=(node "$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js")
+  nodedir=()
+  [ -f /usr/include/node/node_api.h ] && nodedir=(--nodedir=/usr)
+  (cd native && "${gyp[@]}" rebuild "${nodedir[@]}" --loglevel=error >/dev/null)
+fi
+
+# --- TypeScript ------------------------------------------------------------------------------
+stamp=dist/.tsc-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find daemon triggers notifiers bench tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  log "compiling TypeScript"
+  npx tsc -p tsconfig.json
+  touch "$stamp"
+fi

@@ -1,0 +1,173 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Profile } from 'pprof-format';
+import { parseFolded } from '../daemon/formats/folded.js';
+import { buildCFixture, fixtureSources, runCli, startFixture, testOutput } from './helpers/fixtures.js';
+
+// `tail2 record` end to end: the real CLI, real BPF programs in this kernel, real fixture processes.
+const out = join(testOutput, 'record');
+
+/** Sum of counts of folded lines whose path starts with `prefix`. */
+function samplesWhere(folded: Map<string, number>, test: (path: string) => boolean): number {
+  let total = 0;
+  for (const [path, count] of folded) if (test(path)) total += count;
+  return total;
+}
+
+describe('tail2 record', () => {
+  let burner: string;
+  let syscaller: string;
+
+  beforeAll(() => {
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    burner = buildCFixture('burner');
+    syscaller = buildCFixture('syscaller');
+  });
+
+  afterAll(() => {
+    // Detaching must leave no program behind.
+    expect(execFileSync('bpftool', ['prog', 'show']).toString()).not.toContain('sample_stack');
+  });
+
+  it('attributes a CPU burner to leaf_spin with its whole call chain (--pid)', async () => {
+    const child = startFixture(burner, ['0']);
+    try {
+      const result = await runCli(['record', '--duration', '3s', '--pid', String(child.pid), '-o', join(out, 'burner.folded')]);
+      expect(result.stderr).toContain('wrote');
+      expect(result.code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const folded = parseFolded(readFileSync(join(out, 'burner.folded'), 'utf8'));
+    const total = samplesWhere(folded, () => true);
+    expect(total).toBeGreaterThan(100); // ~99 Hz for 3 s on one busy CPU
+    const inLeaf = samplesWhere(folded, (path) => /^burner;.*main;outer;middle;leaf_spin$/.test(path));
+    expect(inLeaf / total).toBeGreaterThanOrEqual(0.9);
+    // Only the chosen process is in the profile.
+    expect([...folded.keys()].every((path) => path.startsWith('burner;'))).toBe(true);
+  });
+
+  it('shows kernel frames under the user frames of a syscall-heavy process (--process)', async () => {
+    const child = startFixture(syscaller, ['10']);
+    try {
+      const result = await runCli(['record', '-d', '3s', '--process', '^syscaller$', '-o', join(out, 'syscaller.folded')]);
+      expect(result.code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const folded = parseFolded(readFileSync(join(out, 'syscaller.folded'), 'utf8'));
+    const paths = [...folded.keys()];
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths.every((path) => path.startsWith('syscaller;'))).toBe(true);
+    // A kernel frame (suffix _[k]) follows user frames: user first, kernel on top.
+    const withKernel = paths.filter((path) => /^syscaller;[^;]*main;.*;[^;]+_\[k\]$/.test(path) && !/^syscaller;[^;]+_\[k\]/.test(path));
+    expect(withKernel.length).toBeGreaterThan(0);
+    expect(paths.some((path) => /(ksys_write|vfs_write|do_syscall_64)_\[k\]/.test(path))).toBe(true);
+  });
+
+  it('names the JavaScript functions of a Node.js process run with --perf-basic-prof', async () => {
+    const child = startFixture(process.execPath, ['--perf-basic-prof', join(fixtureSources, 'js-burner.js'), '10']);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500)); // let V8 optimise the hot function
+      const result = await runCli(['record', '-d', '3s', '--pid', String(child.pid), '-o', join(out, 'node.folded')]);
+      expect(result.code).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(`/tmp/perf-${child.pid}.map`, { force: true });
+    }
+    const folded = parseFolded(readFileSync(join(out, 'node.folded'), 'utf8'));
+    const total = samplesWhere(folded, () => true);
+    const hot = samplesWhere(folded, (path) => /tail2HotJavaScriptFunction[^;]*_\[j\]/.test(path));
+    expect(hot / total).toBeGreaterThan(0.5);
+  });
+
+  it('symbolizes a process that exited before the recording ended', async () => {
+    const child = startFixture(burner, ['1']);
+    const result = await runCli(['record', '-d', '3s', '--process', '^burner$', '-o', join(out, 'exited.folded')]);
+    expect(result.code).toBe(0);
+    expect(child.exitCode ?? child.signalCode).not.toBeNull(); // it was gone before symbolization
+    const folded = parseFolded(readFileSync(join(out, 'exited.folded'), 'utf8'));
+    const total = samplesWhere(folded, () => true);
+    expect(total).toBeGreaterThan(30);
+    expect(samplesWhere(folded, (path) => path.endsWith('main;outer;middle;leaf_spin')) / total).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('writes pprof that go tool pprof reads, a valid SVG and speedscope JSON', async () => {
+    const child = startFixture(burner, ['0']);
+    try {
+      for (const file of ['burner.pb.gz', 'burner.svg', 'burner.speedscope.json']) {
+        const result = await runCli(['record', '-d', '2s', '--pid', String(child.pid), '-o', join(out, file)]);
+        expect(result.code, result.stderr).toBe(0);
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // pprof, decoded by Go's own tool: leaf_spin is the top function by flat samples.
+    const top = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=samples', join(out, 'burner.pb.gz')], {
+      env: { ...process.env, HOME: out, PPROF_TMPDIR: out },
+    }).toString();
+    const firstRow = top.split('\n').find((line) => /^\s+\d+\s+[\d.]+%/.test(line));
+    expect(firstRow).toMatch(/leaf_spin$/);
+    const decoded = Profile.decode(gunzipSync(readFileSync(join(out, 'burner.pb.gz'))));
+    expect(decoded.sample.length).toBeGreaterThan(0);
+
+    // SVG: well-formed XML and it names the hot function.
+    execFileSync('xmllint', ['--noout', join(out, 'burner.svg')]);
+    expect(readFileSync(join(out, 'burner.svg'), 'utf8')).toContain('leaf_spin');
+
+    // speedscope: a sampled profile whose frames include leaf_spin, samples in time order.
+    const speedscope = JSON.parse(readFileSync(join(out, 'burner.speedscope.json'), 'utf8'));
+    expect(speedscope.$schema).toBe('https://www.speedscope.app/file-format-schema.json');
+    const frames: Array<{ name: string }> = speedscope.shared.frames;
+    expect(frames.some((f) => f.name === 'leaf_spin')).toBe(true);
+    expect(speedscope.profiles[0].type).toBe('sampled');
+    expect(speedscope.profiles[0].samples.length).toBeGreaterThan(50);
+  });
+
+  it('stops early on Ctrl-C and still writes the file', async () => {
+    const { spawn } = await import('node:child_process');
+    const { cliPath } = await import('./helpers/fixtures.js');
+    const child = spawn(process.execPath, [cliPath, 'record', '-d', '60s', '--include-idle', '-o', join(out, 'interrupted.pb.gz')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (stderr.includes('sampling')) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 50);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    // The profile covers the time until the signal, not the 60 s asked for.
+    expect(stderr).toContain('wrote');
+    const profile = Profile.decode(gunzipSync(readFileSync(join(out, 'interrupted.pb.gz'))));
+    expect(Number(profile.durationNanos) / 1e9).toBeGreaterThan(1);
+    expect(Number(profile.durationNanos) / 1e9).toBeLessThan(30);
+    expect(profile.sample.length).toBeGreaterThan(0);
+  });
+
+  it('refuses an unknown output format before sampling, with exit code 2', async () => {
+    const result = await runCli(['record', '-d', '1s', '-o', join(out, 'profile.txt')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/cannot tell the output format of ".*profile\.txt".*\.svg/);
+  });
+
+  it('exits non-zero naming the missing capability when run without privileges', async () => {
+    const result = await runCli(['record', '-d', '1s', '-o', join(out, 'denied.folded')], {
+      // Root without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: dropped from the bounding set before exec.
+      wrapper: ['setpriv', '--bounding-set', '-bpf,-perfmon,-sys_admin', '--inh-caps', '-bpf,-perfmon,-sys_admin', '--'],
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/lacks CAP_BPF and CAP_PERFMON/);
+  });
+});
