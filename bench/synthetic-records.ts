@@ -11,6 +11,8 @@ export interface SyntheticRecord {
   kernel?: bigint[];
   user?: bigint[];
   version?: number;
+  /** 0 sample (default), 1 exec event */
+  kind?: number;
 }
 
 /** Encodes records exactly as bpf/sampler.bpf.c writes them into the ring buffer. */
@@ -29,6 +31,7 @@ export function encodeRecords(records: SyntheticRecord[]): Buffer {
     buffer.writeUInt16LE(record.kernel?.length ?? 0, offset + RecordLayout.kstack_len);
     buffer.writeUInt16LE(record.user?.length ?? 0, offset + RecordLayout.ustack_len);
     buffer.writeUInt8(record.version ?? RECORD_VERSION, offset + RecordLayout.version);
+    buffer.writeUInt16LE(record.kind ?? 0, offset + RecordLayout.kind);
     buffer.write((record.comm ?? 'synthetic').slice(0, 15), offset + RecordLayout.comm, 'utf8');
     let at = offset + RecordLayout.stacks;
     for (const address of [...(record.kernel ?? []), ...(record.user ?? [])]) {

@@ -11,6 +11,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Fixed at load time (rodata): 0 samples every process, otherwise only this thread group. */
 const volatile __u32 target_tgid = 0;
+/* Fixed at load time: wake the reader once this many bytes wait in the ring. Below it the reader
+ * drains on its own timer, so a busy host is not interrupted by a wakeup per sample. */
+const volatile __u64 wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -43,6 +46,55 @@ static __always_inline void count(__u32 which)
 		*value += 1;
 }
 
+/* Minimum time between two early wakeups of the reader (for a process seen for the first time, or
+ * an exec), so a fork storm costs a bounded number of wakeups. */
+#define EARLY_WAKEUP_INTERVAL_NS (20 * 1000 * 1000)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_early_wakeup SEC(".maps");
+
+/* Processes (tgid -> start time) that have had a sample: the first sample of any other one wakes
+ * the reader early, so userspace reads its mappings while it still runs. LRU: a process not
+ * sampled for long is forgotten, and at worst costs one more early wakeup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} seen_processes SEC(".maps");
+
+/* BPF_RB_FORCE_WAKEUP when an early wakeup is due and allowed, BPF_RB_NO_WAKEUP otherwise. */
+static __always_inline __u64 early_wakeup(__u64 now)
+{
+	__u32 zero = 0;
+	__u64 *last = bpf_map_lookup_elem(&last_early_wakeup, &zero);
+
+	if (!last || now - *last < EARLY_WAKEUP_INTERVAL_NS)
+		return BPF_RB_NO_WAKEUP;
+	*last = now;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
+/* Wake the reader when the ring is a quarter full (see the loader), or early for a new process. */
+static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 now)
+{
+	__u64 *known;
+
+	if (bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	if (tgid == 0)
+		return BPF_RB_NO_WAKEUP;
+	known = bpf_map_lookup_elem(&seen_processes, &tgid);
+	if (known && *known == start_time)
+		return BPF_RB_NO_WAKEUP;
+	bpf_map_update_elem(&seen_processes, &tgid, &start_time, BPF_ANY);
+	return early_wakeup(now);
+}
+
 SEC("perf_event")
 int sample_stack(struct bpf_perf_event_data *ctx)
 {
@@ -72,7 +124,7 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	record->cpu = bpf_get_smp_processor_id();
 	record->version = TAIL2_RECORD_VERSION;
 	record->flags = 0;
-	record->reserved = 0;
+	record->kind = TAIL2_KIND_SAMPLE;
 	bpf_get_current_comm(record->comm, sizeof(record->comm));
 
 	klen = bpf_get_stack(ctx, record->stacks, TAIL2_MAX_STACK_DEPTH * sizeof(__u64), 0);
@@ -105,7 +157,44 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 		size = RECORD_MAX;
 	record->size = size;
 
-	if (bpf_ringbuf_output(&samples, record, size, 0))
+	if (bpf_ringbuf_output(&samples, record, size, wakeup_flags(tgid, record->start_time_ns, record->timestamp_ns)))
 		count(TAIL2_COUNTER_LOST);
+	return 0;
+}
+
+/* A process replaced its image. Userspace must read its mappings soon, while it still runs: a
+ * short-lived process may be gone by the time its first samples arrive with the next batch.
+ * tp_btf needs no tracefs. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = task->tgid;
+	struct tail2_sample *record;
+	__u64 now;
+
+	if (target_tgid && tgid != target_tgid)
+		return 0;
+	record = bpf_ringbuf_reserve(&samples, sizeof(*record), 0);
+	if (!record) {
+		count(TAIL2_COUNTER_LOST);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	record->timestamp_ns = now;
+	record->cgroup_id = bpf_get_current_cgroup_id();
+	record->start_time_ns = task->group_leader->start_boottime;
+	record->size = sizeof(*record);
+	record->pid = tgid;
+	record->tid = task->pid;
+	record->cpu = bpf_get_smp_processor_id();
+	record->kstack_len = 0;
+	record->ustack_len = 0;
+	record->version = TAIL2_RECORD_VERSION;
+	record->flags = 0;
+	record->kind = TAIL2_KIND_EXEC;
+	bpf_get_current_comm(record->comm, sizeof(record->comm));
+
+	bpf_ringbuf_submit(record, early_wakeup(now));
+	count(TAIL2_COUNTER_EXECS);
 	return 0;
 }

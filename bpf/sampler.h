@@ -1,4 +1,4 @@
-/* The sample record the BPF sampler writes into its ring buffer, shared with native/ and mirrored
+/* The records the BPF sampler writes into its ring buffer, shared with native/ and mirrored
  * by daemon/sampler/sample-record.ts (test/sample-record-layout.test.ts fails when they disagree).
  *
  * Layout: a fixed 64-byte header, then kstack_len kernel addresses, then ustack_len user addresses
@@ -17,11 +17,16 @@
 #define TAIL2_FLAG_USTACK_ERROR 0x2 /* ... for the user stack (e.g. a kernel thread has none) */
 #define TAIL2_FLAG_KERNEL_THREAD 0x4 /* task has no user address space */
 
+/* kinds of record */
+#define TAIL2_KIND_SAMPLE 0 /* a perf tick: the stacks follow the header */
+#define TAIL2_KIND_EXEC 1   /* a process just exec'd a new image: header only, read its maps now */
+
 /* indexes into the per-CPU counters map */
 #define TAIL2_COUNTER_SAMPLES 0 /* perf events handled */
 #define TAIL2_COUNTER_LOST 1    /* records dropped because the ring buffer was full */
 #define TAIL2_COUNTER_FILTERED 2 /* samples skipped by the pid filter */
-#define TAIL2_COUNTER_MAX 3
+#define TAIL2_COUNTER_EXECS 3    /* exec events written */
+#define TAIL2_COUNTER_MAX 4
 
 struct tail2_sample {
 	__u64 timestamp_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
@@ -35,7 +40,7 @@ struct tail2_sample {
 	__u16 ustack_len;    /* number of user frames following the kernel frames */
 	__u8 version;
 	__u8 flags;
-	__u16 reserved;
+	__u16 kind;          /* TAIL2_KIND_* */
 	char comm[TAIL2_COMM_LEN]; /* thread name */
 	__u64 stacks[];      /* kernel frames, then user frames */
 };

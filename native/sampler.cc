@@ -4,13 +4,14 @@
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
 #include <linux/types.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -27,8 +28,7 @@
 namespace {
 
 constexpr uint32_t kMinRingBytes = 256 * 1024;
-constexpr size_t kFlushBytes = 1 << 20;  // hand a batch over early when it gets this big
-constexpr int kPollTimeoutMs = 50;
+constexpr int kLoadAttempts = 5;
 constexpr size_t kMaxQueuedBatches = 64;  // batches JS has not taken yet; past this, batches are dropped and counted
 
 struct Batch {
@@ -81,7 +81,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     frequency_ = ReadUint(options, "frequency", 99);
     target_pid_ = ReadUint(options, "targetPid", 0);
     ring_bytes_ = RoundUpToPowerOfTwo(ReadUint(options, "ringBufferBytes", 8u << 20));
-    batch_interval_ms_ = ReadUint(options, "batchIntervalMs", 200);
+    batch_interval_ms_ = ReadUint(options, "batchIntervalMs", 1000);
+    if (batch_interval_ms_ == 0 || batch_interval_ms_ > 60000) throw Napi::RangeError::New(env, "Sampler: batchIntervalMs must be 1..60000");
     if (frequency_ == 0) throw Napi::RangeError::New(env, "Sampler: frequency must be at least 1 Hz");
   }
 
@@ -107,13 +108,21 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       throw error;
     }
     LibbpfLogCapture log;
-    skel_ = sampler_bpf__open();
-    if (skel_ == nullptr) Fail(env, "open the BPF object", errno, log.Text());
-    skel_->rodata->target_tgid = target_pid_;  // fixed at load time
-    int err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
-    if (err) Fail(env, "size the ring buffer", -err, log.Text());
-    err = sampler_bpf__load(skel_);
-    if (err) Fail(env, "load the BPF programs", -err, log.Text());
+    // The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, say); a
+    // loaded object cannot be loaded again, so each attempt starts from a fresh open.
+    for (int attempt = 1;; attempt++) {
+      skel_ = sampler_bpf__open();
+      if (skel_ == nullptr) Fail(env, "open the BPF object", errno, log.Text());
+      skel_->rodata->target_tgid = target_pid_;       // fixed at load time
+      skel_->rodata->wakeup_bytes = ring_bytes_ / 4;  // fixed at load time: see Drain()
+      int err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
+      if (err) Fail(env, "size the ring buffer", -err, log.Text());
+      err = sampler_bpf__load(skel_);
+      if (err == 0) break;
+      if (err != -EAGAIN || attempt == kLoadAttempts) Fail(env, "load the BPF programs", -err, log.Text());
+      sampler_bpf__destroy(skel_);
+      skel_ = nullptr;
+    }
 
     std::vector<int> cpus = ReadOnlineCpus();
     if (cpus.empty()) Fail(env, "read /sys/devices/system/cpu/online", EIO, "");
@@ -137,14 +146,19 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       links_.push_back(link);
     }
     attached_cpus_ = links_.size();
+    struct bpf_link* exec_link = bpf_program__attach(skel_->progs.process_exec);
+    if (exec_link == nullptr) Fail(env, "attach the exec tracepoint (tp_btf/sched_process_exec)", errno, log.Text());
+    links_.push_back(exec_link);
     ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.samples), &Sampler::OnRecord, this, nullptr);
     if (ring_ == nullptr) Fail(env, "create the ring buffer reader", errno, log.Text());
 
+    int wait_err = CreateWaitSet();
+    if (wait_err != 0) Fail(env, "set up the drain thread's wait set", wait_err, "");
     tsfn_ = Napi::ThreadSafeFunction::New(env, on_batch_.Value(), "tail2-sampler-drain", kMaxQueuedBatches, 1);
     tsfn_live_ = true;
     running_ = true;
     thread_ = std::thread([this] { Drain(); });
-    return Napi::Number::New(env, static_cast<double>(links_.size()));
+    return Napi::Number::New(env, static_cast<double>(attached_cpus_));
   }
 
   [[noreturn]] void Fail(Napi::Env env, const std::string& step, int err, const std::string& log) {
@@ -163,16 +177,21 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object stats = Napi::Object::New(env);
-    if (skel_ != nullptr) ReadCounters();
+    if (skel_ != nullptr) {
+      ReadCounters();
+      ReadProgramRunTime();
+    }
     const uint64_t* totals = counters_;
     stats.Set("samples", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_SAMPLES])));
     stats.Set("lost", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_LOST])));
     stats.Set("filtered", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_FILTERED])));
+    stats.Set("execs", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_EXECS])));
     stats.Set("droppedInUserspace", Napi::Number::New(env, static_cast<double>(dropped_records_.load())));
     stats.Set("delivered", Napi::Number::New(env, static_cast<double>(delivered_records_.load())));
     stats.Set("deliveredBatches", Napi::Number::New(env, static_cast<double>(delivered_batches_.load())));
     stats.Set("cpus", Napi::Number::New(env, static_cast<double>(attached_cpus_)));
     stats.Set("ringBufferBytes", Napi::Number::New(env, ring_bytes_));
+    stats.Set("bpfRunTimeNs", Napi::Number::New(env, static_cast<double>(bpf_run_time_ns_)));
     return stats;
   }
 
@@ -189,6 +208,20 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     }
   }
 
+  // Time the kernel spent in the BPF program, from the program fd's fdinfo. The kernel counts it
+  // only while kernel.bpf_stats_enabled is 1; otherwise it stays 0.
+  void ReadProgramRunTime() {
+    std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(bpf_program__fd(skel_->progs.sample_stack)));
+    std::string key;
+    uint64_t value = 0;
+    while (fdinfo >> key) {
+      if (key == "run_time_ns:" && fdinfo >> value) {
+        bpf_run_time_ns_ = value;
+        return;
+      }
+    }
+  }
+
   static int OnRecord(void* context, void* data, size_t size) {
     auto* self = static_cast<Sampler*>(context);
     const auto* bytes = static_cast<const uint8_t*>(data);
@@ -198,25 +231,46 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   }
 
   // Runs on the drain thread: the only place that touches ring_ and batch_ while running_.
+  // The thread sleeps in epoll on the ring buffer and the stop eventfd. The BPF side wakes it only
+  // when the ring is a quarter full, so on a normal host it wakes once per batch interval and
+  // drains everything that arrived: one wakeup per batch instead of one per sample is most of
+  // the sampler's cost on a busy host. stop() wakes it at once through the eventfd.
   void Drain() {
-    auto last_flush = std::chrono::steady_clock::now();
     while (running_.load()) {
-      int n = ring_buffer__poll(ring_, kPollTimeoutMs);
+      struct epoll_event event;
+      int ready = epoll_wait(wait_fd_, &event, 1, static_cast<int>(batch_interval_ms_));
+      if (ready < 0 && errno != EINTR) {
+        ReportDrainError(errno);
+        break;
+      }
+      int n = ring_buffer__consume(ring_);
       if (n < 0 && n != -EINTR) {
         ReportDrainError(-n);
         break;
       }
-      auto now = std::chrono::steady_clock::now();
-      bool due = now - last_flush >= std::chrono::milliseconds(batch_interval_ms_);
-      if (!batch_.bytes.empty() && (due || batch_.bytes.size() >= kFlushBytes)) {
-        Flush();
-        last_flush = now;
-      }
+      if (!batch_.bytes.empty()) Flush();
     }
     if (ring_buffer__consume(ring_) < 0) {
       // Nothing useful to do on shutdown: the records already in the ring are lost with it.
     }
     if (!batch_.bytes.empty()) Flush();
+  }
+
+  // An epoll set holding the ring buffer's own epoll fd (readable when the BPF side wakes it) and
+  // an eventfd that stop() writes to. Returns 0 or a positive errno.
+  int CreateWaitSet() {
+    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (stop_fd_ < 0) return errno;
+    wait_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (wait_fd_ < 0) return errno;
+    for (int fd : {ring_buffer__epoll_fd(ring_), stop_fd_}) {
+      struct epoll_event event;
+      memset(&event, 0, sizeof(event));
+      event.events = EPOLLIN;
+      event.data.fd = fd;
+      if (epoll_ctl(wait_fd_, EPOLL_CTL_ADD, fd, &event) != 0) return errno;
+    }
+    return 0;
   }
 
   void Flush() {
@@ -258,7 +312,15 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   void Teardown() {
     if (thread_.joinable()) {
       running_ = false;
+      uint64_t one = 1;
+      if (write(stop_fd_, &one, sizeof(one)) != sizeof(one)) {
+        // The thread still sees running_ == false within one batch interval.
+      }
       thread_.join();
+    }
+    for (int* fd : {&wait_fd_, &stop_fd_}) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
     }
     if (tsfn_live_) {
       tsfn_.Release();
@@ -274,6 +336,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     perf_fds_.clear();
     if (skel_ != nullptr) {
       ReadCounters();
+      ReadProgramRunTime();
       sampler_bpf__destroy(skel_);
       skel_ = nullptr;
     }
@@ -284,7 +347,9 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   uint32_t frequency_ = 99;
   uint32_t target_pid_ = 0;
   uint32_t ring_bytes_ = 8u << 20;
-  uint32_t batch_interval_ms_ = 200;
+  uint32_t batch_interval_ms_ = 1000;
+  int wait_fd_ = -1;  // epoll set: ring buffer + stop_fd_
+  int stop_fd_ = -1;  // eventfd written by Teardown to wake the drain thread
 
   struct sampler_bpf* skel_ = nullptr;
   std::vector<int> perf_fds_;
@@ -298,7 +363,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   std::atomic<uint64_t> delivered_records_{0};
   std::atomic<uint64_t> dropped_records_{0};
   std::atomic<uint64_t> delivered_batches_{0};
-  uint64_t counters_[TAIL2_COUNTER_MAX] = {0, 0, 0};
+  uint64_t counters_[TAIL2_COUNTER_MAX] = {};
+  uint64_t bpf_run_time_ns_ = 0;
   size_t attached_cpus_ = 0;
   bool started_once_ = false;
 };
@@ -334,6 +400,7 @@ void InitSampler(Napi::Env env, Napi::Object exports) {
   TAIL2_FIELD(ustack_len);
   TAIL2_FIELD(version);
   TAIL2_FIELD(flags);
+  TAIL2_FIELD(kind);
   TAIL2_FIELD(comm);
   TAIL2_FIELD(stacks);
 #undef TAIL2_FIELD

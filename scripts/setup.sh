@@ -10,11 +10,11 @@ log() { printf 'tail2 setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
 # Build: clang/llvm/bpftool (BPF), libbpf/libelf/zlib/libdw/libiberty (the addon), make/g++.
-# Run and test: linux-perf (benchmark baseline), golang-go (`go tool pprof` reads our pprof files),
-# redis-server, chromium and DejaVu fonts (later stages), libcap2-bin (capsh, privilege tests),
+# Run and test: linux-perf (benchmark baseline), time (GNU time measures benchmark CPU), golang-go (`go tool pprof` reads our pprof files),
+# redis-server, chromium and DejaVu fonts (later stages), util-linux (setpriv, unshare, taskset in tests),
 # libxml2-utils (xmllint checks SVG output).
 packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev libiberty-dev make g++
-  linux-perf golang-go redis-server chromium fonts-dejavu-core libcap2-bin libxml2-utils util-linux)
+  linux-perf time golang-go redis-server chromium fonts-dejavu-core libxml2-utils util-linux)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

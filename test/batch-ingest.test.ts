@@ -50,6 +50,28 @@ describe('batch ingest', () => {
     expect(recording.processes.get(1).comm).toBe('second');
   });
 
+  it('treats an exec as a new process: samples before it keep the old image', () => {
+    const seen: number[] = [];
+    const recording = new Recording((pid) => {
+      seen.push(pid);
+      return undefined;
+    });
+    recording.ingest(
+      encodeRecords([
+        { timeNs: 1, pid: 40, startTimeNs: 5, comm: 'sh', user: USER_A },
+        { timeNs: 2, pid: 40, startTimeNs: 5, comm: 'burner', kind: 1 },
+        { timeNs: 3, pid: 40, startTimeNs: 5, comm: 'burner', user: USER_A },
+      ]),
+    );
+    expect(recording.execEvents).toBe(1);
+    expect(recording.samples.length).toBe(2); // the exec event is not a sample
+    expect(seen).toEqual([40, 40]); // snapshotted at first sight and again at the exec
+    const before = recording.stacks.processOf(recording.samples.stack[0]);
+    const after = recording.stacks.processOf(recording.samples.stack[1]);
+    expect(before).not.toBe(after);
+    expect(recording.processes.get(after).comm).toBe('burner');
+  });
+
   it('snapshots a process once, when first seen', () => {
     const seen: number[] = [];
     const recording = new Recording((pid) => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,6 +93,40 @@ describe('tail2 record', () => {
     const folded = parseFolded(readFileSync(join(out, 'exited.folded'), 'utf8'));
     const total = samplesWhere(folded, () => true);
     expect(total).toBeGreaterThan(30);
+    expect(samplesWhere(folded, (path) => path.endsWith('main;outer;middle;leaf_spin')) / total).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('symbolizes a process started during the recording that lived shorter than one batch', async () => {
+    const recorder = runCli(['record', '-d', '3s', '--process', '^burner$', '-o', join(out, 'short-lived.folded')]);
+    await new Promise((resolve) => setTimeout(resolve, 1200)); // sampling has started
+    const child = startFixture(burner, ['0.4']);
+    await new Promise((resolve) => child.on('exit', resolve));
+    const result = await recorder;
+    expect(result.code, result.stderr).toBe(0);
+    const folded = parseFolded(readFileSync(join(out, 'short-lived.folded'), 'utf8'));
+    const total = samplesWhere(folded, () => true);
+    expect(total).toBeGreaterThan(10);
+    expect(samplesWhere(folded, (path) => path.endsWith('main;outer;middle;leaf_spin')) / total).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('symbolizes a process whose binary exists only in its own mount namespace', async () => {
+    // The binary sits on a tmpfs mounted inside a private mount namespace: from tail2's namespace
+    // the path is an empty directory, so only /proc/PID/root reaches the file.
+    const hidden = join(out, 'hidden-mount');
+    mkdirSync(hidden, { recursive: true });
+    const script = `mount -t tmpfs tmpfs ${hidden} && cp ${burner} ${hidden}/nsburner && exec ${hidden}/nsburner 0`;
+    const child = startFixture('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const result = await runCli(['record', '-d', '2s', '--process', '^nsburner$', '-o', join(out, 'namespace.folded')]);
+      expect(result.code, result.stderr).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(existsSync(join(hidden, 'nsburner'))).toBe(false);
+    const folded = parseFolded(readFileSync(join(out, 'namespace.folded'), 'utf8'));
+    const total = samplesWhere(folded, () => true);
+    expect(total).toBeGreaterThan(50);
     expect(samplesWhere(folded, (path) => path.endsWith('main;outer;middle;leaf_spin')) / total).toBeGreaterThanOrEqual(0.9);
   });
 

@@ -1,4 +1,4 @@
-import { RECORD_HEADER_BYTES, RECORD_VERSION, readComm } from '../sampler/sample-record.js';
+import { RECORD_HEADER_BYTES, RECORD_VERSION, RecordKind, readComm } from '../sampler/sample-record.js';
 import type { CommTable } from './comm-table.js';
 import type { ProcessTable } from './process-table.js';
 import type { StackTable } from './stack-table.js';
@@ -25,7 +25,7 @@ const W_SIZE = 6;
 const W_PID = 7;
 const W_TID = 8;
 const W_LENGTHS = 10;
-const W_VERSION_FLAGS = 11;
+const W_VERSION_FLAGS = 11; // version u8, flags u8, kind u16
 const W_COMM = 12;
 const W_STACKS = 16;
 
@@ -34,8 +34,10 @@ const W_STACKS = 16;
  * stack, and appends one (time, stack, thread) sample per record. No per-sample objects.
  */
 export class BatchIngest {
-  /** Records decoded. */
+  /** Sample records decoded. */
   records = 0;
+  /** Exec events decoded. */
+  execs = 0;
   /** Records skipped: unknown version or cut short. */
   skipped = 0;
 
@@ -57,8 +59,15 @@ export class BatchIngest {
         return;
       }
       const next = w + (size >>> 2);
-      if ((words[w + W_VERSION_FLAGS] & 0xff) !== RECORD_VERSION) {
+      const versionFlagsKind = words[w + W_VERSION_FLAGS];
+      if ((versionFlagsKind & 0xff) !== RECORD_VERSION) {
         this.skipped++;
+        w = next;
+        continue;
+      }
+      if (versionFlagsKind >>> 16 === RecordKind.exec) {
+        processes.exec(words[w + W_PID], words[w + W_START_HI] * TWO_32 + words[w + W_START_LO], readComm(bytes, w * 4));
+        this.execs++;
         w = next;
         continue;
       }

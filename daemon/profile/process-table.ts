@@ -39,7 +39,19 @@ export class ProcessTable {
   lookup(pid: number, startTimeNs: number, comm: () => string): number {
     const current = this.byPid.get(pid);
     if (current !== undefined && current.startTimeNs === startTimeNs) return current.id;
-    const entry: ProcessEntry = { id: this.entries.length, pid, startTimeNs, comm: comm() };
+    return this.add(pid, startTimeNs, comm());
+  }
+
+  /**
+   * The process replaced its image (execve): the same pid and start time now run other code, so
+   * it becomes a new entry with a fresh snapshot, and samples from before keep the old one.
+   */
+  exec(pid: number, startTimeNs: number, comm: string): number {
+    return this.add(pid, startTimeNs, comm);
+  }
+
+  private add(pid: number, startTimeNs: number, comm: string): number {
+    const entry: ProcessEntry = { id: this.entries.length, pid, startTimeNs, comm };
     this.entries.push(entry);
     this.byPid.set(pid, entry);
     this.onNewProcess?.(entry);

@@ -35,6 +35,11 @@ export class Recording {
     this.decoder.ingest(batch);
   }
 
+  /** Exec events seen (processes that started a new image while sampling). */
+  get execEvents(): number {
+    return this.decoder.execs;
+  }
+
   /** Records the decoder had to skip (unknown version, cut short). */
   get skippedRecords(): number {
     return this.decoder.skipped;

@@ -12,6 +12,8 @@ export interface NativeSamplerStats {
   lost: number;
   /** ticks skipped by the pid filter */
   filtered: number;
+  /** exec events written (processes that started a new image) */
+  execs: number;
   /** records in batches JS did not take in time */
   droppedInUserspace: number;
   /** records handed to JS */
@@ -21,6 +23,8 @@ export interface NativeSamplerStats {
   /** CPUs with an attached perf event */
   cpus: number;
   ringBufferBytes: number;
+  /** ns the kernel spent running the BPF program; counted only while kernel.bpf_stats_enabled=1 */
+  bpfRunTimeNs: number;
 }
 
 export interface NativeSamplerOptions {

@@ -4,7 +4,11 @@
  *
  *   0 timestamp_ns u64 · 8 cgroup_id u64 · 16 start_time_ns u64 · 24 size u32 · 28 pid u32
  *   32 tid u32 · 36 cpu u32 · 40 kstack_len u16 · 42 ustack_len u16 · 44 version u8 · 45 flags u8
- *   48 comm char[16] · 64 stacks u64[kstack_len + ustack_len] (kernel first, innermost first)
+ *   46 kind u16 · 48 comm char[16] · 64 stacks u64[kstack_len + ustack_len] (kernel first,
+ *   innermost first)
+ *
+ * A record is a perf tick with its stacks (kind 0), or an exec event (kind 1, header only): the
+ * process just started a new image and its mappings should be read before it can exit.
  *
  * test/sample-record-layout.test.ts checks these offsets against the compiled C struct.
  */
@@ -20,6 +24,7 @@ export const RecordLayout = {
   ustack_len: 42,
   version: 44,
   flags: 45,
+  kind: 46,
   comm: 48,
   stacks: 64,
 } as const;
@@ -27,6 +32,11 @@ export const RecordLayout = {
 export const RECORD_HEADER_BYTES = 64;
 export const RECORD_VERSION = 1;
 export const COMM_BYTES = 16;
+
+export const RecordKind = {
+  sample: 0,
+  exec: 1,
+} as const;
 
 export const RecordFlags = {
   kstackError: 0x1,

@@ -9,7 +9,7 @@ export interface StackSamplerOptions {
   pid?: number;
   /** Ring buffer bytes shared by all CPUs. @defaultValue 8 MiB */
   ringBufferBytes?: number;
-  /** How often batches reach `onBatch`. @defaultValue 200 ms */
+  /** How often batches reach `onBatch` (each batch costs a thread wakeup). @defaultValue 1000 ms */
   batchIntervalMs?: number;
   /** Receives batches of raw records (see sample-record.ts). Must not throw. */
   onBatch: (batch: Buffer) => void;
@@ -42,7 +42,7 @@ export class StackSampler {
       frequency: this.frequency,
       targetPid: this.options.pid ?? 0,
       ringBufferBytes: this.options.ringBufferBytes ?? 8 << 20,
-      batchIntervalMs: this.options.batchIntervalMs ?? 200,
+      batchIntervalMs: this.options.batchIntervalMs ?? 1000,
       onBatch: (batch) => {
         this.batchesReceived++;
         this.options.onBatch(batch);

@@ -1,28 +1,8 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, statSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '../../bench/fixture-programs.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const fixtureSources = join(repoRoot, 'test', 'fixtures', 'programs');
-export const testOutput = join(repoRoot, 'test-output');
-const fixtureBin = join(testOutput, 'fixtures');
-
-/**
- * Compiles a C fixture from test/fixtures/programs at -O0, where gcc keeps a frame pointer in every
- * function, leaves included (at -O1 it drops it from leaf functions whatever the flags, hiding the
- * caller from a frame-pointer unwinder), unless the binary is current. The binary is named after
- * the source, so that name is its comm.
- */
-export function buildCFixture(name: string, extraFlags: string[] = []): string {
-  mkdirSync(fixtureBin, { recursive: true });
-  const source = join(fixtureSources, `${name}.c`);
-  const binary = join(fixtureBin, name);
-  if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) {
-    execFileSync('gcc', ['-O0', '-g', '-fno-omit-frame-pointer', ...extraFlags, '-o', binary, source]);
-  }
-  return binary;
-}
+export { buildCFixture, fixtureSources, repoRoot, testOutput } from '../../bench/fixture-programs.js';
 
 /** Starts a fixture process; the caller kills it. */
 export function startFixture(command: string, args: string[]): ChildProcess {
