@@ -47,15 +47,21 @@ static __always_inline void count(__u32 which)
 }
 
 /* Minimum time between two early wakeups of the reader (for a process seen for the first time, or
- * an exec), so a fork storm costs a bounded number of wakeups. */
+ * an exec), so a fork storm costs a bounded number of wakeups. A wakeup that falls inside the
+ * interval is deferred, not dropped: the first record after the interval carries it. */
 #define EARLY_WAKEUP_INTERVAL_NS (20 * 1000 * 1000)
+
+struct early_wakeup_state {
+	__u64 last_ns; /* when the reader was last woken early */
+	__u64 pending; /* an early wakeup was asked for inside the interval */
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} last_early_wakeup SEC(".maps");
+	__type(value, struct early_wakeup_state);
+} early_wakeup_state SEC(".maps");
 
 /* Processes (tgid -> start time) that have had a sample: the first sample of any other one wakes
  * the reader early, so userspace reads its mappings while it still runs. LRU: a process not
@@ -67,15 +73,24 @@ struct {
 	__type(value, __u64);
 } seen_processes SEC(".maps");
 
-/* BPF_RB_FORCE_WAKEUP when an early wakeup is due and allowed, BPF_RB_NO_WAKEUP otherwise. */
-static __always_inline __u64 early_wakeup(__u64 now)
+/* BPF_RB_FORCE_WAKEUP when an early wakeup is wanted (`want`) or deferred, and the interval
+ * since the last one has passed; BPF_RB_NO_WAKEUP otherwise. Races between CPUs only cost an
+ * extra or a later wakeup. */
+static __always_inline __u64 early_wakeup(__u64 now, bool want)
 {
 	__u32 zero = 0;
-	__u64 *last = bpf_map_lookup_elem(&last_early_wakeup, &zero);
+	struct early_wakeup_state *state = bpf_map_lookup_elem(&early_wakeup_state, &zero);
 
-	if (!last || now - *last < EARLY_WAKEUP_INTERVAL_NS)
+	if (!state)
 		return BPF_RB_NO_WAKEUP;
-	*last = now;
+	if (!want && !state->pending)
+		return BPF_RB_NO_WAKEUP;
+	if (now - state->last_ns < EARLY_WAKEUP_INTERVAL_NS) {
+		state->pending = 1;
+		return BPF_RB_NO_WAKEUP;
+	}
+	state->last_ns = now;
+	state->pending = 0;
 	return BPF_RB_FORCE_WAKEUP;
 }
 
@@ -83,16 +98,18 @@ static __always_inline __u64 early_wakeup(__u64 now)
 static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 now)
 {
 	__u64 *known;
+	bool first_sight = false;
 
 	if (bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
-	if (tgid == 0)
-		return BPF_RB_NO_WAKEUP;
-	known = bpf_map_lookup_elem(&seen_processes, &tgid);
-	if (known && *known == start_time)
-		return BPF_RB_NO_WAKEUP;
-	bpf_map_update_elem(&seen_processes, &tgid, &start_time, BPF_ANY);
-	return early_wakeup(now);
+	if (tgid != 0) {
+		known = bpf_map_lookup_elem(&seen_processes, &tgid);
+		if (!known || *known != start_time) {
+			bpf_map_update_elem(&seen_processes, &tgid, &start_time, BPF_ANY);
+			first_sight = true;
+		}
+	}
+	return early_wakeup(now, first_sight);
 }
 
 SEC("perf_event")
@@ -194,7 +211,10 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	record->kind = TAIL2_KIND_EXEC;
 	bpf_get_current_comm(record->comm, sizeof(record->comm));
 
-	bpf_ringbuf_submit(record, early_wakeup(now));
+	bpf_ringbuf_submit(record, early_wakeup(now, true));
+	/* The exec'd image maps its libraries only now: its first sample wakes the reader early too,
+	 * so userspace reads the mappings again once they are complete. */
+	bpf_map_delete_elem(&seen_processes, &tgid);
 	count(TAIL2_COUNTER_EXECS);
 	return 0;
 }

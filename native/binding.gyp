@@ -4,6 +4,8 @@
       "target_name": "tail2_native",
       "sources": [
         "addon.cc",
+        "demangle.cc",
+        "elf-module.cc",
         "libbpf-error.cc",
         "sampler.cc",
         "symbolizer.cc"

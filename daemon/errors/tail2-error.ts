@@ -22,6 +22,12 @@ export type Tail2ErrorCode =
   | 'TAIL2_NO_BTF'
   /** The BPF verifier refused a program; the log is in the message. */
   | 'TAIL2_VERIFIER'
+  /** The kernel refused the perf event (frequency above perf_event_max_sample_rate, …). */
+  | 'TAIL2_PERF_EVENT'
+  /** Out of file descriptors. */
+  | 'TAIL2_FD_LIMIT'
+  /** The kernel could not allocate the BPF maps. */
+  | 'TAIL2_NO_MEMORY'
   /** Any other failure to load or attach BPF. */
   | 'TAIL2_BPF'
   /** The native addon is not built or does not load. */
@@ -35,7 +41,7 @@ export type Tail2ErrorCode =
 export function fromNativeError(error: unknown): Tail2Error {
   if (error instanceof Tail2Error) return error;
   const native = error as { message?: string; code?: string; verifierLog?: string };
-  const known: Tail2ErrorCode[] = ['TAIL2_NO_PRIVILEGE', 'TAIL2_NO_BTF', 'TAIL2_VERIFIER'];
+  const known: Tail2ErrorCode[] = ['TAIL2_NO_PRIVILEGE', 'TAIL2_NO_BTF', 'TAIL2_VERIFIER', 'TAIL2_PERF_EVENT', 'TAIL2_FD_LIMIT', 'TAIL2_NO_MEMORY'];
   const code = known.find((c) => c === native.code) ?? 'TAIL2_BPF';
   let message = native.message ?? String(error);
   if (native.verifierLog) message += `\n--- verifier log ---\n${native.verifierLog.trimEnd()}`;

@@ -13,8 +13,14 @@ export interface ProcessEntry {
   comm: string;
   /** Filled in by the snapshot hook; absent for the idle task and for processes gone before it ran. */
   snapshot?: unknown;
+  /**
+   * Set for a process met through its exec event: the snapshot taken then may predate the dynamic
+   * loader mapping the libraries, so the first sample takes it again.
+   */
+  snapshotAgain?: boolean;
 }
 
+/** Takes (or retakes) a process's snapshot. */
 export type NewProcessHook = (entry: ProcessEntry) => void;
 
 export class ProcessTable {
@@ -38,7 +44,13 @@ export class ProcessTable {
   /** The id of the process (pid, start time); creates and snapshots it when new. */
   lookup(pid: number, startTimeNs: number, comm: () => string): number {
     const current = this.byPid.get(pid);
-    if (current !== undefined && current.startTimeNs === startTimeNs) return current.id;
+    if (current !== undefined && current.startTimeNs === startTimeNs) {
+      if (current.snapshotAgain) {
+        current.snapshotAgain = false;
+        this.onNewProcess?.(current);
+      }
+      return current.id;
+    }
     return this.add(pid, startTimeNs, comm());
   }
 
@@ -47,7 +59,9 @@ export class ProcessTable {
    * it becomes a new entry with a fresh snapshot, and samples from before keep the old one.
    */
   exec(pid: number, startTimeNs: number, comm: string): number {
-    return this.add(pid, startTimeNs, comm);
+    const id = this.add(pid, startTimeNs, comm);
+    this.entries[id].snapshotAgain = true;
+    return id;
   }
 
   private add(pid: number, startTimeNs: number, comm: string): number {

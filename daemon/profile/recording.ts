@@ -26,7 +26,8 @@ export class Recording {
    */
   constructor(snapshot: (pid: number) => ProcessSnapshot | undefined = snapshotProcess) {
     this.processes = new ProcessTable((entry) => {
-      entry.snapshot = snapshot(entry.pid);
+      // A retake that fails (the process is gone) keeps what the first one saw.
+      entry.snapshot = snapshot(entry.pid) ?? entry.snapshot;
     });
     this.decoder = new BatchIngest({ processes: this.processes, comms: this.comms, stacks: this.stacks }, this.samples);
   }

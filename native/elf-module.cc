@@ -1,0 +1,454 @@
+// One ELF file and its libdwfl session: opening and checking the file, mapping file offsets
+// through its PT_LOAD segments, and the DWARF walk that names each frame, inlined ones included.
+#include "elf-module.h"
+
+#include <dwarf.h>
+#include <fcntl.h>
+#include <libelf.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "demangle.h"
+
+// ---------------------------------------------------------------------------------------------
+// Opening a file
+
+namespace {
+
+Failure SysFailure(const char* syscall, const std::string& path, int err) {
+  Failure f;
+  const char* name = strerrorname_np(err);
+  const char* desc = strerrordesc_np(err);
+  f.code = name != nullptr ? name : "EUNKNOWN";
+  f.err = err;
+  f.syscall = syscall;
+  f.message = std::string("cannot ") + syscall + " '" + path + "': " +
+              (desc != nullptr ? desc : "unknown error") + " (" + f.code + ")";
+  if (err == EACCES || err == EPERM) {
+    f.message += "; the profiler needs read access to every mapped binary: run it as root";
+  } else if (err == ENOENT) {
+    f.message += "; the file may have been deleted or replaced since it was mapped";
+  }
+  return f;
+}
+
+Failure ElfFailure(const char* code, const std::string& path, const std::string& why) {
+  Failure f;
+  f.code = code;
+  f.message = "cannot symbolize '" + path + "': " + why + " (" + code + ")";
+  if (f.code == "ENOTELF") {
+    f.message += "; only ELF executables and shared libraries can be symbolized";
+  } else if (f.code == "EBADELF") {
+    f.message += "; the file may be truncated or corrupt, or still being written";
+  }
+  return f;
+}
+
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+  void release() { fd_ = -1; }
+
+ private:
+  int fd_;
+};
+
+struct ElfDeleter {
+  void operator()(Elf* elf) const { elf_end(elf); }
+};
+using ElfPtr = std::unique_ptr<Elf, ElfDeleter>;
+
+}  // namespace
+
+std::shared_ptr<Module> Module::Open(const std::shared_ptr<const Config>& config,
+                                     const std::string& path, Failure* failure) {
+  // O_NONBLOCK: a FIFO at `path` must not block the worker thread in open().
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) {
+    *failure = SysFailure("open", path, errno);
+    return nullptr;
+  }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) {
+    *failure = SysFailure("stat", path, errno);
+    return nullptr;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    *failure = SysFailure("open", path, EISDIR);
+    return nullptr;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *failure = ElfFailure("ENOTELF", path, "not a regular file");
+    return nullptr;
+  }
+
+  // Check the file ourselves first: libdwfl would accept compressed images and archives, and its
+  // errors do not tell "not ELF at all" from "broken ELF".
+  std::vector<Segment> segments;
+  {
+    ElfPtr elf(elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr));
+    if (!elf) {
+      *failure = ElfFailure("EBADELF", path, std::string("cannot read: ") + elf_errmsg(-1));
+      return nullptr;
+    }
+    if (elf_kind(elf.get()) != ELF_K_ELF) {
+      *failure = ElfFailure("ENOTELF", path, "not an ELF file");
+      return nullptr;
+    }
+    GElf_Ehdr ehdr;
+    if (gelf_getehdr(elf.get(), &ehdr) == nullptr) {
+      *failure = ElfFailure("EBADELF", path, std::string("bad ELF header: ") + elf_errmsg(-1));
+      return nullptr;
+    }
+    if (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN) {
+      *failure = ElfFailure("EBADELF", path,
+                            "ELF type " + std::to_string(ehdr.e_type) +
+                                " is neither an executable nor a shared library");
+      return nullptr;
+    }
+    size_t phnum = 0;
+    if (elf_getphdrnum(elf.get(), &phnum) != 0) {
+      *failure = ElfFailure("EBADELF", path,
+                            std::string("bad program headers: ") + elf_errmsg(-1));
+      return nullptr;
+    }
+    for (size_t i = 0; i < phnum; i++) {
+      GElf_Phdr phdr;
+      if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr) {
+        *failure = ElfFailure("EBADELF", path,
+                              std::string("bad program header: ") + elf_errmsg(-1));
+        return nullptr;
+      }
+      if (phdr.p_type == PT_LOAD && phdr.p_filesz > 0) {
+        segments.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_vaddr});
+      }
+    }
+    if (segments.empty()) {
+      *failure = ElfFailure("EBADELF", path, "no loadable segment (PT_LOAD)");
+      return nullptr;
+    }
+  }
+
+  DwflPtr dwfl(dwfl_begin(config->callbacks()));
+  if (!dwfl) {
+    *failure = ElfFailure("EDWFL", path, std::string("dwfl_begin: ") + dwfl_errmsg(-1));
+    return nullptr;
+  }
+  dwfl_report_begin(dwfl.get());
+  Dwfl_Module* mod = dwfl_report_elf(dwfl.get(), path.c_str(), path.c_str(), fd.get(),
+                                     /*base=*/0, /*add_p_vaddr=*/false);
+  if (mod == nullptr) {  // the fd is still ours on failure
+    *failure = ElfFailure("EBADELF", path, std::string("dwfl_report_elf: ") + dwfl_errmsg(-1));
+    return nullptr;
+  }
+  fd.release();  // the Dwfl module owns it now: dwfl_end closes it
+  if (dwfl_report_end(dwfl.get(), nullptr, nullptr) != 0) {
+    *failure = ElfFailure("EDWFL", path, std::string("dwfl_report_end: ") + dwfl_errmsg(-1));
+    return nullptr;
+  }
+  GElf_Addr bias = 0;
+  if (dwfl_module_getelf(mod, &bias) == nullptr) {
+    *failure = ElfFailure("EBADELF", path, std::string("dwfl_module_getelf: ") + dwfl_errmsg(-1));
+    return nullptr;
+  }
+  return std::make_shared<Module>(config, std::move(dwfl), mod, bias, std::move(segments));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups: file offset -> address -> ELF symbol and DWARF scopes
+
+bool Module::ToAddress(uint64_t fileOffset, GElf_Addr* addr) const {
+  for (const Segment& s : segments_) {
+    if (fileOffset >= s.offset && fileOffset - s.offset < s.filesz) {
+      *addr = fileOffset - s.offset + s.vaddr + bias_;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<Stack> Module::Symbolize(const std::vector<uint64_t>& fileOffsets) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Stack> stacks;
+  stacks.reserve(fileOffsets.size());
+  for (uint64_t offset : fileOffsets) {
+    GElf_Addr addr;
+    stacks.push_back(ToAddress(offset, &addr) ? Lookup(addr) : Stack());
+  }
+  return stacks;
+}
+
+namespace {
+
+// DIE trees nested deeper than this are treated as corrupt rather than walked.
+constexpr int kMaxScopeDepth = 128;
+// DW_AT_abstract_origin / DW_AT_specification hops followed to find a function's name.
+constexpr int kMaxOriginHops = 8;
+
+struct FreeDeleter {
+  void operator()(void* p) const { free(p); }
+};
+
+bool IsCodeSymbol(const GElf_Sym& sym) {
+  const int type = GELF_ST_TYPE(sym.st_info);
+  return type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE;
+}
+
+std::string JoinDir(const char* dir, const char* file) {
+  if (file[0] == '/' || dir == nullptr || dir[0] == '\0') return file;
+  std::string path(dir);
+  if (path.back() != '/') path += '/';
+  return path + file;
+}
+
+// Appends to `chain` the DIEs below `parent` whose code ranges hold `pc`, outermost first.
+// Unlike dwarf_getscopes, which stops at the innermost inlined instance and continues with the
+// scopes of its abstract definition, this keeps the concrete chain: every inlined call site and
+// the real function around them. Descends only into DIEs that hold `pc` or may contain ones
+// that do, the same set libdw's scope walk descends into.
+bool FindScopes(Dwarf_Die* parent, Dwarf_Addr pc, std::vector<Dwarf_Die>* chain, int depth) {
+  if (depth > kMaxScopeDepth) return false;
+  Dwarf_Die child;
+  if (dwarf_child(parent, &child) != 0) return false;
+  do {
+    switch (dwarf_tag(&child)) {
+      case DW_TAG_subprogram:
+      case DW_TAG_inlined_subroutine:
+      case DW_TAG_entry_point:
+      case DW_TAG_lexical_block:
+      case DW_TAG_try_block:
+      case DW_TAG_catch_block:
+      case DW_TAG_with_stmt:
+        if (dwarf_haspc(&child, pc) == 1) {
+          chain->push_back(child);
+          FindScopes(&child, pc, chain, depth + 1);
+          return true;
+        }
+        break;
+      case DW_TAG_namespace:
+      case DW_TAG_module:
+      case DW_TAG_class_type:
+      case DW_TAG_structure_type:
+        if (FindScopes(&child, pc, chain, depth + 1)) return true;
+        break;
+      case DW_TAG_imported_unit: {  // dwz: code shared through a partial unit
+        Dwarf_Attribute attr;
+        Dwarf_Die unit;
+        if (dwarf_formref_die(dwarf_attr(&child, DW_AT_import, &attr), &unit) != nullptr &&
+            FindScopes(&unit, pc, chain, depth + 1)) {
+          return true;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return false;
+}
+
+// The DIE that carries a function's DW_AT_name, following abstract origins and specifications.
+bool NamingDie(Dwarf_Die* die, Dwarf_Die* result) {
+  Dwarf_Die cur = *die;
+  for (int hop = 0; hop < kMaxOriginHops; hop++) {
+    if (dwarf_hasattr(&cur, DW_AT_name)) {
+      *result = cur;
+      return true;
+    }
+    Dwarf_Attribute attr;
+    Dwarf_Attribute* ref = dwarf_attr(&cur, DW_AT_abstract_origin, &attr);
+    if (ref == nullptr) ref = dwarf_attr(&cur, DW_AT_specification, &attr);
+    Dwarf_Die next;
+    if (ref == nullptr || dwarf_formref_die(ref, &next) == nullptr) return false;
+    cur = next;
+  }
+  return false;
+}
+
+bool IsCxx(Dwarf_Die* die) {
+  Dwarf_Die cu;
+  if (dwarf_diecu(die, &cu, nullptr, nullptr) == nullptr) return false;
+  switch (dwarf_srclang(&cu)) {
+    case DW_LANG_C_plus_plus:
+    case DW_LANG_C_plus_plus_03:
+    case DW_LANG_C_plus_plus_11:
+    case DW_LANG_C_plus_plus_14:
+    case DW_LANG_ObjC_plus_plus:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The source position of the call an inlined instance stands for: where its caller is.
+void CallSite(Dwarf_Die* inlined, Dwarf_Files* files, size_t nfiles, const char* compDir,
+              std::string* file, int* line) {
+  Dwarf_Attribute attr;
+  Dwarf_Word value;
+  *line = 0;
+  file->clear();
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &value) == 0 &&
+      value <= INT_MAX) {
+    *line = static_cast<int>(value);
+  }
+  if (files != nullptr &&
+      dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &value) == 0 &&
+      value < nfiles) {
+    const char* name = dwarf_filesrc(files, value, nullptr, nullptr);
+    // libdw fills DWARF 4's unused entry 0 with "???".
+    if (name != nullptr && strcmp(name, "???") != 0) *file = JoinDir(compDir, name);
+  }
+}
+
+}  // namespace
+
+// A function's name from DWARF: its demangled linkage name when it has one; otherwise (C, or C++
+// functions with internal linkage, which GCC emits without one) DW_AT_name, in C++ qualified by
+// its enclosing namespaces and classes. Empty when DWARF names nothing.
+const std::string& Module::FunctionName(Dwarf_Die* die) {
+  static const std::string kNone;
+  Dwarf_Die named;
+  if (!NamingDie(die, &named)) return kNone;
+  auto cached = names_.find(named.addr);
+  if (cached != names_.end()) return cached->second;
+
+  std::string name;
+  Dwarf_Attribute attr;
+  const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+  if (linkage == nullptr) {
+    linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+  }
+  if (linkage != nullptr) {
+    name = Demangle(linkage);
+  } else if (const char* plain = dwarf_diename(&named)) {
+    name = plain;
+    Dwarf_Die* raw = nullptr;
+    // dwarf_getscopes_die walks the whole CU, hence the cache and the C++-only restriction.
+    const int n = IsCxx(&named) ? dwarf_getscopes_die(&named, &raw) : 0;
+    std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
+    for (int i = 1; i < n; i++) {  // scopes[0] is `named` itself
+      switch (dwarf_tag(&scopes.get()[i])) {
+        case DW_TAG_namespace:
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+        case DW_TAG_union_type: {
+          const char* scope = dwarf_diename(&scopes.get()[i]);
+          name.insert(0, std::string(scope != nullptr ? scope : "(anonymous namespace)") + "::");
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+  return names_.emplace(named.addr, std::move(name)).first->second;
+}
+
+Stack Module::Lookup(GElf_Addr addr) {
+  Stack stack;
+  GElf_Sym sym;
+  GElf_Off symOffset = 0;
+  const char* symbol =
+      dwfl_module_addrinfo(mod_, addr, &symOffset, &sym, nullptr, nullptr, nullptr);
+  if (symbol != nullptr && (!IsCodeSymbol(sym) || symbol[0] == '\0')) symbol = nullptr;
+
+  Dwarf_Addr dwBias = 0;
+  Dwarf_Die* cuDie = dwfl_module_addrdie(mod_, addr, &dwBias);
+  if (cuDie == nullptr) {  // no DWARF for this address: the symbol alone
+    if (symbol != nullptr) stack.push_back({Demangle(symbol), "", 0, false});
+    return stack;
+  }
+  Dwarf_Die cu = *cuDie;
+  std::vector<Dwarf_Die> chain;  // outermost first
+  FindScopes(&cu, addr - dwBias, &chain, 0);
+
+  Dwarf_Attribute attr;
+  const char* compDir = dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &attr));
+  Dwarf_Files* files = nullptr;
+  size_t nfiles = 0;
+  if (dwarf_getsrcfiles(&cu, &files, &nfiles) != 0) files = nullptr;
+
+  // The innermost frame is where the line table puts the address; each inlined instance then
+  // moves the position out to its call site, which is where its caller is.
+  std::string file;
+  int line = 0;
+  if (Dwfl_Line* row = dwfl_module_getsrc(mod_, addr)) {
+    const char* name = dwfl_lineinfo(row, nullptr, &line, nullptr, nullptr, nullptr);
+    if (name != nullptr) {
+      file = JoinDir(compDir, name);
+    } else {
+      line = 0;
+    }
+  }
+  Dwarf_Die* function = nullptr;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const int tag = dwarf_tag(&*it);
+    if (tag == DW_TAG_inlined_subroutine) {
+      const std::string& name = FunctionName(&*it);
+      stack.push_back({name.empty() ? "[unknown]" : name, file, line, true});
+      CallSite(&*it, files, nfiles, compDir, &file, &line);
+    } else if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point) {
+      function = &*it;
+      break;
+    }
+  }
+  // The ELF symbol names the real function: it is what the same code is called where DWARF is
+  // missing, so flamegraphs merge. DWARF's name is the fallback.
+  std::string name = symbol != nullptr ? Demangle(symbol)
+                     : function != nullptr ? FunctionName(function)
+                                           : std::string();
+  if (name.empty()) {
+    if (stack.empty()) return stack;
+    name = "[unknown]";
+  }
+  stack.push_back({std::move(name), std::move(file), line, false});
+  return stack;
+}
+
+ModuleFacts Module::Facts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ModuleFacts facts;
+  const unsigned char* bits = nullptr;
+  GElf_Addr noteVaddr = 0;
+  const int len = dwfl_module_build_id(mod_, &bits, &noteVaddr);
+  static const char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < len; i++) {
+    facts.buildId += kHex[bits[i] >> 4];
+    facts.buildId += kHex[bits[i] & 0xf];
+  }
+  Dwarf_Addr dwBias = 0;
+  facts.hasDwarf = dwfl_module_getdwarf(mod_, &dwBias) != nullptr;
+  const char* mainFile = nullptr;
+  const char* debugFile = nullptr;
+  dwfl_module_info(mod_, nullptr, nullptr, nullptr, nullptr, nullptr, &mainFile, &debugFile);
+  if (debugFile != nullptr && (mainFile == nullptr || strcmp(debugFile, mainFile) != 0)) {
+    facts.debugFile = debugFile;
+  }
+  // Any defined function symbol, from .symtab (here or in the debug file) or .dynsym alone.
+  const int nsyms = dwfl_module_getsymtab(mod_);
+  for (int i = 1; i < nsyms && !facts.hasSymbols; i++) {
+    GElf_Sym sym;
+    GElf_Word shndx = SHN_UNDEF;
+    const char* name = dwfl_module_getsym(mod_, i, &sym, &shndx);
+    facts.hasSymbols = name != nullptr && GELF_ST_TYPE(sym.st_info) == STT_FUNC &&
+                       shndx != SHN_UNDEF && sym.st_value != 0;
+  }
+  return facts;
+}
