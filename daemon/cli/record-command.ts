@@ -58,7 +58,7 @@ export async function runRecord(options: RecordOptions): Promise<RecordSummary> 
 
   const symbolizer = new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)());
   const pattern = options.processPattern;
-  const profile = await symbolizer.symbolize(recording, {
+  const profile = await symbolizer.symbolize(recording, recording.samples, {
     frequency: options.frequency,
     monotonicToWallMs,
     fromNs: startedNs,

@@ -1,18 +1,11 @@
 import { RECORD_HEADER_BYTES, RECORD_VERSION, RecordKind, readComm } from '../sampler/sample-record.js';
-import type { CommTable } from './comm-table.js';
-import type { ProcessTable } from './process-table.js';
-import type { StackTable } from './stack-table.js';
+import type { StackTables } from './sample-source.js';
 
 /** Where decoded samples go: the recording's columns, or the daemon's rolling buffer. */
 export interface SampleSink {
   append(timeNs: number, stackId: number, tid: number): void;
 }
 
-export interface IngestTables {
-  processes: ProcessTable;
-  comms: CommTable;
-  stacks: StackTable;
-}
 
 const TWO_32 = 4294967296;
 // Word (u32) indexes of the record fields; see sample-record.ts. Little-endian hosts only (x86-64,
@@ -42,7 +35,7 @@ export class BatchIngest {
   skipped = 0;
 
   constructor(
-    private readonly tables: IngestTables,
+    private readonly tables: StackTables,
     private readonly sink: SampleSink,
   ) {}
 
@@ -65,8 +58,9 @@ export class BatchIngest {
         w = next;
         continue;
       }
+      const timeNs = words[w + W_TIME_HI] * TWO_32 + words[w + W_TIME_LO];
       if (versionFlagsKind >>> 16 === RecordKind.exec) {
-        processes.exec(words[w + W_PID], words[w + W_START_HI] * TWO_32 + words[w + W_START_LO], readComm(bytes, w * 4));
+        processes.exec(words[w + W_PID], words[w + W_START_HI] * TWO_32 + words[w + W_START_LO], readComm(bytes, w * 4), timeNs);
         this.execs++;
         w = next;
         continue;
@@ -84,12 +78,13 @@ export class BatchIngest {
         words[w + W_PID],
         words[w + W_START_HI] * TWO_32 + words[w + W_START_LO],
         () => readComm(bytes, recordStart),
+        timeNs,
       );
       const commId = comms.lookup(tid, words[w + W_COMM], words[w + W_COMM + 1], words[w + W_COMM + 2], words[w + W_COMM + 3], () =>
         readComm(bytes, recordStart),
       );
       const stackId = stacks.intern(processId, commId, words, w + W_STACKS, kernelLen, userLen);
-      this.sink.append(words[w + W_TIME_HI] * TWO_32 + words[w + W_TIME_LO], stackId, tid);
+      this.sink.append(timeNs, stackId, tid);
       this.records++;
       w = next;
     }

@@ -1,18 +1,27 @@
 /**
  * Thread names (comm), interned. The sampler's record carries the 16-byte comm of every sample;
  * comparing its four words with the thread's last known comm avoids decoding a string per sample.
+ *
+ * Names are reference counted by the stacks that use them and freed when none does, so threads
+ * with ever-new names (a fork storm of `worker-12345`s) cannot grow the table without bound.
  */
-export class CommTable {
-  private readonly names: string[] = [];
-  private readonly ids = new Map<string, number>();
-  private readonly byThread = new Map<number, { words: [number, number, number, number]; id: number }>();
+const MAX_REMEMBERED_THREADS = 65_536;
 
+export class CommTable {
+  private readonly names: Array<string | undefined> = [];
+  private readonly refs: number[] = [];
+  private readonly freeIds: number[] = [];
+  private readonly ids = new Map<string, number>();
+  /** tid -> its last comm's words and id: a cache, cleared whenever it could point at a freed id. */
+  private byThread = new Map<number, { words: [number, number, number, number]; id: number }>();
+
+  /** Live names. */
   get size(): number {
-    return this.names.length;
+    return this.names.length - this.freeIds.length;
   }
 
   name(id: number): string {
-    return this.names[id];
+    return this.names[id] ?? '[freed]';
   }
 
   /** The comm id for thread `tid` whose record holds comm words w0…w3; `decode` is called only on change. */
@@ -24,11 +33,28 @@ export class CommTable {
     const name = decode();
     let id = this.ids.get(name);
     if (id === undefined) {
-      id = this.names.length;
-      this.names.push(name);
+      id = this.freeIds.pop() ?? this.names.length;
+      this.names[id] = name;
+      this.refs[id] = 0;
       this.ids.set(name, id);
     }
+    if (this.byThread.size >= MAX_REMEMBERED_THREADS) this.byThread = new Map();
     this.byThread.set(tid, { words: [w0, w1, w2, w3], id });
     return id;
+  }
+
+  /** A stack that uses the name was created. */
+  retain(id: number): void {
+    this.refs[id]++;
+  }
+
+  /** A stack that used the name was freed; the name goes with its last stack. */
+  release(id: number): void {
+    if (--this.refs[id] > 0) return;
+    const name = this.names[id];
+    if (name !== undefined) this.ids.delete(name);
+    this.names[id] = undefined;
+    this.freeIds.push(id);
+    this.byThread = new Map();
   }
 }

@@ -2,15 +2,21 @@
  * Every process the sampler has seen, keyed by pid *and* start time so a reused pid never mixes two
  * processes. A process is snapshotted (command line, executable mappings) the moment it is first
  * seen, so it can still be symbolized after it exits.
+ *
+ * Entries are reference counted by the stacks that use them. An entry no stack uses is freed by
+ * {@link ProcessTable.prune} once it is old enough (a process met through its exec event gets a
+ * grace period for its first samples), so a fork storm cannot grow the table without bound.
  */
 export interface ProcessEntry {
-  /** Index in the table; what stacks refer to. */
+  /** Index in the table; what stacks refer to. Reused after the entry is freed. */
   id: number;
   pid: number;
   /** Start time of the thread group leader, ns on the boot-time clock (from the BPF record). */
   startTimeNs: number;
   /** comm of the first sampled thread. */
   comm: string;
+  /** Monotonic ns of the record that created the entry. */
+  createdNs: number;
   /** Filled in by the snapshot hook; absent for the idle task and for processes gone before it ran. */
   snapshot?: unknown;
   /**
@@ -25,24 +31,31 @@ export type NewProcessHook = (entry: ProcessEntry) => void;
 
 export class ProcessTable {
   private readonly byPid = new Map<number, ProcessEntry>();
-  private readonly entries: ProcessEntry[] = [];
+  private readonly entries: Array<ProcessEntry | undefined> = [];
+  private readonly refs: number[] = [];
+  private readonly freeIds: number[] = [];
 
   constructor(private readonly onNewProcess?: NewProcessHook) {}
 
+  /** Live entries. */
   get size(): number {
-    return this.entries.length;
+    return this.entries.length - this.freeIds.length;
   }
 
+  /** The entry with this id; ids come from stacks, which keep their process alive. */
   get(id: number): ProcessEntry {
-    return this.entries[id];
+    const entry = this.entries[id];
+    if (!entry) throw new Error(`ProcessTable: no process with id ${id}`);
+    return entry;
   }
 
-  all(): readonly ProcessEntry[] {
-    return this.entries;
+  /** Live entries, in id order. */
+  all(): ProcessEntry[] {
+    return this.entries.filter((entry): entry is ProcessEntry => entry !== undefined);
   }
 
   /** The id of the process (pid, start time); creates and snapshots it when new. */
-  lookup(pid: number, startTimeNs: number, comm: () => string): number {
+  lookup(pid: number, startTimeNs: number, comm: () => string, nowNs = 0): number {
     const current = this.byPid.get(pid);
     if (current !== undefined && current.startTimeNs === startTimeNs) {
       if (current.snapshotAgain) {
@@ -51,24 +64,53 @@ export class ProcessTable {
       }
       return current.id;
     }
-    return this.add(pid, startTimeNs, comm());
+    return this.add(pid, startTimeNs, comm(), nowNs);
   }
 
   /**
    * The process replaced its image (execve): the same pid and start time now run other code, so
    * it becomes a new entry with a fresh snapshot, and samples from before keep the old one.
    */
-  exec(pid: number, startTimeNs: number, comm: string): number {
-    const id = this.add(pid, startTimeNs, comm);
-    this.entries[id].snapshotAgain = true;
+  exec(pid: number, startTimeNs: number, comm: string, nowNs = 0): number {
+    const id = this.add(pid, startTimeNs, comm, nowNs);
+    this.get(id).snapshotAgain = true;
     return id;
   }
 
-  private add(pid: number, startTimeNs: number, comm: string): number {
-    const entry: ProcessEntry = { id: this.entries.length, pid, startTimeNs, comm };
-    this.entries.push(entry);
+  /** A stack that refers to the process was created. */
+  retain(id: number): void {
+    this.refs[id]++;
+  }
+
+  /** A stack that referred to the process was freed. */
+  release(id: number): void {
+    this.refs[id]--;
+  }
+
+  /**
+   * Frees entries no stack refers to that were created before `olderThanNs` (monotonic). Returns
+   * how many were freed.
+   */
+  prune(olderThanNs: number): number {
+    let freed = 0;
+    for (let id = 0; id < this.entries.length; id++) {
+      const entry = this.entries[id];
+      if (!entry || this.refs[id] > 0 || entry.createdNs >= olderThanNs) continue;
+      if (this.byPid.get(entry.pid) === entry) this.byPid.delete(entry.pid);
+      this.entries[id] = undefined;
+      this.freeIds.push(id);
+      freed++;
+    }
+    return freed;
+  }
+
+  private add(pid: number, startTimeNs: number, comm: string, nowNs: number): number {
+    const id = this.freeIds.pop() ?? this.entries.length;
+    const entry: ProcessEntry = { id, pid, startTimeNs, comm, createdNs: nowNs };
+    this.entries[id] = entry;
+    this.refs[id] = 0;
     this.byPid.set(pid, entry);
     this.onNewProcess?.(entry);
-    return entry.id;
+    return id;
   }
 }

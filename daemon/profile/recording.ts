@@ -1,9 +1,11 @@
 import { snapshotProcess, type ProcessSnapshot } from '../symbols/proc-maps.js';
 import { BatchIngest } from './batch-ingest.js';
-import { CommTable } from './comm-table.js';
-import { ProcessTable, type ProcessEntry } from './process-table.js';
+import type { CommTable } from './comm-table.js';
+import type { ProcessEntry, ProcessTable } from './process-table.js';
 import { SampleColumns } from './sample-columns.js';
-import { StackTable } from './stack-table.js';
+import type { StackTables } from './sample-source.js';
+import type { StackTable } from './stack-table.js';
+import { createStackTables } from './stack-tables.js';
 
 /** The snapshot a process got when first seen (see proc-maps.ts). */
 export function processSnapshot(entry: ProcessEntry): ProcessSnapshot | undefined {
@@ -14,10 +16,10 @@ export function processSnapshot(entry: ProcessEntry): ProcessSnapshot | undefine
  * Everything one sampling session collected: interned processes, thread names and stacks, and the
  * samples in arrival order. Feed it the sampler's batches with {@link Recording.ingest}.
  */
-export class Recording {
+export class Recording implements StackTables {
   readonly processes: ProcessTable;
-  readonly comms = new CommTable();
-  readonly stacks = new StackTable();
+  readonly comms: CommTable;
+  readonly stacks: StackTable;
   readonly samples = new SampleColumns();
   private readonly decoder: BatchIngest;
 
@@ -25,11 +27,8 @@ export class Recording {
    * @param snapshot reads a new process's mappings; replaced in benchmarks with synthetic input.
    */
   constructor(snapshot: (pid: number) => ProcessSnapshot | undefined = snapshotProcess) {
-    this.processes = new ProcessTable((entry) => {
-      // A retake that fails (the process is gone) keeps what the first one saw.
-      entry.snapshot = snapshot(entry.pid) ?? entry.snapshot;
-    });
-    this.decoder = new BatchIngest({ processes: this.processes, comms: this.comms, stacks: this.stacks }, this.samples);
+    ({ processes: this.processes, comms: this.comms, stacks: this.stacks } = createStackTables(snapshot));
+    this.decoder = new BatchIngest(this, this.samples);
   }
 
   ingest(batch: Uint8Array): void {

@@ -3,33 +3,58 @@
  * is stored once and a sample is a 4-byte stack id. Everything lives in typed arrays: interning a
  * stack already seen costs a hash over its words and one comparison, and allocates nothing.
  *
+ * Stacks are reference counted, one reference per sample that uses them: the rolling buffer
+ * releases a sample's stack when it evicts the sample, and a stack no sample uses any more is
+ * freed (its id is reused, its words reclaimed by compaction). So the table follows what the
+ * buffer holds, and process churn cannot grow it without bound. A recording that never releases
+ * simply keeps everything.
+ *
  * Arena layout per stack: [processId, commId, kernelLen, userLen, kernel frames…, user frames…],
  * each frame two u32 words (low, high) of its 64-bit address, innermost first.
  */
 const HEADER_WORDS = 4;
 const EMPTY = -1;
+const DELETED = -2;
+
+/**
+ * The tables a stack refers to (processes, thread names): told when a stack that refers to an
+ * entry is created and when it is freed, so they can free entries no stack uses.
+ */
+export interface StackReferents {
+  retain(processId: number, commId: number): void;
+  release(processId: number, commId: number): void;
+}
 
 export class StackTable {
   private arena = new Uint32Array(1 << 16);
   private arenaUsed = 0;
+  /** Arena words of freed stacks, reclaimed by compaction. */
+  private garbageWords = 0;
   private offsets = new Uint32Array(1 << 12);
   private hashes = new Uint32Array(1 << 12);
+  private refs = new Uint32Array(1 << 12);
   private slots = new Int32Array(1 << 13).fill(EMPTY);
-  private count = 0;
+  /** Slots holding DELETED; they lengthen probes until the next rehash. */
+  private deletedSlots = 0;
+  /** Ids handed out so far (live + free). */
+  private highWater = 0;
+  private readonly freeIds: number[] = [];
 
-  /** Number of unique stacks. */
+  constructor(private readonly referents?: StackReferents) {}
+
+  /** Number of live unique stacks. */
   get size(): number {
-    return this.count;
+    return this.highWater - this.freeIds.length;
   }
 
   /** Bytes held by the table's arrays. */
   get bytes(): number {
-    return this.arena.byteLength + this.offsets.byteLength + this.hashes.byteLength + this.slots.byteLength;
+    return this.arena.byteLength + this.offsets.byteLength + this.hashes.byteLength + this.refs.byteLength + this.slots.byteLength;
   }
 
   /**
-   * Returns the id of the stack made of `frameWordCount` u32 words at `words[start…]` (kernel frames
-   * then user frames, two words each), adding it when new.
+   * Returns the id of the stack made of the u32 words at `words[start…]` (kernel frames then user
+   * frames, two words each), adding it when new, and takes one reference on it.
    */
   intern(processId: number, commId: number, words: Uint32Array, start: number, kernelLen: number, userLen: number): number {
     const frameWords = (kernelLen + userLen) * 2;
@@ -45,11 +70,37 @@ export class StackTable {
       if (id === EMPTY) {
         const newId = this.add(hash, processId, commId, words, start, kernelLen, userLen);
         this.slots[slot] = newId;
-        if (this.count * 2 > this.slots.length) this.rehash();
+        if ((this.size + this.deletedSlots) * 2 > this.slots.length) this.rehash();
         return newId;
       }
-      if (this.hashes[id] === hash && this.equals(id, processId, commId, words, start, kernelLen, userLen)) return id;
+      if (id >= 0 && this.hashes[id] === hash && this.equals(id, processId, commId, words, start, kernelLen, userLen)) {
+        this.refs[id]++;
+        return id;
+      }
     }
+  }
+
+  /** Drops one reference (one evicted sample); frees the stack when none is left. */
+  release(stackId: number): void {
+    if (this.refs[stackId] === 0) throw new Error(`StackTable: stack ${stackId} released more often than interned`);
+    if (--this.refs[stackId] > 0) return;
+    const at = this.offsets[stackId];
+    const processId = this.arena[at];
+    const commId = this.arena[at + 1];
+    this.garbageWords += HEADER_WORDS + (this.arena[at + 2] + this.arena[at + 3]) * 2;
+    const mask = this.slots.length - 1;
+    let slot = this.hashes[stackId] & mask;
+    while (this.slots[slot] !== stackId) slot = (slot + 1) & mask;
+    this.slots[slot] = DELETED;
+    this.deletedSlots++;
+    this.freeIds.push(stackId);
+    if (this.garbageWords > 1 << 16 && this.garbageWords * 2 > this.arenaUsed) this.compact();
+    this.referents?.release(processId, commId);
+  }
+
+  /** References (samples) the stack has; 0 for a freed id. */
+  references(stackId: number): number {
+    return this.refs[stackId];
   }
 
   processOf(stackId: number): number {
@@ -87,10 +138,11 @@ export class StackTable {
     const frameWords = (kernelLen + userLen) * 2;
     const needed = this.arenaUsed + HEADER_WORDS + frameWords;
     if (needed > this.arena.length) this.arena = grow(this.arena, needed);
-    const id = this.count++;
+    const id = this.freeIds.pop() ?? this.highWater++;
     if (id >= this.offsets.length) {
       this.offsets = grow(this.offsets, id + 1);
       this.hashes = grow(this.hashes, id + 1);
+      this.refs = grow(this.refs, id + 1);
     }
     const at = this.arenaUsed;
     this.arena[at] = processId;
@@ -101,19 +153,49 @@ export class StackTable {
     this.arenaUsed = needed;
     this.offsets[id] = at;
     this.hashes[id] = hash;
+    this.refs[id] = 1;
+    this.referents?.retain(processId, commId);
     return id;
   }
 
+  /** Rebuilds the slot array without DELETED markers (and bigger when needed). */
   private rehash(): void {
-    const slots = new Int32Array(this.slots.length * 2).fill(EMPTY);
-    const mask = slots.length - 1;
-    for (let id = 0; id < this.count; id++) {
+    const size = this.size * 4 > this.slots.length ? this.slots.length * 2 : this.slots.length;
+    const slots = new Int32Array(size).fill(EMPTY);
+    const mask = size - 1;
+    for (let id = 0; id < this.highWater; id++) {
+      if (this.refs[id] === 0) continue;
       let slot = this.hashes[id] & mask;
       while (slots[slot] !== EMPTY) slot = (slot + 1) & mask;
       slots[slot] = id;
     }
     this.slots = slots;
+    this.deletedSlots = 0;
   }
+
+  /** Copies live stacks into a fresh arena; ids stay the same, only their offsets move. */
+  private compact(): void {
+    const arena = new Uint32Array(Math.max(1 << 16, nextPowerOfTwo(this.arenaUsed - this.garbageWords)));
+    let used = 0;
+    for (let id = 0; id < this.highWater; id++) {
+      if (this.refs[id] === 0) continue;
+      const at = this.offsets[id];
+      const words = HEADER_WORDS + (this.arena[at + 2] + this.arena[at + 3]) * 2;
+      arena.set(this.arena.subarray(at, at + words), used);
+      this.offsets[id] = used;
+      used += words;
+    }
+    this.arena = arena;
+    this.arenaUsed = used;
+    this.garbageWords = 0;
+    this.rehash();
+  }
+}
+
+function nextPowerOfTwo(value: number): number {
+  let result = 1;
+  while (result < value) result *= 2;
+  return result;
 }
 
 function grow<T extends Uint32Array>(array: T, atLeast: number): T {

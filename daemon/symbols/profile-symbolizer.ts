@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { Frame, FrameKind, Stack, SymbolizedProfile } from '../profile/symbolized-profile.js';
-import { processSnapshot, type Recording } from '../profile/recording.js';
+import { processSnapshot } from '../profile/recording.js';
+import type { SampleSource, StackTables } from '../profile/sample-source.js';
 import type { ProcessEntry } from '../profile/process-table.js';
 import type { NativeSymbolFrame, NativeSymbolizer } from '../sampler/native-addon.js';
 import { KernelSymbols } from './kallsyms.js';
@@ -41,27 +42,34 @@ export class ProfileSymbolizer {
 
   constructor(private readonly native: NativeSymbolizer) {}
 
-  async symbolize(recording: Recording, options: SymbolizeOptions): Promise<SymbolizedProfile> {
-    const { samples, stacks, processes } = recording;
+  async symbolize(tables: StackTables, samples: SampleSource, options: SymbolizeOptions): Promise<SymbolizedProfile> {
+    const { stacks, processes } = tables;
     const fromNs = options.fromNs ?? -Infinity;
     const toNs = options.toNs ?? Infinity;
     const include = options.includeProcess ?? (() => true);
-    const processAccepted = processes.all().map((p) => include(p, processSnapshot(p)));
+    const accepted = new Map<number, boolean>();
+    const processAccepted = (processId: number): boolean => {
+      let verdict = accepted.get(processId);
+      if (verdict === undefined) {
+        const process = processes.get(processId);
+        accepted.set(processId, (verdict = include(process, processSnapshot(process))));
+      }
+      return verdict;
+    };
 
     // 1. Which samples and stacks are in.
-    const selected: number[] = [];
+    const selectedTime: number[] = [];
+    const selectedStack: number[] = [];
     const usedStacks = new Map<number, number>(); // raw stack id -> profile stack index
-    for (let i = 0; i < samples.length; i++) {
-      const time = samples.timeNs[i];
-      if (time < fromNs || time >= toNs) continue;
-      const stackId = samples.stack[i];
-      if (!processAccepted[stacks.processOf(stackId)]) continue;
-      selected.push(i);
+    samples.forEachSample(fromNs, toNs, (time, stackId) => {
+      if (!processAccepted(stacks.processOf(stackId))) return;
+      selectedTime.push(time);
+      selectedStack.push(stackId);
       if (!usedStacks.has(stackId)) usedStacks.set(stackId, usedStacks.size);
-    }
+    });
 
     // 2. Resolve every distinct user address once, grouped by module.
-    const userFrames = await this.resolveUserAddresses(recording, [...usedStacks.keys()]);
+    const userFrames = await this.resolveUserAddresses(tables, [...usedStacks.keys()]);
     this.kernel ??= KernelSymbols.load();
 
     // 3. Intern frames and build stacks root first.
@@ -88,19 +96,19 @@ export class ProfileSymbolizer {
         for (let j = resolved.length - 1; j >= 0; j--) rootFirst.push(internFrame(resolved[j]));
       }
       for (let i = kernelLen - 1; i >= 0; i--) rootFirst.push(internFrame(this.kernelFrame(stacks.frame(stackId, i), i > 0)));
-      profileStacks.push({ frames: rootFirst, pid: process.pid, comm: recording.comms.name(stacks.commOf(stackId)) });
+      profileStacks.push({ frames: rootFirst, pid: process.pid, comm: tables.comms.name(stacks.commOf(stackId)) });
     }
 
     // 4. Samples, relative to the first selected one.
-    const stackColumn = new Uint32Array(selected.length);
-    const timeColumn = new Float64Array(selected.length);
-    const firstNs = selected.length > 0 ? samples.timeNs[selected[0]] : Number.isFinite(fromNs) ? fromNs : 0;
-    const startNs = Number.isFinite(fromNs) ? fromNs : firstNs;
-    for (let i = 0; i < selected.length; i++) {
-      stackColumn[i] = usedStacks.get(samples.stack[selected[i]]) ?? 0;
-      timeColumn[i] = samples.timeNs[selected[i]] - startNs;
+    const count = selectedTime.length;
+    const stackColumn = new Uint32Array(count);
+    const timeColumn = new Float64Array(count);
+    const startNs = Number.isFinite(fromNs) ? fromNs : count > 0 ? selectedTime[0] : 0;
+    for (let i = 0; i < count; i++) {
+      stackColumn[i] = usedStacks.get(selectedStack[i]) ?? 0;
+      timeColumn[i] = selectedTime[i] - startNs;
     }
-    const lastNs = selected.length > 0 ? samples.timeNs[selected[selected.length - 1]] : startNs;
+    const lastNs = count > 0 ? selectedTime[count - 1] : startNs;
     const endNs = Number.isFinite(toNs) ? toNs : lastNs + 1e9 / options.frequency;
     return {
       startTimeMs: options.monotonicToWallMs(startNs),
@@ -124,8 +132,8 @@ export class ProfileSymbolizer {
    * For every process, address -> frames (innermost first). Return addresses (every frame but the
    * leaf) are looked up at address - 1 so the call instruction, not the next line, is reported.
    */
-  private async resolveUserAddresses(recording: Recording, stackIds: number[]): Promise<Map<number, Map<bigint, FrameList>>> {
-    const { stacks, processes } = recording;
+  private async resolveUserAddresses(tables: StackTables, stackIds: number[]): Promise<Map<number, Map<bigint, FrameList>>> {
+    const { stacks, processes } = tables;
     const result = new Map<number, Map<bigint, FrameList>>();
     interface ModuleWork {
       mapping: ExecutableMapping;

@@ -1,0 +1,214 @@
+import type { SampleSink } from '../profile/batch-ingest.js';
+import type { SampleSource, StackTables } from '../profile/sample-source.js';
+
+/** Bytes of one sample in a chunk: time f64 + stack id u32 + tid u32. */
+export const BYTES_PER_SAMPLE = 16;
+/** A process entry with its snapshot (mappings, command line): a rough, deliberately high guess. */
+const BYTES_PER_PROCESS = 4096;
+/** Entries no stack uses are kept this long, so a process met at its exec can get its first samples. */
+const PROCESS_GRACE_NS = 30e9;
+
+export interface RollingBufferOptions {
+  /** Keep this much history (ns), measured back from the newest sample. */
+  retainNs: number;
+  /** Upper bound on samples, stacks and process snapshots together (bytes). */
+  maxBytes: number;
+  /** Samples per chunk, the unit of eviction. @defaultValue 4096 */
+  chunkSamples?: number;
+}
+
+export interface RollingBufferStats {
+  /** Samples held. */
+  samples: number;
+  /** Newest minus oldest sample time held (ns). */
+  spanNs: number;
+  /** Estimated bytes held: sample chunks, the stack table, process snapshots. */
+  bytes: number;
+  maxBytes: number;
+  /** Samples evicted because they aged past `retain`. */
+  expiredSamples: number;
+  /** Samples evicted before `retain` to stay under `maxBytes`: data lost to the memory cap. */
+  evictedEarlySamples: number;
+  /** Samples refused because everything held was pinned by captures and the cap was reached. */
+  droppedSamples: number;
+  /** Active pins (captures in progress). */
+  pins: number;
+}
+
+/** Keeps a time window from being evicted while a capture needs it. */
+export interface Pin {
+  readonly fromNs: number;
+  readonly toNs: number;
+  release(): void;
+}
+
+class SampleChunk {
+  readonly timeNs: Float64Array;
+  readonly stack: Uint32Array;
+  readonly tid: Uint32Array;
+  length = 0;
+  firstNs = Infinity;
+  lastNs = -Infinity;
+  pins = 0;
+
+  constructor(readonly capacity: number) {
+    this.timeNs = new Float64Array(capacity);
+    this.stack = new Uint32Array(capacity);
+    this.tid = new Uint32Array(capacity);
+  }
+
+  get full(): boolean {
+    return this.length === this.capacity;
+  }
+
+  overlaps(fromNs: number, toNs: number): boolean {
+    return this.length > 0 && this.firstNs < toNs && this.lastNs >= fromNs;
+  }
+}
+
+/**
+ * The daemon's memory of the last minutes: samples in fixed-size chunks, oldest first. A chunk
+ * goes when its newest sample is older than `retain`, or earlier when the total passes
+ * `maxBytes` — unless a capture has pinned it. Evicting a sample releases its stack, so the stack,
+ * thread-name and process tables shrink with the window.
+ */
+export class RollingBuffer implements SampleSink, SampleSource {
+  private readonly chunks: SampleChunk[] = [];
+  /** Each active pin and the chunks it holds (chunks created while it is active join it). */
+  private readonly activePins = new Map<Pin, Set<SampleChunk>>();
+  private readonly chunkSamples: number;
+  private heldSamples = 0;
+  private expired = 0;
+  private evictedEarly = 0;
+  private dropped = 0;
+  private newestNs = -Infinity;
+
+  constructor(
+    private readonly tables: StackTables,
+    private readonly options: RollingBufferOptions,
+  ) {
+    this.chunkSamples = options.chunkSamples ?? 4096;
+    if (options.maxBytes < this.chunkSamples * BYTES_PER_SAMPLE * 2) {
+      throw new RangeError(`buffer.max_memory of ${options.maxBytes} bytes is too small: it must hold at least two chunks (${this.chunkSamples * BYTES_PER_SAMPLE * 2} bytes)`);
+    }
+  }
+
+  append(timeNs: number, stackId: number, tid: number): void {
+    let head = this.chunks[this.chunks.length - 1];
+    if (!head || head.full) {
+      this.enforceBounds();
+      if (this.bytes + this.chunkSamples * BYTES_PER_SAMPLE > this.options.maxBytes && this.evictableChunk() < 0) {
+        // Everything held is pinned by captures and there is no room: refuse, and say so.
+        this.tables.stacks.release(stackId);
+        this.dropped++;
+        return;
+      }
+      head = new SampleChunk(this.chunkSamples);
+      for (const [pin, held] of this.activePins) {
+        if (pin.toNs <= timeNs) continue;
+        head.pins++;
+        held.add(head);
+      }
+      this.chunks.push(head);
+    }
+    const at = head.length++;
+    head.timeNs[at] = timeNs;
+    head.stack[at] = stackId;
+    head.tid[at] = tid;
+    if (timeNs < head.firstNs) head.firstNs = timeNs;
+    if (timeNs > head.lastNs) head.lastNs = timeNs;
+    if (timeNs > this.newestNs) this.newestNs = timeNs;
+    this.heldSamples++;
+  }
+
+  /** Applies `retain` and `maxBytes` now; the ingest path calls it once per batch and per new chunk. */
+  enforceBounds(): void {
+    const oldestKept = this.newestNs - this.options.retainNs;
+    for (let i = 0; i < this.chunks.length - 1; i++) {
+      const chunk = this.chunks[i];
+      if (chunk.pins > 0 || chunk.lastNs >= oldestKept) continue;
+      this.evict(i--, false);
+    }
+    while (this.bytes > this.options.maxBytes) {
+      const victim = this.evictableChunk();
+      if (victim < 0) break;
+      this.evict(victim, true);
+    }
+    this.tables.processes.prune(this.newestNs - PROCESS_GRACE_NS);
+  }
+
+  /**
+   * Keeps [fromNs, toNs) from eviction until released, including samples that arrive later. The
+   * capture path pins `[t - before, t + after]` the moment a rule fires.
+   */
+  pin(fromNs: number, toNs: number): Pin {
+    const held = new Set<SampleChunk>();
+    const pin: Pin = {
+      fromNs,
+      toNs,
+      release: () => {
+        if (!this.activePins.delete(pin)) return;
+        for (const chunk of held) chunk.pins--;
+      },
+    };
+    const head = this.chunks[this.chunks.length - 1];
+    for (const chunk of this.chunks) {
+      // The chunk being filled takes the window's later samples too.
+      if (chunk.overlaps(fromNs, toNs) || (chunk === head && toNs > this.newestNs)) {
+        chunk.pins++;
+        held.add(chunk);
+      }
+    }
+    this.activePins.set(pin, held);
+    return pin;
+  }
+
+  forEachSample(fromNs: number, toNs: number, visit: (timeNs: number, stackId: number, tid: number) => void): void {
+    for (const chunk of this.chunks) {
+      if (!chunk.overlaps(fromNs, toNs)) continue;
+      for (let i = 0; i < chunk.length; i++) {
+        const time = chunk.timeNs[i];
+        if (time >= fromNs && time < toNs) visit(time, chunk.stack[i], chunk.tid[i]);
+      }
+    }
+  }
+
+  /** Time of the newest sample held (monotonic ns), or -Infinity when empty. */
+  get newestSampleNs(): number {
+    return this.newestNs;
+  }
+
+  /** Estimated bytes held. */
+  get bytes(): number {
+    return this.chunks.length * this.chunkSamples * BYTES_PER_SAMPLE + this.tables.stacks.bytes + this.tables.processes.size * BYTES_PER_PROCESS;
+  }
+
+  stats(): RollingBufferStats {
+    const oldest = this.chunks.find((chunk) => chunk.length > 0);
+    return {
+      samples: this.heldSamples,
+      spanNs: oldest ? this.newestNs - oldest.firstNs : 0,
+      bytes: this.bytes,
+      maxBytes: this.options.maxBytes,
+      expiredSamples: this.expired,
+      evictedEarlySamples: this.evictedEarly,
+      droppedSamples: this.dropped,
+      pins: this.activePins.size,
+    };
+  }
+
+  /** Index of the oldest chunk that may go (not pinned, not the one being filled), or -1. */
+  private evictableChunk(): number {
+    for (let i = 0; i < this.chunks.length - 1; i++) if (this.chunks[i].pins === 0) return i;
+    return -1;
+  }
+
+  private evict(index: number, early: boolean): void {
+    const [chunk] = this.chunks.splice(index, 1);
+    const { stacks } = this.tables;
+    for (let i = 0; i < chunk.length; i++) stacks.release(chunk.stack[i]);
+    this.heldSamples -= chunk.length;
+    if (early) this.evictedEarly += chunk.length;
+    else this.expired += chunk.length;
+  }
+}

@@ -1,0 +1,19 @@
+import type { CommTable } from './comm-table.js';
+import type { ProcessTable } from './process-table.js';
+import type { StackTable } from './stack-table.js';
+
+/** The interned tables samples refer to. */
+export interface StackTables {
+  processes: ProcessTable;
+  comms: CommTable;
+  stacks: StackTable;
+}
+
+/** Samples that can be walked by time: a recording's columns, or the daemon's rolling buffer. */
+export interface SampleSource {
+  /**
+   * Calls `visit` for each sample with `fromNs <= time < toNs` (monotonic ns), in the order the
+   * samples arrived (which is time order, give or take the interleaving of CPUs).
+   */
+  forEachSample(fromNs: number, toNs: number, visit: (timeNs: number, stackId: number, tid: number) => void): void;
+}
