@@ -2,12 +2,14 @@
 // symbolizer (ELF/DWARF through elfutils' libdwfl).
 #include <napi.h>
 
+#include "perf-counters.h"
 #include "sampler-addon.h"
 #include "symbolizer.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSampler(env, exports);
   InitSymbolizer(env, exports);
+  InitPerfCounters(env, exports);
   return exports;
 }
 

@@ -7,6 +7,8 @@
         "demangle.cc",
         "elf-module.cc",
         "libbpf-error.cc",
+        "online-cpus.cc",
+        "perf-counters.cc",
         "sampler.cc",
         "symbolizer.cc"
       ],

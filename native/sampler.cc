@@ -15,12 +15,12 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "libbpf-error.h"
+#include "online-cpus.h"
 #include "sampler.skel.h"
 // bpf/sampler.h (the record layout) needs the __u64 family from linux/types.h, included above.
 #include "sampler.h"
@@ -36,26 +36,6 @@ struct Batch {
   uint64_t records = 0;
 };
 
-// "0-3,5,7-8" -> {0,1,2,3,5,7,8}
-std::vector<int> ReadOnlineCpus() {
-  std::vector<int> cpus;
-  std::ifstream file("/sys/devices/system/cpu/online");
-  std::string text;
-  if (!std::getline(file, text)) return cpus;
-  std::stringstream ranges(text);
-  std::string range;
-  while (std::getline(ranges, range, ',')) {
-    size_t dash = range.find('-');
-    try {
-      int first = std::stoi(range.substr(0, dash));
-      int last = dash == std::string::npos ? first : std::stoi(range.substr(dash + 1));
-      for (int cpu = first; cpu <= last; cpu++) cpus.push_back(cpu);
-    } catch (const std::exception&) {
-      return {};
-    }
-  }
-  return cpus;
-}
 
 uint32_t RoundUpToPowerOfTwo(uint32_t value) {
   uint32_t result = kMinRingBytes;
@@ -68,7 +48,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Sampler",
                        {InstanceMethod<&Sampler::Start>("start"), InstanceMethod<&Sampler::Stop>("stop"),
-                        InstanceMethod<&Sampler::Stats>("stats")});
+                        InstanceMethod<&Sampler::Stats>("stats"), InstanceMethod<&Sampler::Flush>("flush")});
   }
 
   explicit Sampler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sampler>(info) {
@@ -166,6 +146,21 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     throw MakeBpfError(env, step, err == 0 ? EINVAL : err, log);
   }
 
+  // Wakes the drain thread so what the ring holds reaches JS now, not at the next batch interval
+  // (a capture that ends at t+after wants its last second at once).
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Wake();
+    return info.Env().Undefined();
+  }
+
+  void Wake() {
+    if (wake_fd_ < 0) return;
+    uint64_t one = 1;
+    if (write(wake_fd_, &one, sizeof(one)) != sizeof(one)) {
+      // The eventfd counter is saturated only if nobody drains it: the thread is awake anyway.
+    }
+  }
+
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     Teardown();
     return info.Env().Undefined();
@@ -234,7 +229,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   // The thread sleeps in epoll on the ring buffer and the stop eventfd. The BPF side wakes it only
   // when the ring is a quarter full, so on a normal host it wakes once per batch interval and
   // drains everything that arrived: one wakeup per batch instead of one per sample is most of
-  // the sampler's cost on a busy host. stop() wakes it at once through the eventfd.
+  // the sampler's cost on a busy host. flush() and stop() wake it at once through the eventfd.
   void Drain() {
     while (running_.load()) {
       struct epoll_event event;
@@ -242,6 +237,10 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       if (ready < 0 && errno != EINTR) {
         ReportDrainError(errno);
         break;
+      }
+      uint64_t wakes;
+      if (read(wake_fd_, &wakes, sizeof(wakes)) < 0) {
+        // EAGAIN: nobody asked; the ring buffer or the timer woke us.
       }
       int n = ring_buffer__consume(ring_);
       if (n < 0 && n != -EINTR) {
@@ -259,11 +258,11 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   // An epoll set holding the ring buffer's own epoll fd (readable when the BPF side wakes it) and
   // an eventfd that stop() writes to. Returns 0 or a positive errno.
   int CreateWaitSet() {
-    stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (stop_fd_ < 0) return errno;
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) return errno;
     wait_fd_ = epoll_create1(EPOLL_CLOEXEC);
     if (wait_fd_ < 0) return errno;
-    for (int fd : {ring_buffer__epoll_fd(ring_), stop_fd_}) {
+    for (int fd : {ring_buffer__epoll_fd(ring_), wake_fd_}) {
       struct epoll_event event;
       memset(&event, 0, sizeof(event));
       event.events = EPOLLIN;
@@ -312,13 +311,10 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   void Teardown() {
     if (thread_.joinable()) {
       running_ = false;
-      uint64_t one = 1;
-      if (write(stop_fd_, &one, sizeof(one)) != sizeof(one)) {
-        // The thread still sees running_ == false within one batch interval.
-      }
+      Wake();
       thread_.join();
     }
-    for (int* fd : {&wait_fd_, &stop_fd_}) {
+    for (int* fd : {&wait_fd_, &wake_fd_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
     }
@@ -348,8 +344,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   uint32_t target_pid_ = 0;
   uint32_t ring_bytes_ = 8u << 20;
   uint32_t batch_interval_ms_ = 1000;
-  int wait_fd_ = -1;  // epoll set: ring buffer + stop_fd_
-  int stop_fd_ = -1;  // eventfd written by Teardown to wake the drain thread
+  int wait_fd_ = -1;  // epoll set: ring buffer + wake_fd_
+  int wake_fd_ = -1;  // eventfd written by Flush and Teardown to wake the drain thread
 
   struct sampler_bpf* skel_ = nullptr;
   std::vector<int> perf_fds_;

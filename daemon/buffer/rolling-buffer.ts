@@ -129,12 +129,15 @@ export class RollingBuffer implements SampleSink, SampleSource {
       if (chunk.pins > 0 || chunk.lastNs >= oldestKept) continue;
       this.evict(i--, false);
     }
+    this.tables.processes.prune(this.newestNs - PROCESS_GRACE_NS);
     while (this.bytes > this.options.maxBytes) {
       const victim = this.evictableChunk();
       if (victim < 0) break;
       this.evict(victim, true);
     }
-    this.tables.processes.prune(this.newestNs - PROCESS_GRACE_NS);
+    // Still over: a fork storm's processes, met at their exec and never sampled, go before their
+    // grace period ends (one that is sampled later is simply met again).
+    if (this.bytes > this.options.maxBytes) this.tables.processes.prune(Infinity);
   }
 
   /**
@@ -197,9 +200,12 @@ export class RollingBuffer implements SampleSink, SampleSource {
     };
   }
 
-  /** Index of the oldest chunk that may go (not pinned, not the one being filled), or -1. */
+  /**
+   * Index of the oldest chunk that may go (not pinned), or -1. Under memory pressure even the
+   * chunk being filled may go: the next sample starts a new one.
+   */
   private evictableChunk(): number {
-    for (let i = 0; i < this.chunks.length - 1; i++) if (this.chunks[i].pins === 0) return i;
+    for (let i = 0; i < this.chunks.length; i++) if (this.chunks[i].pins === 0) return i;
     return -1;
   }
 

@@ -3,6 +3,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Tail2Error } from '../errors/tail2-error.js';
 import { parseDuration } from '../units/duration.js';
 import { parseProcessPattern, runRecord } from './record-command.js';
+import { registerDaemonCommands } from './daemon-commands.js';
+import { registerRulesCommand } from './rules-command.js';
 
 function durationOption(text: string): number {
   try {
@@ -61,6 +63,9 @@ program
       interrupted,
     });
   });
+
+registerRulesCommand(program);
+registerDaemonCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof Tail2Error) {

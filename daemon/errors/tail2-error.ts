@@ -35,7 +35,13 @@ export type Tail2ErrorCode =
   /** A command-line argument is wrong. */
   | 'TAIL2_USAGE'
   /** Writing an output file failed. */
-  | 'TAIL2_OUTPUT';
+  | 'TAIL2_OUTPUT'
+  /** A rules file cannot be read or does not validate (see triggers/rules-file-error.ts). */
+  | 'TAIL2_RULES'
+  /** tail2.yaml cannot be read or does not validate (see daemon/config/load-config.ts). */
+  | 'TAIL2_CONFIG'
+  /** The daemon is not running or did not answer (tail2 capture, status, incidents). */
+  | 'TAIL2_DAEMON';
 
 /** Native addon errors carry `code`/`hint`/`verifierLog` set by native/libbpf-error.cc. */
 export function fromNativeError(error: unknown): Tail2Error {

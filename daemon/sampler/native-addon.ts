@@ -45,6 +45,8 @@ export interface NativeSampler {
   start(): number;
   stop(): void;
   stats(): NativeSamplerStats;
+  /** Wakes the drain thread: what the ring holds is handed to JS now. */
+  flush(): void;
 }
 
 export interface NativeSymbolFrame {

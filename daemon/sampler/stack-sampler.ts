@@ -75,6 +75,18 @@ export class StackSampler {
     }
   }
 
+  /**
+   * Asks the drain thread to hand over what the ring holds now, and resolves when that batch has
+   * reached `onBatch` (or after `timeoutMs` when there was nothing to hand over).
+   */
+  async flush(timeoutMs = 500): Promise<void> {
+    if (!this.native) return;
+    const before = this.batchesReceived;
+    this.native.flush();
+    const deadline = Date.now() + timeoutMs;
+    while (this.batchesReceived === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
   /** Counters so far (after stop: the last counters read). */
   stats(): NativeSamplerStats | undefined {
     return this.native?.stats() ?? this.lastStats;

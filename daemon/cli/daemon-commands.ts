@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { Tail2Error } from '../errors/tail2-error.js';
+import { parseDuration } from '../units/duration.js';
+import { callDaemon, daemonEndpoint } from './daemon-client.js';
+
+interface Connection {
+  url?: string;
+  config?: string;
+}
+
+function connectionOptions(command: Command): Command {
+  return command
+    .option('--url <url>', 'the daemon\'s base URL (default: from the config\'s web.listen)')
+    .option('-c, --config <file>', 'the daemon\'s configuration, for its address and token', undefined);
+}
+
+/** `tail2 capture`, `tail2 incidents`, `tail2 status`: ask the running daemon. */
+export function registerDaemonCommands(program: Command): void {
+  connectionOptions(
+    program
+      .command('capture')
+      .description('ask the running daemon for an incident now')
+      .option('--before <duration>', 'how far back the incident reaches', '60s')
+      .option('--after <duration>', 'how long to keep recording after now', '10s')
+      .option('--reason <text>', 'why (shown on the incident)', 'manual capture'),
+  ).action(async (options: Connection & { before: string; after: string; reason: string }) => {
+    for (const [flag, value] of [['--before', options.before], ['--after', options.after]]) {
+      try {
+        parseDuration(value);
+      } catch (error) {
+        throw new Tail2Error('TAIL2_USAGE', `${flag}: ${(error as Error).message}`);
+      }
+    }
+    const endpoint = await daemonEndpoint(options);
+    const { id } = await callDaemon<{ id: string }>(endpoint, '/api/capture', { method: 'POST', body: { before: options.before, after: options.after, reason: options.reason } });
+    process.stdout.write(`${id}\n`);
+    process.stderr.write(`tail2: capturing; the incident will be at ${endpoint.baseUrl}/incidents/${id} in about ${options.after}\n`);
+  });
+
+  connectionOptions(
+    program.command('incidents').description('list recent incidents').option('--json', 'print the API\'s JSON').option('-n, --limit <n>', 'how many', '20'),
+  ).action(async (options: Connection & { json?: boolean; limit: string }) => {
+    const endpoint = await daemonEndpoint(options);
+    const result = await callDaemon<{ incidents: Array<{ id: string; rule: string; fired_at: string; process: { pid: number; comm: string } | null }> }>(
+      endpoint,
+      `/api/incidents?limit=${encodeURIComponent(options.limit)}`,
+    );
+    if (options.json) {
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      return;
+    }
+    if (result.incidents.length === 0) process.stdout.write('no incidents yet\n');
+    for (const incident of result.incidents) {
+      const who = incident.process ? `${incident.process.comm} (pid ${incident.process.pid})` : 'host';
+      process.stdout.write(`${incident.fired_at}  ${incident.rule.padEnd(24)} ${who.padEnd(28)} ${incident.id}\n`);
+    }
+  });
+
+  connectionOptions(program.command('status').description('is the daemon sampling, and how').option('--json', 'print the API\'s JSON')).action(
+    async (options: Connection & { json?: boolean }) => {
+      const endpoint = await daemonEndpoint(options);
+      const status = await callDaemon<Record<string, Record<string, unknown>>>(endpoint, '/api/status');
+      if (options.json) {
+        process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+        return;
+      }
+      const { sampler, buffer, metrics, rules, captures } = status;
+      const lines = [
+        `tail2d ${String(status.version)} on ${String(status.host)}, up ${String(status.uptime_s)} s`,
+        `sampler:  ${sampler.running ? 'sampling' : `STOPPED: ${String(sampler.error)}`} at ${String(sampler.frequency)} Hz on ${String(sampler.cpus)} CPUs; ${String(sampler.samples)} samples, ${String(sampler.lost)} lost`,
+        `buffer:   ${Number(buffer.span_s).toFixed(0)} s held, ${(Number(buffer.bytes) / 1048576).toFixed(1)} of ${(Number(buffer.max_bytes) / 1048576).toFixed(0)} MiB; ${String(buffer.evicted_early_samples)} samples evicted early`,
+        `rules:    ${String(rules.count)} from ${String(rules.file)}`,
+        `captures: ${String(captures.written)} written, ${(captures.in_flight as unknown[]).length} in flight`,
+      ];
+      for (const missing of metrics.unavailable as Array<{ metric: string; scope?: string; reason: string }>) {
+        lines.push(`unavailable: ${missing.metric}${missing.scope ? ` (${missing.scope})` : ''}: ${missing.reason}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+    },
+  );
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { destination, pino } from 'pino';
+import { loadConfig } from '../config/load-config.js';
+import { Tail2Error } from '../errors/tail2-error.js';
+import { Tail2Daemon } from '../tail2d/daemon.js';
+
+const program = new Command('tail2d')
+  .description('tail2 daemon: samples every CPU, watches the rules, captures incidents')
+  .option('-c, --config <file>', 'configuration file', '/etc/tail2/tail2.yaml')
+  .showHelpAfterError();
+program.parse(process.argv);
+const { config: configPath } = program.opts<{ config: string }>();
+
+// One JSON object per line on stderr: journald and log shippers read it as is.
+const log = pino({ name: 'tail2d', level: process.env.TAIL2_LOG_LEVEL ?? 'info' }, destination({ dest: 2, sync: true }));
+
+async function main(): Promise<void> {
+  const config = await loadConfig(configPath);
+  const daemon = new Tail2Daemon(config, log);
+  await daemon.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    daemon.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void daemon.reloadRules());
+}
+
+main().catch((error: unknown) => {
+  // Refusing to start: say why on stderr in plain words as well as in the log.
+  const message = error instanceof Tail2Error ? error.message : ((error as Error)?.stack ?? String(error));
+  process.stderr.write(`tail2d: cannot start: ${message}\n`);
+  log.fatal({ err: error }, 'cannot start');
+  process.exit(1);
+});

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { parseDuration } from '../units/duration.js';
+import { parseSize } from './size.js';
+
+const duration = z.string().transform((text, ctx) => {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  try {
+    return parseSize(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const listen = z.string().transform((text, ctx) => {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `invalid listen address "${text}": use HOST:PORT, e.g. 127.0.0.1:8383` });
+    return z.NEVER;
+  }
+  return { host: match[1].replace(/^\[|\]$/g, ''), port };
+});
+
+const notifier = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('slack'), token: z.string().min(1), channel: z.string().min(1), api_url: z.url().optional() }),
+  z.strictObject({ type: z.literal('slack_webhook'), url: z.url() }),
+  z.strictObject({ type: z.literal('email'), smtp: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL'), from: z.string().min(1), to: z.array(z.string().min(3)).min(1) }),
+]);
+
+/** tail2.yaml as written (snake_case keys); see DESIGN.md, "Configuration". */
+export const configFileSchema = z.strictObject({
+  sampling: z.strictObject({ frequency: z.number().int().min(1).max(1000).default(99) }).default({ frequency: 99 }),
+  buffer: z
+    .strictObject({ retain: duration.default(600_000), max_memory: size.default(256 * 1024 * 1024) })
+    .default({ retain: 600_000, max_memory: 256 * 1024 * 1024 }),
+  state_dir: z.string().min(1).default('/var/lib/tail2'),
+  web: z
+    .strictObject({ listen: listen.default({ host: '127.0.0.1', port: 8383 }), public_url: z.url().optional(), token: z.string().min(16, 'must be at least 16 characters').optional() })
+    .default({ listen: { host: '127.0.0.1', port: 8383 } }),
+  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional() }).default({}),
+  rules_file: z.string().min(1).default('/etc/tail2/rules.yaml'),
+  notifiers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'notifier names use a-z, 0-9 and -'), notifier).default({}),
+});

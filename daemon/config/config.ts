@@ -1,0 +1,36 @@
+/** The daemon's configuration (tail2.yaml) after validation, with defaults applied and paths absolute. */
+export interface Tail2Config {
+  /** The file it was read from. */
+  file: string;
+  sampling: {
+    /** Samples per second per CPU. @defaultValue 99 */
+    frequency: number;
+  };
+  buffer: {
+    /** History kept in memory (ms). @defaultValue 10 minutes */
+    retainMs: number;
+    /** Bound on the buffer's memory (bytes). @defaultValue 256 MiB */
+    maxMemoryBytes: number;
+  };
+  /** Incidents and the daemon's own Redis live here. */
+  stateDir: string;
+  web: {
+    /** host:port. @defaultValue 127.0.0.1:8383 */
+    listen: { host: string; port: number };
+    /** Base of links in notifications. @defaultValue http://<listen> */
+    publicUrl: string;
+    /** Required when listening beyond loopback. */
+    token?: string;
+  };
+  redis: {
+    /** Absent: the daemon runs its own redis-server under stateDir. */
+    url?: string;
+  };
+  rulesFile: string;
+  notifiers: Record<string, NotifierConfig>;
+}
+
+export type NotifierConfig =
+  | { type: 'slack'; token: string; channel: string; apiUrl?: string }
+  | { type: 'slack_webhook'; url: string }
+  | { type: 'email'; smtp: string; from: string; to: string[] };

@@ -1,0 +1,148 @@
+import { CacheMisses, type NativePerfCountersClass } from './cache-misses.js';
+import { CgroupStats } from './cgroup-stats.js';
+import type { MetricHistory } from './metric-history.js';
+import type { HostFacts, MetricName, MetricReading, UnavailableMetric } from './metric-types.js';
+import { SystemCpu } from './proc-stat.js';
+import { ProcessCpuRss } from './process-cpu-rss.js';
+import { Pressure } from './psi.js';
+import { RssGrowth } from './rss-growth.js';
+
+/**
+ * An {@link UnavailableMetric} that may concern one kind of instance only: `{ metric: 'rss', scope:
+ * 'cgroup' }` means cgroup rss is missing while process rss is read. No `scope`: every instance.
+ */
+export interface ScopedUnavailableMetric extends UnavailableMetric {
+  scope?: 'system' | 'process' | 'cgroup';
+}
+
+/** What one {@link MetricCollector.collect} call returns. */
+export interface CollectResult {
+  readings: MetricReading[];
+  /** Metrics this host cannot provide (or that failed this round), each with the reason. */
+  unavailable: ScopedUnavailableMetric[];
+  /** Wall-clock ms the call took. */
+  costMs: number;
+}
+
+export interface MetricCollectorOptions {
+  /** @defaultValue '/proc' */
+  procRoot?: string;
+  /** The cgroup v2 mount; found in /proc/self/mounts when not given. */
+  cgroupRoot?: string;
+  /** @defaultValue '/proc/pressure' */
+  pressureDirectory?: string;
+  /** Window of the rss_growth slope. @defaultValue 60_000 */
+  rssGrowthWindowMs?: number;
+  /** Readings in the window before rss_growth is reported. @defaultValue 10 */
+  rssGrowthMinPoints?: number;
+  /** Count cache misses with the hardware PMU (when there is one). @defaultValue true */
+  cacheMisses?: boolean;
+  /** Replaces the native PerfCounters (tests). */
+  perfCounters?: NativePerfCountersClass;
+  /** When given, every reading is also recorded here. */
+  history?: MetricHistory;
+  /** @defaultValue performance.now */
+  monotonicMs?: () => number;
+}
+
+/**
+ * All metric collectors behind one call, made once per evaluation interval (1 s) by the daemon.
+ * Every value covers the interval since the previous call; the first call only sets baselines for
+ * rates (cpu, psi, cache misses) and returns rss. A collector that fails in a round is reported in
+ * `unavailable` for that round; the others still answer.
+ */
+export class MetricCollector {
+  private readonly systemCpu: SystemCpu;
+  private readonly processes: ProcessCpuRss;
+  private readonly cgroups: CgroupStats;
+  private readonly growth: RssGrowth;
+  private readonly pressure: Pressure;
+  private readonly cacheMisses: CacheMisses | undefined;
+  private readonly history: MetricHistory | undefined;
+  private readonly monotonicMs: () => number;
+
+  constructor(options: MetricCollectorOptions = {}) {
+    const monotonicMs = options.monotonicMs ?? (() => performance.now());
+    this.monotonicMs = monotonicMs;
+    this.systemCpu = new SystemCpu({ procRoot: options.procRoot, monotonicMs });
+    this.processes = new ProcessCpuRss({ procRoot: options.procRoot, monotonicMs });
+    this.cgroups = new CgroupStats({ root: options.cgroupRoot, monotonicMs });
+    this.growth = new RssGrowth({ windowMs: options.rssGrowthWindowMs, minPoints: options.rssGrowthMinPoints });
+    this.pressure = new Pressure({ directory: options.pressureDirectory, monotonicMs });
+    if (options.cacheMisses !== false) this.cacheMisses = new CacheMisses({ perfCounters: options.perfCounters });
+    this.history = options.history;
+  }
+
+  /** One round of every collector; `nowMs` (wall clock) stamps the readings. */
+  collect(nowMs: number): CollectResult {
+    const started = performance.now();
+    const readings: MetricReading[] = [];
+    const unavailable: ScopedUnavailableMetric[] = [];
+    const attempt = (metrics: MetricName[], scope: ScopedUnavailableMetric['scope'], what: string, run: () => void) => {
+      try {
+        run();
+      } catch (error) {
+        for (const metric of metrics) unavailable.push({ metric, ...(scope ? { scope } : {}), reason: `${what} failed this round: ${(error as Error).message}` });
+      }
+    };
+
+    attempt(['cpu'], 'system', 'reading /proc/stat', () => {
+      const reading = this.systemCpu.read(nowMs);
+      if (reading) readings.push(reading);
+    });
+    const firstMemoryReading = readings.length;
+    attempt(['cpu', 'rss', 'rss_growth'], 'process', 'reading /proc/PID/stat', () => this.processes.collect(nowMs, readings));
+    if (this.cgroups.unavailableReason !== undefined) {
+      for (const metric of ['cpu', 'rss', 'rss_growth'] as const) unavailable.push({ metric, scope: 'cgroup', reason: this.cgroups.unavailableReason });
+    } else {
+      attempt(['cpu', 'rss', 'rss_growth'], 'cgroup', 'reading cgroup v2 files', () => this.cgroups.collect(nowMs, readings));
+      if (this.cgroups.memoryUnavailableReason !== undefined) {
+        for (const metric of ['rss', 'rss_growth'] as const) unavailable.push({ metric, scope: 'cgroup', reason: this.cgroups.memoryUnavailableReason });
+      }
+    }
+
+    // rss_growth from this round's rss readings (processes and cgroups).
+    const atMs = this.monotonicMs();
+    this.growth.beginRound();
+    const end = readings.length;
+    for (let i = firstMemoryReading; i < end; i++) {
+      const reading = readings[i];
+      if (reading.metric !== 'rss') continue;
+      const growth = this.growth.add(reading.instance, reading.value, atMs, nowMs);
+      if (growth) readings.push(growth);
+    }
+    this.growth.endRound();
+
+    if (this.pressure.unavailableReason !== undefined) {
+      for (const metric of ['psi_cpu', 'psi_memory', 'psi_io'] as const) unavailable.push({ metric, reason: this.pressure.unavailableReason });
+    } else {
+      attempt(['psi_cpu', 'psi_memory', 'psi_io'], undefined, 'reading /proc/pressure', () => this.pressure.collect(nowMs, readings));
+    }
+
+    if (this.cacheMisses) {
+      this.cacheMisses.collect(nowMs, readings);
+      if (this.cacheMisses.unavailableReason !== undefined) unavailable.push({ metric: 'cache_miss_rate', reason: this.cacheMisses.unavailableReason });
+    } else {
+      unavailable.push({ metric: 'cache_miss_rate', reason: 'cache-miss counting is switched off in the configuration.' });
+    }
+
+    this.history?.record(readings);
+    return { readings, unavailable, costMs: performance.now() - started };
+  }
+
+  /** Facts the trigger engine needs (online CPUs, from /proc/stat; known after the first collect). */
+  hostFacts(): HostFacts {
+    return { cpus: this.systemCpu.cpus };
+  }
+
+  /** Processes and cgroups currently tracked. */
+  tracked(): { processes: number; cgroups: number } {
+    return { processes: this.processes.size, cgroups: this.cgroups.size };
+  }
+
+  /** Closes the kept /proc fds and the perf counters. */
+  close(): void {
+    this.processes.close();
+    this.cacheMisses?.close();
+  }
+}

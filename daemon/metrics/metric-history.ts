@@ -1,0 +1,219 @@
+import { instanceKey, type MetricInstance, type MetricName, type MetricReading } from './metric-types.js';
+
+/** One point of a series. */
+export interface MetricPoint {
+  timeMs: number;
+  value: number;
+}
+
+export interface MetricHistoryOptions {
+  /** How far back points are kept. @defaultValue 600_000 (10 min) */
+  retentionMs?: number;
+  /**
+   * Instances (process, cgroup, system) kept. Past it, the instance updated longest ago goes first;
+   * when every kept instance was updated at the newest time (a host with more live instances than
+   * this), the new one is not recorded and counted in `rejected`, rather than evicting a live one
+   * and thrashing every round. @defaultValue 2048
+   */
+  maxInstances?: number;
+  /**
+   * Points kept per series. Sized for one point per second over the retention; recording faster
+   * keeps a shorter span. @defaultValue ceil(retentionMs / 1000) + 10
+   */
+  maxPointsPerSeries?: number;
+}
+
+const INITIAL_CAPACITY = 16;
+const MAX_OFFSET_MS = 0xffff_ffff;
+
+// A ring of (time, value). Times are Uint32 ms offsets from `baseMs`, rebased when they outgrow it:
+// 12 bytes a point instead of 16.
+class SeriesRing {
+  baseMs: number;
+  offsets = new Uint32Array(INITIAL_CAPACITY);
+  values = new Float64Array(INITIAL_CAPACITY);
+  start = 0;
+  count = 0;
+
+  constructor(firstMs: number) {
+    this.baseMs = firstMs;
+  }
+
+  timeAt(i: number): number {
+    return this.baseMs + this.offsets[(this.start + i) % this.offsets.length];
+  }
+
+  valueAt(i: number): number {
+    return this.values[(this.start + i) % this.values.length];
+  }
+
+  get bytes(): number {
+    return this.offsets.byteLength + this.values.byteLength;
+  }
+
+  push(timeMs: number, value: number, maxPoints: number, oldestMs: number): void {
+    while (this.count > 0 && this.timeAt(0) < oldestMs) this.dropFirst();
+    if (this.count > 0 && timeMs < this.timeAt(this.count - 1)) return; // out of order: keep the series sorted
+    if (timeMs < this.baseMs || timeMs - this.baseMs > MAX_OFFSET_MS) this.rebase(timeMs);
+    if (this.count === maxPoints) this.dropFirst();
+    if (this.count === this.offsets.length) this.grow(maxPoints);
+    const at = (this.start + this.count) % this.offsets.length;
+    this.offsets[at] = timeMs - this.baseMs;
+    this.values[at] = value;
+    this.count++;
+  }
+
+  private dropFirst(): void {
+    this.start = (this.start + 1) % this.offsets.length;
+    this.count--;
+  }
+
+  private grow(maxPoints: number): void {
+    const capacity = Math.min(this.offsets.length * 2, maxPoints);
+    const offsets = new Uint32Array(capacity);
+    const values = new Float64Array(capacity);
+    for (let i = 0; i < this.count; i++) {
+      offsets[i] = this.offsets[(this.start + i) % this.offsets.length];
+      values[i] = this.values[(this.start + i) % this.values.length];
+    }
+    this.offsets = offsets;
+    this.values = values;
+    this.start = 0;
+  }
+
+  private rebase(timeMs: number): void {
+    const newBase = this.count > 0 ? Math.min(this.timeAt(0), timeMs) : timeMs;
+    for (let i = 0; i < this.count; i++) {
+      const at = (this.start + i) % this.offsets.length;
+      this.offsets[at] = this.baseMs + this.offsets[at] - newBase;
+    }
+    this.baseMs = newBase;
+  }
+}
+
+interface InstanceHistory {
+  instance: MetricInstance;
+  lastUpdateMs: number;
+  series: Map<MetricName, SeriesRing>;
+}
+
+/** Counters of a {@link MetricHistory}. */
+export interface MetricHistoryStats {
+  instances: number;
+  series: number;
+  points: number;
+  /** Bytes held by the point buffers. */
+  bytes: number;
+  /** Instances dropped to make room (updated longest ago). */
+  evicted: number;
+  /** Readings not recorded because every kept instance was live. */
+  rejected: number;
+}
+
+/**
+ * The recent values of every metric, per instance: what a capture reads to show the curve that
+ * fired. Bounded by time (`retentionMs`), by points per series and by instance count, so process
+ * churn cannot grow it without bound.
+ */
+export class MetricHistory {
+  private readonly retentionMs: number;
+  private readonly maxInstances: number;
+  private readonly maxPointsPerSeries: number;
+  // Insertion order = least recently updated first: an update moves the instance to the end.
+  private readonly instances = new Map<string, InstanceHistory>();
+  private evicted = 0;
+  private rejected = 0;
+
+  constructor(options: MetricHistoryOptions = {}) {
+    this.retentionMs = options.retentionMs ?? 600_000;
+    this.maxInstances = Math.max(1, options.maxInstances ?? 2048);
+    this.maxPointsPerSeries = Math.max(2, options.maxPointsPerSeries ?? Math.ceil(this.retentionMs / 1000) + 10);
+  }
+
+  /** Records every reading. */
+  record(readings: readonly MetricReading[]): void {
+    for (const reading of readings) this.add(reading.metric, reading.instance, reading.timeMs, reading.value);
+  }
+
+  /** Records one value. */
+  add(metric: MetricName, instance: MetricInstance, timeMs: number, value: number): void {
+    const key = instanceKey(instance);
+    let history = this.instances.get(key);
+    if (history) {
+      if (history.lastUpdateMs !== timeMs) {
+        this.instances.delete(key);
+        this.instances.set(key, history);
+        history.lastUpdateMs = Math.max(history.lastUpdateMs, timeMs);
+      }
+      history.instance = instance;
+    } else {
+      this.expire(timeMs);
+      if (this.instances.size >= this.maxInstances && !this.evictOldest(timeMs)) {
+        this.rejected++;
+        return;
+      }
+      history = { instance, lastUpdateMs: timeMs, series: new Map() };
+      this.instances.set(key, history);
+    }
+    let ring = history.series.get(metric);
+    if (!ring) {
+      ring = new SeriesRing(timeMs);
+      history.series.set(metric, ring);
+    }
+    ring.push(timeMs, value, this.maxPointsPerSeries, timeMs - this.retentionMs);
+  }
+
+  /** Points of one series with `fromMs <= timeMs <= toMs`, oldest first. */
+  series(metric: MetricName, key: string, fromMs: number, toMs: number): MetricPoint[] {
+    const ring = this.instances.get(key)?.series.get(metric);
+    const points: MetricPoint[] = [];
+    if (!ring) return points;
+    for (let i = 0; i < ring.count; i++) {
+      const timeMs = ring.timeAt(i);
+      if (timeMs < fromMs) continue;
+      if (timeMs > toMs) break;
+      points.push({ timeMs, value: ring.valueAt(i) });
+    }
+    return points;
+  }
+
+  /** The instance last recorded under `key` (its comm/cmdline as of its last update). */
+  instance(key: string): MetricInstance | undefined {
+    return this.instances.get(key)?.instance;
+  }
+
+  /** Keys of the instances held, least recently updated first. */
+  keys(): IterableIterator<string> {
+    return this.instances.keys();
+  }
+
+  stats(): MetricHistoryStats {
+    let series = 0;
+    let points = 0;
+    let bytes = 0;
+    for (const history of this.instances.values()) {
+      for (const ring of history.series.values()) {
+        series++;
+        points += ring.count;
+        bytes += ring.bytes;
+      }
+    }
+    return { instances: this.instances.size, series, points, bytes, evicted: this.evicted, rejected: this.rejected };
+  }
+
+  // Drops instances whose newest point is past the retention: nothing of theirs is left to show.
+  private expire(nowMs: number): void {
+    for (const [key, history] of this.instances) {
+      if (history.lastUpdateMs >= nowMs - this.retentionMs) break;
+      this.instances.delete(key);
+    }
+  }
+
+  private evictOldest(nowMs: number): boolean {
+    const first = this.instances.entries().next();
+    if (first.done || first.value[1].lastUpdateMs >= nowMs) return false;
+    this.instances.delete(first.value[0]);
+    this.evicted++;
+    return true;
+  }
+}

@@ -1,0 +1,248 @@
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { hostname, release } from 'node:os';
+import type { Logger } from 'pino';
+import { loadRulesFile } from '../../triggers/rules-file.js';
+import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
+import type { Rule } from '../../triggers/rule.js';
+import { RollingBuffer } from '../buffer/rolling-buffer.js';
+import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.js';
+import type { Tail2Config } from '../config/config.js';
+import { MetricCollector, type ScopedUnavailableMetric } from '../metrics/metric-collector.js';
+import { MetricHistory } from '../metrics/metric-history.js';
+import { instanceKey } from '../metrics/metric-types.js';
+import { BatchIngest } from '../profile/batch-ingest.js';
+import type { StackTables } from '../profile/sample-source.js';
+import { createStackTables } from '../profile/stack-tables.js';
+import { loadNativeAddon } from '../sampler/native-addon.js';
+import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
+import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
+import { createHttpApp, listen } from '../web/http-server.js';
+import { TAIL2_VERSION } from './version.js';
+
+const COLLECT_INTERVAL_MS = 1000;
+
+const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigint()) - (Date.now() - wallMs) * 1e6;
+
+/**
+ * tail2d: samples every CPU into the rolling buffer, collects metrics every second, evaluates the
+ * rules, and turns firings and manual requests into incidents on disk; serves the HTTP API.
+ *
+ * Start order: rules (refuse to start on a bad file) → state dir → sampler → collectors → HTTP.
+ * Stop order: HTTP → collectors → in-flight captures written → sampler detached.
+ */
+export class Tail2Daemon {
+  private readonly tables: StackTables;
+  private readonly buffer: RollingBuffer;
+  private readonly ingest: BatchIngest;
+  private readonly sampler: StackSampler;
+  private readonly history: MetricHistory;
+  private readonly collector: MetricCollector;
+  private readonly captures: CaptureManager;
+  private engine: RuleEngine | undefined;
+  private rules: Rule[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private server: Server | undefined;
+  private unavailable: ScopedUnavailableMetric[] = [];
+  private lastCollectMs = 0;
+  private lastCollectCostMs = 0;
+  private lastReload: { atMs: number; ok: boolean; error?: string } | undefined;
+  private incidentsWritten = 0;
+  private lastCaptureError: string | undefined;
+  private readonly startedAtMs = Date.now();
+  private samplingError: string | undefined;
+
+  constructor(
+    private readonly config: Tail2Config,
+    private readonly log: Logger,
+  ) {
+    this.tables = createStackTables();
+    this.buffer = new RollingBuffer(this.tables, { retainNs: config.buffer.retainMs * 1e6, maxBytes: config.buffer.maxMemoryBytes });
+    this.ingest = new BatchIngest(this.tables, this.buffer);
+    this.sampler = new StackSampler({
+      frequency: config.sampling.frequency,
+      onBatch: (batch) => {
+        this.ingest.ingest(batch);
+        this.buffer.enforceBounds();
+      },
+      onError: (error) => {
+        this.samplingError = error.message;
+        this.log.error({ err: error }, 'sampling stopped');
+      },
+    });
+    this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
+    this.collector = new MetricCollector({ history: this.history });
+    this.captures = new CaptureManager({
+      buffer: this.buffer,
+      tables: this.tables,
+      symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
+      frequency: config.sampling.frequency,
+      stateDir: config.stateDir,
+      host: { name: hostname(), kernel: release(), version: TAIL2_VERSION },
+      clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
+      flush: () => this.sampler.flush(),
+      series: {
+        series: (metric, instance, fromMs, toMs) => this.history.series(metric, instanceKey(instance), fromMs, toMs).map((p): [number, number] => [p.timeMs, p.value]),
+      },
+      onIncident: (record, directory) => {
+        this.incidentsWritten++;
+        this.log.info({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples }, 'incident written');
+      },
+      onError: (id, error, willRetry) => {
+        this.lastCaptureError = `${id}: ${error.message}`;
+        this.log.error({ incident: id, err: error, willRetry }, 'writing the incident failed');
+      },
+    });
+  }
+
+  /** Starts everything; throws (and leaves nothing running) when any part cannot start. */
+  async start(): Promise<void> {
+    this.rules = await this.loadRules();
+    this.engine = new RuleEngine(this.rules, this.collector.hostFacts());
+    await mkdir(this.config.stateDir, { recursive: true });
+    const cpus = this.sampler.start();
+    try {
+      this.collector.collect(Date.now()); // baselines for the rates
+      this.timer = setInterval(() => this.tick(), COLLECT_INTERVAL_MS);
+      const app = createHttpApp({
+        stateDir: this.config.stateDir,
+        token: this.config.web.token,
+        healthy: () => this.samplingError === undefined,
+        status: () => this.status(),
+        rules: () => this.engine?.states() ?? [],
+        capture: (request) => this.captureNow(request.beforeMs, request.afterMs, request.reason),
+      });
+      this.server = await listen(app, this.config.web.listen.host, this.config.web.listen.port);
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    this.log.info(
+      { cpus, frequency: this.config.sampling.frequency, rules: this.rules.length, listen: `${this.config.web.listen.host}:${this.config.web.listen.port}`, stateDir: this.config.stateDir },
+      'tail2d started',
+    );
+  }
+
+  /** SIGHUP: reads the rules again; a bad file keeps the rules in force and says why. */
+  async reloadRules(): Promise<boolean> {
+    try {
+      const rules = await this.loadRules();
+      this.engine?.replaceRules(rules);
+      this.rules = rules;
+      this.lastReload = { atMs: Date.now(), ok: true };
+      this.log.info({ rules: rules.length }, 'rules reloaded');
+      return true;
+    } catch (error) {
+      this.lastReload = { atMs: Date.now(), ok: false, error: (error as Error).message };
+      this.log.error({ err: error }, 'rules reload failed; the previous rules stay in force');
+      return false;
+    }
+  }
+
+  /** A manual capture (tail2 capture, POST /api/capture). */
+  captureNow(beforeMs: number, afterMs: number, reason: string): string {
+    const id = this.captures.start({
+      rule: 'manual',
+      trigger: { kind: 'manual', reason },
+      instance: { kind: 'system' },
+      atMs: Date.now(),
+      beforeMs,
+      afterMs,
+      notify: [],
+      metrics: ['cpu'],
+    });
+    this.log.info({ incident: id, reason, beforeMs, afterMs }, 'manual capture started');
+    return id;
+  }
+
+  /** Stops in order; in-flight captures are cut at now and written. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.captures.finishAll();
+    await this.sampler.stop();
+    this.collector.close();
+    this.log.info({ incidents: this.incidentsWritten }, 'tail2d stopped');
+  }
+
+  /** What GET /api/status and `tail2 status` show. */
+  status(): Record<string, unknown> {
+    const sampler = this.sampler.stats();
+    const buffer = this.buffer.stats();
+    return {
+      version: TAIL2_VERSION,
+      host: hostname(),
+      uptime_s: Math.round((Date.now() - this.startedAtMs) / 1000),
+      sampler: {
+        running: this.samplingError === undefined,
+        error: this.samplingError ?? null,
+        frequency: this.sampler.frequency,
+        cpus: sampler?.cpus ?? 0,
+        samples: sampler?.samples ?? 0,
+        lost: sampler?.lost ?? 0,
+        dropped_in_userspace: sampler?.droppedInUserspace ?? 0,
+      },
+      buffer: {
+        samples: buffer.samples,
+        span_s: buffer.spanNs / 1e9,
+        bytes: buffer.bytes,
+        max_bytes: buffer.maxBytes,
+        expired_samples: buffer.expiredSamples,
+        evicted_early_samples: buffer.evictedEarlySamples,
+        dropped_samples: buffer.droppedSamples,
+        stacks: this.tables.stacks.size,
+        processes: this.tables.processes.size,
+      },
+      metrics: {
+        last_collect: this.lastCollectMs ? new Date(this.lastCollectMs).toISOString() : null,
+        cost_ms: this.lastCollectCostMs,
+        unavailable: this.unavailable,
+      },
+      rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null },
+      captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
+      state_dir: this.config.stateDir,
+    };
+  }
+
+  private async loadRules(): Promise<Rule[]> {
+    return loadRulesFile(this.config.rulesFile, { notifiers: new Set(Object.keys(this.config.notifiers)) });
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    try {
+      const result = this.collector.collect(now);
+      this.lastCollectMs = now;
+      this.lastCollectCostMs = result.costMs;
+      this.unavailable = result.unavailable;
+      const events = this.engine?.evaluate(result.readings, now) ?? [];
+      for (const event of events) this.onRuleEvent(event);
+    } catch (error) {
+      this.log.error({ err: error }, 'metric collection failed');
+    }
+  }
+
+  private onRuleEvent(event: RuleEvent): void {
+    const fields = { rule: event.rule.name, instance: instanceKey(event.instance), value: event.value, threshold: event.threshold };
+    if (event.type !== 'firing') {
+      this.log.debug({ ...fields, reason: event.reason }, `rule ${event.type}`);
+      return;
+    }
+    const { rule } = event;
+    const request: CaptureRequest = {
+      rule: rule.name,
+      trigger: { kind: 'rule', metric: rule.metric, comparison: rule.comparison, value: event.value, threshold: event.threshold, thresholdText: rule.threshold.text, forMs: rule.forMs },
+      instance: event.instance,
+      atMs: event.atMs,
+      beforeMs: rule.capture.beforeMs,
+      afterMs: rule.capture.afterMs,
+      notify: rule.notify,
+      metrics: [rule.metric],
+    };
+    const id = this.captures.start(request);
+    this.log.warn({ ...fields, incident: id }, 'rule fired: capturing');
+  }
+}

@@ -1,0 +1,138 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
+import { listIncidents, readIncident } from '../capture/incident-list.js';
+import { parseDuration } from '../units/duration.js';
+
+/** What the HTTP server needs from the daemon. */
+export interface DaemonApi {
+  stateDir: string;
+  token?: string;
+  healthy(): boolean;
+  status(): unknown;
+  rules(): unknown;
+  /** Starts a manual capture; returns the incident id it will have. */
+  capture(request: { beforeMs: number; afterMs: number; reason: string }): string;
+}
+
+/** The artifacts an incident directory holds, with their content types; nothing else is served. */
+const ARTIFACTS: Record<string, string> = {
+  'flamegraph.svg': 'image/svg+xml',
+  'profile.pb.gz': 'application/octet-stream',
+  'stacks.folded': 'text/plain; charset=utf-8',
+  'speedscope.json': 'application/json',
+};
+
+const CAPTURE_LIMIT = { beforeMs: 3_600_000, afterMs: 600_000 };
+/** Manual captures allowed per minute, so a script in a loop cannot fill the disk. */
+const CAPTURES_PER_MINUTE = 6;
+
+/**
+ * The daemon's HTTP API (DESIGN.md, "HTTP"): health, status, rules, incidents and their
+ * artifacts, and manual captures. JSON answers are objects; errors are `{ "error": message }`.
+ * When `web.token` is set, every route but /healthz needs `Authorization: Bearer TOKEN`.
+ */
+export function createHttpApp(api: DaemonApi): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '16kb' }));
+
+  app.get('/healthz', (_req, res) => {
+    const healthy = api.healthy();
+    res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unhealthy' });
+  });
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (!api.token) return next();
+    if (req.get('authorization') === `Bearer ${api.token}`) return next();
+    res.status(401).json({ error: 'this tail2 needs a token: send "Authorization: Bearer <web.token>"' });
+  });
+
+  app.get('/api/status', (_req, res) => {
+    res.json(api.status());
+  });
+
+  app.get('/api/rules', (_req, res) => {
+    res.json({ rules: api.rules() });
+  });
+
+  app.get('/api/incidents', async (req, res) => {
+    const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
+      res.status(400).json({ error: 'limit must be a positive whole number' });
+      return;
+    }
+    const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : undefined;
+    res.json(await listIncidents(api.stateDir, { limit, cursor }));
+  });
+
+  app.get('/api/incidents/:id', async (req, res) => {
+    const record = await readIncident(api.stateDir, req.params.id);
+    if (!record) {
+      res.status(404).json({ error: `no incident ${JSON.stringify(req.params.id)}` });
+      return;
+    }
+    res.json(record);
+  });
+
+  app.get('/api/incidents/:id/:artifact', async (req, res) => {
+    const { id, artifact } = req.params;
+    const type = Object.hasOwn(ARTIFACTS, artifact) ? ARTIFACTS[artifact] : undefined;
+    if (!INCIDENT_ID_PATTERN.test(id) || !type) {
+      res.status(404).json({ error: 'no such incident artifact' });
+      return;
+    }
+    const path = join(api.stateDir, 'incidents', id, artifact);
+    try {
+      const info = await stat(path);
+      res.status(200).type(type).set('Content-Length', String(info.size));
+      createReadStream(path).pipe(res);
+    } catch {
+      res.status(404).json({ error: 'no such incident artifact' });
+    }
+  });
+
+  const recentCaptures: number[] = [];
+  app.post('/api/capture', (req, res) => {
+    const body = (req.body ?? {}) as { before?: unknown; after?: unknown; reason?: unknown };
+    let beforeMs: number;
+    let afterMs: number;
+    try {
+      beforeMs = body.before === undefined ? 60_000 : parseDuration(String(body.before));
+      afterMs = body.after === undefined ? 10_000 : parseDuration(String(body.after));
+    } catch (error) {
+      res.status(400).json({ error: (error as Error).message });
+      return;
+    }
+    if (beforeMs > CAPTURE_LIMIT.beforeMs || afterMs > CAPTURE_LIMIT.afterMs) {
+      res.status(400).json({ error: 'before may be at most 1h and after at most 10m' });
+      return;
+    }
+    const now = Date.now();
+    while (recentCaptures.length > 0 && recentCaptures[0] < now - 60_000) recentCaptures.shift();
+    if (recentCaptures.length >= CAPTURES_PER_MINUTE) {
+      res.status(429).set('Retry-After', String(Math.ceil((recentCaptures[0] + 60_000 - now) / 1000))).json({ error: `at most ${CAPTURES_PER_MINUTE} manual captures a minute` });
+      return;
+    }
+    recentCaptures.push(now);
+    const reason = typeof body.reason === 'string' && body.reason.trim() ? body.reason.trim().slice(0, 500) : 'manual capture';
+    res.status(202).json({ id: api.capture({ beforeMs, afterMs, reason }) });
+  });
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  return app;
+}
+
+/** Starts listening; resolves once the port is bound, rejects with the bind error. */
+export function listen(app: express.Express, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
+}

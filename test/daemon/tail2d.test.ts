@@ -1,0 +1,183 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseFolded } from '../../daemon/formats/folded.js';
+import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import { startDaemon, tail2dPath, type RunningDaemon } from '../helpers/daemon-process.js';
+import { buildCFixture, runCli } from '../helpers/fixtures.js';
+
+// tail2d as a child process: real sampler, real collectors, real rules, incidents on disk.
+
+interface IncidentList {
+  incidents: Array<{ id: string; rule: string; fired_at: string; process: { pid: number; comm: string } | null }>;
+  next: string | null;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const running: RunningDaemon[] = [];
+
+async function daemon(name: string, rules: string, extraConfig = ''): Promise<RunningDaemon> {
+  const started = await startDaemon(name, rules, extraConfig);
+  running.push(started);
+  return started;
+}
+
+function incidentFile(d: RunningDaemon, id: string, file: string): string {
+  return readFileSync(join(d.dir, 'state', 'incidents', id, file), 'utf8');
+}
+
+afterAll(async () => {
+  for (const d of running) await d.stop('SIGKILL');
+});
+
+describe('tail2d', () => {
+  it('captures a CPU burner when its rule fires, with the minute before the trigger', async () => {
+    const burner = buildCFixture('burner');
+    const d = await daemon(
+      'burner',
+      [
+        'rules:',
+        '  - name: burner-spin',
+        '    metric: cpu',
+        '    scope: { process: "^burner$" }',
+        '    above: 80%',
+        '    for: 3s',
+        '    capture: { before: 20s, after: 2s }',
+        '    cooldown: 1h',
+      ].join('\n'),
+    );
+    const child = spawn(burner, ['0'], { stdio: 'ignore' });
+    try {
+      const incident = await d.waitFor('an incident', async () => (await d.get<IncidentList>('/api/incidents')).incidents[0]);
+      expect(incident.rule).toBe('burner-spin');
+      expect(incident.process).toMatchObject({ pid: child.pid, comm: 'burner' });
+      const record = await d.get<IncidentRecord>(`/api/incidents/${incident.id}`);
+      expect(record.trigger).toMatchObject({ kind: 'rule', metric: 'cpu', comparison: 'above', thresholdText: '80%' });
+      expect(record.trigger.kind === 'rule' && record.trigger.value).toBeGreaterThan(0.8);
+      expect(record.series[0].points.length).toBeGreaterThan(3);
+
+      // The burner's samples: mostly in leaf_spin under its whole chain.
+      const folded = parseFolded(incidentFile(d, incident.id, 'stacks.folded'));
+      let burnerSamples = 0;
+      let inLeaf = 0;
+      for (const [path, count] of folded) {
+        if (!path.startsWith('burner;')) continue;
+        burnerSamples += count;
+        if (/main;outer;middle;leaf_spin$/.test(path)) inLeaf += count;
+      }
+      expect(burnerSamples).toBeGreaterThan(100);
+      expect(inLeaf / burnerSamples).toBeGreaterThanOrEqual(0.9);
+
+      // The pre-window: samples from before the moment the rule fired (the `for` period and earlier).
+      const speedscope = JSON.parse(incidentFile(d, incident.id, 'speedscope.json')) as {
+        profiles: Array<{ name: string; startValue: number; samples: number[][] }>;
+      };
+      const firedOffsetNs = Date.parse(record.fired_at) - Date.parse(record.window.from);
+      const burnerProfile = speedscope.profiles.find((p) => p.name.startsWith('burner'));
+      expect(burnerProfile).toBeDefined();
+      expect(burnerProfile!.startValue).toBeLessThan(firedOffsetNs * 1e6 - 2e9);
+      // Samples from before the burner started are there too: the window reaches back 20 s.
+      expect(speedscope.profiles.length).toBeGreaterThan(1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // SIGTERM: a clean exit, nothing left attached.
+    expect(await d.stop()).toBe(0);
+    expect(execFileSync('bpftool', ['prog', 'show']).toString()).not.toContain('sample_stack');
+  });
+
+  it('fires an rss_growth rule for a process that leaks memory', async () => {
+    const leaker = buildCFixture('leaker');
+    const d = await daemon(
+      'leaker',
+      [
+        'rules:',
+        '  - name: leak',
+        '    metric: rss_growth',
+        '    scope: { process: "^leaker$" }',
+        '    above: 200MiB/min',
+        '    for: 3s',
+        '    capture: { before: 10s, after: 1s }',
+      ].join('\n'),
+    );
+    const child = spawn(leaker, ['20', '1500'], { stdio: 'ignore' });
+    try {
+      const incident = await d.waitFor('an rss_growth incident', async () => (await d.get<IncidentList>('/api/incidents')).incidents[0], 90_000);
+      expect(incident.rule).toBe('leak');
+      expect(incident.process?.comm).toBe('leaker');
+      const record = await d.get<IncidentRecord>(`/api/incidents/${incident.id}`);
+      // ~20 MiB/s is ~1,200 MiB/min; the robust slope lands near it.
+      expect(record.trigger.kind === 'rule' && record.trigger.value / (1024 * 1024)).toBeGreaterThan(10);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('takes manual captures from `tail2 capture` and lists them with `tail2 incidents` and `tail2 status`', async () => {
+    const d = await daemon('manual', 'rules: []\n');
+    const capture = await runCli(['capture', '--before', '2s', '--after', '1s', '--reason', 'checking <things> & stuff', '--config', d.configPath]);
+    expect(capture.code, capture.stderr).toBe(0);
+    const id = capture.stdout.trim();
+    await d.waitFor('the manual incident', async () => (await d.get<IncidentList>('/api/incidents')).incidents.find((i) => i.id === id));
+    const record = await d.get<IncidentRecord>(`/api/incidents/${id}`);
+    expect(record.trigger).toEqual({ kind: 'manual', reason: 'checking <things> & stuff' });
+    expect(record.profile.samples).toBeGreaterThan(0);
+
+    const list = await runCli(['incidents', '--config', d.configPath]);
+    expect(list.stdout).toContain(id);
+    const status = await runCli(['status', '--json', '--config', d.configPath]);
+    const parsed = JSON.parse(status.stdout) as { sampler: { running: boolean; cpus: number }; metrics: { unavailable: Array<{ metric: string; reason: string }> } };
+    expect(parsed.sampler.running).toBe(true);
+    expect(parsed.sampler.cpus).toBeGreaterThan(0);
+    // This VM has no PMU: the status says so rather than failing.
+    expect(parsed.metrics.unavailable.find((m) => m.metric === 'cache_miss_rate')?.reason).toMatch(/PMU/);
+
+    // Artifacts come with their content types; unknown names and bad ids are 404s.
+    const svg = await fetch(`${d.baseUrl}/api/incidents/${id}/flamegraph.svg`);
+    expect(svg.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+    expect((await fetch(`${d.baseUrl}/api/incidents/${id}/incident.json`)).status).toBe(404);
+    expect((await fetch(`${d.baseUrl}/api/incidents/..%2F..%2Fetc/flamegraph.svg`)).status).toBe(404);
+  });
+
+  it('reloads rules on SIGHUP and keeps the old ones when the new file is bad', async () => {
+    const rule = (name: string) => `  - name: ${name}\n    metric: cpu\n    above: 99%\n    for: 1h\n`;
+    const d = await daemon('reload', `rules:\n${rule('one')}`);
+    writeFileSync(d.rulesPath, `rules:\n${rule('one')}${rule('two')}`);
+    d.child.kill('SIGHUP');
+    await d.waitFor('two rules', async () => ((await d.get<{ rules: unknown[] }>('/api/rules')).rules.length === 2 ? true : undefined));
+    writeFileSync(d.rulesPath, 'rules:\n  - name: broken\n    metric: cpu\n    above: lots\n');
+    d.child.kill('SIGHUP');
+    const reload = await d.waitFor('the failed reload', async () => {
+      const status = await d.get<{ rules: { count: number; last_reload: { ok: boolean; error?: string } | null } }>('/api/status');
+      return status.rules.last_reload && !status.rules.last_reload.ok ? status.rules : undefined;
+    });
+    expect(reload.count).toBe(2);
+    expect(reload.last_reload.error).toMatch(/rules\.yaml:4:12: /);
+  });
+
+  it('refuses to start on a bad rules file, naming FILE:LINE:COL', async () => {
+    const dir = join(process.cwd(), 'test-output', 'daemon', 'bad-rules');
+    execFileSync('mkdir', ['-p', dir]);
+    writeFileSync(join(dir, 'rules.yaml'), 'rules:\n  - name: x\n    metric: cpux\n    above: 90%\n');
+    writeFileSync(join(dir, 'tail2.yaml'), 'state_dir: state\nweb: { listen: "127.0.0.1:1" }\nrules_file: rules.yaml\n');
+    const result = spawn(process.execPath, [tail2dPath, '--config', join(dir, 'tail2.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    result.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => result.on('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/rules\.yaml:3:13: .*cpux/);
+  });
+
+  it('stays within max_memory through a fork storm, evicting and counting', async () => {
+    const d = await daemon('storm', 'rules: []\n', 'buffer: { retain: 10m, max_memory: 4MiB }\n');
+    // Thousands of short-lived processes, each with its own comm and stacks.
+    execFileSync('bash', ['-c', 'for i in $(seq 1500); do (exec -a "storm-$i" sh -c "for j in 1 2 3 4 5 6 7 8 9 10; do :; done") ; done'], { timeout: 300_000 });
+    await sleep(1500);
+    const status = await d.get<{ buffer: { bytes: number; max_bytes: number; evicted_early_samples: number; processes: number; stacks: number } }>('/api/status');
+    expect(status.buffer.bytes).toBeLessThanOrEqual(status.buffer.max_bytes);
+    expect(status.buffer.evicted_early_samples).toBeGreaterThan(0);
+    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d.child.pid}/status`, 'utf8'))?.[1]);
+    expect(rssKiB / 1024).toBeLessThan(200);
+  });
+});

@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { repoRoot, testOutput } from './fixtures.js';
+
+export const tail2dPath = join(repoRoot, 'dist', 'daemon', 'cli', 'tail2d.js');
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface RunningDaemon {
+  child: ChildProcess;
+  baseUrl: string;
+  dir: string;
+  configPath: string;
+  rulesPath: string;
+  /** Everything the daemon logged so far. */
+  log(): string;
+  get<T>(path: string): Promise<T>;
+  /** Polls until `check` returns a value (not undefined), or throws after `timeoutMs`. */
+  waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts the real tail2d as a child process on a fresh state folder and a free port, with the
+ * given rules file text and extra config lines, and waits until it serves /healthz.
+ */
+export async function startDaemon(name: string, rules: string, extraConfig = ''): Promise<RunningDaemon> {
+  const dir = join(testOutput, 'daemon', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const rulesPath = join(dir, 'rules.yaml');
+  const configPath = join(dir, 'tail2.yaml');
+  writeFileSync(rulesPath, rules);
+  writeFileSync(configPath, `state_dir: state\nweb: { listen: "127.0.0.1:${port}" }\nrules_file: rules.yaml\n${extraConfig}`);
+  const child = spawn(process.execPath, [tail2dPath, '--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  const daemon: RunningDaemon = {
+    child,
+    baseUrl,
+    dir,
+    configPath,
+    rulesPath,
+    log: () => output,
+    async get<T>(path: string): Promise<T> {
+      const response = await fetch(baseUrl + path);
+      if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
+      return (await response.json()) as T;
+    },
+    async waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`tail2d exited (${child.exitCode}) while waiting for ${what}:\n${output}`);
+        const value = await check().catch(() => undefined);
+        if (value !== undefined) return value;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; tail2d log:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    },
+    async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  await daemon.waitFor('tail2d to serve /healthz', async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000);
+  return daemon;
+}

@@ -1,0 +1,316 @@
+import { instanceKey, type HostFacts, type MetricInstance, type MetricName, type MetricReading } from '../daemon/metrics/metric-types.js';
+import type { Rule, RuleScope } from './rule.js';
+import { scopeMatches } from './scope-match.js';
+import { canonicalThreshold } from './threshold-units.js';
+
+/** An instance with no reading for longer than this is forgotten (bounded memory under process churn). 10 minutes, in ms. */
+export const FORGET_UNSEEN_AFTER_MS = 10 * 60_000;
+
+/** The trailing window `maxPerDay` counts firings in: 24 hours, in ms. */
+export const MAX_PER_DAY_WINDOW_MS = 24 * 60 * 60_000;
+
+/**
+ * A transition of one rule on one instance.
+ *
+ * - `pending`: the condition started to hold (not emitted when `forMs` is 0: it fires at once).
+ * - `firing`: it held for `forMs`; the daemon turns this into an incident.
+ * - `suppressed`: it would have fired but cooldown or max_per_day forbids it; once per episode.
+ * - `cleared`: it stopped holding before firing (pending or suppressed → inactive).
+ * - `resolved`: it stopped holding after firing.
+ */
+export interface RuleEvent {
+  type: 'pending' | 'firing' | 'suppressed' | 'cleared' | 'resolved';
+  rule: Rule;
+  /** For process scopes, the process that crossed (pid, comm, cmdline). */
+  instance: MetricInstance;
+  /** The reading, in the metric's canonical unit; the last known value when the reading is missing. */
+  value: number;
+  /** The rule's threshold in the metric's canonical unit. */
+  threshold: number;
+  /** Wall-clock ms of the evaluation. */
+  atMs: number;
+  /** Why it was suppressed (`cooldown until <ISO time>` / `max_per_day reached`), or why it cleared without a reading. */
+  reason?: string;
+}
+
+/** One instance of one rule, as `/rules` and `GET /api/rules` show it. Times are wall-clock ms. */
+export interface InstanceStateView {
+  instance: MetricInstance;
+  /** `instanceKey(instance)`. */
+  key: string;
+  /** `cooldown`: held long enough but held back, or recently fired and not allowed to fire yet. */
+  state: 'inactive' | 'pending' | 'firing' | 'cooldown';
+  /** When the condition started to hold in the current episode; null when it does not hold. */
+  pendingSinceMs: number | null;
+  lastFiredMs: number | null;
+  /** From when a firing is allowed again (cooldown or max_per_day); null when it is allowed now or never again today by rule (`maxPerDay` 0). */
+  cooldownUntilMs: number | null;
+  /** Firings in the trailing 24 h. */
+  firedToday: number;
+  /** Last reading, in the metric's canonical unit. */
+  lastValue: number | null;
+  /** The last evaluation that had a reading for this instance. */
+  lastSeenMs: number;
+}
+
+/** One rule with its instances. */
+export interface RuleStateView {
+  rule: Rule;
+  /** In the metric's canonical unit. */
+  threshold: number;
+  instances: InstanceStateView[];
+}
+
+interface InstanceState {
+  instance: MetricInstance;
+  /** `suppressed`: held for `forMs` but cooldown or max_per_day holds the firing back. */
+  phase: 'inactive' | 'pending' | 'firing' | 'suppressed';
+  pendingSinceMs: number | null;
+  lastFiredMs: number | null;
+  /** Firing times in the trailing 24 h, oldest first; at most `maxPerDay` + 1 long. */
+  firedAtMs: number[];
+  suppressionReported: boolean;
+  lastValue: number | null;
+  lastSeenMs: number;
+}
+
+interface TrackedRule {
+  rule: Rule;
+  threshold: number;
+  instances: Map<string, InstanceState>;
+}
+
+interface FiringBlock {
+  /** Infinity when `maxPerDay` is 0. */
+  untilMs: number;
+  reason: string;
+}
+
+/**
+ * Evaluates rules against the readings of each collection interval, with Prometheus-like
+ * alerting semantics per rule and instance: inactive → pending → firing, `forMs` held at every
+ * evaluation, then cooldown and max_per_day limits on repeats.
+ */
+export class RuleEngine {
+  private rules = new Map<string, TrackedRule>();
+  private readonly now: () => number;
+
+  /**
+   * @param rules - validated rules with unique names.
+   * @param host - converts percent thresholds (see `canonicalThreshold`).
+   * @param options.now - wall clock in ms for calls that omit `nowMs`. @defaultValue `Date.now`
+   * @throws Error for duplicate names or a threshold unit that does not fit its metric.
+   */
+  constructor(
+    rules: Rule[],
+    private readonly host: HostFacts,
+    options: { now?: () => number } = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.rules = this.track(rules);
+  }
+
+  /**
+   * Evaluates every rule once. Call once per collection interval with all readings of it: an
+   * instance without a reading counts as "condition not held" (a process that exited resets).
+   *
+   * @param nowMs - wall-clock ms of this evaluation. @defaultValue `options.now()`
+   * @returns the transitions of this evaluation, in rule order.
+   */
+  evaluate(readings: MetricReading[], nowMs: number = this.now()): RuleEvent[] {
+    const byMetric = new Map<MetricName, MetricReading[]>();
+    for (const reading of readings) {
+      const list = byMetric.get(reading.metric);
+      if (list) list.push(reading);
+      else byMetric.set(reading.metric, [reading]);
+    }
+    const events: RuleEvent[] = [];
+    for (const tracked of this.rules.values()) {
+      this.evaluateRule(tracked, byMetric.get(tracked.rule.metric) ?? [], nowMs, events);
+    }
+    return events;
+  }
+
+  /** Every rule, in file order, with the instances it tracks. @param nowMs - @defaultValue `options.now()` */
+  states(nowMs: number = this.now()): RuleStateView[] {
+    return [...this.rules.values()].map(({ rule, threshold, instances }) => ({
+      rule,
+      threshold,
+      instances: [...instances].map(([key, st]) => viewOf(rule, key, st, nowMs)),
+    }));
+  }
+
+  /**
+   * Swaps in a reloaded rules file (SIGHUP). A rule whose name and definition (metric, scope,
+   * comparison, threshold, forMs) are unchanged keeps its per-instance state: pending timers,
+   * cooldowns and counters, so a reload neither re-fires nor forgets. Changed and new rules start
+   * fresh; removed rules are dropped. Other fields (cooldown, max_per_day, notify, capture) take
+   * effect at once on the kept state.
+   *
+   * @throws Error as the constructor does; the current rules then stay in place untouched.
+   */
+  replaceRules(rules: Rule[]): void {
+    const next = this.track(rules);
+    for (const [name, tracked] of next) {
+      const previous = this.rules.get(name);
+      if (previous && sameDefinition(previous.rule, tracked.rule)) tracked.instances = previous.instances;
+    }
+    this.rules = next;
+  }
+
+  /** Instances tracked over all rules, for `/status` and to check memory stays bounded. */
+  trackedInstanceCount(): number {
+    let count = 0;
+    for (const tracked of this.rules.values()) count += tracked.instances.size;
+    return count;
+  }
+
+  private track(rules: Rule[]): Map<string, TrackedRule> {
+    const tracked = new Map<string, TrackedRule>();
+    for (const rule of rules) {
+      if (tracked.has(rule.name)) throw new Error(`rule name "${rule.name}" is used twice: rule names must be unique`);
+      tracked.set(rule.name, { rule, threshold: canonicalThreshold(rule, this.host), instances: new Map() });
+    }
+    return tracked;
+  }
+
+  private evaluateRule(tracked: TrackedRule, readings: MetricReading[], nowMs: number, events: RuleEvent[]): void {
+    const { rule, threshold } = tracked;
+    // The last reading wins when a collector reports an instance twice in one interval.
+    const current = new Map<string, MetricReading>();
+    for (const reading of readings) {
+      if (scopeMatches(rule.scope, reading.instance)) current.set(instanceKey(reading.instance), reading);
+    }
+    const emit = (type: RuleEvent['type'], st: InstanceState, reason?: string): void => {
+      const event: RuleEvent = { type, rule, instance: st.instance, value: st.lastValue ?? Number.NaN, threshold, atMs: nowMs };
+      if (reason !== undefined) event.reason = reason;
+      events.push(event);
+    };
+
+    for (const [key, reading] of current) {
+      let st = tracked.instances.get(key);
+      if (!st) {
+        st = { instance: reading.instance, phase: 'inactive', pendingSinceMs: null, lastFiredMs: null, firedAtMs: [], suppressionReported: false, lastValue: null, lastSeenMs: nowMs };
+        tracked.instances.set(key, st);
+      }
+      // Same key, fresher facts: a process may change comm or cmdline by exec'ing.
+      st.instance = reading.instance;
+      st.lastValue = reading.value;
+      st.lastSeenMs = nowMs;
+      // NaN compares false both ways: an unusable reading never holds.
+      const held = rule.comparison === 'above' ? reading.value > threshold : reading.value < threshold;
+      if (held) this.onHeld(rule, st, nowMs, emit);
+      else onNotHeld(st, emit);
+    }
+
+    for (const [key, st] of tracked.instances) {
+      if (current.has(key)) continue;
+      onNotHeld(st, emit, 'no reading this interval');
+      if (nowMs - st.lastSeenMs > FORGET_UNSEEN_AFTER_MS) tracked.instances.delete(key);
+    }
+  }
+
+  private onHeld(rule: Rule, st: InstanceState, nowMs: number, emit: (type: RuleEvent['type'], st: InstanceState, reason?: string) => void): void {
+    if (st.phase === 'firing') return; // no repeat events while it keeps holding
+    if (st.phase === 'inactive') {
+      st.phase = 'pending';
+      st.pendingSinceMs = nowMs;
+      st.suppressionReported = false;
+      if (rule.forMs > 0) {
+        emit('pending', st);
+        return;
+      }
+    }
+    if (nowMs - (st.pendingSinceMs ?? nowMs) < rule.forMs) return;
+    // Held long enough. A suppressed instance is re-checked every evaluation, so a problem that
+    // began during cooldown is still captured once the cooldown ends, if it is still there.
+    const block = firingBlock(rule, st, nowMs);
+    if (!block) {
+      st.phase = 'firing';
+      st.lastFiredMs = nowMs;
+      st.firedAtMs.push(nowMs);
+      emit('firing', st);
+      return;
+    }
+    st.phase = 'suppressed';
+    if (!st.suppressionReported) {
+      st.suppressionReported = true;
+      emit('suppressed', st, block.reason);
+    }
+  }
+}
+
+function onNotHeld(st: InstanceState, emit: (type: RuleEvent['type'], st: InstanceState, reason?: string) => void, reason?: string): void {
+  if (st.phase === 'inactive') return;
+  const type = st.phase === 'firing' ? 'resolved' : 'cleared';
+  st.phase = 'inactive';
+  st.pendingSinceMs = null;
+  st.suppressionReported = false;
+  emit(type, st, reason);
+}
+
+/** What keeps the instance from firing at `nowMs`, if anything; the later of the two limits wins. */
+function firingBlock(rule: Rule, st: InstanceState, nowMs: number): FiringBlock | undefined {
+  while (st.firedAtMs.length > 0 && nowMs - st.firedAtMs[0] >= MAX_PER_DAY_WINDOW_MS) st.firedAtMs.shift();
+  let block: FiringBlock | undefined;
+  if (st.lastFiredMs !== null && nowMs < st.lastFiredMs + rule.cooldownMs) {
+    const untilMs = st.lastFiredMs + rule.cooldownMs;
+    block = { untilMs, reason: `cooldown until ${new Date(untilMs).toISOString()}` };
+  }
+  const fired = st.firedAtMs.length;
+  if (fired >= rule.maxPerDay) {
+    // Allowed again once enough of the oldest firings have left the trailing window.
+    const untilMs = rule.maxPerDay < 1 ? Number.POSITIVE_INFINITY : st.firedAtMs[fired - rule.maxPerDay] + MAX_PER_DAY_WINDOW_MS;
+    if (!block || untilMs > block.untilMs) block = { untilMs, reason: 'max_per_day reached' };
+  }
+  return block;
+}
+
+function viewOf(rule: Rule, key: string, st: InstanceState, nowMs: number): InstanceStateView {
+  // Work on a copy: a view must not change the state it shows.
+  const block = firingBlock(rule, { ...st, firedAtMs: [...st.firedAtMs] }, nowMs);
+  let state: InstanceStateView['state'];
+  if (st.phase === 'suppressed') state = 'cooldown';
+  else if (st.phase === 'inactive') state = block ? 'cooldown' : 'inactive';
+  else state = st.phase;
+  return {
+    instance: st.instance,
+    key,
+    state,
+    pendingSinceMs: st.pendingSinceMs,
+    lastFiredMs: st.lastFiredMs,
+    cooldownUntilMs: block && Number.isFinite(block.untilMs) ? block.untilMs : null,
+    firedToday: st.firedAtMs.filter((t) => nowMs - t < MAX_PER_DAY_WINDOW_MS).length,
+    lastValue: st.lastValue,
+    lastSeenMs: st.lastSeenMs,
+  };
+}
+
+/** Same name and the same metric, scope, comparison, threshold and `forMs`. */
+function sameDefinition(a: Rule, b: Rule): boolean {
+  return (
+    a.name === b.name &&
+    a.metric === b.metric &&
+    sameScope(a.scope, b.scope) &&
+    a.comparison === b.comparison &&
+    a.threshold.value === b.threshold.value &&
+    a.threshold.unit === b.threshold.unit &&
+    a.forMs === b.forMs
+  );
+}
+
+function sameScope(a: RuleScope, b: RuleScope): boolean {
+  switch (a.kind) {
+    case 'system':
+      return b.kind === 'system';
+    case 'process':
+      // A RegExp is compared by what it matches, not by identity: a reload builds new objects.
+      return b.kind === 'process' && a.pattern.source === b.pattern.source && a.pattern.flags === b.pattern.flags;
+    case 'pid':
+      return b.kind === 'pid' && a.pid === b.pid;
+    case 'cgroup':
+      return b.kind === 'cgroup' && a.path === b.path;
+    case 'unit':
+      return b.kind === 'unit' && a.name === b.name;
+  }
+}
