@@ -1,7 +1,10 @@
 import { cpus, release } from 'node:os';
 import { runAccuracyBench } from './accuracy-bench.js';
+import { runBufferBenchInChild } from './buffer-bench.js';
+import { runCollectorBench } from './collector-bench.js';
 import { runIngestBench } from './ingest-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
+import { runTriggerLatencyBench } from './trigger-latency-bench.js';
 
 // `npm run bench [ingest|overhead|accuracy …]`: prints each figure with its target and, where there
 // is one, its ratio against a baseline measured in the same run.
@@ -34,4 +37,29 @@ if (wants('accuracy')) {
   console.log(`\naccuracy, top-10 self-time functions of the mixer fixture (perf ${r.perfSamples} samples, tail2 ${r.tail2Samples}):`);
   for (const row of r.rows) console.log(`  ${row.name.padEnd(12)} perf ${row.perfPercent.toFixed(2).padStart(6)}%   tail2 ${row.tail2Percent.toFixed(2).padStart(6)}%   Δ ${(row.tail2Percent - row.perfPercent).toFixed(2)}`);
   console.log(`  largest difference: ${r.maxDifferencePoints.toFixed(2)} points — target ≤ 2: ${pass(r.maxDifferencePoints <= 2)}`);
+}
+
+if (wants('buffer')) {
+  const hostCpus = cpus().length;
+  for (const cpuCount of [hostCpus, 64]) {
+    const r = runBufferBenchInChild(cpuCount);
+    const here = cpuCount === hostCpus;
+    console.log(`\nbuffer, a full 10-minute window at 99 Hz on ${r.cpus} CPUs${here ? ' (this machine)' : ' (synthetic scale test)'}: ${r.samples.toLocaleString()} samples, ${r.uniqueStacks.toLocaleString()} unique stacks`);
+    console.log(`  sample storage: ${r.sampleBytesPerSample} B/sample (+${(r.chunkSlack * 100).toFixed(2)}% unfilled in the newest chunk) — target ≤ 16: ${pass(r.sampleBytesPerSample <= 16)}`);
+    console.log(`  with the stack table and process entries: ${r.totalBytesPerSample.toFixed(2)} B/sample, ${(r.bufferBytes / 1048576).toFixed(1)} MiB`);
+    console.log(`  RSS of a Node process holding it: ${(r.rssBytes / 1e6).toFixed(0)} MB (the window added ${(r.rssGrowthBytes / 1e6).toFixed(0)} MB)${here ? ` — target ≤ 150 MB: ${pass(r.rssBytes <= 150e6)}` : ''}`);
+  }
+}
+
+if (wants('collector')) {
+  const r = await runCollectorBench();
+  console.log(`\nmetric collectors, ${r.processes} processes and ${r.cgroups} cgroups, one round a second:`);
+  console.log(`  steady round: ${r.msPerRound.toFixed(1)} ms wall, ${r.cpuMsPerRound.toFixed(1)} ms CPU (${((r.cpuMsPerRound / 1000) * 100).toFixed(1)}% of one core); first round ${r.firstRoundMs.toFixed(0)} ms`);
+  console.log(`  baseline, only reading every /proc/PID/stat: readFileSync ${r.baselineReadFileSyncMs.toFixed(1)} ms, open+read+close ${r.baselineOpenReadCloseMs.toFixed(1)} ms — ratio collector/readFileSync ${(r.msPerRound / r.baselineReadFileSyncMs).toFixed(2)}`);
+}
+
+if (wants('latency')) {
+  const r = await runTriggerLatencyBench();
+  const worst = Math.max(...r.beyondAfterMs);
+  console.log(`\ntrigger → incident on disk (after = ${r.afterMs / 1000} s): ${r.beyondAfterMs.map((ms) => `${ms} ms`).join(', ')} beyond the after window — target ≤ 1000 ms: ${pass(r.beyondAfterMs.length > 0 && worst <= 1000)}`);
 }

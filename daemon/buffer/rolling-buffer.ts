@@ -24,6 +24,8 @@ export interface RollingBufferStats {
   spanNs: number;
   /** Estimated bytes held: sample chunks, the stack table, process snapshots. */
   bytes: number;
+  /** Of which the sample chunks (allocated, including the unfilled rest of the newest). */
+  sampleBytes: number;
   maxBytes: number;
   /** Samples evicted because they aged past `retain`. */
   expiredSamples: number;
@@ -192,6 +194,7 @@ export class RollingBuffer implements SampleSink, SampleSource {
       samples: this.heldSamples,
       spanNs: oldest ? this.newestNs - oldest.firstNs : 0,
       bytes: this.bytes,
+      sampleBytes: this.chunks.length * this.chunkSamples * BYTES_PER_SAMPLE,
       maxBytes: this.options.maxBytes,
       expiredSamples: this.expired,
       evictedEarlySamples: this.evictedEarly,

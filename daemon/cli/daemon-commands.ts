@@ -75,6 +75,9 @@ export function registerDaemonCommands(program: Command): void {
       for (const missing of metrics.unavailable as Array<{ metric: string; scope?: string; reason: string }>) {
         lines.push(`unavailable: ${missing.metric}${missing.scope ? ` (${missing.scope})` : ''}: ${missing.reason}`);
       }
+      for (const rule of rules.unavailable as Array<{ rule: string; metric: string }>) {
+        lines.push(`rule ${rule.rule} cannot fire here: its metric ${rule.metric} is unavailable (see above)`);
+      }
       process.stdout.write(lines.join('\n') + '\n');
     },
   );

@@ -201,10 +201,22 @@ export class Tail2Daemon {
         cost_ms: this.lastCollectCostMs,
         unavailable: this.unavailable,
       },
-      rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null },
+      rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
       captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
       state_dir: this.config.stateDir,
     };
+  }
+
+  /** Rules that cannot fire on this host because their metric is unavailable for their scope. */
+  private rulesWithoutData(): Array<{ rule: string; metric: string; reason: string }> {
+    const scopeKind = (rule: Rule): 'system' | 'process' | 'cgroup' =>
+      rule.scope.kind === 'system' ? 'system' : rule.scope.kind === 'process' || rule.scope.kind === 'pid' ? 'process' : 'cgroup';
+    const affected: Array<{ rule: string; metric: string; reason: string }> = [];
+    for (const rule of this.rules) {
+      const missing = this.unavailable.find((u) => u.metric === rule.metric && (u.scope === undefined || u.scope === scopeKind(rule)));
+      if (missing) affected.push({ rule: rule.name, metric: rule.metric, reason: missing.reason });
+    }
+    return affected;
   }
 
   private async loadRules(): Promise<Rule[]> {

@@ -115,7 +115,7 @@ describe('tail2d', () => {
   });
 
   it('takes manual captures from `tail2 capture` and lists them with `tail2 incidents` and `tail2 status`', async () => {
-    const d = await daemon('manual', 'rules: []\n');
+    const d = await daemon('manual', 'rules:\n  - name: misses\n    metric: cache_miss_rate\n    above: 1000000/s\n');
     const capture = await runCli(['capture', '--before', '2s', '--after', '1s', '--reason', 'checking <things> & stuff', '--config', d.configPath]);
     expect(capture.code, capture.stderr).toBe(0);
     const id = capture.stdout.trim();
@@ -127,11 +127,17 @@ describe('tail2d', () => {
     const list = await runCli(['incidents', '--config', d.configPath]);
     expect(list.stdout).toContain(id);
     const status = await runCli(['status', '--json', '--config', d.configPath]);
-    const parsed = JSON.parse(status.stdout) as { sampler: { running: boolean; cpus: number }; metrics: { unavailable: Array<{ metric: string; reason: string }> } };
+    const parsed = JSON.parse(status.stdout) as {
+      sampler: { running: boolean; cpus: number };
+      metrics: { unavailable: Array<{ metric: string; reason: string }> };
+      rules: { unavailable: Array<{ rule: string; reason: string }> };
+    };
     expect(parsed.sampler.running).toBe(true);
     expect(parsed.sampler.cpus).toBeGreaterThan(0);
     // This VM has no PMU: the status says so rather than failing.
     expect(parsed.metrics.unavailable.find((m) => m.metric === 'cache_miss_rate')?.reason).toMatch(/PMU/);
+    // ... and on the rule it affects.
+    expect(parsed.rules.unavailable).toEqual([expect.objectContaining({ rule: 'misses', reason: expect.stringMatching(/PMU/) })]);
 
     // Artifacts come with their content types; unknown names and bad ids are 404s.
     const svg = await fetch(`${d.baseUrl}/api/incidents/${id}/flamegraph.svg`);
