@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -45,9 +46,12 @@ export function createHttpApp(api: DaemonApi): express.Express {
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unhealthy' });
   });
 
+  const expected = api.token ? Buffer.from(`Bearer ${api.token}`) : undefined;
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (!api.token) return next();
-    if (req.get('authorization') === `Bearer ${api.token}`) return next();
+    if (!expected) return next();
+    const given = Buffer.from(req.get('authorization') ?? '');
+    // Constant-time, so the answer's timing does not leak how much of a guess was right.
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
     res.status(401).json({ error: 'this tail2 needs a token: send "Authorization: Bearer <web.token>"' });
   });
 
