@@ -31,6 +31,11 @@ export interface RuleEvent {
   atMs: number;
   /** Why it was suppressed (`cooldown until <ISO time>` / `max_per_day reached`), or why it cleared without a reading. */
   reason?: string;
+  /**
+   * On `firing`: the first evaluation at which the condition held in this episode. Before it is
+   * the incident's baseline (the machine before trouble), from it on the trigger window.
+   */
+  heldSinceMs?: number;
 }
 
 /** One instance of one rule, as `/rules` and `GET /api/rules` show it. Times are wall-clock ms. */
@@ -184,6 +189,7 @@ export class RuleEngine {
     const emit = (type: RuleEvent['type'], st: InstanceState, reason?: string): void => {
       const event: RuleEvent = { type, rule, instance: st.instance, value: st.lastValue ?? Number.NaN, threshold, atMs: nowMs };
       if (reason !== undefined) event.reason = reason;
+      if (type === 'firing' && st.pendingSinceMs !== null) event.heldSinceMs = st.pendingSinceMs;
       events.push(event);
     };
 

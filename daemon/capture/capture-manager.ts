@@ -1,10 +1,10 @@
 import type { Pin, RollingBuffer } from '../buffer/rolling-buffer.js';
 import type { MetricInstance, MetricName } from '../metrics/metric-types.js';
 import type { StackTables } from '../profile/sample-source.js';
+import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { newIncidentId } from './incident-id.js';
 import type { IncidentRecord, IncidentTrigger, MetricSeries } from './incident-record.js';
-import { writeIncident } from './incident-writer.js';
 
 /** A request for an incident: a rule fired, or someone asked. */
 export interface CaptureRequest {
@@ -19,6 +19,20 @@ export interface CaptureRequest {
   notify: string[];
   /** Metrics to chart for the window (the rule's own first). */
   metrics: MetricName[];
+  /**
+   * When the rule's condition started to hold. [at - before, heldSince) is the baseline the
+   * differential flamegraph compares against; absent for manual captures.
+   */
+  heldSinceMs?: number;
+}
+
+/** Where finished captures go: the incident store, with the artifacts it renders. */
+export interface IncidentPersister {
+  /**
+   * Writes the incident whole or not at all and returns where it went. `baseline` is the part of
+   * the window before the condition held, when there is one with samples.
+   */
+  persist(record: IncidentRecord, profile: SymbolizedProfile, baseline: SymbolizedProfile | undefined): Promise<string>;
 }
 
 /** Metric values kept by the collectors, for the incident's chart. */
@@ -34,11 +48,11 @@ export interface CaptureClock {
 }
 
 export interface CaptureDependencies {
+  persister: IncidentPersister;
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
   frequency: number;
-  stateDir: string;
   host: { name: string; kernel: string; version: string };
   clock: CaptureClock;
   /** Makes the sampler hand over what it holds, so the window's last second is in the buffer. */
@@ -111,13 +125,17 @@ export class CaptureManager {
       const toMs = Math.min(request.atMs + request.afterMs, clock.nowMs());
       const fromMs = request.atMs - request.beforeMs;
       await this.deps.flush();
-      const profile = await symbolizer.symbolize(tables, buffer, {
-        frequency: this.deps.frequency,
-        monotonicToWallMs: clock.monotonicToWallMs,
-        fromNs: clock.wallToMonotonicNs(fromMs),
-        toNs: clock.wallToMonotonicNs(toMs),
-        title: `${request.rule} on ${this.deps.host.name}`,
-      });
+      const window = (startMs: number, endMs: number) =>
+        symbolizer.symbolize(tables, buffer, {
+          frequency: this.deps.frequency,
+          monotonicToWallMs: clock.monotonicToWallMs,
+          fromNs: clock.wallToMonotonicNs(startMs),
+          toNs: clock.wallToMonotonicNs(endMs),
+          title: `${request.rule} on ${this.deps.host.name}`,
+        });
+      const profile = await window(fromMs, toMs);
+      const heldSince = request.heldSinceMs;
+      const baseline = heldSince !== undefined && heldSince > fromMs ? await window(fromMs, heldSince) : undefined;
       const instance = request.instance;
       const record: IncidentRecord = {
         id,
@@ -130,7 +148,13 @@ export class CaptureManager {
         trigger: request.trigger,
         instance,
         process: instance.kind === 'process' ? { pid: instance.pid, comm: instance.comm, cmdline: instance.cmdline } : undefined,
-        window: { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), before_ms: request.beforeMs, after_ms: request.afterMs },
+        window: {
+          from: new Date(fromMs).toISOString(),
+          to: new Date(toMs).toISOString(),
+          before_ms: request.beforeMs,
+          after_ms: request.afterMs,
+          held_since: heldSince !== undefined ? new Date(heldSince).toISOString() : null,
+        },
         profile: {
           samples: profile.samples.stack.length,
           stacks: profile.stacks.length,
@@ -141,7 +165,7 @@ export class CaptureManager {
         notify: request.notify,
         notifications: request.notify.map((target) => ({ target, status: 'pending' })),
       };
-      const directory = await writeIncident(this.deps.stateDir, record, profile);
+      const directory = await this.deps.persister.persist(record, profile, baseline && baseline.samples.stack.length > 0 ? baseline : undefined);
       this.inFlight.delete(id);
       capture.pin.release();
       this.deps.onIncident?.(record, directory);

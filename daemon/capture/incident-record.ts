@@ -43,7 +43,8 @@ export interface IncidentRecord {
   instance: MetricInstance;
   /** The triggering process, when the rule watched processes; its stacks are marked in the artifacts. */
   process?: { pid: number; comm: string; cmdline: string };
-  window: { from: string; to: string; before_ms: number; after_ms: number };
+  /** The captured window; `held_since` splits it into baseline (before) and trigger (after). */
+  window: { from: string; to: string; before_ms: number; after_ms: number; held_since: string | null };
   profile: { samples: number; stacks: number; processes: number; frequency: number };
   series: MetricSeries[];
   notify: string[];

@@ -14,19 +14,28 @@ import type { IncidentRecord } from './incident-record.js';
  * into place, so a reader (or a daemon restarting after a crash) sees the whole incident or none.
  */
 export async function writeIncident(stateDir: string, record: IncidentRecord, profile: SymbolizedProfile): Promise<string> {
+  return writeIncidentFiles(stateDir, record.id, await incidentArtifacts(record, profile));
+}
+
+/** The files of an incident directory, rendered from its record and profile. */
+export async function incidentArtifacts(record: IncidentRecord, profile: SymbolizedProfile): Promise<Array<[string, string | Uint8Array]>> {
+  const title = `${record.rule} on ${record.host} at ${record.fired_at}`;
+  return [
+    ['incident.json', JSON.stringify(record, null, 2) + '\n'],
+    ['stacks.folded', renderFolded(profile)],
+    ['flamegraph.svg', renderFlamegraphSvg(profile, { title })],
+    ['profile.pb.gz', await encodePprofGzip(profile)],
+    ['speedscope.json', JSON.stringify(renderSpeedscope(profile, title))],
+  ];
+}
+
+/** Writes `files` as `<stateDir>/incidents/<id>/`, atomically (see the module comment). */
+export async function writeIncidentFiles(stateDir: string, id: string, files: Array<[string, string | Uint8Array]>): Promise<string> {
   const incidents = join(stateDir, 'incidents');
-  const final = join(incidents, record.id);
-  const temporary = join(incidents, `.tmp-${record.id}`);
+  const final = join(incidents, id);
+  const temporary = join(incidents, `.tmp-${id}`);
   await mkdir(temporary, { recursive: true });
   try {
-    const title = `${record.rule} on ${record.host} at ${record.fired_at}`;
-    const files: Array<[string, string | Uint8Array]> = [
-      ['incident.json', JSON.stringify(record, null, 2) + '\n'],
-      ['stacks.folded', renderFolded(profile)],
-      ['flamegraph.svg', renderFlamegraphSvg(profile, { title })],
-      ['profile.pb.gz', await encodePprofGzip(profile)],
-      ['speedscope.json', JSON.stringify(renderSpeedscope(profile, title))],
-    ];
     for (const [name, content] of files) await writeDurably(join(temporary, name), content);
     await fsyncPath(temporary);
     await rename(temporary, final);

@@ -7,6 +7,7 @@ import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import type { Rule } from '../../triggers/rule.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.js';
+import { writeIncident } from '../capture/incident-writer.js';
 import type { Tail2Config } from '../config/config.js';
 import { MetricCollector, type ScopedUnavailableMetric } from '../metrics/metric-collector.js';
 import { MetricHistory } from '../metrics/metric-history.js';
@@ -73,11 +74,11 @@ export class Tail2Daemon {
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     this.collector = new MetricCollector({ history: this.history });
     this.captures = new CaptureManager({
+      persister: { persist: (record, profile) => writeIncident(config.stateDir, record, profile) },
       buffer: this.buffer,
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
       frequency: config.sampling.frequency,
-      stateDir: config.stateDir,
       host: { name: hostname(), kernel: release(), version: TAIL2_VERSION },
       clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
       flush: () => this.sampler.flush(),
@@ -253,6 +254,7 @@ export class Tail2Daemon {
       afterMs: rule.capture.afterMs,
       notify: rule.notify,
       metrics: [rule.metric],
+      heldSinceMs: event.heldSinceMs,
     };
     const id = this.captures.start(request);
     this.log.warn({ ...fields, incident: id }, 'rule fired: capturing');

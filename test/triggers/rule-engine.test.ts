@@ -137,7 +137,10 @@ describe('RuleEngine', () => {
     expect(types(dip)).toEqual(['cleared']);
     expect(types(at(5 * SEC, hot))).toEqual(['pending']);
     for (const s of [6, 7, 8, 9]) expect(at(s * SEC, hot)).toEqual([]);
-    expect(types(at(10 * SEC, hot))).toEqual(['firing']);
+    const [firing] = at(10 * SEC, hot);
+    expect(firing.type).toBe('firing');
+    // The episode began at 5 s: before it is the incident's baseline.
+    expect(firing.heldSinceMs).toBe(T0 + 5 * SEC);
   });
 
   it('fires at once when `for` is 0, without a pending event', () => {
