@@ -1,6 +1,7 @@
 import type { Pin, RollingBuffer } from '../buffer/rolling-buffer.js';
 import type { MetricInstance, MetricName } from '../metrics/metric-types.js';
 import type { StackTables } from '../profile/sample-source.js';
+import { sliceProfile } from '../profile/slice-profile.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { newIncidentId } from './incident-id.js';
@@ -26,13 +27,20 @@ export interface CaptureRequest {
   heldSinceMs?: number;
 }
 
+/** An incident's profile, whole and split at the moment the condition began to hold. */
+export interface IncidentProfiles {
+  /** The whole window [at - before, at + after]. */
+  profile: SymbolizedProfile;
+  /** From the moment the condition held (the whole window for manual captures). */
+  trigger: SymbolizedProfile;
+  /** Before the condition held, when that part has samples: what "normal" looked like. */
+  baseline?: SymbolizedProfile;
+}
+
 /** Where finished captures go: the incident store, with the artifacts it renders. */
 export interface IncidentPersister {
-  /**
-   * Writes the incident whole or not at all and returns where it went. `baseline` is the part of
-   * the window before the condition held, when there is one with samples.
-   */
-  persist(record: IncidentRecord, profile: SymbolizedProfile, baseline: SymbolizedProfile | undefined): Promise<string>;
+  /** Writes the incident whole or not at all and returns where it went. */
+  persist(record: IncidentRecord, profiles: IncidentProfiles): Promise<string>;
 }
 
 /** Metric values kept by the collectors, for the incident's chart. */
@@ -125,17 +133,18 @@ export class CaptureManager {
       const toMs = Math.min(request.atMs + request.afterMs, clock.nowMs());
       const fromMs = request.atMs - request.beforeMs;
       await this.deps.flush();
-      const window = (startMs: number, endMs: number) =>
-        symbolizer.symbolize(tables, buffer, {
-          frequency: this.deps.frequency,
-          monotonicToWallMs: clock.monotonicToWallMs,
-          fromNs: clock.wallToMonotonicNs(startMs),
-          toNs: clock.wallToMonotonicNs(endMs),
-          title: `${request.rule} on ${this.deps.host.name}`,
-        });
-      const profile = await window(fromMs, toMs);
+      const profile = await symbolizer.symbolize(tables, buffer, {
+        frequency: this.deps.frequency,
+        monotonicToWallMs: clock.monotonicToWallMs,
+        fromNs: clock.wallToMonotonicNs(fromMs),
+        toNs: clock.wallToMonotonicNs(toMs),
+        title: `${request.rule} on ${this.deps.host.name}`,
+      });
+      // One symbolization; the baseline (before the condition held) is cut out of it.
       const heldSince = request.heldSinceMs;
-      const baseline = heldSince !== undefined && heldSince > fromMs ? await window(fromMs, heldSince) : undefined;
+      const splitNs = heldSince !== undefined ? (heldSince - fromMs) * 1e6 : 0;
+      const baseline = splitNs > 0 ? sliceProfile(profile, 0, splitNs) : undefined;
+      const trigger = splitNs > 0 ? sliceProfile(profile, splitNs, Infinity) : profile;
       const instance = request.instance;
       const record: IncidentRecord = {
         id,
@@ -165,7 +174,11 @@ export class CaptureManager {
         notify: request.notify,
         notifications: request.notify.map((target) => ({ target, status: 'pending' })),
       };
-      const directory = await this.deps.persister.persist(record, profile, baseline && baseline.samples.stack.length > 0 ? baseline : undefined);
+      const directory = await this.deps.persister.persist(record, {
+        profile,
+        trigger,
+        baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined,
+      });
       this.inFlight.delete(id);
       capture.pin.release();
       this.deps.onIncident?.(record, directory);

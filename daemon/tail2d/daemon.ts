@@ -74,7 +74,7 @@ export class Tail2Daemon {
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     this.collector = new MetricCollector({ history: this.history });
     this.captures = new CaptureManager({
-      persister: { persist: (record, profile) => writeIncident(config.stateDir, record, profile) },
+      persister: { persist: (record, { profile }) => writeIncident(config.stateDir, record, profile) },
       buffer: this.buffer,
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
