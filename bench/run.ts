@@ -4,6 +4,7 @@ import { runBufferBenchInChild } from './buffer-bench.js';
 import { runCollectorBench } from './collector-bench.js';
 import { runIngestBench } from './ingest-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
+import { formatStoreBench, runStoreBench } from './store-bench.js';
 import { runTriggerLatencyBench } from './trigger-latency-bench.js';
 
 // `npm run bench [ingest|overhead|accuracy …]`: prints each figure with its target and, where there
@@ -62,4 +63,8 @@ if (wants('latency')) {
   const r = await runTriggerLatencyBench();
   const worst = Math.max(...r.beyondAfterMs);
   console.log(`\ntrigger → incident on disk (after = ${r.afterMs / 1000} s): ${r.beyondAfterMs.map((ms) => `${ms} ms`).join(', ')} beyond the after window — target ≤ 1000 ms: ${pass(r.beyondAfterMs.length > 0 && worst <= 1000)}`);
+}
+
+if (wants('store')) {
+  console.log(`\n${formatStoreBench(await runStoreBench())}`);
 }

@@ -86,8 +86,9 @@ describe('tail2 record', () => {
   });
 
   it('symbolizes a process that exited before the recording ended', async () => {
-    const child = startFixture(burner, ['1']);
-    const result = await runCli(['record', '-d', '3s', '--process', '^burner$', '-o', join(out, 'exited.folded')]);
+    // It burns for 2 s of a 4 s recording: gone well before the recording ends and is symbolized.
+    const child = startFixture(burner, ['2']);
+    const result = await runCli(['record', '-d', '4s', '--process', '^burner$', '-o', join(out, 'exited.folded')]);
     expect(result.code).toBe(0);
     expect(child.exitCode ?? child.signalCode).not.toBeNull(); // it was gone before symbolization
     const folded = parseFolded(readFileSync(join(out, 'exited.folded'), 'utf8'));

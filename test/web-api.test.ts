@@ -3,18 +3,21 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IncidentStore } from '../daemon/store/incident-store.js';
 import { createHttpApp, listen } from '../daemon/web/http-server.js';
 
 // The HTTP API's own rules (auth, limits, validation), on a real server with a stand-in daemon.
 describe('HTTP API', () => {
   const captures: Array<{ beforeMs: number; afterMs: number; reason: string }> = [];
   let server: Server;
+  let store: IncidentStore;
   let base: string;
   const token = 'a-token-of-twenty-chars';
 
   beforeAll(async () => {
+    store = await IncidentStore.open(mkdtempSync(join(tmpdir(), 'tail2-web-')));
     const app = createHttpApp({
-      stateDir: mkdtempSync(join(tmpdir(), 'tail2-web-')),
+      store,
       token,
       healthy: () => true,
       status: () => ({ ok: true }),
@@ -29,7 +32,10 @@ describe('HTTP API', () => {
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   });
 
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    store.close();
+  });
 
   const auth = { authorization: `Bearer ${token}` };
   const post = (body: unknown, headers: Record<string, string> = auth) =>
@@ -68,5 +74,7 @@ describe('HTTP API', () => {
     expect((await fetch(`${base}/api/incidents/20261125T030000Z-manual-000001/..%2Fincident.json`, { headers: auth })).status).toBe(404);
     expect((await fetch(`${base}/api/nothing`, { headers: auth })).status).toBe(404);
     expect(await (await fetch(`${base}/api/incidents`, { headers: auth })).json()).toEqual({ incidents: [], next: null });
+    expect((await fetch(`${base}/api/incidents?cursor=nonsense`, { headers: auth })).status).toBe(400);
+    expect((await fetch(`${base}/api/incidents?from=yesterday`, { headers: auth })).status).toBe(400);
   });
 });

@@ -48,5 +48,8 @@ export const configFileSchema = z.strictObject({
     .default({ listen: { host: '127.0.0.1', port: 8383 } }),
   redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional() }).default({}),
   rules_file: z.string().min(1).default('/etc/tail2/rules.yaml'),
+  store: z
+    .strictObject({ max_incidents: z.number().int().min(1).optional(), max_age: duration.optional(), max_disk: size.optional() })
+    .default({}),
   notifiers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'notifier names use a-z, 0-9 and -'), notifier).default({}),
 });

@@ -27,6 +27,8 @@ export interface Tail2Config {
     url?: string;
   };
   rulesFile: string;
+  /** Incident retention; absent keys take the store's defaults (1000 incidents, 30 days, 2 GiB). */
+  store: { maxIncidents?: number; maxAgeMs?: number; maxDiskBytes?: number };
   notifiers: Record<string, NotifierConfig>;
 }
 

@@ -7,7 +7,8 @@ import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import type { Rule } from '../../triggers/rule.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.js';
-import { writeIncident } from '../capture/incident-writer.js';
+import { renderIncidentFiles } from '../capture/incident-files.js';
+import { IncidentStore } from '../store/incident-store.js';
 import type { Tail2Config } from '../config/config.js';
 import { MetricCollector, type ScopedUnavailableMetric } from '../metrics/metric-collector.js';
 import { MetricHistory } from '../metrics/metric-history.js';
@@ -43,6 +44,8 @@ export class Tail2Daemon {
   private engine: RuleEngine | undefined;
   private rules: Rule[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private store: IncidentStore | undefined;
   private server: Server | undefined;
   private unavailable: ScopedUnavailableMetric[] = [];
   private lastCollectMs = 0;
@@ -74,7 +77,14 @@ export class Tail2Daemon {
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     this.collector = new MetricCollector({ history: this.history });
     this.captures = new CaptureManager({
-      persister: { persist: (record, { profile }) => writeIncident(config.stateDir, record, profile) },
+      persister: {
+        persist: async (record, profiles) => {
+          const store = this.requireStore();
+          const directory = await store.write(record, await renderIncidentFiles(record, profiles));
+          void this.enforceRetention();
+          return directory;
+        },
+      },
       buffer: this.buffer,
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
@@ -101,12 +111,21 @@ export class Tail2Daemon {
     this.rules = await this.loadRules();
     this.engine = new RuleEngine(this.rules, this.collector.hostFacts());
     await mkdir(this.config.stateDir, { recursive: true });
+    // Opening reconciles: half-written incidents from a crash are removed, unindexed ones indexed.
+    const store = await IncidentStore.open(this.config.stateDir, {
+      ...this.config.store,
+      onProblem: (problem) => this.log.warn({ problem }, 'incident store repaired something'),
+    });
+    this.store = store;
+    if (Object.values(store.reconciled).some((count) => count > 0)) this.log.info({ reconciled: store.reconciled }, 'incident store reconciled');
     const cpus = this.sampler.start();
     try {
       this.collector.collect(Date.now()); // baselines for the rates
       this.timer = setInterval(() => this.tick(), COLLECT_INTERVAL_MS);
+      // Age limits expire on their own, not only when a new incident arrives.
+      this.retentionTimer = setInterval(() => void this.enforceRetention(), 60_000);
       const app = createHttpApp({
-        stateDir: this.config.stateDir,
+        store,
         token: this.config.web.token,
         healthy: () => this.samplingError === undefined,
         status: () => this.status(),
@@ -159,13 +178,17 @@ export class Tail2Daemon {
   /** Stops in order; in-flight captures are cut at now and written. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.timer = undefined;
+    this.retentionTimer = undefined;
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.captures.finishAll();
     await this.sampler.stop();
     this.collector.close();
+    this.store?.close();
+    this.store = undefined;
     this.log.info({ incidents: this.incidentsWritten }, 'tail2d stopped');
   }
 
@@ -204,8 +227,23 @@ export class Tail2Daemon {
       },
       rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
       captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
+      store: this.store?.stats() ?? null,
       state_dir: this.config.stateDir,
     };
+  }
+
+  private requireStore(): IncidentStore {
+    if (!this.store) throw new Error('the incident store is closed');
+    return this.store;
+  }
+
+  private async enforceRetention(): Promise<void> {
+    try {
+      const result = await this.store?.enforceRetention();
+      if (result && result.deleted.length > 0) this.log.info({ deleted: result.deleted.length }, 'incident retention');
+    } catch (error) {
+      this.log.error({ err: error }, 'incident retention failed');
+    }
   }
 
   /** Rules that cannot fire on this host because their metric is unavailable for their scope. */

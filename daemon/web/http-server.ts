@@ -2,15 +2,14 @@ import { timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { join } from 'node:path';
+import { extname } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
-import { listIncidents, readIncident } from '../capture/incident-list.js';
+import type { IncidentStore } from '../store/incident-store.js';
 import { parseDuration } from '../units/duration.js';
 
 /** What the HTTP server needs from the daemon. */
 export interface DaemonApi {
-  stateDir: string;
+  store: Pick<IncidentStore, 'list' | 'get' | 'artifactPath' | 'hold'>;
   token?: string;
   healthy(): boolean;
   status(): unknown;
@@ -19,12 +18,13 @@ export interface DaemonApi {
   capture(request: { beforeMs: number; afterMs: number; reason: string }): string;
 }
 
-/** The artifacts an incident directory holds, with their content types; nothing else is served. */
-const ARTIFACTS: Record<string, string> = {
-  'flamegraph.svg': 'image/svg+xml',
-  'profile.pb.gz': 'application/octet-stream',
-  'stacks.folded': 'text/plain; charset=utf-8',
-  'speedscope.json': 'application/json',
+/** Content types of the artifacts the store serves (it refuses any other name). */
+const CONTENT_TYPES: Record<string, string> = {
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.gz': 'application/gzip',
+  '.folded': 'text/plain; charset=utf-8',
+  '.json': 'application/json',
 };
 
 const CAPTURE_LIMIT = { beforeMs: 3_600_000, afterMs: 600_000 };
@@ -63,18 +63,33 @@ export function createHttpApp(api: DaemonApi): express.Express {
     res.json({ rules: api.rules() });
   });
 
-  app.get('/api/incidents', async (req, res) => {
+  app.get('/api/incidents', (req, res) => {
     const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) {
       res.status(400).json({ error: 'limit must be a positive whole number' });
       return;
     }
-    const cursor = typeof req.query.cursor === 'string' ? req.query.cursor : undefined;
-    res.json(await listIncidents(api.stateDir, { limit, cursor }));
+    const text = (name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : undefined);
+    const time = (name: string) => {
+      const value = text(name);
+      return value === undefined ? undefined : Date.parse(value);
+    };
+    const from = time('from');
+    const to = time('to');
+    if (Number.isNaN(from) || Number.isNaN(to)) {
+      res.status(400).json({ error: 'from and to must be ISO times, e.g. 2026-11-25T03:00:00Z' });
+      return;
+    }
+    try {
+      res.json(api.store.list({ limit, cursor: text('cursor'), rule: text('rule'), process: text('process'), from, to }));
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      res.status(code === 'TAIL2_STORE_CURSOR' ? 400 : 500).json({ error: (error as Error).message });
+    }
   });
 
   app.get('/api/incidents/:id', async (req, res) => {
-    const record = await readIncident(api.stateDir, req.params.id);
+    const record = await api.store.get(req.params.id);
     if (!record) {
       res.status(404).json({ error: `no incident ${JSON.stringify(req.params.id)}` });
       return;
@@ -84,17 +99,22 @@ export function createHttpApp(api: DaemonApi): express.Express {
 
   app.get('/api/incidents/:id/:artifact', async (req, res) => {
     const { id, artifact } = req.params;
-    const type = Object.hasOwn(ARTIFACTS, artifact) ? ARTIFACTS[artifact] : undefined;
-    if (!INCIDENT_ID_PATTERN.test(id) || !type) {
+    const path = api.store.artifactPath(id, artifact);
+    const type = CONTENT_TYPES[extname(artifact)];
+    if (!path || !type) {
       res.status(404).json({ error: 'no such incident artifact' });
       return;
     }
-    const path = join(api.stateDir, 'incidents', id, artifact);
+    // Retention must not delete the files while they are being sent.
+    const release = api.store.hold(id);
     try {
       const info = await stat(path);
       res.status(200).type(type).set('Content-Length', String(info.size));
-      createReadStream(path).pipe(res);
+      const stream = createReadStream(path);
+      stream.on('close', release);
+      stream.pipe(res);
     } catch {
+      release();
       res.status(404).json({ error: 'no such incident artifact' });
     }
   });

@@ -28,6 +28,7 @@ describe('tail2.yaml', () => {
       'web: { listen: "0.0.0.0:9000", public_url: "https://tail2.example.com/", token: "0123456789abcdef0123" }',
       'redis: { url: "redis://127.0.0.1:6379" }',
       'rules_file: /etc/tail2/rules.yaml',
+      'store: { max_incidents: 500, max_age: 7d, max_disk: 1GiB }',
       'notifiers:',
       '  oncall-slack: { type: slack, token: "${SLACK_BOT_TOKEN}", channel: C0123456, api_url: "http://127.0.0.1:9999/api/" }',
       '  oncall-email: { type: email, smtp: "smtp://mail.internal:25", from: tail2@host, to: [oncall@example.com] }',
@@ -37,6 +38,7 @@ describe('tail2.yaml', () => {
     expect(problems).toEqual([]);
     expect(config?.buffer).toEqual({ retainMs: 300_000, maxMemoryBytes: 128 * 1024 * 1024 });
     expect(config?.web.publicUrl).toBe('https://tail2.example.com');
+    expect(config?.store).toEqual({ maxIncidents: 500, maxAgeMs: 7 * 86_400_000, maxDiskBytes: 1024 ** 3 });
     expect(config?.notifiers['oncall-slack']).toEqual({ type: 'slack', token: 'xoxb-test-token', channel: 'C0123456', apiUrl: 'http://127.0.0.1:9999/api/' });
     expect(config?.notifiers['oncall-email']).toMatchObject({ type: 'email', to: ['oncall@example.com'] });
   });
