@@ -4,6 +4,7 @@ import { runBufferBenchInChild } from './buffer-bench.js';
 import { runCollectorBench } from './collector-bench.js';
 import { runIngestBench } from './ingest-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
+import { runRenderBench } from './render-bench.js';
 import { formatStoreBench, runStoreBench } from './store-bench.js';
 import { runTriggerLatencyBench } from './trigger-latency-bench.js';
 
@@ -67,4 +68,16 @@ if (wants('latency')) {
 
 if (wants('store')) {
   console.log(`\n${formatStoreBench(await runStoreBench())}`);
+}
+
+if (wants('render')) {
+  const r = runRenderBench();
+  console.log('\nflamegraph rendering (median of 3):');
+  for (const row of r.rows) {
+    const at50k = row.uniqueStacks === 50_000;
+    console.log(
+      `  ${row.uniqueStacks.toLocaleString().padStart(6)} unique stacks: SVG ${row.svgSeconds.toFixed(2)} s (${(row.svgBytes / 1e6).toFixed(1)} MB), PNG ${row.pngSeconds.toFixed(2)} s` +
+        (at50k ? ` — targets SVG ≤ 0.5 s: ${pass(row.svgSeconds <= 0.5)}; PNG ≤ 2 s: ${pass(row.pngSeconds <= 2)}` : ''),
+    );
+  }
 }

@@ -1,20 +1,34 @@
+import { renderDiffFlamegraphSvg } from '../formats/diff-flamegraph.js';
+import { renderFlamegraphPng } from '../formats/flamegraph-png.js';
 import { renderFlamegraphSvg } from '../formats/flamegraph-svg.js';
 import { renderFolded } from '../formats/folded.js';
 import { encodePprofGzip } from '../formats/pprof.js';
 import { renderSpeedscope } from '../formats/speedscope.js';
 import type { IncidentProfiles } from './capture-manager.js';
 import type { IncidentRecord } from './incident-record.js';
+import { summarizeIncident } from './incident-summary.js';
+import { describeTrigger } from './trigger-text.js';
 
 /**
  * The artifact files of an incident, rendered from its record and profiles (incident.json itself
- * is written by the store from the record). Names are the ones the HTTP routes serve.
+ * is written by the store from the record). Names are the ones the HTTP routes serve:
+ * the whole window as flamegraph.svg/.png, pprof, folded and speedscope (per-sample times); the
+ * trigger window against the baseline as diff.svg; and summary.json, computed once for the
+ * notifications and the incident page.
  */
-export async function renderIncidentFiles(record: IncidentRecord, { profile }: IncidentProfiles): Promise<Array<[string, string | Uint8Array]>> {
-  const title = `${record.rule} on ${record.host} at ${record.fired_at}`;
-  return [
+export async function renderIncidentFiles(record: IncidentRecord, { profile, trigger, baseline }: IncidentProfiles): Promise<Array<[string, string | Uint8Array]>> {
+  const who = record.process ? ` · ${record.process.comm} (pid ${record.process.pid})` : '';
+  const title = `${record.rule} on ${record.host}${who}`;
+  const subtitle = `${record.fired_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} · ${describeTrigger(record)}`;
+  const summary = summarizeIncident(trigger, baseline, record.process?.pid);
+  const files: Array<[string, string | Uint8Array]> = [
+    ['summary.json', JSON.stringify(summary, null, 2) + '\n'],
     ['stacks.folded', renderFolded(profile)],
-    ['flamegraph.svg', renderFlamegraphSvg(profile, { title })],
+    ['flamegraph.svg', renderFlamegraphSvg(profile, { title: `${title} · ${subtitle}` })],
+    ['flamegraph.png', renderFlamegraphPng(profile, { title, subtitle })],
     ['profile.pb.gz', await encodePprofGzip(profile)],
     ['speedscope.json', JSON.stringify(renderSpeedscope(profile, title))],
   ];
+  if (baseline) files.push(['diff.svg', renderDiffFlamegraphSvg(trigger, baseline, { title: `${title}: what changed when the condition began` })]);
+  return files;
 }

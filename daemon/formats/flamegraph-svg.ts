@@ -4,6 +4,8 @@
  *
  * Three parts: the SVG text (boxes come from `flamegraph-layout.ts`), the box colours (exported,
  * so other renderers of the same layout match), and the embedded script that makes it interactive.
+ * The same text, with `static: true`, is the still image the PNG renderer rasterizes, and with a
+ * `paint` hook it is the differential flamegraph: one drawing code for all three.
  */
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import { escapeXml } from './escape-xml.js';
@@ -20,20 +22,92 @@ export interface FlamegraphOptions {
   minWidthPx?: number;
   /** Keep only the stacks of this process id. */
   onlyPid?: number;
+  /**
+   * A still image, for rasterizing to PNG: no script, buttons, hover style or details line; a
+   * bold title and larger rows (18 px) and labels (13 px), titles cut to the width.
+   * @defaultValue false
+   */
+  static?: boolean;
+  /**
+   * Draw at most this many levels above the root (level 1 is the process row); deeper frames
+   * are cut, the boxes they sat on get a dashed outline and a note below the graph says so.
+   * @defaultValue no limit
+   */
+  maxDepthShown?: number;
+  /** Cut deep stacks the same way so the image is at most this many pixels tall. @defaultValue no limit */
+  maxHeight?: number;
+  /**
+   * Colours and tooltips for another kind of graph on the same layout (the differential
+   * flamegraph). Called once with the layout about to be drawn. @defaultValue colour by kind and
+   * name, tooltip with samples and share
+   */
+  paint?: (layout: FlameLayout) => FramePainter;
+  /** Legend entries, left to right. @defaultValue {@link FLAMEGRAPH_LEGEND} (without "search match" when static) */
+  legend?: ReadonlyArray<{ label: string; color: string }>;
+}
+
+/** How a {@link FlamegraphOptions.paint} hook draws each box, by index into `layout.rects`. */
+export interface FramePainter {
+  /** `#rrggbb` fill of the box. */
+  fill(rectIndex: number): string;
+  /** Plain text that follows the name in the box's tooltip, e.g. ": 12.0% → 31.5% (+19.5 points)". Escaped by the renderer. */
+  summary(rectIndex: number): string;
 }
 
 /** Font shared with the PNG renderer, which has the DejaVu fonts. */
 const FONT_FAMILY = 'DejaVu Sans Mono, monospace';
-const FONT_SIZE = 12;
-/** Approximate advance of one monospace character, for cutting labels to fit. */
-const CHAR_WIDTH = 0.59 * FONT_SIZE;
-const ROW_HEIGHT = 16;
 const XPAD = 10;
-/** Title, subtitle, buttons and legend above the frames. */
-const HEADER_HEIGHT = 80;
-/** Details and "Matched" line below the frames. */
-const FOOTER_HEIGHT = 34;
 const MIN_WIDTH = 200;
+/** Room for the "deeper frames not shown" line under the frames. */
+const CUT_NOTE_HEIGHT = 20;
+
+/** Sizes of one drawing style, in px. */
+interface Geometry {
+  fontSize: number;
+  /** Advance of one label character, for cutting labels to fit; DejaVu Sans Mono's is 0.602 em. */
+  charWidth: number;
+  rowHeight: number;
+  /** Label baseline below the top of its box. */
+  labelDy: number;
+  /** Title, subtitle, buttons and legend above the frames. */
+  headerHeight: number;
+  /** Details and "Matched" line (interactive) or a margin (static) below the frames. */
+  footerHeight: number;
+  titleSize: number;
+  titleY: number;
+  subtitleY: number;
+  legendY: number;
+}
+
+// The interactive sizes are also what the script assumes (labels at y + 11, data-char-width).
+const INTERACTIVE: Geometry = {
+  fontSize: 12,
+  charWidth: 0.59 * 12,
+  rowHeight: 16,
+  labelDy: 11,
+  headerHeight: 80,
+  footerHeight: 34,
+  titleSize: 17,
+  titleY: 24,
+  subtitleY: 42,
+  legendY: 54,
+};
+
+// A still is mostly seen scaled down in a chat preview: larger rows and text, and no cut label
+// may run into its neighbour, so the true advance (plus a margin) is used.
+const STILL: Geometry = {
+  fontSize: 13,
+  charWidth: 0.61 * 13,
+  rowHeight: 18,
+  labelDy: 13,
+  headerHeight: 100,
+  footerHeight: 10,
+  titleSize: 28,
+  titleY: 36,
+  subtitleY: 62,
+  legendY: 74,
+};
+const STILL_SUBTITLE_SIZE = 16;
 
 /**
  * Renders the profile as a self-contained SVG document (UTF-8 text). Every name, path and title
@@ -42,82 +116,172 @@ const MIN_WIDTH = 200;
 export function renderFlamegraphSvg(profile: SymbolizedProfile, options: FlamegraphOptions = {}): string {
   const width = options.width ?? 1200;
   const minWidthPx = options.minWidthPx ?? 0.1;
+  const still = options.static === true;
+  const g = still ? STILL : INTERACTIVE;
   if (!(width >= MIN_WIDTH)) throw new RangeError(`flamegraph width must be at least ${MIN_WIDTH} px, got ${width}`);
   if (!(minWidthPx >= 0)) throw new RangeError(`flamegraph minWidthPx must be 0 or more, got ${minWidthPx}`);
+  const depthLimit = depthLimitOf(options, g);
 
   const areaWidth = width - 2 * XPAD;
   const layout = layoutFlamegraph(profile, { onlyPid: options.onlyPid, minFraction: minWidthPx / areaWidth });
   const empty = layout.totalSamples === 0;
-  const height = empty ? HEADER_HEIGHT + 60 + FOOTER_HEIGHT : HEADER_HEIGHT + (layout.maxDepth + 1) * ROW_HEIGHT + FOOTER_HEIGHT;
+  const depthShown = Math.min(layout.maxDepth, depthLimit);
+  const cutLevels = layout.maxDepth - depthShown;
+  const framesHeight = empty ? 60 : (depthShown + 1) * g.rowHeight;
+  const height = g.headerHeight + framesHeight + (cutLevels > 0 ? CUT_NOTE_HEIGHT : 0) + g.footerHeight;
   const title = options.title ?? profile.title ?? 'Flame Graph';
   const subtitle = options.subtitle ?? describe(profile, layout.totalSamples, options.onlyPid);
+  const legendEntries = options.legend ?? (still ? FLAMEGRAPH_LEGEND.filter((e) => e.color !== SEARCH_MATCH_COLOR) : FLAMEGRAPH_LEGEND);
 
-  const out: string[] = [
+  const out = new TextSink();
+  out.push(
     '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n',
     `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"`,
-    ` font-family="${FONT_FAMILY}" font-size="${FONT_SIZE}"`,
+    ` font-family="${FONT_FAMILY}" font-size="${g.fontSize}"`,
     ` data-total="${layout.totalSamples}" data-xpad="${XPAD}" data-area-width="${areaWidth}"`,
-    ` data-char-width="${CHAR_WIDTH}" data-match-color="${SEARCH_MATCH_COLOR}">\n`,
+    ` data-char-width="${g.charWidth}" data-match-color="${SEARCH_MATCH_COLOR}">\n`,
     `<title>${escapeXml(title)}</title>\n`,
     '<defs><linearGradient id="background" x1="0" y1="0" x2="0" y2="1">',
     '<stop stop-color="#eeeeee" offset="5%"/><stop stop-color="#eeeeb0" offset="95%"/></linearGradient></defs>\n',
-    '<style>#frames > g { cursor: pointer } #frames > g:hover > rect { stroke: #000; stroke-width: 0.5 }',
-    ' .button { cursor: pointer; fill: #1a4c9c } .button:hover { text-decoration: underline }</style>\n',
-    `<rect x="0" y="0" width="${width}" height="${height}" fill="url(#background)"/>\n`,
-    `<text id="title" x="${width / 2}" y="24" text-anchor="middle" font-size="17">${escapeXml(title)}</text>\n`,
-    `<text id="subtitle" x="${width / 2}" y="42" text-anchor="middle" fill="#555">${escapeXml(subtitle)}</text>\n`,
-    `<text id="unzoom" class="button" x="${XPAD}" y="24" display="none">Reset Zoom</text>\n`,
-    `<text id="search" class="button" x="${width - XPAD}" y="24" text-anchor="end">`,
-    '<title>Search frames by regular expression (Ctrl+F, or ?s=REGEX in the URL); Escape clears</title>Search</text>\n',
-    legend(),
-  ];
+  );
+  if (!still) {
+    out.push(
+      '<style>#frames > g { cursor: pointer } #frames > g:hover > rect { stroke: #000; stroke-width: 0.5 }',
+      ' .button { cursor: pointer; fill: #1a4c9c } .button:hover { text-decoration: underline }</style>\n',
+    );
+  }
+  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="url(#background)"/>\n`);
+  if (still) {
+    // Cut rather than overflow: a chat preview shows the start of a long title, not its middle.
+    const titleText = label(title, areaWidth, 0.61 * g.titleSize) || title.slice(0, 1);
+    const subtitleText = label(subtitle, areaWidth, 0.61 * STILL_SUBTITLE_SIZE);
+    out.push(
+      `<text id="title" x="${width / 2}" y="${g.titleY}" text-anchor="middle" font-size="${g.titleSize}" font-weight="bold">${escapeXml(titleText)}</text>\n`,
+      `<text id="subtitle" x="${width / 2}" y="${g.subtitleY}" text-anchor="middle" font-size="${STILL_SUBTITLE_SIZE}" fill="#333">${escapeXml(subtitleText)}</text>\n`,
+    );
+  } else {
+    out.push(
+      `<text id="title" x="${width / 2}" y="${g.titleY}" text-anchor="middle" font-size="${g.titleSize}">${escapeXml(title)}</text>\n`,
+      `<text id="subtitle" x="${width / 2}" y="${g.subtitleY}" text-anchor="middle" fill="#555">${escapeXml(subtitle)}</text>\n`,
+      `<text id="unzoom" class="button" x="${XPAD}" y="24" display="none">Reset Zoom</text>\n`,
+      `<text id="search" class="button" x="${width - XPAD}" y="24" text-anchor="end">`,
+      '<title>Search frames by regular expression (Ctrl+F, or ?s=REGEX in the URL); Escape clears</title>Search</text>\n',
+    );
+  }
+  out.push(legend(legendEntries, g.legendY));
   if (empty) {
     const what = options.onlyPid === undefined ? 'No samples' : `No samples for pid ${options.onlyPid}`;
-    out.push(`<text x="${width / 2}" y="${HEADER_HEIGHT + 34}" text-anchor="middle" font-size="16">${what}</text>\n`);
+    out.push(`<text x="${width / 2}" y="${g.headerHeight + 34}" text-anchor="middle" font-size="16">${what}</text>\n`);
   } else {
-    writeFrames(out, layout, areaWidth);
+    writeFrames(out, layout, areaWidth, g, depthShown, options.paint?.(layout));
   }
-  out.push(
-    `<text id="details" x="${XPAD}" y="${height - 12}"> </text>\n`,
-    `<text id="matched" x="${width - XPAD}" y="${height - 12}" text-anchor="end"> </text>\n`,
-    `<script type="text/ecmascript"><![CDATA[${FLAMEGRAPH_SCRIPT}]]></script>\n`,
-    '</svg>\n',
-  );
-  return out.join('');
+  if (cutLevels > 0) {
+    const note = `Stacks deeper than ${depthShown - 1} frames are cut at the dashed boxes (${cutLevels} more level${cutLevels === 1 ? '' : 's'} not shown)`;
+    out.push(`<text id="cut" x="${XPAD}" y="${g.headerHeight + framesHeight + 14}" fill="#555">${note}</text>\n`);
+  }
+  if (!still) {
+    out.push(
+      `<text id="details" x="${XPAD}" y="${height - 12}"> </text>\n`,
+      `<text id="matched" x="${width - XPAD}" y="${height - 12}" text-anchor="end"> </text>\n`,
+      `<script type="text/ecmascript"><![CDATA[${FLAMEGRAPH_SCRIPT}]]></script>\n`,
+    );
+  }
+  out.push('</svg>\n');
+  return out.toString();
 }
 
-function writeFrames(out: string[], layout: FlameLayout, areaWidth: number): void {
-  const { totalSamples, maxDepth, identities, rects } = layout;
+/**
+ * Collects the document text. A big graph is ~150,000 small strings: kept in one array until
+ * the final join, every young-generation GC copies all of them again, which cost more than
+ * building them. Here every 32K characters are joined into one flat string, so the small ones
+ * die young and only a few hundred large ones live until the end (~40% faster at 50,000 stacks).
+ */
+class TextSink {
+  private readonly parts: string[] = [];
+  private batch: string[] = [];
+  private batchChars = 0;
+
+  push(...texts: string[]): void {
+    for (const text of texts) {
+      this.batch.push(text);
+      this.batchChars += text.length;
+    }
+    if (this.batchChars >= SINK_BATCH_CHARS) this.flush();
+  }
+
+  toString(): string {
+    this.flush();
+    return this.parts.join('');
+  }
+
+  private flush(): void {
+    this.parts.push(this.batch.join(''));
+    this.batch = [];
+    this.batchChars = 0;
+  }
+}
+
+const SINK_BATCH_CHARS = 32 << 10;
+
+/** The deepest level to draw, from `maxDepthShown` and `maxHeight`; Infinity when neither is set. */
+function depthLimitOf(options: FlamegraphOptions, g: Geometry): number {
+  let limit = Infinity;
+  if (options.maxDepthShown !== undefined) {
+    if (!(Number.isInteger(options.maxDepthShown) && options.maxDepthShown >= 1)) {
+      throw new RangeError(`flamegraph maxDepthShown must be a whole number of levels, 1 or more, got ${options.maxDepthShown}`);
+    }
+    limit = options.maxDepthShown;
+  }
+  if (options.maxHeight !== undefined) {
+    // Room for the root, the process row and one frame, with the cut note budgeted in.
+    const fixed = g.headerHeight + g.footerHeight + CUT_NOTE_HEIGHT;
+    const least = fixed + 3 * g.rowHeight;
+    if (!(options.maxHeight >= least)) throw new RangeError(`flamegraph maxHeight must be at least ${least} px, got ${options.maxHeight}`);
+    limit = Math.min(limit, Math.floor((options.maxHeight - fixed) / g.rowHeight) - 1);
+  }
+  return limit;
+}
+
+function writeFrames(out: TextSink, layout: FlameLayout, areaWidth: number, g: Geometry, depthShown: number, painter: FramePainter | undefined): void {
+  const { totalSamples, identities, rects } = layout;
   const scale = areaWidth / totalSamples;
   // Escaping, colouring and details are per identity, not per box: a hot function appears in
   // thousands of boxes of a large graph.
   const escaped: Array<string | undefined> = new Array(identities.length);
   const fill: Array<string | undefined> = new Array(identities.length);
   const extra: Array<string | undefined> = new Array(identities.length);
+  // Boxes whose callees are cut off by the depth limit, outlined so the cut is visible in place.
+  const cut = new Uint8Array(layout.maxDepth > depthShown ? rects.length : 0);
+  if (cut.length > 0) for (const rect of rects) if (rect.depth === depthShown + 1) cut[rect.parent] = 1;
 
   out.push('<g id="frames">\n');
-  for (const rect of rects) {
+  for (let i = 0; i < rects.length; i++) {
+    const rect = rects[i];
+    if (rect.depth > depthShown) continue;
     const id = rect.identity;
     const identity = identities[id];
     const name = (escaped[id] ??= escapeXml(identity.name));
     const x = XPAD + rect.start * scale;
     const w = rect.samples * scale;
-    const y = HEADER_HEIGHT + (maxDepth - rect.depth) * ROW_HEIGHT;
-    const text = label(identity.name, w);
+    const y = g.headerHeight + (depthShown - rect.depth) * g.rowHeight;
+    const text = label(identity.name, w, g.charWidth);
+    const summary = painter ? escapeXml(painter.summary(i)) : ` (${rect.samples} samples, ${percent(rect.samples, totalSamples)}%)`;
+    const color = painter ? escapeXml(painter.fill(i)) : (fill[id] ??= flameColor(identity.kind, identity.name));
     out.push(
       `<g data-start="${rect.start}" data-samples="${rect.samples}" data-name-length="${identity.name.length}">`,
-      `<title>${name} (${rect.samples} samples, ${percent(rect.samples, totalSamples)}%)${(extra[id] ??= detailLines(identity))}</title>`,
-      `<rect x="${round2(x)}" y="${y}" width="${round2(w)}" height="${ROW_HEIGHT - 1}" fill="${(fill[id] ??= flameColor(identity.kind, identity.name))}"/>`,
+      `<title>${name}${summary}${(extra[id] ??= detailLines(identity))}</title>`,
+      `<rect x="${round2(x)}" y="${y}" width="${round2(w)}" height="${g.rowHeight - 1}" fill="${color}"`,
+      cut.length > 0 && cut[i] === 1 ? ' stroke="#222" stroke-dasharray="4 3"/>' : '/>',
       // Boxes too narrow for a label get no <text>; the script adds one if a zoom makes room.
-      text === '' ? '</g>\n' : `<text x="${round2(x + 3)}" y="${y + 11}">${text === identity.name ? name : escapeXml(text)}</text></g>\n`,
+      text === '' ? '</g>\n' : `<text x="${round2(x + 3)}" y="${y + g.labelDy}">${text === identity.name ? name : escapeXml(text)}</text></g>\n`,
     );
   }
   out.push('</g>\n');
 }
 
-/** The label that fits in `width` px: the name, or its start and "..", or nothing under 3 characters. */
-function label(name: string, width: number): string {
-  const chars = Math.floor((width - 6) / CHAR_WIDTH);
+/** The text that fits in `width` px: all of it, or its start and "..", or nothing under 3 characters. */
+function label(name: string, width: number, charWidth: number): string {
+  const chars = Math.floor((width - 6) / charWidth);
   if (chars < 3) return '';
   if (name.length <= chars) return name;
   let cut = chars - 2;
@@ -138,11 +302,11 @@ function detailLines(identity: FlameIdentity): string {
   return lines;
 }
 
-function legend(): string {
+function legend(entries: ReadonlyArray<{ label: string; color: string }>, y: number): string {
   const parts = ['<g id="legend" font-size="11">'];
   let x = XPAD;
-  for (const { label: text, color } of FLAMEGRAPH_LEGEND) {
-    parts.push(`<rect x="${x}" y="54" width="10" height="10" fill="${color}"/><text x="${x + 14}" y="63">${text}</text>`);
+  for (const { label: text, color } of entries) {
+    parts.push(`<rect x="${x}" y="${y}" width="10" height="10" fill="${escapeXml(color)}"/><text x="${x + 14}" y="${y + 9}">${escapeXml(text)}</text>`);
     x += 14 + Math.ceil(text.length * 0.59 * 11) + 16;
   }
   parts.push('</g>\n');

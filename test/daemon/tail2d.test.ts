@@ -79,6 +79,23 @@ describe('tail2d', () => {
       expect(burnerProfile!.startValue).toBeLessThan(firedOffsetNs * 1e6 - 2e9);
       // Samples from before the burner started are there too: the window reaches back 20 s.
       expect(speedscope.profiles.length).toBeGreaterThan(1);
+
+      // The summary (computed once, for notifications and the page) names the looping function.
+      const summary = JSON.parse(incidentFile(d, incident.id, 'summary.json')) as {
+        scope: { pid: number };
+        topFunctions: { bySelf: Array<{ name: string; selfShare: number }> };
+      };
+      expect(summary.scope.pid).toBe(child.pid);
+      expect(summary.topFunctions.bySelf[0]).toMatchObject({ name: 'leaf_spin' });
+      expect(summary.topFunctions.bySelf[0].selfShare).toBeGreaterThan(0.9);
+      // The PNG for Slack and email, and the differential flamegraph against the baseline.
+      const png = Buffer.from(await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/flamegraph.png`)).arrayBuffer());
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+      expect(png.readUInt32BE(16)).toBe(1200);
+      expect(record.window.held_since).not.toBeNull();
+      const diff = await fetch(`${d.baseUrl}/api/incidents/${incident.id}/diff.svg`);
+      expect(diff.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+      expect(await diff.text()).toContain('leaf_spin');
     } finally {
       child.kill('SIGKILL');
     }

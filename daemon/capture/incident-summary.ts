@@ -1,0 +1,237 @@
+/**
+ * The incident's numbers in a few dozen lines of JSON (summary.json): the hottest functions, the
+ * busiest processes, and what changed since the baseline window. Computed once when the incident
+ * is written; notifications and the incident page read it instead of re-reading the samples.
+ *
+ * Functions are compared as functions, not as call paths (the differential flamegraph does
+ * paths): a function reached from two callers is one line here, with both callers' samples.
+ */
+import { countSamplesPerStack, type Frame, type FrameKind, type SymbolizedProfile } from '../profile/symbolized-profile.js';
+
+/** One function's share of the samples. Shares are fractions (0–1); changes are percentage points. */
+export interface FunctionShare {
+  name: string;
+  module?: string;
+  kind: FrameKind;
+  /** Share of samples in which it was the running function (the leaf). */
+  selfShare: number;
+  /** Share of samples in which it was anywhere on the stack, each sample counted once even under recursion. */
+  totalShare: number;
+  /** The same shares in the baseline window; present when there is a baseline. */
+  selfShareBefore?: number;
+  totalShareBefore?: number;
+  /** `selfShare − selfShareBefore` in percentage points (e.g. +19.5); present when there is a baseline. */
+  change?: number;
+  /** `totalShare − totalShareBefore` in percentage points; present when there is a baseline. */
+  totalChange?: number;
+}
+
+/** A function whose self share moved between the baseline and the trigger window. */
+export interface FunctionChange {
+  name: string;
+  module?: string;
+  kind: FrameKind;
+  /** Self share (0–1) in the baseline and in the trigger window. */
+  selfShareBefore: number;
+  selfShare: number;
+  /** `selfShare − selfShareBefore` in percentage points: positive in `grew`, negative in `shrank`. */
+  change: number;
+}
+
+/** A process's part of the trigger window. */
+export interface ProcessShare {
+  pid: number;
+  /** The thread name with the most samples in this process. */
+  comm: string;
+  samples: number;
+  /** Share (0–1) of all samples of the window. */
+  share: number;
+}
+
+export interface IncidentSummary {
+  /** All samples of the trigger window (every process). */
+  samples: number;
+  /** All samples of the baseline window; absent without a baseline. */
+  baselineSamples?: number;
+  /**
+   * Set when the incident names a triggering process: then the function lists, `grew` and
+   * `shrank` describe that process alone, as shares of its own samples — what the rule watched.
+   * Absent: they describe every process.
+   */
+  scope?: { pid: number; comm?: string; samples: number; baselineSamples?: number };
+  /** The 20 functions with the largest self share, and the 20 with the largest total share. */
+  topFunctions: { bySelf: FunctionShare[]; byTotal: FunctionShare[] };
+  /** The 10 processes with the most samples in the trigger window, busiest first. */
+  topProcesses: ProcessShare[];
+  /** The 5 functions whose self share grew most, largest first; empty without a baseline. */
+  grew: FunctionChange[];
+  /** The 5 functions whose self share shrank most, largest drop first; empty without a baseline. */
+  shrank: FunctionChange[];
+}
+
+const TOP_FUNCTIONS = 20;
+const TOP_PROCESSES = 10;
+const TOP_CHANGES = 5;
+
+/**
+ * Summarizes the trigger window, compared with the baseline window (the minutes before) when
+ * there is one. `triggerPid` scopes the function figures to that process.
+ */
+export function summarizeIncident(trigger: SymbolizedProfile, baseline: SymbolizedProfile | undefined, triggerPid?: number): IncidentSummary {
+  const table = new FunctionTable();
+  const triggerFrames = table.internFrames(trigger);
+  const baselineFrames = baseline ? table.internFrames(baseline) : undefined;
+  const triggerCounts = countSamplesPerStack(trigger);
+  const after = tally(trigger, triggerCounts, triggerFrames, table.size, triggerPid);
+  const before = baseline && baselineFrames ? tally(baseline, countSamplesPerStack(baseline), baselineFrames, table.size, triggerPid) : undefined;
+
+  // Selected by id over plain arrays; objects are built only for what is listed (a 50,000-stack
+  // window has tens of thousands of functions).
+  const functionShare = (f: number): FunctionShare => {
+    const entry: FunctionShare = { ...table.info[f], selfShare: share(after.self[f], after.samples), totalShare: share(after.total[f], after.samples) };
+    if (before) {
+      entry.selfShareBefore = share(before.self[f], before.samples);
+      entry.totalShareBefore = share(before.total[f], before.samples);
+      entry.change = (entry.selfShare - entry.selfShareBefore) * 100;
+      entry.totalChange = (entry.totalShare - entry.totalShareBefore) * 100;
+    }
+    return entry;
+  };
+  const selfChange = (f: number): number => (before ? (share(after.self[f], after.samples) - share(before.self[f], before.samples)) * 100 : 0);
+  const name = (f: number): string => table.info[f].name;
+
+  const processes = topProcesses(trigger, triggerCounts);
+  const summary: IncidentSummary = {
+    samples: trigger.samples.stack.length,
+    topFunctions: {
+      bySelf: topIds(table.size, (f) => after.self[f], name, TOP_FUNCTIONS).map(functionShare),
+      byTotal: topIds(table.size, (f) => after.total[f], name, TOP_FUNCTIONS).map(functionShare),
+    },
+    topProcesses: processes.slice(0, TOP_PROCESSES),
+    grew: [],
+    shrank: [],
+  };
+  if (baseline && before) {
+    summary.baselineSamples = baseline.samples.stack.length;
+    summary.grew = topIds(table.size, selfChange, name, TOP_CHANGES).map((f) => toChange(functionShare(f)));
+    summary.shrank = topIds(table.size, (f) => -selfChange(f), name, TOP_CHANGES).map((f) => toChange(functionShare(f)));
+  }
+  if (triggerPid !== undefined) {
+    const comm = processes.find((p) => p.pid === triggerPid)?.comm;
+    summary.scope = { pid: triggerPid, ...(comm === undefined ? {} : { comm }), samples: after.samples };
+    if (before) summary.scope.baselineSamples = before.samples;
+  }
+  return summary;
+}
+
+/** Functions of both windows, merged the way the flamegraph merges boxes: by kind, module and name. */
+class FunctionTable {
+  readonly info: Array<{ name: string; module?: string; kind: FrameKind }> = [];
+  /** kind and module → name → id: names are hashed as they are, never concatenated into keys. */
+  private readonly ids = new Map<string, Map<string, number>>();
+
+  get size(): number {
+    return this.info.length;
+  }
+
+  /** The function id of each frame of the profile's frame table. */
+  internFrames(profile: SymbolizedProfile): Int32Array {
+    return Int32Array.from(profile.frames, (frame) => this.intern(frame));
+  }
+
+  private intern(frame: Frame): number {
+    const place = `${frame.kind}\0${frame.module ?? ''}`;
+    let byName = this.ids.get(place);
+    if (!byName) this.ids.set(place, (byName = new Map()));
+    let id = byName.get(frame.name);
+    if (id === undefined) {
+      id = this.info.length;
+      byName.set(frame.name, id);
+      this.info.push(frame.module === undefined ? { name: frame.name, kind: frame.kind } : { name: frame.name, module: frame.module, kind: frame.kind });
+    }
+    return id;
+  }
+}
+
+interface Tally {
+  /** Samples counted (of the scoped process, when there is one). */
+  samples: number;
+  /** Per function id: samples with it as the leaf, and samples with it anywhere on the stack. */
+  self: Float64Array;
+  total: Float64Array;
+}
+
+/** Self and total samples per function, per unique stack rather than per sample. */
+function tally(profile: SymbolizedProfile, counts: Uint32Array, functionOf: Int32Array, functions: number, pid: number | undefined): Tally {
+  const self = new Float64Array(functions);
+  const total = new Float64Array(functions);
+  // lastStack[f]: the last stack that counted f in `total`, so a recursive function is counted
+  // once per sample however many times it is on the stack.
+  const lastStack = new Int32Array(functions).fill(-1);
+  let samples = 0;
+  profile.stacks.forEach((stack, s) => {
+    const count = counts[s];
+    if (count === 0 || (pid !== undefined && stack.pid !== pid)) return;
+    samples += count;
+    for (const frame of stack.frames) {
+      const f = functionOf[frame];
+      if (lastStack[f] === s) continue;
+      lastStack[f] = s;
+      total[f] += count;
+    }
+    if (stack.frames.length > 0) self[functionOf[stack.frames[stack.frames.length - 1]]] += count;
+  });
+  return { samples, self, total };
+}
+
+/** Every process of the window, busiest first. */
+function topProcesses(profile: SymbolizedProfile, counts: Uint32Array): ProcessShare[] {
+  const byPid = new Map<number, { samples: number; comms: Map<string, number> }>();
+  profile.stacks.forEach((stack, s) => {
+    if (counts[s] === 0) return;
+    let entry = byPid.get(stack.pid);
+    if (!entry) byPid.set(stack.pid, (entry = { samples: 0, comms: new Map() }));
+    entry.samples += counts[s];
+    entry.comms.set(stack.comm, (entry.comms.get(stack.comm) ?? 0) + counts[s]);
+  });
+  const total = profile.samples.stack.length;
+  const processes = [...byPid].map(([pid, { samples, comms }]) => ({ pid, comm: busiest(comms), samples, share: share(samples, total) }));
+  return processes.sort((a, b) => b.samples - a.samples || a.pid - b.pid);
+}
+
+/** The thread name with the most samples; threads of one process often carry different names. */
+function busiest(comms: Map<string, number>): string {
+  let best = '';
+  let most = -1;
+  for (const [comm, samples] of comms) {
+    if (samples > most || (samples === most && comm < best)) [best, most] = [comm, samples];
+  }
+  return best;
+}
+
+function toChange(s: FunctionShare): FunctionChange {
+  const { name, module, kind, selfShare } = s;
+  return { name, ...(module === undefined ? {} : { module }), kind, selfShareBefore: s.selfShareBefore ?? 0, selfShare, change: s.change ?? 0 };
+}
+
+/**
+ * The ids (0 to `count` − 1) of the `n` largest positive `key`s, largest first, ties by name so
+ * the output is stable. One pass keeping a short sorted list: no sort of every function.
+ */
+function topIds(count: number, key: (id: number) => number, name: (id: number) => string, n: number): number[] {
+  const best: number[] = [];
+  const before = (a: number, b: number): boolean => key(a) > key(b) || (key(a) === key(b) && name(a) < name(b));
+  for (let id = 0; id < count; id++) {
+    if (!(key(id) > 0)) continue;
+    if (best.length === n && !before(id, best[n - 1])) continue;
+    let at = best.length;
+    while (at > 0 && before(id, best[at - 1])) at--;
+    best.splice(at, 0, id);
+    if (best.length > n) best.pop();
+  }
+  return best;
+}
+
+function share(samples: number, total: number): number {
+  return total === 0 ? 0 : samples / total;
+}
