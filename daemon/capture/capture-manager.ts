@@ -78,15 +78,16 @@ interface InFlight {
   attempts: number;
 }
 
+/** First retry after a failed write (disk full, I/O error); doubles up to the cap. */
 const RETRY_DELAY_MS = 10_000;
-const MAX_ATTEMPTS = 30;
+const MAX_RETRY_DELAY_MS = 60_000;
 
 /**
  * Turns capture requests into incidents on disk. The moment a request arrives, the window
  * [at - before, at + after] is pinned in the rolling buffer so eviction cannot take it; sampling
  * goes on; at `at + after` the window is cut, symbolized and written. Captures may overlap. A write
- * that fails (disk full) is retried with the window still pinned, so nothing captured is lost
- * while the disk recovers.
+ * that fails (disk full) is retried for as long as the daemon runs, with the window still pinned,
+ * so nothing captured is lost while the disk recovers.
  */
 export class CaptureManager {
   private readonly inFlight = new Map<string, InFlight>();
@@ -183,10 +184,11 @@ export class CaptureManager {
       capture.pin.release();
       this.deps.onIncident?.(record, directory);
     } catch (error) {
-      const retry = !final && capture.attempts < MAX_ATTEMPTS;
+      const retry = !final;
       this.deps.onError?.(id, error as Error, retry);
       if (retry) {
-        capture.timer = setTimeout(() => void this.finish(id), RETRY_DELAY_MS);
+        const delay = Math.min(RETRY_DELAY_MS * 2 ** (capture.attempts - 1), MAX_RETRY_DELAY_MS);
+        capture.timer = setTimeout(() => void this.finish(id), delay);
       } else {
         this.inFlight.delete(id);
         capture.pin.release();

@@ -13,7 +13,7 @@ import { describeTrigger } from './trigger-text.js';
  * The artifact files of an incident, rendered from its record and profiles (incident.json itself
  * is written by the store from the record). Names are the ones the HTTP routes serve:
  * the whole window as flamegraph.svg/.png, pprof, folded and speedscope (per-sample times); the
- * trigger window against the baseline as diff.svg; and summary.json, computed once for the
+ * triggering process alone as process.svg; the trigger window against the baseline as diff.svg; and summary.json, computed once for the
  * notifications and the incident page.
  */
 export async function renderIncidentFiles(record: IncidentRecord, { profile, trigger, baseline }: IncidentProfiles): Promise<Array<[string, string | Uint8Array]>> {
@@ -29,6 +29,8 @@ export async function renderIncidentFiles(record: IncidentRecord, { profile, tri
     ['profile.pb.gz', await encodePprofGzip(profile)],
     ['speedscope.json', JSON.stringify(renderSpeedscope(profile, title))],
   ];
+  // The process the rule watched, alone: the first thing to look at on a busy host.
+  if (record.process) files.push(['process.svg', renderFlamegraphSvg(profile, { title: `${title} · ${subtitle}`, onlyPid: record.process.pid })]);
   if (baseline) files.push(['diff.svg', renderDiffFlamegraphSvg(trigger, baseline, { title: `${title}: what changed when the condition began` })]);
   return files;
 }

@@ -96,6 +96,10 @@ describe('tail2d', () => {
       const diff = await fetch(`${d.baseUrl}/api/incidents/${incident.id}/diff.svg`);
       expect(diff.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
       expect(await diff.text()).toContain('leaf_spin');
+      // The triggering process alone: only its stacks.
+      const alone = await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/process.svg`)).text();
+      expect(alone).toContain('leaf_spin');
+      expect(alone).not.toContain('swapper');
     } finally {
       child.kill('SIGKILL');
     }

@@ -1,24 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { diffFrames, framePath, renderDiffFlamegraphSvg, type FrameDiff } from '../../daemon/formats/diff-flamegraph.js';
 import { buildProfile } from '../helpers/profile-fixture.js';
+import { expectWellFormed, xpath, el } from '../helpers/xml.js';
 
 // Checked with libxml2's xmllint, like the normal flamegraph: well-formedness, then XPath.
 
-function expectWellFormed(svg: string): void {
-  const result = spawnSync('xmllint', ['--noout', '-'], { input: svg, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (result.error) throw new Error(`cannot run xmllint (apt-get install -y libxml2-utils): ${result.error.message}`);
-  expect(result.stderr).toBe('');
-  expect(result.status).toBe(0);
-}
-
-function xpath(svg: string, expression: string): string {
-  const result = spawnSync('xmllint', ['--xpath', expression, '-'], { input: svg, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (result.status !== 0) throw new Error(`xmllint --xpath ${expression} failed: ${result.stderr}`);
-  return result.stdout.replace(/\n$/, '');
-}
-
-const el = (name: string): string => `*[local-name()='${name}']`;
 /** The frame `<g>` whose tooltip starts with "name:". */
 const frame = (name: string): string => `//${el('g')}[@data-samples][starts-with(${el('title')}, '${name}:')]`;
 

@@ -1,31 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { escapeXml } from '../../daemon/formats/escape-xml.js';
 import { layoutFlamegraph } from '../../daemon/formats/flamegraph-layout.js';
 import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
 import type { SymbolizedProfile } from '../../daemon/profile/symbolized-profile.js';
 import { buildProfile, type FixtureStack } from '../helpers/profile-fixture.js';
+import { expectWellFormed, xpath, el } from '../helpers/xml.js';
 
 // The SVG is checked with a real XML parser, libxml2's xmllint (Debian package libxml2-utils):
 // well-formedness with --noout, structure with XPath. SVG elements are in the SVG namespace,
 // so the expressions match on local-name().
 
 /** Fails with xmllint's own message when `svg` is not well-formed XML. */
-function expectWellFormed(svg: string): void {
-  const result = spawnSync('xmllint', ['--noout', '-'], { input: svg, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (result.error) throw new Error(`cannot run xmllint (apt-get install -y libxml2-utils): ${result.error.message}`);
-  expect(result.stderr).toBe('');
-  expect(result.status).toBe(0);
-}
-
-/** Evaluates an XPath expression returning a string or number (string(), count(), sum()). */
-function xpath(svg: string, expression: string): string {
-  const result = spawnSync('xmllint', ['--xpath', expression, '-'], { input: svg, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (result.status !== 0) throw new Error(`xmllint --xpath ${expression} failed: ${result.stderr}`);
-  return result.stdout.replace(/\n$/, '');
-}
-
-const el = (name: string): string => `*[local-name()='${name}']`;
 /** An XPath string literal for any text, even with both kinds of quote in it. */
 const literal = (text: string): string =>
   !text.includes("'") ? `'${text}'` : !text.includes('"') ? `"${text}"` : `concat('${text.split("'").join(`', "'", '`)}')`;
