@@ -3,6 +3,7 @@ import { renderFlamegraphPng } from '../formats/flamegraph-png.js';
 import { renderFlamegraphSvg } from '../formats/flamegraph-svg.js';
 import { renderFolded } from '../formats/folded.js';
 import { encodePprofGzip } from '../formats/pprof.js';
+import { encodeProfileSamples } from '../formats/profile-samples.js';
 import { renderSpeedscope } from '../formats/speedscope.js';
 import type { IncidentProfiles } from './capture-manager.js';
 import type { IncidentRecord } from './incident-record.js';
@@ -11,7 +12,8 @@ import { describeTrigger } from './trigger-text.js';
 
 /**
  * The artifact files of an incident, rendered from its record and profiles (incident.json itself
- * is written by the store from the record). Names are the ones the HTTP routes serve:
+ * is written by the store from the record). samples.json.gz keeps every sample with its time, the
+ * source the other files are rendered from. Names are the ones the HTTP routes serve:
  * the whole window as flamegraph.svg/.png, pprof, folded and speedscope (per-sample times); the
  * triggering process alone as process.svg; the trigger window against the baseline as diff.svg; and summary.json, computed once for the
  * notifications and the incident page.
@@ -23,6 +25,7 @@ export async function renderIncidentFiles(record: IncidentRecord, { profile, tri
   const summary = summarizeIncident(trigger, baseline, record.process?.pid);
   const files: Array<[string, string | Uint8Array]> = [
     ['summary.json', JSON.stringify(summary, null, 2) + '\n'],
+    ['samples.json.gz', encodeProfileSamples(profile)],
     ['stacks.folded', renderFolded(profile)],
     ['flamegraph.svg', renderFlamegraphSvg(profile, { title: `${title} · ${subtitle}` })],
     ['flamegraph.png', renderFlamegraphPng(profile, { title, subtitle })],

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseFolded } from '../../daemon/formats/folded.js';
+import { decodeProfileSamples } from '../../daemon/formats/profile-samples.js';
 import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
 import { startDaemon, tail2dPath, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture, runCli } from '../helpers/fixtures.js';
@@ -96,6 +97,9 @@ describe('tail2d', () => {
       const diff = await fetch(`${d.baseUrl}/api/incidents/${incident.id}/diff.svg`);
       expect(diff.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
       expect(await diff.text()).toContain('leaf_spin');
+      // Every sample with its time is kept, as the source of the other artifacts.
+      const stored = decodeProfileSamples(readFileSync(join(d.dir, 'state', 'incidents', incident.id, 'samples.json.gz')));
+      expect(stored.samples.stack.length).toBe(record.profile.samples);
       // The triggering process alone: only its stacks.
       const alone = await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/process.svg`)).text();
       expect(alone).toContain('leaf_spin');
