@@ -55,6 +55,7 @@ export class Tail2Daemon {
   private lastCaptureError: string | undefined;
   private readonly startedAtMs = Date.now();
   private samplingError: string | undefined;
+  private batchFailures = 0;
 
   constructor(
     private readonly config: Tail2Config,
@@ -66,8 +67,17 @@ export class Tail2Daemon {
     this.sampler = new StackSampler({
       frequency: config.sampling.frequency,
       onBatch: (batch) => {
-        this.ingest.ingest(batch);
-        this.buffer.enforceBounds();
+        // A throw here would surface as an uncaught exception from the native callback and take
+        // the daemon down with every pinned capture: report it and drop this batch instead.
+        try {
+          this.ingest.ingest(batch);
+          this.buffer.enforceBounds();
+        } catch (error) {
+          this.batchFailures++;
+          if (this.batchFailures === 1 || this.batchFailures % 100 === 0) {
+            this.log.error({ err: error, failures: this.batchFailures }, 'ingesting a sample batch failed; the batch was dropped');
+          }
+        }
       },
       onError: (error) => {
         this.samplingError = error.message;
@@ -208,6 +218,7 @@ export class Tail2Daemon {
         samples: sampler?.samples ?? 0,
         lost: sampler?.lost ?? 0,
         dropped_in_userspace: sampler?.droppedInUserspace ?? 0,
+        failed_batches: this.batchFailures,
       },
       buffer: {
         samples: buffer.samples,
