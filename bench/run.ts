@@ -3,6 +3,7 @@ import { runAccuracyBench } from './accuracy-bench.js';
 import { runBufferBenchInChild } from './buffer-bench.js';
 import { runCollectorBench } from './collector-bench.js';
 import { runIngestBench } from './ingest-bench.js';
+import { runNotifyBench } from './notify-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
 import { runRenderBench } from './render-bench.js';
 import { formatStoreBench, runStoreBench } from './store-bench.js';
@@ -64,6 +65,18 @@ if (wants('latency')) {
   const r = await runTriggerLatencyBench();
   const worst = Math.max(...r.beyondAfterMs);
   console.log(`\ntrigger → incident on disk (after = ${r.afterMs / 1000} s): ${r.beyondAfterMs.map((ms) => `${ms} ms`).join(', ')} beyond the after window — target ≤ 1000 ms: ${pass(r.beyondAfterMs.length > 0 && worst <= 1000)}`);
+}
+
+if (wants('notify')) {
+  const r = await runNotifyBench();
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const worst = (values: number[]) => Math.max(...values);
+  console.log(`\nincident stored → message received (${r.incidents} incidents; outbox → BullMQ on tail2d's own redis-server → workers → local servers):`);
+  for (const [name, queued, direct] of [['Slack (PNG upload + blocks)', r.slackMs, r.directSlackMs], ['email (SMTP, inline PNG)', r.emailMs, r.directEmailMs]] as const) {
+    console.log(
+      `  ${name.padEnd(28)} median ${median(queued)} ms, worst ${worst(queued)} ms; the sender alone ${median(direct)} ms — ratio ${(median(queued) / Math.max(1, median(direct))).toFixed(1)}; target ≤ 2000 ms: ${pass(worst(queued) <= 2000)}`,
+    );
+  }
 }
 
 if (wants('store')) {

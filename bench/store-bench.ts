@@ -120,7 +120,7 @@ function benchRecord(i: number, firedAtMs: number): IncidentRecord {
     profile: { samples: 5940, stacks: 800, processes: 40, frequency: 99 },
     series: [],
     notify: ['oncall-slack'],
-    notifications: [{ target: 'oncall-slack', status: 'sent' }],
+    notifications: [{ target: 'oncall-slack', status: 'delivered' }],
   };
 }
 

@@ -1,3 +1,4 @@
+import type { NotificationOutcome } from '../../notifiers/notification.js';
 import type { MetricInstance, MetricName } from '../metrics/metric-types.js';
 
 /** What fired: a rule crossing its threshold, or a person asking. */
@@ -47,6 +48,8 @@ export interface IncidentRecord {
   window: { from: string; to: string; before_ms: number; after_ms: number; held_since: string | null };
   profile: { samples: number; stacks: number; processes: number; frequency: number };
   series: MetricSeries[];
+  /** The notifiers the rule names. */
   notify: string[];
-  notifications: Array<{ target: string; status: string; detail?: string }>;
+  /** One entry per notifier: stored as `pending` with the incident (the outbox), then each attempt's outcome. */
+  notifications: NotificationOutcome[];
 }

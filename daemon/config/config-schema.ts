@@ -46,7 +46,9 @@ export const configFileSchema = z.strictObject({
   web: z
     .strictObject({ listen: listen.default({ host: '127.0.0.1', port: 8383 }), public_url: z.url().optional(), token: z.string().min(16, 'must be at least 16 characters').optional() })
     .default({ listen: { host: '127.0.0.1', port: 8383 } }),
-  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional() }).default({}),
+  redis: z
+    .strictObject({ url: z.string().regex(/^(rediss?|unix|redis\+unix):\/\//, 'must be a redis://, rediss:// or unix:///path/to/socket URL').optional() })
+    .default({}),
   rules_file: z.string().min(1).default('/etc/tail2/rules.yaml'),
   store: z
     .strictObject({ max_incidents: z.number().int().min(1).optional(), max_age: duration.optional(), max_disk: size.optional() })

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { NotificationOutcome } from '../../notifiers/notification.js';
 import type { IncidentRecord } from '../capture/incident-record.js';
 import type { CursorKey } from './list-cursor.js';
 import type { IncidentListEntry, IncidentStatus } from './incident-list-entry.js';
@@ -19,8 +20,15 @@ export interface IndexRow {
   trigger_json: string;
   bytes: number;
   notifications: string;
+  /** Notifications still to deliver (pending or retrying): the outbox. */
+  open_notifications: number;
   created_at: number;
   dirty: number;
+}
+
+/** Notifications a dispatcher still has to hand to the queue or see through. */
+export function openNotificationCount(notifications: readonly NotificationOutcome[]): number {
+  return notifications.filter((n) => n.status === 'pending' || n.status === 'retrying').length;
 }
 
 /** The filters of one page query, already resolved (cursor decoded, process split into pid/comm). */
@@ -52,6 +60,7 @@ export function rowFromRecord(record: IncidentRecord, bytes: number, createdAtMs
     trigger_json: JSON.stringify(record.trigger),
     bytes,
     notifications: JSON.stringify(record.notifications ?? []),
+    open_notifications: openNotificationCount(record.notifications ?? []),
     created_at: createdAtMs,
     dirty: 0,
   };
@@ -72,7 +81,7 @@ export function entryFromRow(row: IndexRow): IncidentListEntry {
   };
 }
 
-const COLUMNS = 'id, fired_at, rule, host, pid, comm, cmdline, status, trigger_kind, trigger_value, trigger_json, bytes, notifications, created_at, dirty';
+const COLUMNS = 'id, fired_at, rule, host, pid, comm, cmdline, status, trigger_kind, trigger_value, trigger_json, bytes, notifications, open_notifications, created_at, dirty';
 const VALUES = COLUMNS.split(', ')
   .map((column) => `@${column}`)
   .join(', ');
@@ -170,8 +179,21 @@ export class IncidentIndex {
   }
 
   /** Stores the notifications just written to incident.json and clears the dirty mark. */
-  setNotifications(id: string, notificationsJson: string): void {
-    this.statement('UPDATE incidents SET notifications = ?, dirty = 0 WHERE id = ?').run(notificationsJson, id);
+  setNotifications(id: string, notifications: readonly NotificationOutcome[]): void {
+    this.statement('UPDATE incidents SET notifications = ?, open_notifications = ?, dirty = 0 WHERE id = ?').run(
+      JSON.stringify(notifications),
+      openNotificationCount(notifications),
+      id,
+    );
+  }
+
+  /** The outbox: incidents on disk with notifications still to deliver, oldest first. */
+  outbox(): Array<{ id: string; notifications: NotificationOutcome[] }> {
+    const rows = this.statement("SELECT id, notifications FROM incidents WHERE open_notifications > 0 AND status <> 'missing' ORDER BY fired_at, id").all() as Array<{
+      id: string;
+      notifications: string;
+    }>;
+    return rows.map((row) => ({ id: row.id, notifications: JSON.parse(row.notifications) as NotificationOutcome[] }));
   }
 
   remove(id: string): void {

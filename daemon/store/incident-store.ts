@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { NotificationOutcome } from '../../notifiers/notification.js';
 import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
 import type { IncidentRecord } from '../capture/incident-record.js';
 import { fsyncDirectory, isNotFound, replaceFileAtomically, writeFileDurably } from './durable-fs.js';
@@ -215,11 +216,15 @@ export class IncidentStore {
    * Records notification outcomes: rewrites incident.json atomically (the page reads it), then the
    * index row (the list reads it). Resolves false when there is no such incident. The row is
    * marked dirty while the file changes, so a crash in between is repaired by the next reconcile.
+   *
+   * `change` is the new list, or a function from the list on disk to the new one: updates of one
+   * incident run one after another, so two targets recording their outcomes at once both land.
    */
-  updateNotifications(id: string, notifications: IncidentRecord['notifications']): Promise<boolean> {
+  updateNotifications(id: string, change: NotificationOutcome[] | ((current: NotificationOutcome[]) => NotificationOutcome[])): Promise<boolean> {
     if (!INCIDENT_ID_PATTERN.test(id)) return Promise.resolve(false);
+    const next = typeof change === 'function' ? change : () => change;
     const previous = this.updates.get(id) ?? Promise.resolve();
-    const update = previous.catch(() => undefined).then(() => this.rewriteNotifications(id, notifications));
+    const update = previous.catch(() => undefined).then(() => this.rewriteNotifications(id, next));
     this.updates.set(id, update);
     void update.finally(() => {
       if (this.updates.get(id) === update) this.updates.delete(id);
@@ -331,7 +336,15 @@ export class IncidentStore {
     }
   }
 
-  private async rewriteNotifications(id: string, notifications: IncidentRecord['notifications']): Promise<boolean> {
+  /**
+   * The outbox: incidents on disk whose notifications are not all delivered or failed, oldest
+   * first, from the index alone. The notification dispatcher hands these to the queue.
+   */
+  outbox(): Array<{ id: string; notifications: NotificationOutcome[] }> {
+    return this.index.outbox();
+  }
+
+  private async rewriteNotifications(id: string, change: (current: NotificationOutcome[]) => NotificationOutcome[]): Promise<boolean> {
     const release = this.holds.hold(id);
     try {
       const path = join(this.incidentsDir, id, RECORD_FILE);
@@ -344,6 +357,7 @@ export class IncidentStore {
       }
       const parsed = parseIncidentRecord(text, id);
       if ('problem' in parsed) return false;
+      const notifications = change(parsed.record.notifications);
       const record: IncidentRecord = { ...parsed.record, notifications };
       this.index.setDirty(id, true);
       try {
@@ -351,7 +365,7 @@ export class IncidentStore {
       } catch (error) {
         throw this.failure(`cannot record notifications of incident ${id}`, error);
       }
-      this.index.setNotifications(id, JSON.stringify(notifications));
+      this.index.setNotifications(id, notifications);
       return true;
     } finally {
       release();

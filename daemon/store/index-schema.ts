@@ -31,6 +31,18 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       CREATE INDEX incidents_by_rule ON incidents (rule, fired_at, id);
       CREATE INDEX incidents_by_pid ON incidents (pid, fired_at, id);
     `),
+  // The notification outbox: an incident row counts its notifications still to deliver (pending
+  // or retrying), written in the same insert as the row, so storing an incident and recording
+  // what must be sent are one step. The dispatcher reads the rows with a count above zero.
+  (db) =>
+    db.exec(`
+      ALTER TABLE incidents ADD COLUMN open_notifications INTEGER NOT NULL DEFAULT 0;
+      UPDATE incidents SET open_notifications = (
+        SELECT COUNT(*) FROM json_each(incidents.notifications)
+        WHERE json_extract(json_each.value, '$.status') IN ('pending', 'retrying')
+      );
+      CREATE INDEX incidents_outbox ON incidents (fired_at, id) WHERE open_notifications > 0;
+    `),
 ];
 
 /** The version this code writes. */

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { loadRulesFile } from '../../triggers/rules-file.js';
 import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import type { Rule } from '../../triggers/rule.js';
+import { Notifications } from '../../notifiers/notifications.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.js';
 import { renderIncidentFiles } from '../capture/incident-files.js';
@@ -47,6 +48,7 @@ export class Tail2Daemon {
   private retentionTimer: NodeJS.Timeout | undefined;
   private store: IncidentStore | undefined;
   private server: Server | undefined;
+  private notifications: Notifications | undefined;
   private unavailable: ScopedUnavailableMetric[] = [];
   private lastCollectMs = 0;
   private lastCollectCostMs = 0;
@@ -91,6 +93,8 @@ export class Tail2Daemon {
         persist: async (record, profiles) => {
           const store = this.requireStore();
           const directory = await store.write(record, await renderIncidentFiles(record, profiles));
+          // The incident's notifications were stored with it (the outbox); now queue them.
+          this.notifications?.incidentStored();
           void this.enforceRetention();
           return directory;
         },
@@ -128,7 +132,21 @@ export class Tail2Daemon {
     });
     this.store = store;
     if (Object.values(store.reconciled).some((count) => count > 0)) this.log.info({ reconciled: store.reconciled }, 'incident store reconciled');
-    const cpus = this.sampler.start();
+    try {
+      // Before sampling: notifications left in the outbox by the last run go out while we start.
+      this.notifications = await Notifications.start(this.config, store, this.log);
+    } catch (error) {
+      store.close();
+      this.store = undefined;
+      throw error;
+    }
+    let cpus: number;
+    try {
+      cpus = this.sampler.start();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
     try {
       this.collector.collect(Date.now()); // baselines for the rates
       this.timer = setInterval(() => this.tick(), COLLECT_INTERVAL_MS);
@@ -195,6 +213,9 @@ export class Tail2Daemon {
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.captures.finishAll();
+    // After the captures: their notifications are in the outbox, sent by the next run if not now.
+    await this.notifications?.stop();
+    this.notifications = undefined;
     await this.sampler.stop();
     this.collector.close();
     this.store?.close();
@@ -239,6 +260,7 @@ export class Tail2Daemon {
       rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
       captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
       store: this.store?.stats() ?? null,
+      notifications: this.notifications?.status() ?? { enabled: false, reason: 'no notifiers configured in tail2.yaml' },
       state_dir: this.config.stateDir,
     };
   }

@@ -50,7 +50,7 @@ describe('tail2.yaml', () => {
     ['web: { listen: "localhost" }', '1:16', 'invalid listen address "localhost"'],
     ['web: { listen: "0.0.0.0:8383" }', '1:16', 'needs web.token'],
     ['web: { token: short }', '1:15', 'at least 16 characters'],
-    ['redis: { url: "http://x" }', '1:15', 'redis:// or rediss://'],
+    ['redis: { url: "http://x" }', '1:15', 'must be a redis://, rediss:// or unix:///path/to/socket URL'],
     ['samplng: { frequency: 99 }', '1:1', 'unknown key "samplng"'],
     ['notifiers:\n  a: { type: slack, token: "${NOT_SET}", channel: C1 }', '2:28', 'environment variable NOT_SET is not set'],
     ['notifiers:\n  a: { type: pager, to: x }', '2:14', "Expected 'slack' | 'slack_webhook' | 'email'"],

@@ -34,16 +34,17 @@ export interface RunningDaemon {
 /**
  * Starts the real tail2d as a child process on a fresh state folder and a free port, with the
  * given rules file text and extra config lines, and waits until it serves /healthz.
+ * `web` adds keys to the `web:` mapping (e.g. `public_url: "…"`). `keepState` starts it over the state a previous daemon of the same name left (a restart).
  */
-export async function startDaemon(name: string, rules: string, extraConfig = ''): Promise<RunningDaemon> {
+export async function startDaemon(name: string, rules: string, extraConfig = '', options: { keepState?: boolean; web?: string } = {}): Promise<RunningDaemon> {
   const dir = join(testOutput, 'daemon', name);
-  rmSync(dir, { recursive: true, force: true });
+  if (!options.keepState) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const rulesPath = join(dir, 'rules.yaml');
   const configPath = join(dir, 'tail2.yaml');
   writeFileSync(rulesPath, rules);
-  writeFileSync(configPath, `state_dir: state\nweb: { listen: "127.0.0.1:${port}" }\nrules_file: rules.yaml\n${extraConfig}`);
+  writeFileSync(configPath, `state_dir: state\nweb: { listen: "127.0.0.1:${port}"${options.web ? `, ${options.web}` : ''} }\nrules_file: rules.yaml\n${extraConfig}`);
   const child = spawn(process.execPath, [tail2dPath, '--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -1,9 +1,11 @@
+import Database from 'better-sqlite3';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newIncidentId } from '../../daemon/capture/incident-id.js';
 import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { NotificationOutcome } from '../../notifiers/notification.js';
 import { IncidentStore, type IncidentStoreOptions } from '../../daemon/store/incident-store.js';
 import type { ReconcileCounts } from '../../daemon/store/reconcile.js';
 import { planRetention } from '../../daemon/store/retention-plan.js';
@@ -460,17 +462,17 @@ describe('IncidentStore: notifications', () => {
     const store = await open(dir);
     const r = record();
     await store.write(r, artifacts());
-    const sent = [{ target: 'oncall-slack', status: 'sent', detail: 'ts 1700000000.0001' }];
+    const sent: NotificationOutcome[] = [{ target: 'oncall-slack', status: 'delivered', detail: 'ts 1700000000.0001' }];
     expect(await store.updateNotifications(r.id, sent)).toBe(true);
     expect((await store.get(r.id))?.notifications).toEqual(sent);
     expect(store.list().incidents[0].notifications).toEqual(sent);
     expect(readdirSync(join(dir, 'incidents', r.id))).not.toContain('.incident.json.tmp');
 
     // Concurrent updates apply in call order; the last one wins on disk and in the index.
-    const updates = ['retrying', 'failed', 'sent'].map((status, i) => store.updateNotifications(r.id, [{ target: 'oncall-slack', status, detail: `#${i}` }]));
+    const updates = (['retrying', 'failed', 'delivered'] as const).map((status, i) => store.updateNotifications(r.id, [{ target: 'oncall-slack', status, detail: `#${i}` }]));
     expect(await Promise.all(updates)).toEqual([true, true, true]);
-    expect((await store.get(r.id))?.notifications).toEqual([{ target: 'oncall-slack', status: 'sent', detail: '#2' }]);
-    expect(store.list().incidents[0].notifications).toEqual([{ target: 'oncall-slack', status: 'sent', detail: '#2' }]);
+    expect((await store.get(r.id))?.notifications).toEqual([{ target: 'oncall-slack', status: 'delivered', detail: '#2' }]);
+    expect(store.list().incidents[0].notifications).toEqual([{ target: 'oncall-slack', status: 'delivered', detail: '#2' }]);
 
     // The rest of the record is untouched.
     const { notifications: _n, ...rest } = (await store.get(r.id))!;
@@ -479,6 +481,38 @@ describe('IncidentStore: notifications', () => {
 
     expect(await store.updateNotifications('20260301T030000Z-none-aaaaaa', sent)).toBe(false);
     expect(await store.updateNotifications('not an id', sent)).toBe(false);
+  });
+
+  it('keeps an outbox of incidents whose notifications are not finished', async () => {
+    const dir = stateDir('outbox');
+    const store = await open(dir);
+    const twoTargets = { ...record(), notify: ['oncall-slack', 'oncall-email'], notifications: [
+      { target: 'oncall-slack', status: 'pending' as const },
+      { target: 'oncall-email', status: 'pending' as const },
+    ] };
+    const noTargets = { ...record(), notify: [], notifications: [] };
+    await store.write(twoTargets, artifacts());
+    await store.write(noTargets, artifacts());
+    expect(store.outbox()).toEqual([{ id: twoTargets.id, notifications: twoTargets.notifications }]);
+
+    // Function updates of one incident apply in order, each to what the previous one wrote.
+    const mark = (target: string, status: NotificationOutcome['status']) => (current: NotificationOutcome[]) =>
+      current.map((n) => (n.target === target ? { ...n, status } : n));
+    await Promise.all([store.updateNotifications(twoTargets.id, mark('oncall-slack', 'delivered')), store.updateNotifications(twoTargets.id, mark('oncall-email', 'retrying'))]);
+    expect((await store.get(twoTargets.id))?.notifications.map((n) => n.status)).toEqual(['delivered', 'retrying']);
+    expect(store.outbox().map((o) => o.id)).toEqual([twoTargets.id]);
+    await store.updateNotifications(twoTargets.id, mark('oncall-email', 'failed'));
+    expect(store.outbox()).toEqual([]);
+
+    // An index from before the outbox existed (schema 1) is brought up to date from its rows.
+    await store.updateNotifications(twoTargets.id, mark('oncall-email', 'pending'));
+    store.close();
+    const db = new Database(join(dir, 'index.sqlite'));
+    db.exec('DROP INDEX incidents_outbox; ALTER TABLE incidents DROP COLUMN open_notifications; UPDATE schema_version SET version = 1');
+    db.close();
+    const reopened = await open(dir);
+    expect(reopened.outbox().map((o) => [o.id, o.notifications.map((n) => n.status)])).toEqual([[twoTargets.id, ['delivered', 'pending']]]);
+    reopened.close();
   });
 });
 

@@ -1,0 +1,37 @@
+import type { IncidentRecord } from '../daemon/capture/incident-record.js';
+import type { IncidentSummary } from '../daemon/capture/incident-summary.js';
+import { describeTrigger } from '../daemon/capture/trigger-text.js';
+import type { IncidentMessage } from './notification.js';
+
+/** Functions a message lists: enough to name the culprit, few enough to read on a phone. */
+const MESSAGE_FUNCTIONS = 5;
+
+/**
+ * What every notification of an incident says, from its record and summary.json (absent when the
+ * incident had no samples). `publicUrl` is `web.public_url`; the link is the incident page.
+ */
+export function incidentMessage(record: IncidentRecord, summary: IncidentSummary | undefined, publicUrl: string): IncidentMessage {
+  const title = record.trigger.kind === 'manual' ? `manual capture on ${record.host}` : `${record.rule} fired on ${record.host}`;
+  return {
+    id: record.id,
+    title,
+    rule: record.rule,
+    host: record.host,
+    firedAt: record.fired_at,
+    process: record.process,
+    trigger: describeTrigger(record),
+    topFunctions: (summary?.topFunctions.bySelf ?? []).slice(0, MESSAGE_FUNCTIONS).map((f) => ({
+      name: f.name,
+      module: f.module,
+      selfPercent: f.selfShare * 100,
+      changePoints: f.change,
+    })),
+    samples: summary ? (summary.scope?.samples ?? summary.samples) : 0,
+    url: incidentUrl(publicUrl, record.id),
+  };
+}
+
+/** The incident page under `web.public_url`, whether or not that ends in a slash. */
+export function incidentUrl(publicUrl: string, id: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/incidents/${encodeURIComponent(id)}`;
+}

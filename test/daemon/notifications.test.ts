@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
+import { buildCFixture } from '../helpers/fixtures.js';
+import { startRedisTestServer, type RedisTestServer } from '../helpers/redis-test-server.js';
+import { startSlackApiServer, type SlackApiServer } from '../helpers/slack-api-server.js';
+import { startSmtpTestServer, type SmtpTestServer } from '../helpers/smtp-test-server.js';
+
+// tail2d with notifiers: a rule fires on a real CPU burner, the incident goes out to a local
+// server speaking Slack's Web API and to a real SMTP server, through BullMQ on Redis.
+
+const TOKEN = 'xoxb-e2e-token';
+const WEB = 'public_url: "https://tail2.example.net/"';
+const running: RunningDaemon[] = [];
+const children: ChildProcess[] = [];
+let slack: SlackApiServer;
+let smtp: SmtpTestServer;
+
+interface Status {
+  notifications: { redis: { reachable: boolean; managed: { pid: number | null; running: boolean } | null; maxmemory_policy: string | null }; outbox: number };
+}
+
+const RULES = [
+  'rules:',
+  '  - name: burner-spin',
+  '    metric: cpu',
+  '    scope: { process: "^burner$" }',
+  '    above: 80%',
+  '    for: 2s',
+  '    capture: { before: 10s, after: 1s }',
+  '    cooldown: 1h',
+  '    notify: [oncall-slack, oncall-email]',
+].join('\n');
+
+function notifierConfig(): string {
+  return [
+    'notifiers:',
+    `  oncall-slack: { type: slack, token: "\${TAIL2_TEST_SLACK_TOKEN}", channel: C0123456, api_url: "${slack.apiUrl}" }`,
+    `  oncall-email: { type: email, smtp: "${smtp.url}", from: "tail2@test", to: [oncall@example.com] }`,
+  ].join('\n');
+}
+
+beforeAll(async () => {
+  process.env.TAIL2_TEST_SLACK_TOKEN = TOKEN;
+  slack = await startSlackApiServer({ token: TOKEN });
+  smtp = await startSmtpTestServer();
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  for (const d of running) await d.stop('SIGKILL');
+  await slack?.close();
+  await smtp?.close();
+});
+
+function burner(): ChildProcess {
+  const child = spawn(buildCFixture('burner'), ['0'], { stdio: 'ignore' });
+  children.push(child);
+  return child;
+}
+
+const firstIncident = (d: RunningDaemon) => d.waitFor('an incident', async () => (await d.get<{ incidents: Array<{ id: string }> }>('/api/incidents')).incidents[0]);
+
+const notificationsOf = async (d: RunningDaemon, id: string) => (await d.get<IncidentRecord>(`/api/incidents/${id}`)).notifications;
+
+describe('tail2d notifications', () => {
+  it('posts the incident to Slack and by email through its own Redis, and stops that Redis on SIGTERM', async () => {
+    const slackBefore = slack.messages.length;
+    const mailBefore = smtp.received.length;
+    const d = await startDaemon('notify-e2e', RULES, notifierConfig(), { web: WEB });
+    running.push(d);
+    const spin = burner();
+    try {
+      const { id } = await firstIncident(d);
+      const delivered = await d.waitFor('both notifications delivered', async () => {
+        const outcomes = await notificationsOf(d, id);
+        return outcomes.every((n) => n.status === 'delivered') ? outcomes : undefined;
+      });
+      expect(delivered.map((n) => n.target).sort()).toEqual(['oncall-email', 'oncall-slack']);
+    } finally {
+      spin.kill('SIGKILL');
+    }
+    const { id } = await firstIncident(d);
+    const png = readFileSync(join(d.dir, 'state', 'incidents', id, 'flamegraph.png'));
+    const messages = slack.messages.slice(slackBefore);
+    expect(messages).toHaveLength(1);
+    expect(Buffer.compare(messages[0].files[0].bytes, png)).toBe(0);
+    const blocks = JSON.stringify(messages[0].blocks);
+    expect(blocks).toContain(`https://tail2.example.net/incidents/${id}`);
+    expect(blocks).toContain('leaf_spin');
+    expect(blocks).toContain('burner');
+
+    const mail = (await smtp.waitForMail(mailBefore + 1))[mailBefore];
+    const cid = /src="cid:([^"]+)"/.exec(String(mail.html))?.[1];
+    expect(cid).toBeDefined();
+    const image = mail.attachments.find((a) => a.cid === cid);
+    expect(image && Buffer.compare(image.content, png)).toBe(0);
+    expect(mail.text).toContain(`https://tail2.example.net/incidents/${id}`);
+
+    // Its own redis-server: on a unix socket in the state folder, noeviction, stopped with the daemon.
+    const status = await d.get<Status>('/api/status');
+    expect(status.notifications.redis.managed).toMatchObject({ running: true });
+    expect(status.notifications.redis.maxmemory_policy).toBe('noeviction');
+    const redisPid = status.notifications.redis.managed!.pid!;
+    expect(existsSync(join(d.dir, 'state', 'redis', 'redis.sock'))).toBe(true);
+    expect(await d.stop('SIGTERM')).toBe(0);
+    expect(existsSync(`/proc/${redisPid}`)).toBe(false);
+  });
+
+  it('sends an incident stored while Redis was down after a kill and restart, exactly once', async () => {
+    const redis: RedisTestServer = await startRedisTestServer();
+    await redis.stop();
+    const config = `${notifierConfig()}\nredis: { url: "${redis.url}" }`;
+    const slackBefore = slack.messages.length;
+    const first = await startDaemon('notify-restart', RULES, config, { web: WEB });
+    running.push(first);
+    const spin = burner();
+    let id: string;
+    try {
+      ({ id } = await firstIncident(first));
+      // Stored with its notifications pending: the outbox holds them while Redis is away.
+      const status = await first.waitFor('the outbox to hold the incident', async () => {
+        const s = await first.get<Status>('/api/status');
+        return s.notifications.outbox === 2 ? s : undefined;
+      });
+      expect(status.notifications.redis.reachable).toBe(false);
+      expect((await notificationsOf(first, id)).map((n) => n.status)).toEqual(['pending', 'pending']);
+    } finally {
+      spin.kill('SIGKILL');
+    }
+    // Killed between storing and queuing; Redis comes back; the next daemon sends.
+    await first.stop('SIGKILL');
+    try {
+      await redis.start();
+      const second = await startDaemon('notify-restart', RULES, config, { keepState: true, web: WEB });
+      running.push(second);
+      await second.waitFor('both notifications delivered', async () => {
+        const outcomes = await notificationsOf(second, id);
+        return outcomes.every((n) => n.status === 'delivered') ? outcomes : undefined;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(slack.messages.slice(slackBefore).filter((m) => JSON.stringify(m.blocks).includes(id))).toHaveLength(1);
+      expect(smtp.received.filter((m) => String(m.html).includes(id))).toHaveLength(1);
+      expect(await second.stop('SIGTERM')).toBe(0);
+    } finally {
+      await redis.close();
+    }
+  });
+});

@@ -1,0 +1,2 @@
+// The local Slack Web API server lives with the benchmarks, which measure delivery against it too.
+export * from '../../bench/local-servers/slack-api-server.js';

@@ -1,0 +1,269 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { IncidentStore } from '../../daemon/store/incident-store.js';
+import { EmailSender } from '../../notifiers/email-sender.js';
+import type { NotificationOutcome, NotificationSender } from '../../notifiers/notification.js';
+import { NotificationService } from '../../notifiers/notification-service.js';
+import { redisConnectionOptions } from '../../notifiers/redis/redis-connection.js';
+import { SlackSender } from '../../notifiers/slack-sender.js';
+import { testOutput } from '../helpers/fixtures.js';
+import { startRedisTestServer, type RedisTestServer } from '../helpers/redis-test-server.js';
+import { startSlackApiServer, type SlackApiServer } from '../helpers/slack-api-server.js';
+import { startSmtpTestServer, type SmtpTestServer } from '../helpers/smtp-test-server.js';
+import { storeIncident } from '../helpers/stored-incident.js';
+
+const TOKEN = 'xoxb-test-token';
+const PUBLIC_URL = 'https://tail2.example.net';
+/** Fast retries: the policy is the same, only the scale differs from production. */
+const BACKOFF = { baseMs: 100, maxMs: 400 };
+
+let redis: RedisTestServer;
+let slack: SlackApiServer;
+let smtp: SmtpTestServer;
+const scratch = join(testOutput, 'notification-queue');
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+beforeAll(async () => {
+  rmSync(scratch, { recursive: true, force: true });
+  redis = await startRedisTestServer();
+  smtp = await startSmtpTestServer();
+});
+
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+afterAll(async () => {
+  await redis?.close();
+  await smtp?.close();
+});
+
+let prefixCount = 0;
+
+/** A store, a fresh Slack server and a service on its own Redis prefix, so tests never share jobs. */
+async function setup(options: { senders?: (slack: SlackApiServer) => NotificationSender[]; start?: boolean } = {}) {
+  slack = await startSlackApiServer({ token: TOKEN });
+  cleanups.push(() => slack.close());
+  const dir = mkdtempSync(join(testOutput, 'nq-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const store = await IncidentStore.open(dir);
+  cleanups.push(() => store.close());
+  const prefix = `t${process.pid}-${prefixCount++}`;
+  const senders = options.senders?.(slack) ?? [new SlackSender({ target: 'oncall-slack', token: TOKEN, channel: 'C0123456', apiUrl: slack.apiUrl })];
+  const newService = () => {
+    const service = new NotificationService({
+      connection: redisConnectionOptions(redis.url),
+      store,
+      senders,
+      publicUrl: PUBLIC_URL,
+      log: pino({ level: 'silent' }),
+      backoff: BACKOFF,
+      dispatchIntervalMs: 200,
+      prefix,
+    });
+    cleanups.push(() => service.stop());
+    return service;
+  };
+  const service = newService();
+  if (options.start !== false) service.start();
+  return { store, service, newService, dir };
+}
+
+/** Polls the incident until its notification for `target` satisfies `check`. */
+async function waitForOutcome(store: IncidentStore, id: string, target: string, check: (n: NotificationOutcome) => boolean, timeoutMs = 30_000): Promise<NotificationOutcome> {
+  const deadline = Date.now() + timeoutMs;
+  let last: NotificationOutcome | undefined;
+  while (Date.now() < deadline) {
+    last = (await store.get(id))?.notifications.find((n) => n.target === target);
+    if (last && check(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`notification ${target} of ${id} never matched; last: ${JSON.stringify(last)}`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('NotificationService: delivery', () => {
+  it('sends Slack (PNG + link + top functions) and email, records delivered, empties the outbox', async () => {
+    const { store } = await setup({
+      senders: (s) => [
+        new SlackSender({ target: 'oncall-slack', token: TOKEN, channel: 'C0123456', apiUrl: s.apiUrl }),
+        new EmailSender({ target: 'oncall-email', smtp: smtp.url, from: 'tail2@db-1', to: ['oncall@example.com'] }),
+      ],
+    });
+    const mailsBefore = smtp.received.length;
+    const record = await storeIncident(store, { notify: ['oncall-slack', 'oncall-email'] });
+    const slackOutcome = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    const emailOutcome = await waitForOutcome(store, record.id, 'oncall-email', (n) => n.status === 'delivered');
+    expect(slackOutcome).toMatchObject({ attempts: 1, delivered_at: expect.any(String) });
+    expect(emailOutcome.attempts).toBe(1);
+
+    const [message] = await slack.waitForMessages(1);
+    const png = readFileSync(store.artifactPath(record.id, 'flamegraph.png')!);
+    expect(message.channel).toBe('C0123456');
+    expect(message.files).toHaveLength(1);
+    expect(Buffer.compare(message.files[0].bytes, png)).toBe(0);
+    const blocks = JSON.stringify(message.blocks);
+    expect(blocks).toContain(`${PUBLIC_URL}/incidents/${record.id}`);
+    expect(blocks).toContain('pg_extension_spin');
+    expect(blocks).toContain('ExecScan');
+
+    const mails = await smtp.waitForMail(mailsBefore + 1);
+    const mail = mails[mails.length - 1];
+    expect(mail.html).toContain(`${PUBLIC_URL}/incidents/${record.id}`);
+    expect(mail.attachments.some((a) => Buffer.compare(a.content, png) === 0)).toBe(true);
+
+    expect(store.outbox()).toEqual([]);
+    expect(store.list().incidents[0].notifications.map((n) => n.status)).toEqual(['delivered', 'delivered']);
+  });
+
+  it('retries Slack answering 500 twice, then delivers exactly one message', async () => {
+    const { store } = await setup();
+    slack.script('files.getUploadURLExternal', [{ status: 500 }, { status: 500 }]);
+    const record = await storeIncident(store, { notify: ['oncall-slack'] });
+    const retrying = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'retrying');
+    expect(retrying.detail).toMatch(/500/);
+    expect(Date.parse(retrying.next_attempt_at!)).toBeGreaterThan(Date.parse(retrying.updated_at!));
+    const delivered = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    expect(delivered.attempts).toBe(3);
+    await sleep(1500);
+    expect(slack.messages).toHaveLength(1);
+    expect(slack.calls.filter((c) => c.method === 'files.getUploadURLExternal').map((c) => c.status)).toEqual([500, 500, 200]);
+  });
+
+  it('waits as long as a 429 Retry-After asks, then delivers exactly one message', async () => {
+    const { store } = await setup();
+    slack.script('files.getUploadURLExternal', [{ status: 429, retryAfterS: 2 }]);
+    const record = await storeIncident(store, { notify: ['oncall-slack'] });
+    const limited = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'retrying');
+    expect(limited.detail).toMatch(/rate|429/i);
+    await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    const calls = slack.calls.filter((c) => c.method === 'files.getUploadURLExternal');
+    expect(calls.map((c) => c.status)).toEqual([429, 200]);
+    // Honoring Retry-After is a lower bound on the wait, which no machine's load can shorten.
+    expect(calls[1].atMs - calls[0].atMs).toBeGreaterThanOrEqual(1900);
+    await sleep(1000);
+    expect(slack.messages).toHaveLength(1);
+  });
+
+  it('records a permanent refusal (invalid_auth) as failed after one attempt, without retrying', async () => {
+    const { store } = await setup({ senders: (s) => [new SlackSender({ target: 'oncall-slack', token: 'xoxb-revoked', channel: 'C0123456', apiUrl: s.apiUrl })] });
+    const record = await storeIncident(store, { notify: ['oncall-slack'] });
+    const failed = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'failed');
+    expect(failed.detail).toContain('invalid_auth');
+    expect(failed.attempts).toBe(1);
+    // With 100 ms backoff, a retrying queue would have called dozens of times by now.
+    await sleep(2000);
+    expect(slack.calls.length).toBe(1);
+    expect(slack.messages).toHaveLength(0);
+    expect(store.outbox()).toEqual([]);
+  });
+
+  it('fails a notification whose notifier is no longer configured, naming it', async () => {
+    const { store } = await setup();
+    const record = await storeIncident(store, { notify: ['oncall-slack', 'gone-notifier'] });
+    const failed = await waitForOutcome(store, record.id, 'gone-notifier', (n) => n.status === 'failed');
+    expect(failed.detail).toContain('gone-notifier');
+    await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+  });
+});
+
+describe('NotificationService: outages', () => {
+  it('keeps mail while SMTP is down and delivers it once SMTP is back', async () => {
+    const { store } = await setup({ senders: () => [new EmailSender({ target: 'oncall-email', smtp: smtp.url, from: 'tail2@db-1', to: ['oncall@example.com'] })] });
+    await smtp.stop();
+    const mailsBefore = smtp.received.length;
+    const record = await storeIncident(store, { notify: ['oncall-email'] });
+    try {
+      const retrying = await waitForOutcome(store, record.id, 'oncall-email', (n) => n.status === 'retrying' && (n.attempts ?? 0) >= 2);
+      expect(retrying.detail).toMatch(/ECONNREFUSED|connect/i);
+    } finally {
+      await smtp.start();
+    }
+    await waitForOutcome(store, record.id, 'oncall-email', (n) => n.status === 'delivered');
+    await sleep(1000);
+    const mine = smtp.received.slice(mailsBefore).filter((m) => m.html && m.html.includes(record.id));
+    expect(mine).toHaveLength(1);
+  });
+
+  it('keeps an incident stored while Redis is down in the outbox and delivers it once Redis is back', async () => {
+    const { store, service } = await setup();
+    await redis.stop();
+    let record;
+    try {
+      record = await storeIncident(store, { notify: ['oncall-slack'] });
+      service.dispatchSoon();
+      const deadline = Date.now() + 20_000;
+      while (service.status().last_dispatch_error === null && Date.now() < deadline) await sleep(100);
+      expect(service.status().last_dispatch_error).toMatch(/outbox/);
+      expect(store.outbox().map((o) => o.id)).toEqual([record.id]);
+      expect(slack.messages).toHaveLength(0);
+    } finally {
+      await redis.start();
+    }
+    await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    await sleep(1500);
+    expect(slack.messages).toHaveLength(1);
+    expect(service.status().last_dispatch_error).toBeNull();
+  });
+
+  it('sends what a daemon stored but never queued (killed in between) when the next one starts', async () => {
+    const { store, service } = await setup({ start: false });
+    const record = await storeIncident(store, { notify: ['oncall-slack'] });
+    await sleep(500);
+    expect(slack.messages).toHaveLength(0);
+    service.start();
+    await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    await sleep(1000);
+    expect(slack.messages).toHaveLength(1);
+  });
+
+  it('does not send twice when a restarted daemon queues a notification already in Redis', async () => {
+    const { store, service, newService } = await setup();
+    // Slack fails the first attempts: the job sits in Redis, delayed, when the first service stops.
+    slack.script('files.getUploadURLExternal', [{ status: 500 }, { status: 500 }]);
+    const record = await storeIncident(store, { notify: ['oncall-slack'] });
+    await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'retrying');
+    await service.stop();
+    const next = newService();
+    next.start();
+    await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    await sleep(1500);
+    expect(slack.messages).toHaveLength(1);
+    expect(next.status().targets[0]).toMatchObject({ target: 'oncall-slack', completed: 1 });
+  });
+});
+
+describe('NotificationService: shutdown', () => {
+  it('stops while Redis is down, leaving the notification in the outbox', async () => {
+    const { store, service } = await setup();
+    await redis.stop();
+    try {
+      const record = await storeIncident(store, { notify: ['oncall-slack'] });
+      service.dispatchSoon();
+      await sleep(500);
+      // Resolves (bounded by the stop timeout) although no Redis command can complete.
+      await service.stop();
+      expect(store.outbox().map((o) => o.id)).toEqual([record.id]);
+      expect(slack.messages).toHaveLength(0);
+    } finally {
+      await redis.start();
+    }
+  });
+});
+
+describe('NotificationService: graceful shutdown', () => {
+  it('lets a delivery in progress finish before stopping', async () => {
+    const { store, service } = await setup();
+    slack.script('files.completeUploadExternal', [{ delayMs: 1500 }]);
+    const record = await storeIncident(store, { notify: ['oncall-slack'] });
+    const deadline = Date.now() + 20_000;
+    while (!slack.calls.some((c) => c.method === 'upload') && Date.now() < deadline) await sleep(20);
+    // The upload is done and the post is held by Slack: stop now.
+    await service.stop();
+    expect(slack.messages).toHaveLength(1);
+    expect((await store.get(record.id))?.notifications[0]).toMatchObject({ status: 'delivered', attempts: 1 });
+  });
+});
