@@ -159,6 +159,10 @@ export class Tail2Daemon {
         status: () => this.status(),
         rules: () => this.engine?.states() ?? [],
         capture: (request) => this.captureNow(request.beforeMs, request.afterMs, request.reason),
+        host: hostname(),
+        version: TAIL2_VERSION,
+        publicUrl: this.config.web.publicUrl,
+        onError: (error) => this.log.error({ err: error }, 'an HTTP request failed'),
       });
       this.server = await listen(app, this.config.web.listen.host, this.config.web.listen.port);
     } catch (error) {

@@ -1,22 +1,22 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { extname } from 'node:path';
+import ejs from 'ejs';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { IncidentStore } from '../store/incident-store.js';
+import { TAIL2_VERSION } from '../tail2d/version.js';
 import { parseDuration } from '../units/duration.js';
+import type { DaemonApi } from './daemon-api.js';
+import { addLoginRoutes } from './login-routes.js';
+import { loopbackHostOnly } from './loopback-host.js';
+import { PageRenderer } from './page-renderer.js';
+import { addPageRoutes, renderClientError, renderNotFound, renderServerError } from './page-routes.js';
+import { ARTIFACT_CSP, securityHeaders } from './security-headers.js';
+import { CAPTURE_PROOF_HEADER, isApiPath, SessionAuth } from './session-auth.js';
+import { STATIC_DIR, VIEWS_DIR } from './views-dir.js';
 
-/** What the HTTP server needs from the daemon. */
-export interface DaemonApi {
-  store: Pick<IncidentStore, 'list' | 'get' | 'artifactPath' | 'hold'>;
-  token?: string;
-  healthy(): boolean;
-  status(): unknown;
-  rules(): unknown;
-  /** Starts a manual capture; returns the incident id it will have. */
-  capture(request: { beforeMs: number; afterMs: number; reason: string }): string;
-}
+export type { DaemonApi } from './daemon-api.js';
 
 /** Content types of the artifacts the store serves (it refuses any other name). */
 const CONTENT_TYPES: Record<string, string> = {
@@ -27,18 +27,41 @@ const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
+/**
+ * Artifacts a browser shows (images, the interactive SVGs) and those it saves. Everything else
+ * (summary.json) is data for scripts and stays inline.
+ */
+const ATTACHMENTS = new Set(['profile.pb.gz', 'stacks.folded', 'speedscope.json', 'samples.json.gz']);
+
 const CAPTURE_LIMIT = { beforeMs: 3_600_000, afterMs: 600_000 };
 /** Manual captures allowed per minute, so a script in a loop cannot fill the disk. */
 const CAPTURES_PER_MINUTE = 6;
 
 /**
- * The daemon's HTTP API (DESIGN.md, "HTTP"): health, status, rules, incidents and their
- * artifacts, and manual captures. JSON answers are objects; errors are `{ "error": message }`.
- * When `web.token` is set, every route but /healthz needs `Authorization: Bearer TOKEN`.
+ * The daemon's HTTP side (DESIGN.md, "HTTP"): the pages (`/`, `/incidents/:id`, `/rules`,
+ * `/status`, `/login`), health, status, rules, incidents and their artifacts, and manual captures.
+ * JSON answers are objects; errors are `{ "error": message }`.
+ *
+ * When `web.token` is set, everything but /healthz, /login and /static/ needs either
+ * `Authorization: Bearer TOKEN` or the session cookie `POST /login` sets; pages without either
+ * redirect to the login page, API routes answer 401. `POST /api/capture` with the cookie also
+ * needs the header `X-Tail2-Capture: 1`, which no cross-site form can send. Without a token
+ * (loopback only), requests must be addressed to a loopback name or `web.public_url`'s host, and
+ * captures must come as JSON.
  */
 export function createHttpApp(api: DaemonApi): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.engine('ejs', ejs.renderFile);
+  app.set('view engine', 'ejs');
+  app.set('views', VIEWS_DIR);
+  // Templates ship with the package and never change under a running daemon: compile each once.
+  app.set('view cache', true);
+  const onError = (error: unknown): void => api.onError?.(error);
+  const pages = new PageRenderer({ host: api.host ?? hostname(), version: api.version ?? TAIL2_VERSION }, onError);
+  const auth = new SessionAuth(api.token);
+
+  app.use(securityHeaders);
   app.use(express.json({ limit: '16kb' }));
 
   app.get('/healthz', (_req, res) => {
@@ -46,14 +69,15 @@ export function createHttpApp(api: DaemonApi): express.Express {
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'unhealthy' });
   });
 
-  const expected = api.token ? Buffer.from(`Bearer ${api.token}`) : undefined;
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    if (!expected) return next();
-    const given = Buffer.from(req.get('authorization') ?? '');
-    // Constant-time, so the answer's timing does not leak how much of a guess was right.
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return next();
-    res.status(401).json({ error: 'this tail2 needs a token: send "Authorization: Bearer <web.token>"' });
-  });
+  // Public, like the login page that uses them. `..` in any spelling is refused by `send` and
+  // falls through to the 404 below, as does every file that is not there.
+  app.use('/static', express.static(STATIC_DIR, { index: false, dotfiles: 'ignore', fallthrough: true, redirect: false, maxAge: '5m' }));
+  app.use('/static', (_req, res) => renderNotFound(pages, res));
+
+  // With a token the token is the guard (and the daemon may be reached under any name).
+  if (!api.token) app.use(loopbackHostOnly(api.publicUrl));
+  addLoginRoutes(app, auth, pages);
+  app.use(auth.middleware());
 
   app.get('/api/status', (_req, res) => {
     res.json(api.status());
@@ -109,7 +133,13 @@ export function createHttpApp(api: DaemonApi): express.Express {
     const release = api.store.hold(id);
     try {
       const info = await stat(path);
-      res.status(200).type(type).set('Content-Length', String(info.size));
+      res.status(200).type(type).set({
+        'Content-Length': String(info.size),
+        'Content-Security-Policy': ARTIFACT_CSP,
+        'Content-Disposition': ATTACHMENTS.has(artifact) ? `attachment; filename="${id}-${artifact}"` : 'inline',
+        // An incident's artifacts never change once written.
+        'Cache-Control': 'private, max-age=86400, immutable',
+      });
       const stream = createReadStream(path);
       stream.on('close', release);
       stream.pipe(res);
@@ -121,6 +151,18 @@ export function createHttpApp(api: DaemonApi): express.Express {
 
   const recentCaptures: number[] = [];
   app.post('/api/capture', (req, res) => {
+    // Captures write to disk, so a request another site makes the browser send must not start
+    // one. Cross-site pages cannot send a custom header or a JSON body without a CORS preflight,
+    // which tail2 never answers; the Bearer token cannot be sent by them at all.
+    const proof = req.get(CAPTURE_PROOF_HEADER) === '1';
+    if (res.locals.auth === 'cookie' && !proof) {
+      res.status(403).json({ error: 'a browser session starts captures only with the header "X-Tail2-Capture: 1"; scripts send "Authorization: Bearer <web.token>"' });
+      return;
+    }
+    if (res.locals.auth === 'open' && !proof && !req.is('application/json')) {
+      res.status(415).json({ error: 'send the capture request as JSON (Content-Type: application/json), e.g. {"before": "60s", "after": "10s", "reason": "…"}' });
+      return;
+    }
     const body = (req.body ?? {}) as { before?: unknown; after?: unknown; reason?: unknown };
     let beforeMs: number;
     let afterMs: number;
@@ -146,8 +188,30 @@ export function createHttpApp(api: DaemonApi): express.Express {
     res.status(202).json({ id: api.capture({ beforeMs, afterMs, reason }) });
   });
 
-  app.use((_req, res) => {
-    res.status(404).json({ error: 'not found' });
+  addPageRoutes(app, api, pages, api.now ?? Date.now);
+
+  app.use((req, res) => {
+    if (isApiPath(req.path)) res.status(404).json({ error: 'not found' });
+    else renderNotFound(pages, res);
+  });
+
+  // Four parameters: that is how express tells an error handler from a middleware.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const given = (error as { status?: unknown; expose?: unknown } | null)?.status;
+    const status = typeof given === 'number' && given >= 400 && given < 500 ? given : 500;
+    if (status === 500) onError(error);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (isApiPath(req.path)) {
+      const exposed = status < 500 && (error as { expose?: unknown }).expose === true;
+      res.status(status).json({ error: exposed ? (error as Error).message : status === 500 ? 'internal error' : 'bad request' });
+    } else if (status === 500) {
+      renderServerError(pages, res);
+    } else {
+      renderClientError(pages, res, status);
+    }
   });
   return app;
 }

@@ -1,0 +1,26 @@
+import type { RuleStateView } from '../../triggers/rule-engine.js';
+import type { IncidentStore } from '../store/incident-store.js';
+
+/** What the HTTP server needs from the daemon. */
+export interface DaemonApi {
+  store: Pick<IncidentStore, 'list' | 'get' | 'artifactPath' | 'hold'>;
+  /** `web.token`: when set, pages and API need it (Bearer header or the login cookie). */
+  token?: string;
+  healthy(): boolean;
+  /** What GET /api/status returns; the status page reads it defensively (any part may be absent). */
+  status(): unknown;
+  /** Every rule with its state per instance (RuleEngine.states()). */
+  rules(): readonly RuleStateView[];
+  /** Starts a manual capture; returns the incident id it will have. */
+  capture(request: { beforeMs: number; afterMs: number; reason: string }): string;
+  /** Shown in the pages' header. @defaultValue os.hostname() */
+  host?: string;
+  /** Shown in the pages' footer. @defaultValue the package version */
+  version?: string;
+  /** `web.public_url`, for the commands printed on the incident page. @defaultValue the request's own origin */
+  publicUrl?: string;
+  /** Wall clock (ms) for the pages' "3 min ago". @defaultValue Date.now */
+  now?: () => number;
+  /** Told about requests that failed with a server error (the page shows no details). */
+  onError?(error: unknown): void;
+}

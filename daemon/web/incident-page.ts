@@ -1,0 +1,235 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { IncidentRecord } from '../capture/incident-record.js';
+import type { FunctionChange, FunctionShare, IncidentSummary } from '../capture/incident-summary.js';
+import { describeTrigger } from '../capture/trigger-text.js';
+import { INCIDENT_ARTIFACTS, type IncidentArtifact } from '../store/incident-artifacts.js';
+import { incidentCommands } from './incident-commands.js';
+import type { DaemonApi } from './daemon-api.js';
+import { metricChart, type MetricChartSvg } from './metric-chart-svg.js';
+import { notificationViews, type NotificationView } from './notification-view.js';
+import type { PageModel } from './page-renderer.js';
+import { durationText, timeView, type TimeView } from './time-text.js';
+
+/** A function's line in `table#top-functions` or the changes table. */
+export interface FunctionRow {
+  name: string;
+  module: string;
+  selfPercent: string;
+  totalPercent: string;
+  /** Change of the self share in points, signed (`+19.5`), with `grew` / `shrank` / `same`; null without a baseline. */
+  change: { text: string; className: 'grew' | 'shrank' | 'same' } | null;
+}
+
+/** A function whose self share moved between the baseline and the trigger window. */
+export interface ChangeRow {
+  name: string;
+  module: string;
+  before: string;
+  after: string;
+  change: NonNullable<FunctionRow['change']>;
+}
+
+export interface ProcessRow {
+  pid: number;
+  comm: string;
+  samples: string;
+  share: string;
+}
+
+/** The attributes of `#incident-data`, the client script's input (the DOM contract). */
+export interface IncidentData {
+  id: string;
+  samplesUrl: string;
+  firedAt: string;
+  heldSince: string;
+  windowFrom: string;
+  windowTo: string;
+  pid: string;
+  comm: string;
+  frequency: string;
+}
+
+export interface IncidentPageModel extends PageModel {
+  id: string;
+  rule: string;
+  host: string;
+  kernel: string;
+  tail2Version: string;
+  process: { pid: number; comm: string; cmdline: string } | null;
+  /** What the rule watched when it is not a process: `the host`, a cgroup or unit. */
+  scopeText: string;
+  manual: boolean;
+  trigger: string;
+  /** The rule's `for`, in words; null for manual captures. */
+  forText: string | null;
+  fired: TimeView | undefined;
+  heldSince: TimeView | undefined;
+  window: { from: TimeView | undefined; to: TimeView | undefined; before: string; after: string };
+  profile: { samples: number; stacks: number; processes: number; frequency: number };
+  chart: MetricChartSvg | null;
+  data: IncidentData;
+  flamegraphPng: string | null;
+  /** Standalone interactive SVGs that exist for this incident. */
+  interactive: Array<{ href: string; label: string }>;
+  summary: {
+    /** Whose functions these are: the triggering process alone, or every process. */
+    scopeText: string;
+    samples: number;
+    baselineSamples: number | null;
+    functions: FunctionRow[];
+    grew: ChangeRow[];
+    shrank: ChangeRow[];
+    processes: ProcessRow[];
+  } | null;
+  downloads: Array<{ href: string; file: string; label: string; size: string }>;
+  notifications: NotificationView[];
+  commands: string;
+}
+
+const DOWNLOADS: ReadonlyArray<[IncidentArtifact, string]> = [
+  ['profile.pb.gz', 'pprof profile'],
+  ['stacks.folded', 'Folded stacks'],
+  ['speedscope.json', 'Speedscope JSON'],
+  ['flamegraph.svg', 'Flamegraph SVG'],
+  ['flamegraph.png', 'Flamegraph PNG'],
+  ['samples.json.gz', 'Samples (JSON, gzip)'],
+];
+
+const INTERACTIVE: ReadonlyArray<[IncidentArtifact, string]> = [
+  ['flamegraph.svg', 'Open interactive SVG'],
+  ['process.svg', 'Triggering process alone (SVG)'],
+  ['diff.svg', 'What changed: differential SVG'],
+];
+
+/**
+ * The incident page's model: the record, summary.json and which artifacts exist. Undefined when
+ * there is no such incident. The incident is held while its files are read, so retention cannot
+ * delete them underneath.
+ */
+export async function incidentPage(api: DaemonApi, id: string, baseUrl: string, nowMs: number): Promise<IncidentPageModel | undefined> {
+  const release = api.store.hold(id);
+  try {
+    const record = await api.store.get(id);
+    if (!record) return undefined;
+    const sizes = await artifactSizes(api, id);
+    const summary = await readSummary(api, id);
+    return model(record, sizes, summary, baseUrl, Boolean(api.token), nowMs);
+  } finally {
+    release();
+  }
+}
+
+function model(record: IncidentRecord, sizes: Map<string, number>, summary: IncidentSummary | undefined, baseUrl: string, tokenConfigured: boolean, nowMs: number): IncidentPageModel {
+  const id = record.id;
+  const url = (name: string): string => `/api/incidents/${encodeURIComponent(id)}/${name}`;
+  const process = record.process ?? null;
+  const instance = record.instance;
+  const scopeText = instance.kind === 'system' ? 'the host' : instance.kind === 'cgroup' ? (instance.unit ?? instance.path) : `${instance.comm} (pid ${instance.pid})`;
+  const who = process ? ` · ${process.comm} (pid ${process.pid})` : '';
+  return {
+    title: `${record.rule} on ${record.host}${who}`,
+    id,
+    rule: record.rule,
+    host: record.host,
+    kernel: record.kernel,
+    tail2Version: record.tail2_version,
+    process,
+    scopeText,
+    manual: record.trigger.kind === 'manual',
+    trigger: describeTrigger(record),
+    forText: record.trigger.kind === 'rule' ? durationText(record.trigger.forMs) : null,
+    fired: timeView(record.fired_at, nowMs),
+    heldSince: timeView(record.window.held_since, nowMs),
+    window: { from: timeView(record.window.from, nowMs), to: timeView(record.window.to, nowMs), before: durationText(record.window.before_ms), after: durationText(record.window.after_ms) },
+    profile: record.profile,
+    chart: metricChart(record),
+    data: {
+      id,
+      samplesUrl: url('samples.json.gz'),
+      firedAt: record.fired_at,
+      heldSince: record.window.held_since ?? '',
+      windowFrom: record.window.from,
+      windowTo: record.window.to,
+      pid: process ? String(process.pid) : '',
+      comm: process?.comm ?? '',
+      frequency: String(record.profile.frequency),
+    },
+    flamegraphPng: sizes.has('flamegraph.png') ? url('flamegraph.png') : null,
+    interactive: INTERACTIVE.filter(([name]) => sizes.has(name)).map(([name, label]) => ({ href: url(name), label })),
+    summary: summary ? summaryView(summary, process) : null,
+    downloads: DOWNLOADS.filter(([name]) => sizes.has(name)).map(([name, label]) => ({ href: url(name), file: `${id}-${name}`, label, size: sizeText(sizes.get(name) ?? 0) })),
+    notifications: notificationViews(record.notifications, nowMs),
+    commands: incidentCommands(baseUrl, id, tokenConfigured),
+  };
+}
+
+function summaryView(summary: IncidentSummary, process: IncidentRecord['process'] | null): NonNullable<IncidentPageModel['summary']> {
+  const scope = summary.scope;
+  const hasBaseline = summary.baselineSamples !== undefined;
+  return {
+    scopeText: scope ? `${process?.comm ?? scope.comm ?? 'the process'} (pid ${scope.pid}), as shares of its own samples` : 'every process on the host',
+    samples: scope?.samples ?? summary.samples,
+    baselineSamples: scope ? (scope.baselineSamples ?? null) : (summary.baselineSamples ?? null),
+    functions: (summary.topFunctions?.bySelf ?? []).map((f) => functionRow(f, hasBaseline)),
+    grew: (summary.grew ?? []).map(changeRow),
+    shrank: (summary.shrank ?? []).map(changeRow),
+    processes: (summary.topProcesses ?? []).map((p) => ({ pid: p.pid, comm: p.comm, samples: p.samples.toLocaleString('en-US'), share: percent(p.share) })),
+  };
+}
+
+function functionRow(f: FunctionShare, hasBaseline: boolean): FunctionRow {
+  return { name: f.name, module: f.module ?? '', selfPercent: percent(f.selfShare), totalPercent: percent(f.totalShare), change: hasBaseline && f.change !== undefined ? changeText(f.change) : null };
+}
+
+function changeRow(f: FunctionChange): ChangeRow {
+  return { name: f.name, module: f.module ?? '', before: percent(f.selfShareBefore), after: percent(f.selfShare), change: changeText(f.change) };
+}
+
+/** Points with their sign; a change that rounds to zero is neither grown nor shrunk. */
+function changeText(points: number): NonNullable<FunctionRow['change']> {
+  const rounded = Math.round(points * 10) / 10;
+  if (rounded === 0) return { text: '0.0', className: 'same' };
+  return { text: `${rounded > 0 ? '+' : '−'}${Math.abs(rounded).toFixed(1)}`, className: rounded > 0 ? 'grew' : 'shrank' };
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+function sizeText(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Size of each artifact on disk; absent ones (an incident without a baseline has no diff.svg) are left out. */
+async function artifactSizes(api: DaemonApi, id: string): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  await Promise.all(
+    INCIDENT_ARTIFACTS.map(async (name) => {
+      const path = api.store.artifactPath(id, name);
+      if (!path) return;
+      try {
+        const info = await stat(path);
+        if (info.isFile()) sizes.set(name, info.size);
+      } catch {
+        // not written for this incident
+      }
+    }),
+  );
+  return sizes;
+}
+
+/** summary.json, or undefined when it is absent or not what summarizeIncident writes. */
+async function readSummary(api: DaemonApi, id: string): Promise<IncidentSummary | undefined> {
+  const path = api.store.artifactPath(id, 'summary.json');
+  if (!path) return undefined;
+  try {
+    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    const summary = parsed as IncidentSummary;
+    return typeof summary.samples === 'number' && Array.isArray(summary.topFunctions?.bySelf) && Array.isArray(summary.topProcesses) ? summary : undefined;
+  } catch {
+    return undefined;
+  }
+}
