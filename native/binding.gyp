@@ -10,6 +10,7 @@
         "online-cpus.cc",
         "perf-counters.cc",
         "sampler.cc",
+        "sd-notify.cc",
         "symbolizer.cc"
       ],
       "include_dirs": [

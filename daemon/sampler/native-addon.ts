@@ -74,6 +74,11 @@ export interface NativeAddon {
   Sampler: new (options: NativeSamplerOptions) => NativeSampler;
   Symbolizer: new (options?: { maxModules?: number }) => NativeSymbolizer;
   demangle(name: string): string;
+  /**
+   * Sends `state` to systemd's notification socket ($NOTIFY_SOCKET, or `socketPath`); false when
+   * there is none. Throws (code TAIL2_SD_NOTIFY) when the send fails.
+   */
+  sdNotify(state: string, socketPath?: string): boolean;
   /** The Error the sampler throws for a failed step with this errno and libbpf log (for tests). */
   describeBpfError(step: string, errno: number, log: string): Error & { code: string; errno: number; hint: string; verifierLog?: string };
   RECORD_HEADER_BYTES: number;
