@@ -29,6 +29,8 @@ export interface NotificationServiceOptions {
   stopTimeoutMs?: number;
   /** Redis key prefix. @defaultValue tail2 */
   prefix?: string;
+  /** Told about every attempt's outcome (delivered, retrying, failed), for /metrics. */
+  onOutcome?: (target: string, outcome: string) => void;
 }
 
 /** One notifier's queue, worker and sender. */
@@ -315,6 +317,7 @@ export class NotificationService {
 
   /** Writes an outcome; a store failure is logged, not thrown: the message went out (or not) either way. */
   private async record(incidentId: string, target: string, change: Parameters<typeof recordOutcome>[3]): Promise<void> {
+    this.options.onOutcome?.(target, change.status);
     try {
       await recordOutcome(this.options.store, incidentId, target, change);
     } catch (error) {

@@ -37,13 +37,13 @@ export class Notifications {
    * and their notifications wait in the outbox; the failure is logged, shown in the status, and
    * the start retried every 30 s.
    */
-  static async start(config: Tail2Config, store: NotificationStore, log: Logger, options: { backoff?: BackoffPolicy } = {}): Promise<Notifications | undefined> {
+  static async start(config: Tail2Config, store: NotificationStore, log: Logger, options: { backoff?: BackoffPolicy; onOutcome?: (target: string, outcome: string) => void } = {}): Promise<Notifications | undefined> {
     const senders = createSenders(config.notifiers);
     if (senders.length === 0) return undefined;
     const managed = config.redis.url ? undefined : new ManagedRedis({ stateDir: config.stateDir, log });
     const connection = managed ? managed.connectionOptions() : redisConnectionOptions(config.redis.url!);
     const where = managed ? `unix:${managed.socketPath} (tail2d's own redis-server)` : describeRedis(config.redis.url!);
-    const service = new NotificationService({ connection, store, senders, publicUrl: config.web.publicUrl, log, backoff: options.backoff });
+    const service = new NotificationService({ connection, store, senders, publicUrl: config.web.publicUrl, log, backoff: options.backoff, onOutcome: options.onOutcome });
     const notifications = new Notifications(service, where, managed, log);
     if (managed) await notifications.startRedis(managed);
     service.start();

@@ -4,6 +4,7 @@ import { Tail2Error } from '../errors/tail2-error.js';
 import { parseDuration } from '../units/duration.js';
 import { parseProcessPattern, runRecord } from './record-command.js';
 import { registerDaemonCommands } from './daemon-commands.js';
+import { registerInstallCommand } from './install-command.js';
 import { registerRulesCommand } from './rules-command.js';
 
 function durationOption(text: string): number {
@@ -66,6 +67,7 @@ program
 
 registerRulesCommand(program);
 registerDaemonCommands(program);
+registerInstallCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof Tail2Error) {

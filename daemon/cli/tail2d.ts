@@ -3,7 +3,9 @@ import { Command } from 'commander';
 import { destination, pino } from 'pino';
 import { loadConfig } from '../config/load-config.js';
 import { Tail2Error } from '../errors/tail2-error.js';
+import { loadNativeAddon } from '../sampler/native-addon.js';
 import { Tail2Daemon } from '../tail2d/daemon.js';
+import { SystemdNotifier } from '../tail2d/systemd-notifier.js';
 
 const program = new Command('tail2d')
   .description('tail2 daemon: samples every CPU, watches the rules, captures incidents')
@@ -18,12 +20,22 @@ const log = pino({ name: 'tail2d', level: process.env.TAIL2_LOG_LEVEL ?? 'info' 
 async function main(): Promise<void> {
   const config = await loadConfig(configPath);
   const daemon = new Tail2Daemon(config, log);
+  const addon = loadNativeAddon();
+  const systemd = new SystemdNotifier((state) => addon.sdNotify(state), log);
   await daemon.start();
+  // Type=notify: READY once sampling and the web server are up; STATUS every 10 s; the watchdog
+  // is fed only while sampling and Redis are healthy.
+  systemd.ready(daemon.summaryLine());
+  systemd.startWatchdog(() => daemon.health());
+  const statusTimer = setInterval(() => systemd.status(daemon.summaryLine()), 10_000);
+  statusTimer.unref();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    clearInterval(statusTimer);
+    systemd.stopping();
     daemon.stop().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -34,7 +46,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => void daemon.reloadRules());
+  process.on('SIGHUP', () => {
+    systemd.notifyReloading();
+    void daemon.reload().finally(() => systemd.ready(daemon.summaryLine()));
+  });
 }
 
 main().catch((error: unknown) => {

@@ -11,6 +11,7 @@ import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.
 import { renderIncidentFiles } from '../capture/incident-files.js';
 import { IncidentStore } from '../store/incident-store.js';
 import type { Tail2Config } from '../config/config.js';
+import { loadConfig } from '../config/load-config.js';
 import { MetricCollector, type ScopedUnavailableMetric } from '../metrics/metric-collector.js';
 import { MetricHistory } from '../metrics/metric-history.js';
 import { instanceKey } from '../metrics/metric-types.js';
@@ -21,6 +22,8 @@ import { loadNativeAddon } from '../sampler/native-addon.js';
 import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
 import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { createHttpApp, listen } from '../web/http-server.js';
+import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
+import { OwnUsage } from './own-usage.js';
 import { TAIL2_VERSION } from './version.js';
 
 const COLLECT_INTERVAL_MS = 1000;
@@ -58,6 +61,8 @@ export class Tail2Daemon {
   private readonly startedAtMs = Date.now();
   private samplingError: string | undefined;
   private batchFailures = 0;
+  private readonly metrics: DaemonMetrics;
+  private readonly ownUsage = new OwnUsage();
 
   constructor(
     private readonly config: Tail2Config,
@@ -88,6 +93,7 @@ export class Tail2Daemon {
     });
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     this.collector = new MetricCollector({ history: this.history });
+    this.metrics = new DaemonMetrics(() => this.gauges());
     this.captures = new CaptureManager({
       persister: {
         persist: async (record, profiles) => {
@@ -111,6 +117,8 @@ export class Tail2Daemon {
       },
       onIncident: (record, directory) => {
         this.incidentsWritten++;
+        // From the end of the capture window to the incident on disk: symbolize, render, write.
+        this.metrics.incidentWritten(record.rule, Math.max(0, Date.now() - Date.parse(record.window.to)) / 1000);
         this.log.info({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples }, 'incident written');
       },
       onError: (id, error, willRetry) => {
@@ -134,7 +142,9 @@ export class Tail2Daemon {
     if (Object.values(store.reconciled).some((count) => count > 0)) this.log.info({ reconciled: store.reconciled }, 'incident store reconciled');
     try {
       // Before sampling: notifications left in the outbox by the last run go out while we start.
-      this.notifications = await Notifications.start(this.config, store, this.log);
+      this.notifications = await Notifications.start(this.config, store, this.log, {
+        onOutcome: (target, outcome) => this.metrics.notificationOutcome(target, outcome),
+      });
     } catch (error) {
       store.close();
       this.store = undefined;
@@ -159,6 +169,7 @@ export class Tail2Daemon {
         status: () => this.status(),
         rules: () => this.engine?.states() ?? [],
         capture: (request) => this.captureNow(request.beforeMs, request.afterMs, request.reason),
+        metrics: () => this.metrics.scrape(),
         host: hostname(),
         version: TAIL2_VERSION,
         publicUrl: this.config.web.publicUrl,
@@ -175,7 +186,29 @@ export class Tail2Daemon {
     );
   }
 
-  /** SIGHUP: reads the rules again; a bad file keeps the rules in force and says why. */
+  /**
+   * SIGHUP: reads tail2.yaml again and applies what can change live (incident retention), says
+   * which changed keys need a restart, then reloads the rules. A bad config or rules file keeps
+   * what is in force and says why (log, /status).
+   */
+  async reload(): Promise<boolean> {
+    try {
+      const next = await loadConfig(this.config.file);
+      this.store?.setLimits(next.store);
+      this.config.store = next.store;
+      const needRestart = (['sampling', 'buffer', 'stateDir', 'web', 'redis', 'rulesFile', 'notifiers'] as const).filter(
+        (key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]),
+      );
+      if (needRestart.length > 0) this.log.warn({ keys: needRestart }, 'tail2.yaml changed settings that take effect at the next restart');
+    } catch (error) {
+      this.lastReload = { atMs: Date.now(), ok: false, error: (error as Error).message };
+      this.log.error({ err: error }, 'config reload failed; the running configuration stays in force');
+      return false;
+    }
+    return this.reloadRules();
+  }
+
+  /** Reads the rules again; a bad file keeps the rules in force and says why. */
   async reloadRules(): Promise<boolean> {
     try {
       const rules = await this.loadRules();
@@ -227,6 +260,25 @@ export class Tail2Daemon {
     this.log.info({ incidents: this.incidentsWritten }, 'tail2d stopped');
   }
 
+  /**
+   * For systemd's watchdog: healthy while sampling runs and, with notifiers, while the queue
+   * reaches Redis (systemd restarts a daemon that stays unhealthy).
+   */
+  health(): { ok: boolean; reason?: string } {
+    if (this.samplingError !== undefined) return { ok: false, reason: `sampling stopped: ${this.samplingError}` };
+    const redis = this.notifications?.status().redis;
+    if (redis && !redis.reachable) return { ok: false, reason: `Redis unreachable: ${redis.error ?? redis.start_error ?? 'no answer'}` };
+    return { ok: true };
+  }
+
+  /** One line for systemd's STATUS=. */
+  summaryLine(): string {
+    const stats = this.sampler.stats();
+    const firing = (this.engine?.states() ?? []).reduce((n, view) => n + view.instances.filter((i) => i.state === 'firing' || i.state === 'pending').length, 0);
+    const span = Math.round(this.buffer.stats().spanNs / 1e9);
+    return `sampling ${stats?.cpus ?? 0} CPUs at ${this.sampler.frequency} Hz, ${span} s buffered; ${this.rules.length} rules (${firing} pending or firing); ${this.incidentsWritten} incidents written`;
+  }
+
   /** What GET /api/status and `tail2 status` show. */
   status(): Record<string, unknown> {
     const sampler = this.sampler.stats();
@@ -263,9 +315,42 @@ export class Tail2Daemon {
       },
       rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
       captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
+      self: { pid: process.pid, ...this.ownUsage.current(), excluded_from_rules: [...this.ownPids()] },
       store: this.store?.stats() ?? null,
       notifications: this.notifications?.status() ?? { enabled: false, reason: 'no notifiers configured in tail2.yaml' },
       state_dir: this.config.stateDir,
+    };
+  }
+
+  /** tail2d's own processes: itself and the redis-server it runs. */
+  private ownPids(): Set<number> {
+    const pids = new Set([process.pid]);
+    const redisPid = this.notifications?.status().redis.managed?.pid;
+    if (redisPid) pids.add(redisPid);
+    return pids;
+  }
+
+  /** What /metrics reads at scrape time. */
+  private gauges(): DaemonGauges {
+    const sampler = this.sampler.stats();
+    const buffer = this.buffer.stats();
+    const store = this.store?.stats();
+    const notifications = this.notifications?.status();
+    return {
+      sampler: {
+        samples: sampler?.samples ?? 0,
+        lost: sampler?.lost ?? 0,
+        droppedInUserspace: sampler?.droppedInUserspace ?? 0,
+        failedBatches: this.batchFailures,
+        frequency: this.sampler.frequency,
+        cpus: sampler?.cpus ?? 0,
+        running: this.samplingError === undefined,
+      },
+      buffer: { spanSeconds: buffer.spanNs / 1e9, bytes: buffer.bytes, maxBytes: buffer.maxBytes, samples: buffer.samples, expiredSamples: buffer.expiredSamples, evictedEarlySamples: buffer.evictedEarlySamples },
+      rules: this.engine?.states() ?? [],
+      capturesInFlight: this.captures.pending().length,
+      store: store ? { incidents: store.incidents, bytes: store.bytes } : null,
+      notifications: notifications ? { redisUp: notifications.redis.reachable, outbox: notifications.outbox, targets: notifications.targets } : null,
     };
   }
 
@@ -305,8 +390,14 @@ export class Tail2Daemon {
       const result = this.collector.collect(now);
       this.lastCollectMs = now;
       this.lastCollectCostMs = result.costMs;
+      this.metrics.collectorRound(result.costMs / 1000);
+      this.ownUsage.sample(now);
       this.unavailable = result.unavailable;
-      const events = this.engine?.evaluate(result.readings, now) ?? [];
+      // tail2d and its own redis-server are never an incident of their own rules: a profiler that
+      // profiles itself into an incident storm is the last thing a host needs at 3am.
+      const own = this.ownPids();
+      const readings = result.readings.filter((r) => r.instance.kind !== 'process' || !own.has(r.instance.pid));
+      const events = this.engine?.evaluate(readings, now) ?? [];
       for (const event of events) this.onRuleEvent(event);
     } catch (error) {
       this.log.error({ err: error }, 'metric collection failed');

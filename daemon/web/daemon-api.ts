@@ -21,6 +21,8 @@ export interface DaemonApi {
   publicUrl?: string;
   /** Wall clock (ms) for the pages' "3 min ago". @defaultValue Date.now */
   now?: () => number;
+  /** GET /metrics: the Prometheus exposition text and its content type. Absent: 404. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
   /** Told about requests that failed with a server error (the page shows no details). */
   onError?(error: unknown): void;
 }

@@ -79,6 +79,21 @@ export function createHttpApp(api: DaemonApi): express.Express {
   addLoginRoutes(app, auth, pages);
   app.use(auth.middleware());
 
+  // Prometheus scrapes with the same token as the API (`authorization` in its scrape config).
+  app.get('/metrics', async (_req, res) => {
+    if (!api.metrics) {
+      res.status(404).json({ error: 'not found' });
+      return;
+    }
+    try {
+      const { contentType, body } = await api.metrics();
+      res.status(200).type(contentType).send(body);
+    } catch (error) {
+      onError(error);
+      res.status(500).json({ error: 'internal error' });
+    }
+  });
+
   app.get('/api/status', (_req, res) => {
     res.json(api.status());
   });

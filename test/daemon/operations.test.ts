@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
+import { buildCFixture } from '../helpers/fixtures.js';
+import { startSystemdStandIn, type SystemdStandIn } from '../helpers/systemd-stand-in.js';
+
+// tail2d as an operator runs it: under systemd's notify protocol, scraped by Prometheus, never
+// the subject of its own rules.
+
+const running: RunningDaemon[] = [];
+const standIns: SystemdStandIn[] = [];
+
+afterAll(async () => {
+  for (const d of running) await d.stop('SIGKILL');
+  for (const s of standIns) s.close();
+});
+
+describe('tail2d operations', () => {
+  it('tells systemd READY, STATUS and WATCHDOG while healthy, and STOPPING on SIGTERM', async () => {
+    const socket = `@tail2-ops-${process.pid}`;
+    const systemd = await startSystemdStandIn(socket);
+    standIns.push(systemd);
+    process.env.NOTIFY_SOCKET = socket;
+    process.env.WATCHDOG_USEC = '400000';
+    let d: RunningDaemon;
+    try {
+      d = await startDaemon('systemd', 'rules: []\n');
+    } finally {
+      delete process.env.NOTIFY_SOCKET;
+      delete process.env.WATCHDOG_USEC;
+    }
+    running.push(d);
+    const ready = await systemd.waitFor((m) => m.startsWith('READY=1'));
+    expect(ready).toMatch(/STATUS=sampling \d+ CPUs at 99 Hz/);
+    await systemd.waitFor((m) => m === 'WATCHDOG=1');
+    // SIGHUP: RELOADING, then READY again.
+    d.child.kill('SIGHUP');
+    await systemd.waitFor((m) => m.startsWith('RELOADING=1'));
+    await expect.poll(() => systemd.received.filter((m) => m.startsWith('READY=1')).length).toBe(2);
+    expect(await d.stop('SIGTERM')).toBe(0);
+    expect(systemd.received.some((m) => m.startsWith('STOPPING=1'))).toBe(true);
+  });
+
+  it('serves Prometheus metrics and keeps itself out of its process rules', async () => {
+    const burner = buildCFixture('burner');
+    // A rule every busy process matches, tail2d included if it were not excluded.
+    const d = await startDaemon('metrics', ['rules:', '  - name: any-busy', '    metric: cpu', '    scope: { process: "." }', '    above: 0%', '    for: 1s', '    capture: { before: 2s, after: 1s }', '    cooldown: 1h'].join('\n'));
+    running.push(d);
+    const child = spawn(burner, ['0'], { stdio: 'ignore' });
+    try {
+      await d.waitFor('an incident of the burner', async () => {
+        const list = await d.get<{ incidents: Array<{ process: { comm: string } | null }> }>('/api/incidents');
+        return list.incidents.find((i) => i.process?.comm === 'burner');
+      });
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const list = await d.get<{ incidents: Array<{ process: { pid: number } | null }> }>('/api/incidents');
+    const daemonPid = d.child.pid!;
+    expect(list.incidents.some((i) => i.process?.pid === daemonPid)).toBe(false);
+    const status = await d.get<{ self: { pid: number; excluded_from_rules: number[]; rss_bytes: number } }>('/api/status');
+    expect(status.self.pid).toBe(daemonPid);
+    expect(status.self.excluded_from_rules).toContain(daemonPid);
+    expect(status.self.rss_bytes).toBeGreaterThan(10e6);
+
+    const response = await fetch(`${d.baseUrl}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await response.text();
+    const value = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text)?.[1]);
+    expect(value('tail2_samples_total')).toBeGreaterThan(100);
+    expect(value('tail2_buffer_bytes')).toBeGreaterThan(0);
+    expect(value('tail2_buffer_span_seconds')).toBeGreaterThan(1);
+    expect(text).toMatch(/^tail2_incidents_total\{rule="any-busy"\} [1-9]/m);
+    expect(text).toMatch(/^tail2_rule_instances\{rule="any-busy",state="(inactive|pending|firing|cooldown)"\} \d+/m);
+    expect(text).toMatch(/^tail2_collector_duration_seconds_count [1-9]/m);
+    expect(text).toMatch(/^tail2_capture_render_duration_seconds_count [1-9]/m);
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(10e6);
+    expect(text).toMatch(/^process_cpu_seconds_total [0-9.]+$/m);
+  });
+});
