@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { destination, pino } from 'pino';
+import { pino } from 'pino';
 import { loadConfig } from '../config/load-config.js';
 import { Tail2Error } from '../errors/tail2-error.js';
 import { loadNativeAddon } from '../sampler/native-addon.js';
 import { Tail2Daemon } from '../tail2d/daemon.js';
+import { logDestination } from '../tail2d/log-destination.js';
 import { SystemdNotifier } from '../tail2d/systemd-notifier.js';
 
 const program = new Command('tail2d')
@@ -14,8 +15,8 @@ const program = new Command('tail2d')
 program.parse(process.argv);
 const { config: configPath } = program.opts<{ config: string }>();
 
-// One JSON object per line on stderr: journald and log shippers read it as is.
-const log = pino({ name: 'tail2d', level: process.env.TAIL2_LOG_LEVEL ?? 'info' }, destination({ dest: 2, sync: true }));
+// One line per event on stderr: JSON (with syslog priorities under journald), text on a terminal.
+const log = pino({ name: 'tail2d', level: process.env.TAIL2_LOG_LEVEL ?? 'info' }, logDestination());
 
 async function main(): Promise<void> {
   const config = await loadConfig(configPath);

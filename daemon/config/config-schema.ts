@@ -20,6 +20,17 @@ const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
   }
 });
 
+/** `25%` → 0.25: a share of one core. */
+const percent = z.string().transform((text, ctx) => {
+  const match = /^(\d+(?:\.\d+)?)\s*%$/.exec(text.trim());
+  const value = match ? Number(match[1]) / 100 : NaN;
+  if (!match || value <= 0 || value > 64) {
+    ctx.addIssue({ code: 'custom', message: `invalid share of a core "${text}": use a percentage, e.g. 25%` });
+    return z.NEVER;
+  }
+  return value;
+});
+
 const listen = z.string().transform((text, ctx) => {
   const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[2]) : NaN;
@@ -38,7 +49,9 @@ const notifier = z.discriminatedUnion('type', [
 
 /** tail2.yaml as written (snake_case keys); see DESIGN.md, "Configuration". */
 export const configFileSchema = z.strictObject({
-  sampling: z.strictObject({ frequency: z.number().int().min(1).max(1000).default(99) }).default({ frequency: 99 }),
+  sampling: z
+    .strictObject({ frequency: z.number().int().min(1).max(1000).default(99), max_cpu: percent.default(0.25) })
+    .default({ frequency: 99, max_cpu: 0.25 }),
   buffer: z
     .strictObject({ retain: duration.default(600_000), max_memory: size.default(256 * 1024 * 1024) })
     .default({ retain: 600_000, max_memory: 256 * 1024 * 1024 }),

@@ -5,6 +5,8 @@ export interface Tail2Config {
   sampling: {
     /** Samples per second per CPU. @defaultValue 99 */
     frequency: number;
+    /** tail2d's own CPU cap, a share of one core; above it sampling slows down. @defaultValue 0.25 */
+    maxCpu: number;
   };
   buffer: {
     /** History kept in memory (ms). @defaultValue 10 minutes */

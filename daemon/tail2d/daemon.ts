@@ -24,6 +24,7 @@ import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { createHttpApp, listen } from '../web/http-server.js';
 import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
 import { OwnUsage } from './own-usage.js';
+import { CpuBackoff } from './cpu-backoff.js';
 import { TAIL2_VERSION } from './version.js';
 
 const COLLECT_INTERVAL_MS = 1000;
@@ -41,7 +42,13 @@ export class Tail2Daemon {
   private readonly tables: StackTables;
   private readonly buffer: RollingBuffer;
   private readonly ingest: BatchIngest;
-  private readonly sampler: StackSampler;
+  private sampler: StackSampler;
+  private readonly cpuBackoff: CpuBackoff;
+  /** Set while sampling runs below the configured frequency to protect the host. */
+  private frequencyBackoff: { frequency: number; since: string; reason: string } | null = null;
+  /** Totals of samplers replaced by a frequency change, so counters never go back. */
+  private retiredSamplerTotals = { samples: 0, lost: 0, droppedInUserspace: 0 };
+  private changingFrequency = false;
   private readonly history: MetricHistory;
   private readonly collector: MetricCollector;
   private readonly captures: CaptureManager;
@@ -61,6 +68,7 @@ export class Tail2Daemon {
   private readonly startedAtMs = Date.now();
   private samplingError: string | undefined;
   private batchFailures = 0;
+  private collectFailures = 0;
   private readonly metrics: DaemonMetrics;
   private readonly ownUsage = new OwnUsage();
 
@@ -71,29 +79,12 @@ export class Tail2Daemon {
     this.tables = createStackTables();
     this.buffer = new RollingBuffer(this.tables, { retainNs: config.buffer.retainMs * 1e6, maxBytes: config.buffer.maxMemoryBytes });
     this.ingest = new BatchIngest(this.tables, this.buffer);
-    this.sampler = new StackSampler({
-      frequency: config.sampling.frequency,
-      onBatch: (batch) => {
-        // A throw here would surface as an uncaught exception from the native callback and take
-        // the daemon down with every pinned capture: report it and drop this batch instead.
-        try {
-          this.ingest.ingest(batch);
-          this.buffer.enforceBounds();
-        } catch (error) {
-          this.batchFailures++;
-          if (this.batchFailures === 1 || this.batchFailures % 100 === 0) {
-            this.log.error({ err: error, failures: this.batchFailures }, 'ingesting a sample batch failed; the batch was dropped');
-          }
-        }
-      },
-      onError: (error) => {
-        this.samplingError = error.message;
-        this.log.error({ err: error }, 'sampling stopped');
-      },
-    });
+    this.sampler = this.createSampler(config.sampling.frequency);
+    this.cpuBackoff = new CpuBackoff(config.sampling.frequency, config.sampling.maxCpu);
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     this.collector = new MetricCollector({ history: this.history });
     this.metrics = new DaemonMetrics(() => this.gauges());
+    const daemon = this;
     this.captures = new CaptureManager({
       persister: {
         persist: async (record, profiles) => {
@@ -108,10 +99,13 @@ export class Tail2Daemon {
       buffer: this.buffer,
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
-      frequency: config.sampling.frequency,
+      // Read at each capture: self-protection may have lowered it.
+      get frequency(): number {
+        return daemon.sampler.frequency;
+      },
       host: { name: hostname(), kernel: release(), version: TAIL2_VERSION },
       clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
-      flush: () => this.sampler.flush(),
+      flush: () => daemon.sampler.flush(),
       series: {
         series: (metric, instance, fromMs, toMs) => this.history.series(metric, instanceKey(instance), fromMs, toMs).map((p): [number, number] => [p.timeMs, p.value]),
       },
@@ -281,7 +275,7 @@ export class Tail2Daemon {
 
   /** What GET /api/status and `tail2 status` show. */
   status(): Record<string, unknown> {
-    const sampler = this.sampler.stats();
+    const sampler = this.samplerTotals();
     const buffer = this.buffer.stats();
     return {
       version: TAIL2_VERSION,
@@ -291,10 +285,13 @@ export class Tail2Daemon {
         running: this.samplingError === undefined,
         error: this.samplingError ?? null,
         frequency: this.sampler.frequency,
-        cpus: sampler?.cpus ?? 0,
-        samples: sampler?.samples ?? 0,
-        lost: sampler?.lost ?? 0,
-        dropped_in_userspace: sampler?.droppedInUserspace ?? 0,
+        configured_frequency: this.config.sampling.frequency,
+        max_cpu_percent_of_core: this.config.sampling.maxCpu * 100,
+        backoff: this.frequencyBackoff,
+        cpus: sampler.cpus,
+        samples: sampler.samples,
+        lost: sampler.lost,
+        dropped_in_userspace: sampler.droppedInUserspace,
         failed_batches: this.batchFailures,
       },
       buffer: {
@@ -322,6 +319,76 @@ export class Tail2Daemon {
     };
   }
 
+  /** Sampler totals since the daemon started, across frequency changes. */
+  private samplerTotals(): { samples: number; lost: number; droppedInUserspace: number; cpus: number } {
+    const stats = this.sampler.stats();
+    const retired = this.retiredSamplerTotals;
+    return {
+      samples: retired.samples + (stats?.samples ?? 0),
+      lost: retired.lost + (stats?.lost ?? 0),
+      droppedInUserspace: retired.droppedInUserspace + (stats?.droppedInUserspace ?? 0),
+      cpus: stats?.cpus ?? 0,
+    };
+  }
+
+  /** Self-protection: slows sampling down while tail2d itself uses more CPU than sampling.max_cpu. */
+  private protectHost(): void {
+    if (this.changingFrequency || this.samplingError !== undefined) return;
+    const decision = this.cpuBackoff.observe(this.ownUsage.current().cpu_percent_of_core / 100, this.sampler.frequency);
+    if (decision.change === 'none') return;
+    void this.changeFrequency(decision.frequency, decision.change, decision.reason);
+  }
+
+  /**
+   * Replaces the sampler with one at `frequency`. The buffer and every capture in flight stay; the
+   * handover loses at most the batch in the old sampler's ring (it is flushed first).
+   */
+  private async changeFrequency(frequency: number, change: 'lower' | 'restore', reason: string): Promise<void> {
+    this.changingFrequency = true;
+    const from = this.sampler.frequency;
+    try {
+      const old = this.sampler;
+      await old.flush().catch(() => undefined);
+      await old.stop();
+      const stats = old.stats();
+      this.retiredSamplerTotals.samples += stats?.samples ?? 0;
+      this.retiredSamplerTotals.lost += stats?.lost ?? 0;
+      this.retiredSamplerTotals.droppedInUserspace += stats?.droppedInUserspace ?? 0;
+      this.sampler = this.createSampler(frequency);
+      this.sampler.start();
+      this.frequencyBackoff = frequency < this.config.sampling.frequency ? { frequency, since: new Date().toISOString(), reason } : null;
+      this.log.warn({ from, to: frequency, reason }, change === 'lower' ? 'sampling slowed down to protect the host' : 'sampling back up');
+    } catch (error) {
+      this.samplingError = `changing the sampling frequency to ${frequency} Hz failed: ${(error as Error).message}`;
+      this.log.error({ err: error, from, to: frequency }, 'changing the sampling frequency failed; sampling stopped');
+    } finally {
+      this.changingFrequency = false;
+    }
+  }
+
+  private createSampler(frequency: number): StackSampler {
+    return new StackSampler({
+      frequency,
+      onBatch: (batch) => {
+        // A throw here would surface as an uncaught exception from the native callback and take
+        // the daemon down with every pinned capture: report it and drop this batch instead.
+        try {
+          this.ingest.ingest(batch);
+          this.buffer.enforceBounds();
+        } catch (error) {
+          this.batchFailures++;
+          if (this.batchFailures === 1 || this.batchFailures % 100 === 0) {
+            this.log.error({ err: error, failures: this.batchFailures }, 'ingesting a sample batch failed; the batch was dropped');
+          }
+        }
+      },
+      onError: (error) => {
+        this.samplingError = error.message;
+        this.log.error({ err: error }, 'sampling stopped');
+      },
+    });
+  }
+
   /** tail2d's own processes: itself and the redis-server it runs. */
   private ownPids(): Set<number> {
     const pids = new Set([process.pid]);
@@ -332,18 +399,18 @@ export class Tail2Daemon {
 
   /** What /metrics reads at scrape time. */
   private gauges(): DaemonGauges {
-    const sampler = this.sampler.stats();
+    const sampler = this.samplerTotals();
     const buffer = this.buffer.stats();
     const store = this.store?.stats();
     const notifications = this.notifications?.status();
     return {
       sampler: {
-        samples: sampler?.samples ?? 0,
-        lost: sampler?.lost ?? 0,
-        droppedInUserspace: sampler?.droppedInUserspace ?? 0,
+        samples: sampler.samples,
+        lost: sampler.lost,
+        droppedInUserspace: sampler.droppedInUserspace,
         failedBatches: this.batchFailures,
         frequency: this.sampler.frequency,
-        cpus: sampler?.cpus ?? 0,
+        cpus: sampler.cpus,
         running: this.samplingError === undefined,
       },
       buffer: { spanSeconds: buffer.spanNs / 1e9, bytes: buffer.bytes, maxBytes: buffer.maxBytes, samples: buffer.samples, expiredSamples: buffer.expiredSamples, evictedEarlySamples: buffer.evictedEarlySamples },
@@ -392,6 +459,7 @@ export class Tail2Daemon {
       this.lastCollectCostMs = result.costMs;
       this.metrics.collectorRound(result.costMs / 1000);
       this.ownUsage.sample(now);
+      this.protectHost();
       this.unavailable = result.unavailable;
       // tail2d and its own redis-server are never an incident of their own rules: a profiler that
       // profiles itself into an incident storm is the last thing a host needs at 3am.
@@ -400,7 +468,9 @@ export class Tail2Daemon {
       const events = this.engine?.evaluate(readings, now) ?? [];
       for (const event of events) this.onRuleEvent(event);
     } catch (error) {
-      this.log.error({ err: error }, 'metric collection failed');
+      // Once a minute at most: a collector that keeps failing must not write a line a second.
+      this.collectFailures++;
+      if (this.collectFailures === 1 || this.collectFailures % 60 === 0) this.log.error({ err: error, failures: this.collectFailures }, 'metric collection failed');
     }
   }
 

@@ -85,6 +85,7 @@ function sampler(s: Bag): StatusSection {
     rows: [
       row('State', sm.running === false ? `stopped: ${str(sm.error) ?? 'unknown error'}` : 'sampling', sm.running === false ? 'bad' : 'ok'),
       row('Frequency', frequency === undefined ? undefined : `${frequency} Hz per CPU`),
+      row('Slowed down to protect the host', backoffText(bag(sm.backoff), num(sm.configured_frequency)), bag(sm.backoff) ? 'warn' : ''),
       row('CPUs', count(sm.cpus)),
       row('Samples', count(samples)),
       row('Samples per second', rate === undefined ? undefined : rate + expected),
@@ -94,6 +95,12 @@ function sampler(s: Bag): StatusSection {
     ],
     tables: [],
   };
+}
+
+/** Why sampling runs below the configured frequency; undefined (row left out) when it does not. */
+function backoffText(backoff: Bag | undefined, configured: number | undefined): string | undefined {
+  if (!backoff) return undefined;
+  return `${num(backoff.frequency) ?? '?'} Hz instead of ${configured ?? '?'} Hz since ${str(backoff.since) ?? '?'}: ${str(backoff.reason) ?? ''}`;
 }
 
 function buffer(s: Bag): StatusSection {

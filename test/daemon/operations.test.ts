@@ -78,4 +78,23 @@ describe('tail2d operations', () => {
     expect(value('process_resident_memory_bytes')).toBeGreaterThan(10e6);
     expect(text).toMatch(/^process_cpu_seconds_total [0-9.]+$/m);
   });
+
+  it('slows sampling down when its own CPU stays above sampling.max_cpu, and says so', async () => {
+    const d = await startDaemon('backoff', 'rules: []\n', 'sampling: { frequency: 99, max_cpu: "0.1%" }\n');
+    running.push(d);
+    type Sampler = { frequency: number; configured_frequency: number; backoff: { frequency: number; reason: string } | null; running: boolean; samples: number };
+    const slowed = await d.waitFor('the sampler to slow down', async () => {
+      const sampler = (await d.get<{ sampler: Sampler }>('/api/status')).sampler;
+      return sampler.frequency < 99 ? sampler : undefined;
+    });
+    expect(slowed).toMatchObject({ frequency: 49, configured_frequency: 99, running: true, backoff: { frequency: 49 } });
+    expect(slowed.backoff!.reason).toMatch(/above sampling\.max_cpu 0\.1%/);
+    expect(d.log()).toMatch(/sampling slowed down to protect the host/);
+    // Sampling goes on at the new frequency and the totals keep growing across the change.
+    const before = slowed.samples;
+    await d.waitFor('more samples', async () => ((await d.get<{ sampler: Sampler }>('/api/status')).sampler.samples > before + 50 ? true : undefined));
+    const page = await (await fetch(`${d.baseUrl}/status`)).text();
+    expect(page).toContain('Slowed down to protect the host');
+    expect(page).toMatch(/49 Hz instead of 99 Hz/);
+  });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
@@ -10,6 +10,7 @@ import { RULE_DEFAULTS, type Rule } from '../../triggers/rule.js';
 import { formatProblem, loadRulesFile, parseRulesFile } from '../../triggers/rules-file.js';
 import { RulesFileError } from '../../triggers/rules-file-error.js';
 import { parseThreshold } from '../../triggers/threshold.js';
+import { repoRoot } from '../helpers/fixtures.js';
 
 const NOTIFIERS = new Set(['oncall-slack', 'oncall-email']);
 
@@ -368,5 +369,16 @@ describe('files on disk and the rules check command', () => {
     const broken = await check(paths.good, '--config', paths.configBroken);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(new RegExp(`^${paths.configBroken}:\\d+:\\d+: YAML syntax error: `));
+  });
+});
+
+describe('the rules shown in the README', () => {
+  it('are valid, one per metric', async () => {
+    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+    const block = /One rule per metric, to start from:\n\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const { rules, problems } = parseRulesFile(block!, 'README.md');
+    expect(problems).toEqual([]);
+    expect(new Set(rules.map((rule) => rule.metric))).toEqual(new Set(METRIC_NAMES));
   });
 });
