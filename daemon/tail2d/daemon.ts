@@ -26,6 +26,7 @@ import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
 import { OwnUsage } from './own-usage.js';
 import { CpuBackoff } from './cpu-backoff.js';
 import { TAIL2_VERSION } from './version.js';
+import { watchdogHealth } from './watchdog-health.js';
 
 const COLLECT_INTERVAL_MS = 1000;
 
@@ -49,6 +50,8 @@ export class Tail2Daemon {
   /** Totals of samplers replaced by a frequency change, so counters never go back. */
   private retiredSamplerTotals = { samples: 0, lost: 0, droppedInUserspace: 0 };
   private changingFrequency = false;
+  private stopping = false;
+  private redisDownSinceMs: number | undefined;
   private readonly history: MetricHistory;
   private readonly collector: MetricCollector;
   private readonly captures: CaptureManager;
@@ -236,6 +239,7 @@ export class Tail2Daemon {
 
   /** Stops in order; in-flight captures are cut at now and written. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.timer = undefined;
@@ -254,15 +258,12 @@ export class Tail2Daemon {
     this.log.info({ incidents: this.incidentsWritten }, 'tail2d stopped');
   }
 
-  /**
-   * For systemd's watchdog: healthy while sampling runs and, with notifiers, while the queue
-   * reaches Redis (systemd restarts a daemon that stays unhealthy).
-   */
-  health(): { ok: boolean; reason?: string } {
-    if (this.samplingError !== undefined) return { ok: false, reason: `sampling stopped: ${this.samplingError}` };
+  /** For systemd's watchdog; see {@link watchdogHealth}. */
+  health(nowMs = Date.now()): { ok: boolean; reason?: string } {
     const redis = this.notifications?.status().redis;
-    if (redis && !redis.reachable) return { ok: false, reason: `Redis unreachable: ${redis.error ?? redis.start_error ?? 'no answer'}` };
-    return { ok: true };
+    if (!redis || redis.reachable) this.redisDownSinceMs = undefined;
+    else this.redisDownSinceMs ??= nowMs;
+    return watchdogHealth({ samplingError: this.samplingError, redis, redisDownSinceMs: this.redisDownSinceMs, capturesInFlight: this.captures.pending().length, nowMs });
   }
 
   /** One line for systemd's STATUS=. */
@@ -354,6 +355,8 @@ export class Tail2Daemon {
       this.retiredSamplerTotals.samples += stats?.samples ?? 0;
       this.retiredSamplerTotals.lost += stats?.lost ?? 0;
       this.retiredSamplerTotals.droppedInUserspace += stats?.droppedInUserspace ?? 0;
+      // Shutdown began while the old sampler stopped: attaching a new one now would outlive it.
+      if (this.stopping) return;
       this.sampler = this.createSampler(frequency);
       this.sampler.start();
       this.frequencyBackoff = frequency < this.config.sampling.frequency ? { frequency, since: new Date().toISOString(), reason } : null;
