@@ -135,10 +135,10 @@ describe('tail2 record', () => {
     expect(samplesWhere(folded, (path) => path.endsWith('main;outer;middle;leaf_spin')) / total).toBeGreaterThanOrEqual(0.9);
   });
 
-  it('writes pprof that go tool pprof reads, a valid SVG and speedscope JSON', async () => {
+  it('writes pprof that go tool pprof reads, a valid SVG, speedscope JSON and a PNG', async () => {
     const child = startFixture(burner, ['0']);
     try {
-      for (const file of ['burner.pb.gz', 'burner.svg', 'burner.speedscope.json']) {
+      for (const file of ['burner.pb.gz', 'burner.svg', 'burner.speedscope.json', 'burner.png']) {
         const result = await runCli(['record', '-d', '2s', '--pid', String(child.pid), '-o', join(out, file)]);
         expect(result.code, result.stderr).toBe(0);
       }
@@ -165,6 +165,14 @@ describe('tail2 record', () => {
     expect(frames.some((f) => f.name === 'leaf_spin')).toBe(true);
     expect(speedscope.profiles[0].type).toBe('sampled');
     expect(speedscope.profiles[0].samples.length).toBeGreaterThan(50);
+
+    // PNG: its IHDR says 1200 px wide and taller than the title; the frames make it more than a
+    // few kB (a blank image of that size compresses to far less).
+    const png = readFileSync(join(out, 'burner.png'));
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(1200);
+    expect(png.readUInt32BE(20)).toBeGreaterThan(100);
+    expect(png.length).toBeGreaterThan(10_000);
   });
 
   it('stops early on Ctrl-C and still writes the file', async () => {

@@ -1,19 +1,14 @@
 import type { HostFacts, MetricName } from '../daemon/metrics/metric-types.js';
 import type { Rule, Threshold } from './rule.js';
+import { METRIC_UNITS } from './threshold.js';
 
 /**
- * The units a threshold may be written in, per metric. The rules parser enforces the same table
- * with file:line:col messages; the engine checks again only as a guard against a hand-built Rule.
+ * The units a threshold may be written in, per metric: the parser's table (threshold.ts), which
+ * reports misfits with file:line:col; the engine checks again only as a guard against a hand-built Rule.
  */
-export const THRESHOLD_UNITS_BY_METRIC: Readonly<Record<MetricName, readonly Threshold['unit'][]>> = {
-  cpu: ['percent', 'cores'],
-  rss: ['bytes'],
-  rss_growth: ['bytes_per_second'],
-  cache_miss_rate: ['per_second'],
-  psi_cpu: ['percent'],
-  psi_memory: ['percent'],
-  psi_io: ['percent'],
-};
+export const THRESHOLD_UNITS_BY_METRIC: Readonly<Record<MetricName, readonly Threshold['unit'][]>> = Object.fromEntries(
+  (Object.keys(METRIC_UNITS) as MetricName[]).map((metric) => [metric, METRIC_UNITS[metric].units]),
+) as Record<MetricName, readonly Threshold['unit'][]>;
 
 /**
  * Converts a rule's threshold to its metric's canonical unit (see `metric-types.ts`), so the engine

@@ -12,7 +12,7 @@ const DECIMAL_SIZE = /^(?:kB|KB|MB|GB|TB)$/;
 const PER_SECONDS: Readonly<Record<string, number>> = { s: 1, min: 60, h: 3600 };
 
 /** What each metric accepts, with the sentence that tells a person how to write it. */
-const METRIC_UNITS: Readonly<Record<MetricName, { units: readonly ThresholdUnit[]; help: string; signed?: boolean; maxPercent?: number }>> = {
+export const METRIC_UNITS: Readonly<Record<MetricName, { units: readonly ThresholdUnit[]; help: string; signed?: boolean; maxPercent?: number }>> = {
   cpu: { units: ['percent', 'cores'], help: '% or cores, e.g. 90%, 1.5 cores' },
   rss: { units: ['bytes'], help: 'B, KiB, MiB, GiB or TiB, e.g. 512MiB (binary units only: decimal KB/MB/GB are not accepted)' },
   // Memory can shrink, so `below: -10MiB/min` is a meaningful rule.

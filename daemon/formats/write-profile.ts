@@ -1,6 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Tail2Error } from '../errors/tail2-error.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { renderFlamegraphPng } from './flamegraph-png.js';
 import { renderFlamegraphSvg } from './flamegraph-svg.js';
 import { renderFolded } from './folded.js';
 import { encodePprofGzip } from './pprof.js';
@@ -12,6 +13,7 @@ export const OUTPUT_FORMATS = [
   { ending: '.pb.gz', describe: 'pprof (gzipped protobuf)' },
   { ending: '.folded', describe: 'folded stacks' },
   { ending: '.svg', describe: 'interactive flamegraph SVG' },
+  { ending: '.png', describe: 'flamegraph image' },
 ] as const;
 
 export type OutputEnding = (typeof OUTPUT_FORMATS)[number]['ending'];
@@ -37,6 +39,8 @@ export async function renderProfile(profile: SymbolizedProfile, ending: OutputEn
       return Buffer.from(renderFolded(profile));
     case '.svg':
       return Buffer.from(renderFlamegraphSvg(profile, { title: profile.title }));
+    case '.png':
+      return renderFlamegraphPng(profile, { title: profile.title ?? 'tail2 profile', subtitle: `${profile.samples.stack.length.toLocaleString('en-US')} samples at ${profile.frequency} Hz` });
   }
 }
 
