@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Tail2Error } from '../errors/tail2-error.js';
 import { parseDuration } from '../units/duration.js';
 import { callDaemon, daemonEndpoint } from './daemon-client.js';
+import { formatStatus } from './status-text.js';
 
 interface Connection {
   url?: string;
@@ -59,25 +60,12 @@ export function registerDaemonCommands(program: Command): void {
   connectionOptions(program.command('status').description('is the daemon sampling, and how').option('--json', 'print the API\'s JSON')).action(
     async (options: Connection & { json?: boolean }) => {
       const endpoint = await daemonEndpoint(options);
-      const status = await callDaemon<Record<string, Record<string, unknown>>>(endpoint, '/api/status');
+      const status = await callDaemon<Record<string, unknown>>(endpoint, '/api/status');
       if (options.json) {
         process.stdout.write(JSON.stringify(status, null, 2) + '\n');
         return;
       }
-      const { sampler, buffer, metrics, rules, captures } = status;
-      const lines = [
-        `tail2d ${String(status.version)} on ${String(status.host)}, up ${String(status.uptime_s)} s`,
-        `sampler:  ${sampler.running ? 'sampling' : `STOPPED: ${String(sampler.error)}`} at ${String(sampler.frequency)} Hz on ${String(sampler.cpus)} CPUs; ${String(sampler.samples)} samples, ${String(sampler.lost)} lost`,
-        `buffer:   ${Number(buffer.span_s).toFixed(0)} s held, ${(Number(buffer.bytes) / 1048576).toFixed(1)} of ${(Number(buffer.max_bytes) / 1048576).toFixed(0)} MiB; ${String(buffer.evicted_early_samples)} samples evicted early`,
-        `rules:    ${String(rules.count)} from ${String(rules.file)}`,
-        `captures: ${String(captures.written)} written, ${(captures.in_flight as unknown[]).length} in flight`,
-      ];
-      for (const missing of metrics.unavailable as Array<{ metric: string; scope?: string; reason: string }>) {
-        lines.push(`unavailable: ${missing.metric}${missing.scope ? ` (${missing.scope})` : ''}: ${missing.reason}`);
-      }
-      for (const rule of rules.unavailable as Array<{ rule: string; metric: string }>) {
-        lines.push(`rule ${rule.rule} cannot fire here: its metric ${rule.metric} is unavailable (see above)`);
-      }
+      const lines = formatStatus(status);
       process.stdout.write(lines.join('\n') + '\n');
     },
   );

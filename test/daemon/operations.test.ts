@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
-import { buildCFixture } from '../helpers/fixtures.js';
+import { buildCFixture, runCli } from '../helpers/fixtures.js';
 import { startSystemdStandIn, type SystemdStandIn } from '../helpers/systemd-stand-in.js';
 
 // tail2d as an operator runs it: under systemd's notify protocol, scraped by Prometheus, never
@@ -77,6 +77,13 @@ describe('tail2d operations', () => {
     expect(text).toMatch(/^tail2_capture_render_duration_seconds_count [1-9]/m);
     expect(value('process_resident_memory_bytes')).toBeGreaterThan(10e6);
     expect(text).toMatch(/^process_cpu_seconds_total [0-9.]+$/m);
+
+    // `tail2 status` says the same in words.
+    const words = await runCli(['status', '--config', d.configPath]);
+    expect(words.code).toBe(0);
+    expect(words.stdout).toMatch(/^sampler: {2}sampling at 99 Hz on \d+ CPUs/m);
+    expect(words.stdout).toMatch(new RegExp(`^self: +pid ${daemonPid}, .*never fires its rules on pids ${daemonPid}`, 'm'));
+    expect(words.stdout).toMatch(/^notify: +off \(no notifiers configured/m);
   });
 
   it('slows sampling down when its own CPU stays above sampling.max_cpu, and says so', async () => {

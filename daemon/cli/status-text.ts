@@ -1,0 +1,60 @@
+/** The parts of GET /api/status the text form reads; every part may be missing from an older daemon. */
+type Bag = Record<string, unknown>;
+
+const bag = (value: unknown): Bag | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Bag) : undefined);
+const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+const mib = (bytes: unknown): string => `${(Number(bytes) / 1048576).toFixed(1)} MiB`;
+
+/**
+ * `tail2 status` for a person: one line per part of the daemon, the same facts as /status and
+ * `--json` — sampler (and any slow-down), buffer, rules, captures, the store, notifications, the
+ * daemon's own usage — followed by what is unavailable on this host and why.
+ */
+export function formatStatus(status: Bag): string[] {
+  const sampler = bag(status.sampler) ?? {};
+  const buffer = bag(status.buffer) ?? {};
+  const rules = bag(status.rules) ?? {};
+  const captures = bag(status.captures) ?? {};
+  const lines = [
+    `tail2d ${String(status.version)} on ${String(status.host)}, up ${String(status.uptime_s)} s`,
+    `sampler:  ${sampler.running === false ? `STOPPED: ${String(sampler.error)}` : 'sampling'} at ${String(sampler.frequency)} Hz on ${String(sampler.cpus)} CPUs; ${String(sampler.samples)} samples, ${String(sampler.lost)} lost, ${String(sampler.dropped_in_userspace ?? 0)} dropped`,
+  ];
+  const backoff = bag(sampler.backoff);
+  if (backoff) lines.push(`          slowed down from ${String(sampler.configured_frequency)} Hz since ${String(backoff.since)}: ${String(backoff.reason)}`);
+  lines.push(
+    `buffer:   ${Number(buffer.span_s).toFixed(0)} s held, ${mib(buffer.bytes)} of ${mib(buffer.max_bytes)}; ${String(buffer.evicted_early_samples)} samples evicted early`,
+    `rules:    ${String(rules.count)} from ${String(rules.file)}`,
+  );
+  const reload = bag(rules.last_reload);
+  if (reload && reload.ok === false) lines.push(`          last reload FAILED (the previous rules stay in force): ${String(reload.error)}`);
+  lines.push(`captures: ${String(captures.written)} written, ${list(captures.in_flight).length} in flight${captures.last_error ? `; last error: ${String(captures.last_error)}` : ''}`);
+  const store = bag(status.store);
+  if (store) {
+    const lastError = bag(store.lastError);
+    lines.push(`store:    ${String(store.incidents)} incidents, ${mib(store.bytes)} on disk${lastError ? `; last error ${String(lastError.code)}: ${String(lastError.message)}` : ''}`);
+  }
+  lines.push(...notificationLines(bag(status.notifications)));
+  const self = bag(status.self);
+  if (self) lines.push(`self:     pid ${String(self.pid)}, ${String(self.cpu_percent_of_core)}% of a core, ${mib(self.rss_bytes)} RSS; never fires its rules on pids ${list(self.excluded_from_rules).join(', ')}`);
+  for (const missing of list(bag(status.metrics)?.unavailable).map(bag)) {
+    if (missing) lines.push(`unavailable: ${String(missing.metric)}${missing.scope ? ` (${String(missing.scope)})` : ''}: ${String(missing.reason)}`);
+  }
+  for (const rule of list(rules.unavailable).map(bag)) {
+    if (rule) lines.push(`rule ${String(rule.rule)} cannot fire here: its metric ${String(rule.metric)} is unavailable (see above)`);
+  }
+  return lines;
+}
+
+function notificationLines(notifications: Bag | undefined): string[] {
+  if (!notifications) return [];
+  if (notifications.enabled === false) return [`notify:   off (${String(notifications.reason)})`];
+  const redis = bag(notifications.redis) ?? {};
+  const lines = [
+    `notify:   Redis ${redis.reachable ? 'reachable' : `UNREACHABLE (${String(redis.error ?? redis.start_error ?? 'no answer')})`} at ${String(redis.where)}; ${String(notifications.outbox)} in the outbox`,
+  ];
+  if (redis.policy_problem) lines.push(`          ${String(redis.policy_problem)}`);
+  for (const target of list(notifications.targets).map(bag)) {
+    if (target) lines.push(`          ${String(target.target)}: ${String(target.waiting)} waiting, ${String(target.delayed)} retrying later, ${String(target.failed)} failed`);
+  }
+  return lines;
+}
