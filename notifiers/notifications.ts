@@ -65,6 +65,11 @@ export class Notifications {
     await this.managed?.stop();
   }
 
+  /** The pid of tail2d's own redis-server while it runs (none with `redis.url`). */
+  redisPid(): number | undefined {
+    return this.managed?.status().pid ?? undefined;
+  }
+
   status(): NotificationsStatus {
     const queue = this.service.status();
     return { ...queue, redis: { ...queue.redis, where: this.where, managed: this.managed?.status() ?? null, start_error: this.startError } };

@@ -60,7 +60,8 @@ export interface CaptureDependencies {
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
-  frequency: number;
+  /** The sampling frequency now (Hz): self-protection may lower it while the daemon runs. */
+  frequency: () => number;
   host: { name: string; kernel: string; version: string };
   clock: CaptureClock;
   /** Makes the sampler hand over what it holds, so the window's last second is in the buffer. */
@@ -135,7 +136,7 @@ export class CaptureManager {
       const fromMs = request.atMs - request.beforeMs;
       await this.deps.flush();
       const profile = await symbolizer.symbolize(tables, buffer, {
-        frequency: this.deps.frequency,
+        frequency: this.deps.frequency(),
         monotonicToWallMs: clock.monotonicToWallMs,
         fromNs: clock.wallToMonotonicNs(fromMs),
         toNs: clock.wallToMonotonicNs(toMs),

@@ -87,7 +87,6 @@ export class Tail2Daemon {
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     this.collector = new MetricCollector({ history: this.history });
     this.metrics = new DaemonMetrics(() => this.gauges());
-    const daemon = this;
     this.captures = new CaptureManager({
       persister: {
         persist: async (record, profiles) => {
@@ -102,13 +101,10 @@ export class Tail2Daemon {
       buffer: this.buffer,
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
-      // Read at each capture: self-protection may have lowered it.
-      get frequency(): number {
-        return daemon.sampler.frequency;
-      },
+      frequency: () => this.sampler.frequency,
       host: { name: hostname(), kernel: release(), version: TAIL2_VERSION },
       clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
-      flush: () => daemon.sampler.flush(),
+      flush: () => this.sampler.flush(),
       series: {
         series: (metric, instance, fromMs, toMs) => this.history.series(metric, instanceKey(instance), fromMs, toMs).map((p): [number, number] => [p.timeMs, p.value]),
       },
@@ -395,7 +391,7 @@ export class Tail2Daemon {
   /** tail2d's own processes: itself and the redis-server it runs. */
   private ownPids(): Set<number> {
     const pids = new Set([process.pid]);
-    const redisPid = this.notifications?.status().redis.managed?.pid;
+    const redisPid = this.notifications?.redisPid();
     if (redisPid) pids.add(redisPid);
     return pids;
   }
