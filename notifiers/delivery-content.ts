@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { IncidentSummary } from '../daemon/capture/incident-summary.js';
+import { parseIncidentSummary } from '../daemon/capture/incident-summary.js';
 import { incidentMessage } from './incident-message.js';
 import type { DeliveryContent } from './notification.js';
 import type { NotificationStore } from './notification-store.js';
@@ -15,7 +15,8 @@ export async function loadDeliveryContent(store: NotificationStore, id: string, 
   const summary = await readOptional(store.artifactPath(id, 'summary.json'));
   const png = await readOptional(store.artifactPath(id, 'flamegraph.png'));
   return {
-    message: incidentMessage(record, summary ? (JSON.parse(summary.toString('utf8')) as IncidentSummary) : undefined, publicUrl),
+    // A damaged summary.json costs the message its function list, never the message.
+    message: incidentMessage(record, summary ? parseIncidentSummary(summary.toString('utf8')) : undefined, publicUrl),
     flamegraphPng: png ? new Uint8Array(png.buffer, png.byteOffset, png.byteLength) : undefined,
   };
 }

@@ -235,3 +235,19 @@ function topIds(count: number, key: (id: number) => number, name: (id: number) =
 function share(samples: number, total: number): number {
   return total === 0 ? 0 : samples / total;
 }
+
+/**
+ * Reads summary.json back; undefined when the text is not what {@link summarizeIncident} writes
+ * (a damaged file must cost the reader its summary, not the page or the notification).
+ */
+export function parseIncidentSummary(text: string): IncidentSummary | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const summary = parsed as IncidentSummary;
+  return typeof summary.samples === 'number' && Array.isArray(summary.topFunctions?.bySelf) && Array.isArray(summary.topProcesses) ? summary : undefined;
+}

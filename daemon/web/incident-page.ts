@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { IncidentRecord } from '../capture/incident-record.js';
-import type { FunctionChange, FunctionShare, IncidentSummary } from '../capture/incident-summary.js';
+import { parseIncidentSummary, type FunctionChange, type FunctionShare, type IncidentSummary } from '../capture/incident-summary.js';
 import { describeTrigger } from '../capture/trigger-text.js';
 import { INCIDENT_ARTIFACTS, type IncidentArtifact } from '../store/incident-artifacts.js';
 import { incidentCommands } from './incident-commands.js';
@@ -225,10 +225,7 @@ async function readSummary(api: DaemonApi, id: string): Promise<IncidentSummary 
   const path = api.store.artifactPath(id, 'summary.json');
   if (!path) return undefined;
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown;
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const summary = parsed as IncidentSummary;
-    return typeof summary.samples === 'number' && Array.isArray(summary.topFunctions?.bySelf) && Array.isArray(summary.topProcesses) ? summary : undefined;
+    return parseIncidentSummary(await readFile(path, 'utf8'));
   } catch {
     return undefined;
   }
