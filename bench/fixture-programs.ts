@@ -16,13 +16,13 @@ export const testOutput = join(repoRoot, 'test-output');
  * Compiles a C fixture from test/fixtures/programs at -O0, where gcc keeps a frame pointer in every
  * function, leaves included (at -O1 it drops it from leaf functions whatever the flags, hiding the
  * caller from a frame-pointer unwinder), unless the binary is current. The binary is named after
- * the source, so that name is its comm.
+ * the source (or `binaryName`, for a second build with other flags), so that name is its comm.
  */
-export function buildCFixture(name: string, extraFlags: string[] = []): string {
+export function buildCFixture(name: string, extraFlags: string[] = [], binaryName = name): string {
   const binDir = join(testOutput, 'fixtures');
   mkdirSync(binDir, { recursive: true });
   const source = join(fixtureSources, `${name}.c`);
-  const binary = join(binDir, name);
+  const binary = join(binDir, binaryName);
   if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) {
     execFileSync('gcc', ['-O0', '-g', '-fno-omit-frame-pointer', ...extraFlags, '-o', binary, source]);
   }

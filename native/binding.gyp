@@ -4,14 +4,11 @@
       "target_name": "tail2_native",
       "sources": [
         "addon.cc",
-        "demangle.cc",
-        "elf-module.cc",
         "libbpf-error.cc",
         "online-cpus.cc",
         "perf-counters.cc",
         "sampler.cc",
-        "sd-notify.cc",
-        "symbolizer.cc"
+        "sd-notify.cc"
       ],
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include\")",
@@ -22,7 +19,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fexceptions"],
-      "libraries": ["-lbpf", "-ldw", "-lelf", "-liberty", "-lz"]
+      "libraries": ["-lbpf", "-lelf", "-lz"]
     }
   ]
 }

@@ -2,19 +2,20 @@
 # Installs and builds what tail2 needs, skipping every step that is already done, so `npm start`,
 # `npm test` and `npm run bench` work on a fresh Debian machine (as root) and stay fast afterwards:
 #   Debian packages (apt-get) -> npm packages (npm ci) -> BPF objects + skeletons (bpf/Makefile)
-#   -> native addon (node-gyp) -> TypeScript (tsc).
+#   -> tail2-reader (native/reader/Makefile) -> native addon (node-gyp) -> TypeScript (tsc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf 'tail2 setup: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
-# Build: clang/llvm/bpftool (BPF), libbpf/libelf/zlib/libdw/libiberty (the addon), make/g++.
+# Build: clang/llvm/bpftool (BPF), libbpf/libelf/zlib (the addon), libdw/libiberty/nlohmann-json
+# (tail2-reader), make/g++.
 # Run and test: linux-perf (benchmark baseline), time (GNU time measures benchmark CPU), golang-go (`go tool pprof` reads our pprof files),
 # redis-server (tail2d's own notification queue), chromium and DejaVu fonts (web page tests, PNG text),
 # util-linux (setpriv, unshare, taskset in tests), libxml2-utils (xmllint checks SVG and HTML output),
 # systemd (systemd-analyze verifies the unit), python3 (a datagram socket standing in for systemd).
-packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev libiberty-dev make g++
+packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev libiberty-dev nlohmann-json3-dev make g++
   linux-perf time golang-go redis-server chromium fonts-dejavu-core libxml2-utils util-linux systemd python3)
 missing=()
 for package in "${packages[@]}"; do
@@ -40,9 +41,12 @@ fi
 # --- BPF objects and skeletons (make skips what is current) ----------------------------------
 make -s -C bpf
 
+# --- tail2-reader, the process that reads profiled processes' files (make skips what is current)
+make -s -C native/reader
+
 # --- native addon ----------------------------------------------------------------------------
 addon=native/build/Release/tail2_native.node
-if [ ! -f "$addon" ] || [ -n "$(find native bpf build/bpf -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' \) -print -quit)" ]; then
+if [ ! -f "$addon" ] || [ -n "$(find native bpf build/bpf -path native/reader -prune -o -newer "$addon" \( -name '*.cc' -o -name '*.h' -o -name '*.gyp' \) -print -quit)" ]; then
   log "building the native addon"
   gyp=(node-gyp)
   command -v node-gyp >/dev/null || gyp=(node "$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js")

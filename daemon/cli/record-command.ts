@@ -1,8 +1,8 @@
 import { Tail2Error } from '../errors/tail2-error.js';
 import { outputFormatOf, writeProfile } from '../formats/write-profile.js';
 import { Recording } from '../profile/recording.js';
-import { loadNativeAddon } from '../sampler/native-addon.js';
 import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
+import { ProcessFiles } from '../symbols/process-files.js';
 import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { formatDuration } from '../units/duration.js';
 import { hostname } from 'node:os';
@@ -34,7 +34,17 @@ export interface RecordSummary {
 /** `tail2 record`: samples the host (or one process) for a while and writes one profile file. */
 export async function runRecord(options: RecordOptions): Promise<RecordSummary> {
   outputFormatOf(options.output); // a bad file name fails before any sampling
-  const recording = new Recording();
+  // Everything a profiled process controls is read by tail2-reader processes, never here.
+  const files = new ProcessFiles();
+  try {
+    return await recordWith(files, options);
+  } finally {
+    files.close();
+  }
+}
+
+async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<RecordSummary> {
+  const recording = new Recording((pid, startTimeNs) => files.snapshot(pid, startTimeNs));
   const sampler = new StackSampler({ frequency: options.frequency, pid: options.pid, onBatch: (batch) => recording.ingest(batch) });
   const startedNs = Number(process.hrtime.bigint());
   const cpus = sampler.start();
@@ -56,7 +66,7 @@ export async function runRecord(options: RecordOptions): Promise<RecordSummary> 
   const stoppedNs = Number(process.hrtime.bigint());
   const stats = sampler.stats();
 
-  const symbolizer = new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)());
+  const symbolizer = new ProfileSymbolizer(files);
   const pattern = options.processPattern;
   const profile = await symbolizer.symbolize(recording, recording.samples, {
     frequency: options.frequency,

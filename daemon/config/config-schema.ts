@@ -63,6 +63,15 @@ export const configFileSchema = z.strictObject({
     .strictObject({ url: z.string().regex(/^(rediss?|unix|redis\+unix):\/\//, 'must be a redis://, rediss:// or unix:///path/to/socket URL').optional() })
     .default({}),
   rules_file: z.string().min(1).default('/etc/tail2/rules.yaml'),
+  symbols: z
+    .strictObject({
+      debug_directories: z.array(z.string().regex(/^\/[^:]*$/, 'must be an absolute path without ":"')).default(['/usr/lib/debug']),
+      max_debug_file_size: size.default(2 * 1024 ** 3),
+      max_perf_map_size: size.default(256 * 1024 ** 2),
+      file_time_budget: duration.default(10_000),
+      max_memory: size.default(1024 ** 3),
+    })
+    .default({ debug_directories: ['/usr/lib/debug'], max_debug_file_size: 2 * 1024 ** 3, max_perf_map_size: 256 * 1024 ** 2, file_time_budget: 10_000, max_memory: 1024 ** 3 }),
   store: z
     .strictObject({ max_incidents: z.number().int().min(1).optional(), max_age: duration.optional(), max_disk: size.optional() })
     .default({}),

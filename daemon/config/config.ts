@@ -29,6 +29,21 @@ export interface Tail2Config {
     url?: string;
   };
   rulesFile: string;
+  /**
+   * How files of profiled processes are read for symbols (daemon/symbols/process-files.ts): debug
+   * directories, size caps, the time budget per file and the reader processes' memory.
+   */
+  symbols: {
+    debugDirectories: string[];
+    /** Binaries and debug files larger than this are not read. @defaultValue 2 GiB */
+    maxDebugFileBytes: number;
+    /** At most this much of a perf map is read, its newest part. @defaultValue 256 MiB */
+    maxPerfMapBytes: number;
+    /** One file's symbolization past this stops it; its frames show as [module+0xoffset]. @defaultValue 10 s */
+    fileTimeBudgetMs: number;
+    /** Memory each tail2-reader process may allocate. @defaultValue 1 GiB */
+    maxReaderMemoryBytes: number;
+  };
   /** Incident retention; absent keys take the store's defaults (1000 incidents, 30 days, 2 GiB). */
   store: { maxIncidents?: number; maxAgeMs?: number; maxDiskBytes?: number };
   notifiers: Record<string, NotifierConfig>;

@@ -55,6 +55,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     web: { listen: { host, port }, publicUrl: (raw.web.public_url ?? `http://${urlHost}:${port}`).replace(/\/+$/, ''), token: raw.web.token },
     redis: { url: raw.redis.url },
     rulesFile: resolve(base, raw.rules_file),
+    symbols: {
+      debugDirectories: raw.symbols.debug_directories,
+      maxDebugFileBytes: raw.symbols.max_debug_file_size,
+      maxPerfMapBytes: raw.symbols.max_perf_map_size,
+      fileTimeBudgetMs: raw.symbols.file_time_budget,
+      maxReaderMemoryBytes: raw.symbols.max_memory,
+    },
     store: { maxIncidents: raw.store.max_incidents, maxAgeMs: raw.store.max_age, maxDiskBytes: raw.store.max_disk },
     notifiers: Object.fromEntries(
       Object.entries(raw.notifiers).map(([name, n]): [string, NotifierConfig] => [

@@ -1,3 +1,5 @@
+import type { ProcessSnapshot } from '../symbols/proc-maps.js';
+
 /**
  * Every process the sampler has seen, keyed by pid *and* start time so a reused pid never mixes two
  * processes. A process is snapshotted (command line, executable mappings) the moment it is first
@@ -17,8 +19,11 @@ export interface ProcessEntry {
   comm: string;
   /** Monotonic ns of the record that created the entry. */
   createdNs: number;
-  /** Filled in by the snapshot hook; absent for the idle task and for processes gone before it ran. */
-  snapshot?: unknown;
+  /**
+   * Filled in by the snapshot hook (through {@link ProcessTable.setSnapshot}); absent for the idle
+   * task, for processes gone before it ran, and while it is being read.
+   */
+  snapshot?: ProcessSnapshot;
   /**
    * Set for a process met through its exec event: the snapshot taken then may predate the dynamic
    * loader mapping the libraries, so the first sample takes it again.
@@ -34,12 +39,28 @@ export class ProcessTable {
   private readonly entries: Array<ProcessEntry | undefined> = [];
   private readonly refs: number[] = [];
   private readonly freeIds: number[] = [];
+  private snapshotBytes = 0;
 
   constructor(private readonly onNewProcess?: NewProcessHook) {}
 
   /** Live entries. */
   get size(): number {
     return this.entries.length - this.freeIds.length;
+  }
+
+  /** Bytes held by the live entries' snapshots (their real sizes, see proc-maps.ts). */
+  get bytes(): number {
+    return this.snapshotBytes;
+  }
+
+  /**
+   * Gives `entry` its snapshot, counting its size. Ignored when the entry was freed meanwhile (a
+   * snapshot arrives after the reader read it, and a short-lived process may be gone by then).
+   */
+  setSnapshot(entry: ProcessEntry, snapshot: ProcessSnapshot): void {
+    if (this.entries[entry.id] !== entry) return;
+    this.snapshotBytes += snapshot.bytes - (entry.snapshot?.bytes ?? 0);
+    entry.snapshot = snapshot;
   }
 
   /** The entry with this id; ids come from stacks, which keep their process alive. */
@@ -97,6 +118,7 @@ export class ProcessTable {
       const entry = this.entries[id];
       if (!entry || this.refs[id] > 0 || entry.createdNs >= olderThanNs) continue;
       if (this.byPid.get(entry.pid) === entry) this.byPid.delete(entry.pid);
+      this.snapshotBytes -= entry.snapshot?.bytes ?? 0;
       this.entries[id] = undefined;
       this.freeIds.push(id);
       freed++;

@@ -1,15 +1,15 @@
-import { snapshotProcess, type ProcessSnapshot } from '../symbols/proc-maps.js';
+import type { ProcessSnapshot } from '../symbols/proc-maps.js';
 import { BatchIngest } from './batch-ingest.js';
 import type { CommTable } from './comm-table.js';
 import type { ProcessEntry, ProcessTable } from './process-table.js';
 import { SampleColumns } from './sample-columns.js';
 import type { StackTables } from './sample-source.js';
 import type { StackTable } from './stack-table.js';
-import { createStackTables } from './stack-tables.js';
+import { createStackTables, type Snapshotter } from './stack-tables.js';
 
 /** The snapshot a process got when first seen (see proc-maps.ts). */
 export function processSnapshot(entry: ProcessEntry): ProcessSnapshot | undefined {
-  return entry.snapshot as ProcessSnapshot | undefined;
+  return entry.snapshot;
 }
 
 /**
@@ -21,13 +21,16 @@ export class Recording implements StackTables {
   readonly comms: CommTable;
   readonly stacks: StackTable;
   readonly samples = new SampleColumns();
+  readonly snapshotsSettled: () => Promise<void>;
   private readonly decoder: BatchIngest;
 
   /**
-   * @param snapshot reads a new process's mappings; replaced in benchmarks with synthetic input.
+   * @param snapshot reads a new process's mappings (ProcessFiles.snapshot); none in benchmarks.
    */
-  constructor(snapshot: (pid: number) => ProcessSnapshot | undefined = snapshotProcess) {
-    ({ processes: this.processes, comms: this.comms, stacks: this.stacks } = createStackTables(snapshot));
+  constructor(snapshot?: Snapshotter) {
+    const tables = createStackTables(snapshot);
+    ({ processes: this.processes, comms: this.comms, stacks: this.stacks } = tables);
+    this.snapshotsSettled = tables.snapshotsSettled;
     this.decoder = new BatchIngest(this, this.samples);
   }
 

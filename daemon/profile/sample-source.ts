@@ -7,6 +7,8 @@ export interface StackTables {
   processes: ProcessTable;
   comms: CommTable;
   stacks: StackTable;
+  /** Resolves once every process snapshot asked for so far has arrived (or failed). */
+  snapshotsSettled(): Promise<void>;
 }
 
 /** Samples that can be walked by time: a recording's columns, or the daemon's rolling buffer. */

@@ -49,31 +49,8 @@ export interface NativeSampler {
   flush(): void;
 }
 
-export interface NativeSymbolFrame {
-  name: string;
-  file?: string;
-  line?: number;
-  inlined: boolean;
-}
-
-export interface NativeModuleInfo {
-  buildId?: string;
-  hasSymbols: boolean;
-  hasDwarf: boolean;
-  debugFile?: string;
-}
-
-export interface NativeSymbolizer {
-  symbolize(path: string, cacheKey: string, fileOffsets: BigUint64Array): Promise<NativeSymbolFrame[][]>;
-  moduleInfo(path: string, cacheKey: string): Promise<NativeModuleInfo>;
-  clear(): void;
-  readonly size: number;
-}
-
 export interface NativeAddon {
   Sampler: new (options: NativeSamplerOptions) => NativeSampler;
-  Symbolizer: new (options?: { maxModules?: number }) => NativeSymbolizer;
-  demangle(name: string): string;
   /**
    * Sends `state` to systemd's notification socket ($NOTIFY_SOCKET, or `socketPath`); false when
    * there is none. Throws (code TAIL2_SD_NOTIFY) when the send fails.

@@ -1,5 +1,3 @@
-import { readFileSync, readlinkSync } from 'node:fs';
-
 /** One executable mapping of a process, from /proc/PID/maps. User addresses fit in a double (< 2^53). */
 export interface ExecutableMapping {
   start: number;
@@ -8,73 +6,62 @@ export interface ExecutableMapping {
   offset: number;
   /** Path as the process sees it; '' for anonymous memory (JIT code), `[vdso]` and the like for specials. */
   path: string;
-  /** A path this process (tail2) can open: the same path, or through /proc/PID/root for another mount namespace. */
-  openPath: string;
-  /** Identifies the file version for symbol caches: device, inode and path. */
+  /** The mapped file's device and inode: the file opened later must be this one. 0 for anonymous memory. */
+  devMajor: number;
+  devMinor: number;
+  inode: number;
+  /** Identifies the file version for symbol caches: device, inode and path; '' for anonymous memory. */
   cacheKey: string;
 }
 
-/** What is kept of a process from the moment it is first seen. */
+/**
+ * What is kept of a process from the moment it is first seen (read by tail2-reader, see
+ * process-files.ts): enough to symbolize it after it exited, and to open its files again safely.
+ */
 export interface ProcessSnapshot {
+  /** The pid as the daemon sees it. */
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22): with the pid, one process. */
+  startTicks: number;
+  /** The command line, redacted, at most `symbols.max_cmdline_bytes` long. */
   cmdline: string;
   mappings: ExecutableMapping[];
   /** The pid inside the process's own pid namespace (names its /tmp/perf-PID.map). */
   namespacePid: number;
-  /** Where the process's root directory is reachable from here (`''` when it shares ours). */
-  rootPrefix: string;
+  /** Real and effective user ids: a perf map must belong to one of them. -1 when unknown. */
+  uid: number;
+  euid: number;
+  /** Its root was the daemon's own: its files can still be opened from "/" after it exits. */
+  sharesRoot: boolean;
+  /** Bytes this snapshot holds (strings and arrays), counted against buffer.max_memory. */
+  bytes: number;
 }
 
-let ownMountNamespace: string | undefined;
-
-function sameMountNamespace(pid: number): boolean {
-  try {
-    ownMountNamespace ??= readlinkSync('/proc/self/ns/mnt');
-    return readlinkSync(`/proc/${pid}/ns/mnt`) === ownMountNamespace;
-  } catch {
-    return true;
-  }
+/** A (pid, start time) identity in the form tail2-reader checks: start time in clock ticks. */
+export function startTicksOf(startTimeNs: number): number {
+  // The kernel's nsec_to_clock_t: USER_HZ is 100 on every Linux architecture tail2 runs on.
+  return Math.floor(startTimeNs / 1e7);
 }
 
-/** Parses the executable lines of a /proc/PID/maps text. */
-export function parseExecutableMappings(text: string, rootPrefix: string): ExecutableMapping[] {
-  const mappings: ExecutableMapping[] = [];
-  for (const line of text.split('\n')) {
-    // 7f1c2a000000-7f1c2a1c5000 r-xp 00026000 fd:01 1837 /usr/lib/x86_64-linux-gnu/libc.so.6
-    const match = /^([0-9a-f]+)-([0-9a-f]+) ..x. ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+)\s*(.*)$/.exec(line);
-    if (!match) continue;
-    const path = match[6].replace(/ \(deleted\)$/, '');
-    const isFile = match[5] !== '0' && path.startsWith('/');
-    mappings.push({
-      start: parseInt(match[1], 16),
-      end: parseInt(match[2], 16),
-      offset: parseInt(match[3], 16),
-      path,
-      openPath: isFile ? rootPrefix + path : '',
-      cacheKey: isFile ? `${match[4]}:${match[5]}:${path}` : '',
-    });
-  }
-  return mappings;
+/** A stable key for one version of a mapped file. */
+export function mappingCacheKey(devMajor: number, devMinor: number, inode: number, path: string): string {
+  return `${devMajor.toString(16).padStart(2, '0')}:${devMinor.toString(16).padStart(2, '0')}:${inode}:${path}`;
 }
 
-/** Reads what symbolization will need of a live process; undefined when it is already gone. */
-export function snapshotProcess(pid: number): ProcessSnapshot | undefined {
-  if (pid === 0) return undefined;
-  try {
-    const rootPrefix = sameMountNamespace(pid) ? '' : `/proc/${pid}/root`;
-    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
-    let cmdline = '';
-    let namespacePid = pid;
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
-      const nsPidLine = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (nsPidLine) namespacePid = Number(nsPidLine[1].trim().split(/\s+/).pop());
-    } catch {
-      // The process may exit between reads; its mappings are what matters most.
-    }
-    return { cmdline, mappings: parseExecutableMappings(maps, rootPrefix), namespacePid, rootPrefix };
-  } catch {
-    return undefined;
-  }
+/** Rough bytes of one mapping object beyond its path (fields, object header, array slot). */
+const MAPPING_OVERHEAD_BYTES = 96;
+const SNAPSHOT_OVERHEAD_BYTES = 160;
+
+/** Bytes V8 holds for a string: one a character while every character fits in Latin-1, else two. */
+export function stringBytes(text: string): number {
+  return text.length * (/[^\u0000-\u00ff]/.test(text) ? 2 : 1);
+}
+
+/** What a snapshot costs in memory: its strings and objects. */
+export function snapshotBytes(cmdline: string, mappings: readonly ExecutableMapping[]): number {
+  let bytes = SNAPSHOT_OVERHEAD_BYTES + stringBytes(cmdline);
+  for (const mapping of mappings) bytes += MAPPING_OVERHEAD_BYTES + stringBytes(mapping.path) + stringBytes(mapping.cacheKey);
+  return bytes;
 }
 
 /** The mapping holding `address`, by binary search (mappings from /proc are sorted by address). */

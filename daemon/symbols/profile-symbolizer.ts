@@ -1,12 +1,10 @@
 import { basename } from 'node:path';
 import type { Frame, FrameKind, Stack, SymbolizedProfile } from '../profile/symbolized-profile.js';
-import { processSnapshot } from '../profile/recording.js';
 import type { SampleSource, StackTables } from '../profile/sample-source.js';
 import type { ProcessEntry } from '../profile/process-table.js';
-import type { NativeSymbolFrame, NativeSymbolizer } from '../sampler/native-addon.js';
 import { KernelSymbols } from './kallsyms.js';
-import { PerfMap } from './perf-map.js';
-import { findMapping, snapshotProcess, type ExecutableMapping, type ProcessSnapshot } from './proc-maps.js';
+import type { NativeSymbolFrame, ProcessFiles } from './process-files.js';
+import { findMapping, type ExecutableMapping, type ProcessSnapshot } from './proc-maps.js';
 
 export interface SymbolizeOptions {
   /** Sampling frequency the recording was made at (Hz). */
@@ -24,6 +22,9 @@ export interface SymbolizeOptions {
 /** A frame before interning: innermost first when it comes from a lookup. */
 type FrameList = Frame[];
 
+/** Distinct processes tried for opening one shared file, when the first has exited. */
+const MAX_OPENERS = 3;
+
 /** Resolves one process's user address when nothing better is known. */
 function unknownFrame(mapping: ExecutableMapping | undefined, fileOffset: number): Frame {
   if (!mapping) return { name: '[unknown]', kind: 'unknown' };
@@ -31,28 +32,44 @@ function unknownFrame(mapping: ExecutableMapping | undefined, fileOffset: number
   return { name: `[${basename(module)}+0x${fileOffset.toString(16)}]`, kind: 'unknown', module };
 }
 
+interface ModuleWork {
+  mapping: ExecutableMapping;
+  /** Processes that map this file, in the order met: the first that can still open it does. */
+  openers: ProcessSnapshot[];
+  offsets: Map<number, Array<{ processId: number; address: bigint }>>;
+}
+
+interface JitWork {
+  processId: number;
+  snapshot: ProcessSnapshot;
+  lookups: number[];
+  addresses: bigint[];
+}
+
 /**
  * Turns a recording's raw stacks into a {@link SymbolizedProfile}: kernel frames from kallsyms, native
- * user frames (with inlined frames and file:line) through the native libdwfl symbolizer, JIT frames
- * from /tmp/perf-PID.map. Only the stacks the selected samples use are resolved; each module is
- * resolved in one call for all its addresses.
+ * user frames (with inlined frames and file:line) and JIT frames from /tmp/perf-PID.map, both read
+ * by tail2-reader through {@link ProcessFiles}. Only the stacks the selected samples use are
+ * resolved; each module is resolved in one request for all its addresses.
  */
 export class ProfileSymbolizer {
   private kernel: KernelSymbols | undefined;
 
-  constructor(private readonly native: NativeSymbolizer) {}
+  constructor(private readonly files: ProcessFiles) {}
 
   async symbolize(tables: StackTables, samples: SampleSource, options: SymbolizeOptions): Promise<SymbolizedProfile> {
     const { stacks, processes } = tables;
     const fromNs = options.fromNs ?? -Infinity;
     const toNs = options.toNs ?? Infinity;
+    // Snapshots of the last processes met may still be on their way from the reader.
+    await tables.snapshotsSettled();
     const include = options.includeProcess ?? (() => true);
     const accepted = new Map<number, boolean>();
     const processAccepted = (processId: number): boolean => {
       let verdict = accepted.get(processId);
       if (verdict === undefined) {
         const process = processes.get(processId);
-        accepted.set(processId, (verdict = include(process, processSnapshot(process))));
+        accepted.set(processId, (verdict = include(process, process.snapshot)));
       }
       return verdict;
     };
@@ -134,86 +151,114 @@ export class ProfileSymbolizer {
    */
   private async resolveUserAddresses(tables: StackTables, stackIds: number[]): Promise<Map<number, Map<bigint, FrameList>>> {
     const { stacks, processes } = tables;
-    const result = new Map<number, Map<bigint, FrameList>>();
-    interface ModuleWork {
-      mapping: ExecutableMapping;
-      offsets: Map<number, Array<{ processId: number; address: bigint }>>;
-    }
-    const modules = new Map<string, ModuleWork>();
-    const perfMaps = new Map<number, PerfMap | undefined>();
-    const refreshed = new Set<number>();
-
+    // Every distinct user address of every process, with the address it is looked up at.
+    const wanted = new Map<number, Map<bigint, number>>();
     for (const stackId of stackIds) {
       const processId = stacks.processOf(stackId);
-      const process = processes.get(processId);
       const kernelLen = stacks.kernelLength(stackId);
       const userLen = stacks.userLength(stackId);
-      let byAddress = result.get(processId);
-      if (!byAddress) result.set(processId, (byAddress = new Map()));
+      let byAddress = wanted.get(processId);
+      if (!byAddress) wanted.set(processId, (byAddress = new Map()));
       for (let i = 0; i < userLen; i++) {
         const address = stacks.frame(stackId, kernelLen + i);
-        if (byAddress.has(address)) continue;
-        const lookup = Number(address) - (i > 0 ? 1 : 0);
-        let snapshot = processSnapshot(process);
-        let mapping = snapshot ? findMapping(snapshot.mappings, lookup) : undefined;
-        if (!mapping && !refreshed.has(processId)) {
-          // Mapped after the first sight (dlopen, a JIT growing): read the maps again if it still runs.
-          refreshed.add(processId);
-          const fresh = snapshotProcess(process.pid);
-          if (fresh && (!snapshot || fresh.mappings.length >= snapshot.mappings.length)) {
-            process.snapshot = snapshot = fresh;
-            mapping = findMapping(fresh.mappings, lookup);
-          }
-        }
-        if (mapping && mapping.openPath) {
+        if (!byAddress.has(address)) byAddress.set(address, Number(address) - (i > 0 ? 1 : 0));
+      }
+    }
+    await this.refreshStaleSnapshots(tables, wanted);
+
+    const result = new Map<number, Map<bigint, FrameList>>();
+    const modules = new Map<string, ModuleWork>();
+    const jit: JitWork[] = [];
+    for (const [processId, byAddress] of wanted) {
+      const snapshot = processes.get(processId).snapshot;
+      const frames = new Map<bigint, FrameList>();
+      result.set(processId, frames);
+      const anonymous: JitWork | undefined = snapshot ? { processId, snapshot, lookups: [], addresses: [] } : undefined;
+      for (const [address, lookup] of byAddress) {
+        const mapping = snapshot ? findMapping(snapshot.mappings, lookup) : undefined;
+        if (snapshot && mapping && mapping.cacheKey) {
           const fileOffset = lookup - mapping.start + mapping.offset;
           let work = modules.get(mapping.cacheKey);
-          if (!work) modules.set(mapping.cacheKey, (work = { mapping, offsets: new Map() }));
+          if (!work) modules.set(mapping.cacheKey, (work = { mapping, openers: [], offsets: new Map() }));
+          if (work.openers.length < MAX_OPENERS && !work.openers.includes(snapshot)) work.openers.push(snapshot);
           let users = work.offsets.get(fileOffset);
           if (!users) work.offsets.set(fileOffset, (users = []));
           users.push({ processId, address });
-          byAddress.set(address, [unknownFrame(mapping, fileOffset)]);
+          frames.set(address, [unknownFrame(mapping, fileOffset)]);
+          continue;
+        }
+        if (mapping && mapping.path.startsWith('[')) {
+          frames.set(address, [{ name: mapping.path, kind: 'native', module: mapping.path, address }]);
           continue;
         }
         // Anonymous executable memory (or no mapping at all): a JIT's perf map may name it.
-        if (!perfMaps.has(processId)) perfMaps.set(processId, readPerfMap(process, snapshot));
-        const jitName = perfMaps.get(processId)?.resolve(lookup);
-        if (jitName !== undefined) {
-          byAddress.set(address, [{ name: jitName, kind: 'jit', module: '[jit]', address }]);
-        } else if (mapping && mapping.path.startsWith('[')) {
-          byAddress.set(address, [{ name: mapping.path, kind: 'native', module: mapping.path, address }]);
-        } else {
-          byAddress.set(address, [unknownFrame(mapping, lookup - (mapping?.start ?? 0) + (mapping?.offset ?? 0))]);
+        frames.set(address, [unknownFrame(mapping, lookup - (mapping?.start ?? 0) + (mapping?.offset ?? 0))]);
+        if (anonymous) {
+          anonymous.lookups.push(lookup);
+          anonymous.addresses.push(address);
         }
       }
+      if (anonymous && anonymous.lookups.length > 0) jit.push(anonymous);
     }
 
-    await Promise.all(
-      [...modules.values()].map(async ({ mapping, offsets }) => {
-        const fileOffsets = BigUint64Array.from([...offsets.keys()].map((offset) => BigInt(offset)));
-        let resolved: NativeSymbolFrame[][];
-        try {
-          resolved = await this.native.symbolize(mapping.openPath, mapping.cacheKey, fileOffsets);
-        } catch {
-          return; // unreadable or gone: the [module+0xoffset] frames already stand in
-        }
-        let index = 0;
-        for (const [fileOffset, users] of offsets) {
-          const native = resolved[index++] ?? [];
-          if (native.length === 0) continue;
-          const frames = native.map(
-            (f): Frame => ({ name: f.name, kind: 'native', module: mapping.path, file: f.file, line: f.line, inlined: f.inlined, address: BigInt(fileOffset) }),
-          );
-          for (const { processId, address } of users) result.get(processId)?.set(address, frames);
-        }
+    await Promise.all([
+      ...[...modules.values()].map((work) => this.resolveModule(work, result)),
+      ...jit.map(async ({ processId, snapshot, lookups, addresses }) => {
+        const names = await this.files.perfMapNames(snapshot, lookups);
+        const frames = result.get(processId)!;
+        names.forEach((name, i) => {
+          if (name !== undefined) frames.set(addresses[i], [{ name, kind: 'jit', module: '[jit]', address: addresses[i] }]);
+        });
       }),
-    );
+    ]);
     return result;
   }
-}
 
-function readPerfMap(process: ProcessEntry, snapshot: ProcessSnapshot | undefined): PerfMap | undefined {
-  const root = snapshot?.rootPrefix ?? '';
-  const namespacePid = snapshot?.namespacePid ?? process.pid;
-  return PerfMap.read(`${root}/tmp/perf-${namespacePid}.map`) ?? (root ? PerfMap.read(`/tmp/perf-${process.pid}.map`) : undefined);
+  /** Resolves one file's offsets through the first of its processes that can still open it. */
+  private async resolveModule({ mapping, openers, offsets }: ModuleWork, result: Map<number, Map<bigint, FrameList>>): Promise<void> {
+    const fileOffsets = [...offsets.keys()];
+    let resolved: NativeSymbolFrame[][] | undefined;
+    for (const opener of openers) {
+      try {
+        resolved = await this.files.symbolize(opener, mapping, fileOffsets);
+        break;
+      } catch (error) {
+        // Exited (its root is gone) or replaced: another process mapping the file may do. Anything
+        // else is about the file itself; the [module+0xoffset] frames already stand in.
+        const code = (error as { code?: string }).code;
+        if (code !== 'EGONE' && code !== 'EMISMATCH' && code !== 'ENOENT') return;
+      }
+    }
+    if (!resolved) return;
+    let index = 0;
+    for (const [fileOffset, users] of offsets) {
+      const native = resolved[index++] ?? [];
+      if (native.length === 0) continue;
+      const frames = native.map(
+        (f): Frame => ({ name: f.name, kind: 'native', module: mapping.path, file: f.file, line: f.line, inlined: f.inlined, address: BigInt(fileOffset) }),
+      );
+      for (const { processId, address } of users) result.get(processId)?.set(address, frames);
+    }
+  }
+
+  /**
+   * A process with addresses in no mapping mapped more after its first sight (dlopen, a JIT
+   * growing): read its maps again while it still runs, and keep the newer view if it is wider.
+   */
+  private async refreshStaleSnapshots(tables: StackTables, wanted: Map<number, Map<bigint, number>>): Promise<void> {
+    const refreshes: Array<Promise<void>> = [];
+    for (const [processId, byAddress] of wanted) {
+      const process = tables.processes.get(processId);
+      if (process.pid === 0) continue;
+      const snapshot = process.snapshot;
+      const stale = !snapshot || [...byAddress.values()].some((lookup) => !findMapping(snapshot.mappings, lookup));
+      if (!stale) continue;
+      refreshes.push(
+        this.files.snapshot(process.pid, process.startTimeNs).then((fresh) => {
+          if (fresh && (!snapshot || fresh.mappings.length >= snapshot.mappings.length)) tables.processes.setSnapshot(process, fresh);
+        }),
+      );
+    }
+    await Promise.all(refreshes);
+  }
 }

@@ -18,8 +18,8 @@ import { instanceKey } from '../metrics/metric-types.js';
 import { BatchIngest } from '../profile/batch-ingest.js';
 import type { StackTables } from '../profile/sample-source.js';
 import { createStackTables } from '../profile/stack-tables.js';
-import { loadNativeAddon } from '../sampler/native-addon.js';
 import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
+import { ProcessFiles } from '../symbols/process-files.js';
 import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { createHttpApp, listen } from '../web/http-server.js';
 import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
@@ -41,6 +41,8 @@ const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigi
  */
 export class Tail2Daemon {
   private readonly tables: StackTables;
+  /** Reads what profiled processes control (maps, binaries, perf maps) in tail2-reader processes. */
+  private readonly files: ProcessFiles;
   private readonly buffer: RollingBuffer;
   private readonly ingest: BatchIngest;
   private sampler: StackSampler;
@@ -79,7 +81,11 @@ export class Tail2Daemon {
     private readonly config: Tail2Config,
     private readonly log: Logger,
   ) {
-    this.tables = createStackTables();
+    this.files = new ProcessFiles({
+      ...config.symbols,
+      onReaderRestart: (reason) => this.log.warn({ reason }, 'tail2-reader stopped and will be started again'),
+    });
+    this.tables = createStackTables((pid, startTimeNs) => this.files.snapshot(pid, startTimeNs));
     this.buffer = new RollingBuffer(this.tables, { retainNs: config.buffer.retainMs * 1e6, maxBytes: config.buffer.maxMemoryBytes });
     this.ingest = new BatchIngest(this.tables, this.buffer);
     this.sampler = this.createSampler(config.sampling.frequency);
@@ -100,7 +106,7 @@ export class Tail2Daemon {
       },
       buffer: this.buffer,
       tables: this.tables,
-      symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
+      symbolizer: new ProfileSymbolizer(this.files),
       frequency: () => this.sampler.frequency,
       host: { name: hostname(), kernel: release(), version: TAIL2_VERSION },
       clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
@@ -248,6 +254,7 @@ export class Tail2Daemon {
     await this.notifications?.stop();
     this.notifications = undefined;
     await this.sampler.stop();
+    this.files.close();
     this.collector.close();
     this.store?.close();
     this.store = undefined;
@@ -310,6 +317,7 @@ export class Tail2Daemon {
       rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
       captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
       self: { pid: process.pid, ...this.ownUsage.current(), excluded_from_rules: [...this.ownPids()] },
+      symbols: this.files.status(),
       store: this.store?.stats() ?? null,
       notifications: this.notifications?.status() ?? { enabled: false, reason: 'no notifiers configured in tail2.yaml' },
       state_dir: this.config.stateDir,

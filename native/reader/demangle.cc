@@ -2,6 +2,7 @@
 #include "demangle.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,10 @@ void StripRustHash(std::string* name) {
 }  // namespace
 
 std::string Demangle(const char* raw) {
+  // Real mangled names stay well under this; a longer one is hostile (libiberty's demanglers have
+  // had exponential cases) and stays as it is, to be cut by the caller.
+  constexpr size_t kMaxMangledBytes = 8192;
+  if (strnlen(raw, kMaxMangledBytes + 1) > kMaxMangledBytes) return std::string(raw, kMaxMangledBytes);
   std::unique_ptr<char, FreeDeleter> demangled(
       cplus_demangle(raw, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO));
   if (!demangled) return raw;

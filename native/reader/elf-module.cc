@@ -1,52 +1,69 @@
-// One ELF file and its libdwfl session: opening and checking the file, mapping file offsets
-// through its PT_LOAD segments, and the DWARF walk that names each frame, inlined ones included.
+// One ELF file and its libdwfl session: checking the file, handing it to libdwfl, mapping file
+// offsets through its PT_LOAD segments, and the DWARF walk that names each frame, inlined ones
+// included.
 #include "elf-module.h"
 
 #include <dwarf.h>
-#include <fcntl.h>
+#include <elfutils/libdwelf.h>
 #include <libelf.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "debug-files.h"
 #include "demangle.h"
-
-// ---------------------------------------------------------------------------------------------
-// Opening a file
 
 namespace {
 
-Failure SysFailure(const char* syscall, const std::string& path, int err) {
-  Failure f;
-  const char* name = strerrorname_np(err);
-  const char* desc = strerrordesc_np(err);
-  f.code = name != nullptr ? name : "EUNKNOWN";
-  f.err = err;
-  f.syscall = syscall;
-  f.message = std::string("cannot ") + syscall + " '" + path + "': " +
-              (desc != nullptr ? desc : "unknown error") + " (" + f.code + ")";
-  if (err == EACCES || err == EPERM) {
-    f.message += "; the profiler needs read access to every mapped binary: run it as root";
-  } else if (err == ENOENT) {
-    f.message += "; the file may have been deleted or replaced since it was mapped";
-  }
-  return f;
+struct ElfDeleter {
+  void operator()(Elf* elf) const { elf_end(elf); }
+};
+using ElfPtr = std::unique_ptr<Elf, ElfDeleter>;
+
+// What the libdwfl callbacks need while a module is being opened; cleared afterwards, so a later
+// callback (there should be none) finds nothing to hand out.
+struct OpenState {
+  int fd = -1;
+  Elf* elf = nullptr;
+  std::string path;
+  DebugSearch search;
+};
+
+int FindElf(Dwfl_Module*, void** userdata, const char*, Dwarf_Addr, char** fileName, Elf** elfp) {
+  auto* state = static_cast<OpenState*>(*userdata);
+  if (state == nullptr || state->fd < 0) return -1;
+  *fileName = strdup(state->path.c_str());
+  *elfp = state->elf;  // read with ELF_C_READ: libdwfl uses it as is
+  state->elf = nullptr;
+  const int fd = state->fd;
+  state->fd = -1;
+  return fd;
 }
 
+int FindDebuginfo(Dwfl_Module*, void** userdata, const char*, Dwarf_Addr, const char*,
+                  const char* debuglinkFile, GElf_Word debuglinkCrc, char** debuginfoFileName) {
+  auto* state = static_cast<OpenState*>(*userdata);
+  if (state == nullptr) return -1;
+  return FindDebugFile(&state->search, debuglinkFile, debuglinkCrc, debuginfoFileName);
+}
+
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = FindElf,
+    .find_debuginfo = FindDebuginfo,
+    .section_address = nullptr,
+    .debuginfo_path = nullptr,
+};
+
 Failure ElfFailure(const char* code, const std::string& path, const std::string& why) {
-  Failure f;
-  f.code = code;
-  f.message = "cannot symbolize '" + path + "': " + why + " (" + code + ")";
+  Failure f = CodeFailure(code, path, "cannot symbolize: " + why);
   if (f.code == "ENOTELF") {
     f.message += "; only ELF executables and shared libraries can be symbolized";
   } else if (f.code == "EBADELF") {
@@ -55,120 +72,142 @@ Failure ElfFailure(const char* code, const std::string& path, const std::string&
   return f;
 }
 
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  void release() { fd_ = -1; }
-
- private:
-  int fd_;
-};
-
-struct ElfDeleter {
-  void operator()(Elf* elf) const { elf_end(elf); }
-};
-using ElfPtr = std::unique_ptr<Elf, ElfDeleter>;
-
 }  // namespace
 
-std::shared_ptr<Module> Module::Open(const std::shared_ptr<const Config>& config,
-                                     const std::string& path, Failure* failure) {
-  // O_NONBLOCK: a FIFO at `path` must not block the worker thread in open().
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (fd.get() < 0) {
-    *failure = SysFailure("open", path, errno);
+std::unique_ptr<Module> Module::Open(const ReaderConfig& config, UniqueFd fd,
+                                     const struct stat& st, const std::string& path,
+                                     int processRoot, int hostRoot, Failure* failure,
+                                     std::vector<Failure>* refused) {
+  if (static_cast<uint64_t>(st.st_size) > config.maxFileSize) {
+    *failure = CodeFailure("ETOOBIG", path,
+                           "is " + std::to_string(st.st_size) + " bytes, over the " +
+                               std::to_string(config.maxFileSize) +
+                               "-byte cap (symbols.max_debug_file_size)");
     return nullptr;
   }
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) {
-    *failure = SysFailure("stat", path, errno);
-    return nullptr;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    *failure = SysFailure("open", path, EISDIR);
-    return nullptr;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *failure = ElfFailure("ENOTELF", path, "not a regular file");
-    return nullptr;
-  }
-
   // Check the file ourselves first: libdwfl would accept compressed images and archives, and its
   // errors do not tell "not ELF at all" from "broken ELF".
+  ElfPtr elf(elf_begin(fd.get(), ELF_C_READ, nullptr));
+  if (!elf) {
+    *failure = ElfFailure("EBADELF", path, std::string("cannot read: ") + elf_errmsg(-1));
+    return nullptr;
+  }
+  if (elf_kind(elf.get()) != ELF_K_ELF) {
+    *failure = ElfFailure("ENOTELF", path, "not an ELF file");
+    return nullptr;
+  }
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf.get(), &ehdr) == nullptr) {
+    *failure = ElfFailure("EBADELF", path, std::string("bad ELF header: ") + elf_errmsg(-1));
+    return nullptr;
+  }
+  if (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN) {
+    *failure = ElfFailure("EBADELF", path,
+                          "ELF type " + std::to_string(ehdr.e_type) +
+                              " is neither an executable nor a shared library");
+    return nullptr;
+  }
+  size_t phnum = 0;
+  if (elf_getphdrnum(elf.get(), &phnum) != 0) {
+    *failure = ElfFailure("EBADELF", path, std::string("bad program headers: ") + elf_errmsg(-1));
+    return nullptr;
+  }
   std::vector<Segment> segments;
+  GElf_Addr low = 0;
+  GElf_Addr high = 0;
+  for (size_t i = 0; i < phnum; i++) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr) {
+      *failure = ElfFailure("EBADELF", path, std::string("bad program header: ") + elf_errmsg(-1));
+      return nullptr;
+    }
+    if (phdr.p_type != PT_LOAD) continue;
+    // libdwfl's own rule for where a module starts: the first PT_LOAD, aligned down. Reporting
+    // the module there makes libdwfl's bias zero: module addresses are the file's vaddrs.
+    if (segments.empty()) low = phdr.p_align > 1 ? phdr.p_vaddr & -phdr.p_align : phdr.p_vaddr;
+    if (phdr.p_vaddr + phdr.p_memsz > high) high = phdr.p_vaddr + phdr.p_memsz;
+    if (phdr.p_filesz > 0) segments.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_vaddr});
+  }
+  if (segments.empty() || high <= low) {
+    *failure = ElfFailure("EBADELF", path, "no loadable segment (PT_LOAD)");
+    return nullptr;
+  }
+
+  OpenState state;
+  state.path = path;
+  state.search.processRoot = processRoot;
+  state.search.hostRoot = hostRoot;
+  state.search.binaryPath = path;
+  state.search.debugDirectories = config.debugDirectories;
+  state.search.maxFileSize = config.maxFileSize;
   {
-    ElfPtr elf(elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr));
-    if (!elf) {
-      *failure = ElfFailure("EBADELF", path, std::string("cannot read: ") + elf_errmsg(-1));
-      return nullptr;
+    const void* bits = nullptr;
+    const ssize_t len = dwelf_elf_gnu_build_id(elf.get(), &bits);
+    if (len > 0 && bits != nullptr) {
+      const uint8_t* p = static_cast<const uint8_t*>(bits);
+      state.search.buildId.assign(p, p + len);
     }
-    if (elf_kind(elf.get()) != ELF_K_ELF) {
-      *failure = ElfFailure("ENOTELF", path, "not an ELF file");
-      return nullptr;
-    }
-    GElf_Ehdr ehdr;
-    if (gelf_getehdr(elf.get(), &ehdr) == nullptr) {
-      *failure = ElfFailure("EBADELF", path, std::string("bad ELF header: ") + elf_errmsg(-1));
-      return nullptr;
-    }
-    if (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN) {
-      *failure = ElfFailure("EBADELF", path,
-                            "ELF type " + std::to_string(ehdr.e_type) +
-                                " is neither an executable nor a shared library");
-      return nullptr;
-    }
-    size_t phnum = 0;
-    if (elf_getphdrnum(elf.get(), &phnum) != 0) {
-      *failure = ElfFailure("EBADELF", path,
-                            std::string("bad program headers: ") + elf_errmsg(-1));
-      return nullptr;
-    }
-    for (size_t i = 0; i < phnum; i++) {
-      GElf_Phdr phdr;
-      if (gelf_getphdr(elf.get(), static_cast<int>(i), &phdr) == nullptr) {
-        *failure = ElfFailure("EBADELF", path,
-                              std::string("bad program header: ") + elf_errmsg(-1));
-        return nullptr;
-      }
-      if (phdr.p_type == PT_LOAD && phdr.p_filesz > 0) {
-        segments.push_back({phdr.p_offset, phdr.p_filesz, phdr.p_vaddr});
-      }
-    }
-    if (segments.empty()) {
-      *failure = ElfFailure("EBADELF", path, "no loadable segment (PT_LOAD)");
-      return nullptr;
+    std::string altName;
+    std::vector<uint8_t> altId;
+    if (ReadAltLink(elf.get(), &altName, &altId)) {
+      state.search.altName = altName;
+      state.search.altBuildId = altId;
+      const size_t slash = path.rfind('/');
+      state.search.altBaseDir = slash == std::string::npos ? "." : path.substr(0, slash);
+      state.search.altBaseRoot = processRoot;
     }
   }
 
-  DwflPtr dwfl(dwfl_begin(config->callbacks()));
+  DwflPtr dwfl(dwfl_begin(&kCallbacks));
   if (!dwfl) {
     *failure = ElfFailure("EDWFL", path, std::string("dwfl_begin: ") + dwfl_errmsg(-1));
     return nullptr;
   }
   dwfl_report_begin(dwfl.get());
-  Dwfl_Module* mod = dwfl_report_elf(dwfl.get(), path.c_str(), path.c_str(), fd.get(),
-                                     /*base=*/0, /*add_p_vaddr=*/false);
-  if (mod == nullptr) {  // the fd is still ours on failure
-    *failure = ElfFailure("EBADELF", path, std::string("dwfl_report_elf: ") + dwfl_errmsg(-1));
+  Dwfl_Module* mod = dwfl_report_module(dwfl.get(), path.c_str(), low, high);
+  if (mod == nullptr) {
+    *failure = ElfFailure("EBADELF", path, std::string("dwfl_report_module: ") + dwfl_errmsg(-1));
     return nullptr;
   }
-  fd.release();  // the Dwfl module owns it now: dwfl_end closes it
   if (dwfl_report_end(dwfl.get(), nullptr, nullptr) != 0) {
     *failure = ElfFailure("EDWFL", path, std::string("dwfl_report_end: ") + dwfl_errmsg(-1));
     return nullptr;
   }
+  void** userdata = nullptr;
+  dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+  state.fd = fd.release();
+  state.elf = elf.release();
+  *userdata = &state;
+
   GElf_Addr bias = 0;
-  if (dwfl_module_getelf(mod, &bias) == nullptr) {
+  Elf* main = dwfl_module_getelf(mod, &bias);
+  if (main == nullptr) {
+    *userdata = nullptr;
+    // Not handed over (the callback was not reached): ours to free.
+    if (state.elf != nullptr) elf_end(state.elf);
+    if (state.fd >= 0) close(state.fd);
     *failure = ElfFailure("EBADELF", path, std::string("dwfl_module_getelf: ") + dwfl_errmsg(-1));
     return nullptr;
   }
-  return std::make_shared<Module>(config, std::move(dwfl), mod, bias, std::move(segments));
+  // Everything that looks for other files happens now, while the process's root is at hand:
+  // the debug file (and its alt file) and the symbol table, which may live in the debug file.
+  ModuleFacts facts;
+  Dwarf_Addr dwBias = 0;
+  facts.hasDwarf = dwfl_module_getdwarf(mod, &dwBias) != nullptr;
+  const int nsyms = dwfl_module_getsymtab(mod);
+  *userdata = nullptr;
+  *refused = std::move(state.search.refused);
+  facts.buildId = HexBuildId(state.search.buildId);
+  facts.debugFile = state.search.debugFile;
+  for (int i = 1; i < nsyms && !facts.hasSymbols; i++) {
+    GElf_Sym sym;
+    GElf_Word shndx = SHN_UNDEF;
+    const char* name = dwfl_module_getsym(mod, i, &sym, &shndx);
+    facts.hasSymbols = name != nullptr && GELF_ST_TYPE(sym.st_info) == STT_FUNC &&
+                       shndx != SHN_UNDEF && sym.st_value != 0;
+  }
+  return std::make_unique<Module>(std::move(dwfl), mod, bias, std::move(segments),
+                                  std::move(facts));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +224,6 @@ bool Module::ToAddress(uint64_t fileOffset, GElf_Addr* addr) const {
 }
 
 std::vector<Stack> Module::Symbolize(const std::vector<uint64_t>& fileOffsets) {
-  std::lock_guard<std::mutex> lock(mu_);
   std::vector<Stack> stacks;
   stacks.reserve(fileOffsets.size());
   for (uint64_t offset : fileOffsets) {
@@ -199,8 +237,14 @@ namespace {
 
 // DIE trees nested deeper than this are treated as corrupt rather than walked.
 constexpr int kMaxScopeDepth = 128;
+// DIEs one lookup may visit: real trees need a few thousand; a hostile one gets cut off here.
+constexpr int kMaxDieVisits = 200000;
 // DW_AT_abstract_origin / DW_AT_specification hops followed to find a function's name.
 constexpr int kMaxOriginHops = 8;
+// Inlined frames reported for one address.
+constexpr size_t kMaxInlinedFrames = 64;
+// Bytes of a name kept: longer ones are cut (a mangled name of a megabyte is not a name).
+constexpr size_t kMaxNameBytes = 4096;
 
 struct FreeDeleter {
   void operator()(void* p) const { free(p); }
@@ -211,23 +255,39 @@ bool IsCodeSymbol(const GElf_Sym& sym) {
   return type == STT_FUNC || type == STT_GNU_IFUNC || type == STT_NOTYPE;
 }
 
+std::string Capped(std::string name) {
+  if (name.size() > kMaxNameBytes) {
+    name.resize(kMaxNameBytes);
+    name += "...";
+  }
+  return name;
+}
+
 std::string JoinDir(const char* dir, const char* file) {
-  if (file[0] == '/' || dir == nullptr || dir[0] == '\0') return file;
+  if (file[0] == '/' || dir == nullptr || dir[0] == '\0') return Capped(file);
   std::string path(dir);
   if (path.back() != '/') path += '/';
-  return path + file;
+  return Capped(path + file);
 }
+
+struct ScopeWalk {
+  Dwarf_Addr pc;
+  std::vector<Dwarf_Die>* chain;
+  int visits = 0;
+  std::unordered_set<const void*> imported;  // partial units entered in this lookup
+};
 
 // Appends to `chain` the DIEs below `parent` whose code ranges hold `pc`, outermost first.
 // Unlike dwarf_getscopes, which stops at the innermost inlined instance and continues with the
 // scopes of its abstract definition, this keeps the concrete chain: every inlined call site and
 // the real function around them. Descends only into DIEs that hold `pc` or may contain ones
 // that do, the same set libdw's scope walk descends into.
-bool FindScopes(Dwarf_Die* parent, Dwarf_Addr pc, std::vector<Dwarf_Die>* chain, int depth) {
+bool FindScopes(Dwarf_Die* parent, ScopeWalk* walk, int depth) {
   if (depth > kMaxScopeDepth) return false;
   Dwarf_Die child;
   if (dwarf_child(parent, &child) != 0) return false;
   do {
+    if (++walk->visits > kMaxDieVisits) return false;
     switch (dwarf_tag(&child)) {
       case DW_TAG_subprogram:
       case DW_TAG_inlined_subroutine:
@@ -236,9 +296,9 @@ bool FindScopes(Dwarf_Die* parent, Dwarf_Addr pc, std::vector<Dwarf_Die>* chain,
       case DW_TAG_try_block:
       case DW_TAG_catch_block:
       case DW_TAG_with_stmt:
-        if (dwarf_haspc(&child, pc) == 1) {
-          chain->push_back(child);
-          FindScopes(&child, pc, chain, depth + 1);
+        if (dwarf_haspc(&child, walk->pc) == 1) {
+          walk->chain->push_back(child);
+          FindScopes(&child, walk, depth + 1);
           return true;
         }
         break;
@@ -246,13 +306,14 @@ bool FindScopes(Dwarf_Die* parent, Dwarf_Addr pc, std::vector<Dwarf_Die>* chain,
       case DW_TAG_module:
       case DW_TAG_class_type:
       case DW_TAG_structure_type:
-        if (FindScopes(&child, pc, chain, depth + 1)) return true;
+        if (FindScopes(&child, walk, depth + 1)) return true;
         break;
       case DW_TAG_imported_unit: {  // dwz: code shared through a partial unit
         Dwarf_Attribute attr;
         Dwarf_Die unit;
+        // Entered once per lookup: a unit that imports itself (or a cycle) is not walked again.
         if (dwarf_formref_die(dwarf_attr(&child, DW_AT_import, &attr), &unit) != nullptr &&
-            FindScopes(&unit, pc, chain, depth + 1)) {
+            walk->imported.insert(unit.addr).second && FindScopes(&unit, walk, depth + 1)) {
           return true;
         }
         break;
@@ -343,7 +404,7 @@ const std::string& Module::FunctionName(Dwarf_Die* die) {
     // dwarf_getscopes_die walks the whole CU, hence the cache and the C++-only restriction.
     const int n = IsCxx(&named) ? dwarf_getscopes_die(&named, &raw) : 0;
     std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
-    for (int i = 1; i < n; i++) {  // scopes[0] is `named` itself
+    for (int i = 1; i < n && name.size() <= kMaxNameBytes; i++) {  // scopes[0] is `named` itself
       switch (dwarf_tag(&scopes.get()[i])) {
         case DW_TAG_namespace:
         case DW_TAG_class_type:
@@ -358,7 +419,7 @@ const std::string& Module::FunctionName(Dwarf_Die* die) {
       }
     }
   }
-  return names_.emplace(named.addr, std::move(name)).first->second;
+  return names_.emplace(named.addr, Capped(std::move(name))).first->second;
 }
 
 Stack Module::Lookup(GElf_Addr addr) {
@@ -372,12 +433,13 @@ Stack Module::Lookup(GElf_Addr addr) {
   Dwarf_Addr dwBias = 0;
   Dwarf_Die* cuDie = dwfl_module_addrdie(mod_, addr, &dwBias);
   if (cuDie == nullptr) {  // no DWARF for this address: the symbol alone
-    if (symbol != nullptr) stack.push_back({Demangle(symbol), "", 0, false});
+    if (symbol != nullptr) stack.push_back({Capped(Demangle(symbol)), "", 0, false});
     return stack;
   }
   Dwarf_Die cu = *cuDie;
   std::vector<Dwarf_Die> chain;  // outermost first
-  FindScopes(&cu, addr - dwBias, &chain, 0);
+  ScopeWalk walk{addr - dwBias, &chain};
+  FindScopes(&cu, &walk, 0);
 
   Dwarf_Attribute attr;
   const char* compDir = dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &attr));
@@ -401,8 +463,10 @@ Stack Module::Lookup(GElf_Addr addr) {
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     const int tag = dwarf_tag(&*it);
     if (tag == DW_TAG_inlined_subroutine) {
-      const std::string& name = FunctionName(&*it);
-      stack.push_back({name.empty() ? "[unknown]" : name, file, line, true});
+      if (stack.size() < kMaxInlinedFrames) {
+        const std::string& name = FunctionName(&*it);
+        stack.push_back({name.empty() ? "[unknown]" : name, file, line, true});
+      }
       CallSite(&*it, files, nfiles, compDir, &file, &line);
     } else if (tag == DW_TAG_subprogram || tag == DW_TAG_entry_point) {
       function = &*it;
@@ -411,7 +475,7 @@ Stack Module::Lookup(GElf_Addr addr) {
   }
   // The ELF symbol names the real function: it is what the same code is called where DWARF is
   // missing, so flamegraphs merge. DWARF's name is the fallback.
-  std::string name = symbol != nullptr ? Demangle(symbol)
+  std::string name = symbol != nullptr ? Capped(Demangle(symbol))
                      : function != nullptr ? FunctionName(function)
                                            : std::string();
   if (name.empty()) {
@@ -420,35 +484,4 @@ Stack Module::Lookup(GElf_Addr addr) {
   }
   stack.push_back({std::move(name), std::move(file), line, false});
   return stack;
-}
-
-ModuleFacts Module::Facts() {
-  std::lock_guard<std::mutex> lock(mu_);
-  ModuleFacts facts;
-  const unsigned char* bits = nullptr;
-  GElf_Addr noteVaddr = 0;
-  const int len = dwfl_module_build_id(mod_, &bits, &noteVaddr);
-  static const char kHex[] = "0123456789abcdef";
-  for (int i = 0; i < len; i++) {
-    facts.buildId += kHex[bits[i] >> 4];
-    facts.buildId += kHex[bits[i] & 0xf];
-  }
-  Dwarf_Addr dwBias = 0;
-  facts.hasDwarf = dwfl_module_getdwarf(mod_, &dwBias) != nullptr;
-  const char* mainFile = nullptr;
-  const char* debugFile = nullptr;
-  dwfl_module_info(mod_, nullptr, nullptr, nullptr, nullptr, nullptr, &mainFile, &debugFile);
-  if (debugFile != nullptr && (mainFile == nullptr || strcmp(debugFile, mainFile) != 0)) {
-    facts.debugFile = debugFile;
-  }
-  // Any defined function symbol, from .symtab (here or in the debug file) or .dynsym alone.
-  const int nsyms = dwfl_module_getsymtab(mod_);
-  for (int i = 1; i < nsyms && !facts.hasSymbols; i++) {
-    GElf_Sym sym;
-    GElf_Word shndx = SHN_UNDEF;
-    const char* name = dwfl_module_getsym(mod_, i, &sym, &shndx);
-    facts.hasSymbols = name != nullptr && GELF_ST_TYPE(sym.st_info) == STT_FUNC &&
-                       shndx != SHN_UNDEF && sym.st_value != 0;
-  }
-  return facts;
 }

@@ -1,40 +1,20 @@
-// Tests of the native Symbolizer (native/symbolizer.cc) against binaries built here from
-// test/fixtures/symbolize/: expected addresses come from nm/readelf and expected lines from MARK
-// comments in the sources, so the symbolizer's own file-offset -> address math is what is checked.
+// tail2-reader's symbolization (native/reader/elf-module.cc through daemon/symbols/process-files.ts)
+// against binaries built here from test/fixtures/symbolize/: expected addresses come from
+// nm/readelf and expected lines from MARK comments in the sources, so the reader's own file-offset
+// -> address math is what is checked. Files are handed over as a process that shared our root and
+// exited would have mapped them (test/helpers/host-file.ts).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProcessFiles, type NativeSymbolFrame } from '../../daemon/symbols/process-files.js';
+import { hostFile } from '../helpers/host-file.js';
 
-interface SymbolFrame {
-  name: string;
-  file?: string;
-  line?: number;
-  inlined: boolean;
-}
-interface ModuleInfo {
-  buildId?: string;
-  hasSymbols: boolean;
-  hasDwarf: boolean;
-  debugFile?: string;
-}
-interface Symbolizer {
-  symbolize(path: string, cacheKey: string, fileOffsets: BigUint64Array): Promise<SymbolFrame[][]>;
-  moduleInfo(path: string, cacheKey: string): Promise<ModuleInfo>;
-  clear(): void;
-  readonly size: number;
-}
-interface NativeAddon {
-  Symbolizer: new (options?: { maxModules?: number; debugDirectories?: string[] }) => Symbolizer;
-  demangle(name: string): string;
-}
+type SymbolFrame = NativeSymbolFrame;
 
-const native = createRequire(import.meta.url)('../native/build/Release/tail2_native.node') as NativeAddon;
-
-const fixtures = fileURLToPath(new URL('./fixtures/symbolize/', import.meta.url));
+const fixtures = fileURLToPath(new URL('../fixtures/symbolize/', import.meta.url));
 const inlinedSource = path.join(fixtures, 'inlined.cc');
 const exportedSource = path.join(fixtures, 'exported.c');
 const METHOD = '_ZN2ns5KlassIiE6methodEi';
@@ -105,10 +85,10 @@ function sectionNames(bin: string): string[] {
 }
 
 /** File offsets of every byte of METHOD; `symbolsFrom`: an unstripped build with the same layout. */
-function methodOffsets(bin: string, symbolsFrom = bin): BigUint64Array {
+function methodOffsets(bin: string, symbolsFrom = bin): number[] {
   const { vaddr, size } = symbol(symbolsFrom, METHOD);
-  const offsets = new BigUint64Array(Number(size));
-  for (let i = 0n; i < size; i++) offsets[Number(i)] = toFileOffset(bin, vaddr + i);
+  const offsets: number[] = [];
+  for (let i = 0n; i < size; i++) offsets.push(Number(toFileOffset(bin, vaddr + i)));
   return offsets;
 }
 
@@ -121,8 +101,25 @@ function expectedInlinedStack(): SymbolFrame[] {
   ];
 }
 
-async function expectInlinedMethod(symbolizer: Symbolizer, bin: string, key: string, symbolsFrom = bin): Promise<void> {
-  const stacks = await symbolizer.symbolize(bin, key, methodOffsets(bin, symbolsFrom));
+const opened: ProcessFiles[] = [];
+function files(options: ConstructorParameters<typeof ProcessFiles>[0] = {}): ProcessFiles {
+  const created = new ProcessFiles({ debugDirectories: [], ...options });
+  opened.push(created);
+  return created;
+}
+
+function symbolize(reader: ProcessFiles, bin: string, offsets: number[], key?: string): Promise<SymbolFrame[][]> {
+  const { process, mapping } = hostFile(bin, key);
+  return reader.symbolize(process, mapping, offsets);
+}
+
+function moduleInfo(reader: ProcessFiles, bin: string, key?: string) {
+  const { process, mapping } = hostFile(bin, key);
+  return reader.moduleInfo(process, mapping);
+}
+
+async function expectInlinedMethod(reader: ProcessFiles, bin: string, symbolsFrom = bin): Promise<void> {
+  const stacks = await symbolize(reader, bin, methodOffsets(bin, symbolsFrom));
   for (const stack of stacks) {
     // Every byte of the method resolves, and the real function is always the outermost frame.
     expect(stack.at(-1)).toMatchObject({ name: METHOD_NAME, inlined: false });
@@ -131,17 +128,21 @@ async function expectInlinedMethod(symbolizer: Symbolizer, bin: string, key: str
   expect(stacks).toContainEqual(expectedInlinedStack());
 }
 
-/** This process's descriptors open on files under `dir`. */
-function fdsUnder(dir: string): string[] {
-  return readdirSync('/proc/self/fd')
-    .map((fd) => {
+/** Descriptors the reader processes hold open on files under `dir`. */
+function readerFdsUnder(reader: ProcessFiles, dir: string): string[] {
+  const targets: string[] = [];
+  for (const { pid } of reader.status().readers) {
+    if (pid === null) continue;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
       try {
-        return readlinkSync(`/proc/self/fd/${fd}`);
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith(dir)) targets.push(target);
       } catch {
-        return '';
+        // closed meanwhile
       }
-    })
-    .filter((target) => target.startsWith(dir));
+    }
+  }
+  return targets.sort();
 }
 
 beforeAll(() => {
@@ -194,29 +195,25 @@ afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
+afterAll(() => {
+  for (const reader of opened) reader.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
 describe('demangle', () => {
-  it('demangles Rust legacy names without their hash', () => {
-    expect(native.demangle('_ZN4core3fmt5write17h0123456789abcdefE')).toBe('core::fmt::write');
+  it('demangles Rust legacy names without their hash, Rust v0, and C++ with parameters', async () => {
+    const names = await files().demangle(['_ZN4core3fmt5write17h0123456789abcdefE', '_RNvCs1234_7mycrate3foo', METHOD, '_ZNSt6vectorIiSaIiEE9push_backERKi']);
+    expect(names).toEqual(['core::fmt::write', 'mycrate::foo', METHOD_NAME, 'std::vector<int, std::allocator<int> >::push_back(int const&)']);
   });
 
-  it('demangles Rust v0 names', () => {
-    expect(native.demangle('_RNvCs1234_7mycrate3foo')).toBe('mycrate::foo');
-  });
-
-  it('demangles C++ names with their parameters', () => {
-    expect(native.demangle(METHOD)).toBe(METHOD_NAME);
-    expect(native.demangle('_ZNSt6vectorIiSaIiEE9push_backERKi')).toBe('std::vector<int, std::allocator<int> >::push_back(int const&)');
-  });
-
-  it('keeps names that are not mangled', () => {
-    expect(native.demangle('main')).toBe('main');
-    expect(native.demangle('_Znot_really')).toBe('_Znot_really');
+  it('keeps names that are not mangled', async () => {
+    expect(await files().demangle(['main', '_Znot_really'])).toEqual(['main', '_Znot_really']);
   });
 });
 
-describe('Symbolizer', () => {
+describe('symbolization in tail2-reader', () => {
   it('reports inlined frames innermost first with file:line, under the demangled symbol', async () => {
-    await expectInlinedMethod(new native.Symbolizer(), bins.full, 'full');
+    await expectInlinedMethod(files(), bins.full);
   });
 
   it.each(['nopie', 'based'] as const)('maps file offsets through PT_LOAD and the load bias (%s)', async (variant) => {
@@ -224,34 +221,34 @@ describe('Symbolizer', () => {
     const { vaddr } = symbol(bin, METHOD);
     // A symbolizer that took file offsets for addresses would land elsewhere.
     expect(toFileOffset(bin, vaddr)).not.toBe(vaddr);
-    await expectInlinedMethod(new native.Symbolizer(), bin, variant);
+    await expectInlinedMethod(files(), bin);
   });
 
   it('describes a binary with DWARF and a build ID', async () => {
-    const info = await new native.Symbolizer().moduleInfo(bins.full, 'full');
+    const info = await moduleInfo(files(), bins.full);
     expect(info).toEqual({ buildId: expect.stringMatching(/^[0-9a-f]{40}$/), hasSymbols: true, hasDwarf: true });
     expect(run('readelf', ['-n', bins.full])).toContain(info.buildId);
   });
 
   it('finds split debug info through .gnu_debuglink', async () => {
     expect(sectionNames(bins.debuglink)).not.toContain('.debug_info');
-    const symbolizer = new native.Symbolizer();
-    await expectInlinedMethod(symbolizer, bins.debuglink, 'debuglink');
-    const info = await symbolizer.moduleInfo(bins.debuglink, 'debuglink');
+    const reader = files();
+    await expectInlinedMethod(reader, bins.debuglink);
+    const info = await moduleInfo(reader, bins.debuglink);
     expect(info).toMatchObject({ hasDwarf: true, hasSymbols: true, debugFile: `${bins.debuglink}.debug` });
   });
 
   it('finds debug info by build ID under a debug directory, names included', async () => {
     expect(sectionNames(bins.buildId)).not.toContain('.symtab');
     expect(sectionNames(bins.buildId)).not.toContain('.debug_info');
-    const symbolizer = new native.Symbolizer({ debugDirectories: [debugRoot] });
-    await expectInlinedMethod(symbolizer, bins.buildId, 'buildid', bins.full);
-    const info = await symbolizer.moduleInfo(bins.buildId, 'buildid');
+    const reader = files({ debugDirectories: [debugRoot] });
+    await expectInlinedMethod(reader, bins.buildId, bins.full);
+    const info = await moduleInfo(reader, bins.buildId);
     expect(info.hasDwarf).toBe(true);
     expect(info.debugFile?.startsWith(path.join(debugRoot, '.build-id'))).toBe(true);
 
     // Without that directory there is nothing to find.
-    const blind = await new native.Symbolizer().moduleInfo(bins.buildId, 'buildid');
+    const blind = await moduleInfo(files(), bins.buildId);
     expect(blind.hasDwarf).toBe(false);
     expect(blind.debugFile).toBeUndefined();
   });
@@ -259,83 +256,55 @@ describe('Symbolizer', () => {
   it('names exported functions of a library stripped to .dynsym', async () => {
     expect(sectionNames(bins.shared)).not.toContain('.symtab');
     const { vaddr, size } = symbol(bins.shared, 'tail2_exported_add', true);
-    const offsets = BigUint64Array.of(toFileOffset(bins.shared, vaddr), toFileOffset(bins.shared, vaddr + size - 1n));
-    const symbolizer = new native.Symbolizer();
-    const stacks = await symbolizer.symbolize(bins.shared, 'shared', offsets);
-    expect(stacks).toEqual([[{ name: 'tail2_exported_add', inlined: false }], [{ name: 'tail2_exported_add', inlined: false }]]);
-    const info = await symbolizer.moduleInfo(bins.shared, 'shared');
-    expect(info).toMatchObject({ hasSymbols: true, hasDwarf: false });
+    const offsets = [toFileOffset(bins.shared, vaddr), toFileOffset(bins.shared, vaddr + size - 1n)].map(Number);
+    const reader = files();
+    expect(await symbolize(reader, bins.shared, offsets)).toEqual([[{ name: 'tail2_exported_add', inlined: false }], [{ name: 'tail2_exported_add', inlined: false }]]);
+    expect(await moduleInfo(reader, bins.shared)).toMatchObject({ hasSymbols: true, hasDwarf: false });
   });
 
   it('returns [] for offsets outside every segment', async () => {
-    const size = BigInt(statSync(bins.full).size);
-    const stacks = await new native.Symbolizer().symbolize(bins.full, 'full', BigUint64Array.of(2n ** 64n - 1n, size + 4096n, 1n << 40n));
-    expect(stacks).toEqual([[], [], []]);
-    expect(await new native.Symbolizer().symbolize(bins.full, 'full', new BigUint64Array(0))).toEqual([]);
+    const size = statSync(bins.full).size;
+    expect(await symbolize(files(), bins.full, [2 ** 53 - 1, size + 4096, 2 ** 40])).toEqual([[], [], []]);
+    expect(await symbolize(files(), bins.full, [])).toEqual([]);
   });
 
-  it('rejects a missing file with ENOENT and names the path', async () => {
-    const missing = path.join(tmp, 'no-such-binary');
-    const error = await new native.Symbolizer().symbolize(missing, 'missing', BigUint64Array.of(0n)).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'open', path: missing });
-    expect((error as Error).message).toContain(missing);
+  it('rejects a file that is gone with ENOENT and names the path', async () => {
+    const gone = path.join(tmp, 'gone-binary');
+    copyFileSync(bins.full, gone);
+    const { process, mapping } = hostFile(gone);
+    rmSync(gone);
+    const error = await files().symbolize(process, mapping, [0]).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'openat2' });
+    expect((error as Error).message).toContain(gone);
     expect((error as Error).message).toContain('No such file or directory');
   });
 
-  it('rejects a file that is not ELF with ENOTELF', async () => {
-    const symbolizer = new native.Symbolizer();
-    await expect(symbolizer.symbolize(bins.text, 'text', BigUint64Array.of(0n))).rejects.toMatchObject({ code: 'ENOTELF', path: bins.text });
-    await expect(symbolizer.moduleInfo(tmp, 'dir')).rejects.toMatchObject({ code: 'EISDIR' });
-    expect(symbolizer.size).toBe(0); // failures are not cached
+  it('rejects a file that is not ELF with ENOTELF, and a directory with EISDIR', async () => {
+    const reader = files();
+    await expect(symbolize(reader, bins.text, [0])).rejects.toMatchObject({ code: 'ENOTELF' });
+    await expect(moduleInfo(reader, tmp)).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(reader.status().problems.counts).toMatchObject({ ENOTELF: 1, EISDIR: 1 });
   });
 
-  it('throws TypeError/RangeError on bad arguments', () => {
-    const symbolizer = new native.Symbolizer();
-    const call = (...args: unknown[]) => (symbolizer.symbolize as (...a: unknown[]) => unknown)(...args);
-    expect(() => call(bins.full, 'k', [1, 2])).toThrow(TypeError);
-    expect(() => call(bins.full, 'k', new BigInt64Array(1))).toThrow(/BigUint64Array/);
-    expect(() => call(42, 'k', new BigUint64Array(1))).toThrow(TypeError);
-    expect(() => new native.Symbolizer({ maxModules: 0 })).toThrow(RangeError);
-    expect(() => new native.Symbolizer({ debugDirectories: ['relative/dir'] })).toThrow(/absolute/);
-  });
-
-  it('opens each cache key once, keeps at most maxModules and closes files on clear()', async () => {
+  it('opens each file once and closes what it evicts, in the reader process', async () => {
     const cacheDir = path.dirname(bins.cacheA);
     const offsets = methodOffsets(bins.cacheA);
-    const symbolizer = new native.Symbolizer();
-    await symbolizer.symbolize(bins.cacheA, 'a', offsets);
-    await symbolizer.symbolize(bins.cacheA, 'a', offsets);
-    await symbolizer.moduleInfo(bins.cacheA, 'a');
-    expect(symbolizer.size).toBe(1);
-    expect(fdsUnder(cacheDir)).toEqual([bins.cacheA]); // opened once
-    symbolizer.clear();
-    expect(symbolizer.size).toBe(0);
-    expect(fdsUnder(cacheDir)).toEqual([]);
-
-    const one = new native.Symbolizer({ maxModules: 1 });
-    await one.symbolize(bins.cacheA, 'a', offsets);
-    await one.symbolize(bins.cacheB, 'b', offsets);
-    expect(one.size).toBe(1);
-    expect(fdsUnder(cacheDir)).toEqual([bins.cacheB]); // evicting closed a
-    one.clear();
-    expect(fdsUnder(cacheDir)).toEqual([]);
+    const reader = files({ symbolReaders: 1 });
+    await symbolize(reader, bins.cacheA, offsets);
+    await symbolize(reader, bins.cacheA, offsets);
+    await moduleInfo(reader, bins.cacheA);
+    expect(readerFdsUnder(reader, cacheDir)).toEqual([bins.cacheA]); // opened once
+    await symbolize(reader, bins.cacheB, offsets);
+    expect(readerFdsUnder(reader, cacheDir)).toEqual([bins.cacheA, bins.cacheB]);
+    reader.close();
+    expect(reader.status().readers.every((r) => r.pid === null)).toBe(true);
   });
 
-  it('stays correct with concurrent lookups while modules are evicted', async () => {
-    const cacheDir = path.dirname(bins.cacheA);
-    const symbolizer = new native.Symbolizer({ maxModules: 1 });
+  it('answers concurrent requests for many files correctly', async () => {
+    const reader = files();
     const offsets = methodOffsets(bins.cacheA);
-    const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => {
-        const bin = i % 3 === 0 ? bins.cacheB : bins.cacheA;
-        return symbolizer.symbolize(bin, bin, offsets);
-      }),
-    );
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => symbolize(reader, i % 3 === 0 ? bins.cacheB : bins.cacheA, offsets)));
     const expected = expectedInlinedStack();
     for (const stacks of results) expect(stacks).toContainEqual(expected);
-    expect(symbolizer.size).toBe(1);
-    symbolizer.clear();
-    expect(fdsUnder(cacheDir)).toEqual([]);
   });
 });
