@@ -29,7 +29,10 @@ namespace {
 
 constexpr uint32_t kMinRingBytes = 256 * 1024;
 constexpr int kLoadAttempts = 5;
-constexpr size_t kMaxQueuedBatches = 64;  // batches JS has not taken yet; past this, batches are dropped and counted
+// What JS has not taken yet, in batches and in bytes; past either, a batch is dropped and counted.
+// A stalled event loop then costs at most this much memory, whatever the sampling rate.
+constexpr size_t kMaxQueuedBatches = 64;
+constexpr size_t kMaxQueuedBytes = 64u << 20;
 
 struct Batch {
   std::vector<uint8_t> bytes;
@@ -277,7 +280,19 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     batch_ = Batch();
     batch_.bytes.reserve(batch->bytes.capacity());
     uint64_t records = batch->records;
-    napi_status status = tsfn_.NonBlockingCall(batch, [](Napi::Env env, Napi::Function callback, Batch* data) {
+    const size_t bytes = batch->bytes.size();
+    if (queued_bytes_.load() + bytes > kMaxQueuedBytes) {
+      dropped_records_ += records;
+      delete batch;
+      return;
+    }
+    queued_bytes_ += bytes;
+    napi_status status = tsfn_.NonBlockingCall(batch, [this](Napi::Env env, Napi::Function callback, Batch* data) {
+      queued_bytes_ -= data->bytes.size();
+      if (env == nullptr) {  // torn down before JS took it
+        delete data;
+        return;
+      }
       // The Buffer owns the batch's memory: freed when JS drops the Buffer, no copy.
       Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(
           env, data->bytes.data(), data->bytes.size(), [](Napi::Env, uint8_t*, Batch* owned) { delete owned; }, data);
@@ -291,6 +306,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       delivered_records_ += records;
       delivered_batches_++;
     } else {
+      queued_bytes_ -= bytes;
       dropped_records_ += records;
       delete batch;
     }
@@ -358,6 +374,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   bool tsfn_live_ = false;
   std::atomic<uint64_t> delivered_records_{0};
   std::atomic<uint64_t> dropped_records_{0};
+  std::atomic<size_t> queued_bytes_{0};  // bytes of batches handed to the TSFN that JS has not taken
   std::atomic<uint64_t> delivered_batches_{0};
   uint64_t counters_[TAIL2_COUNTER_MAX] = {};
   uint64_t bpf_run_time_ns_ = 0;

@@ -6,6 +6,15 @@ import { canonicalThreshold } from './threshold-units.js';
 /** An instance with no reading for longer than this is forgotten (bounded memory under process churn). 10 minutes, in ms. */
 export const FORGET_UNSEEN_AFTER_MS = 10 * 60_000;
 
+/** One tracked instance's own objects (state, key, map entry), beyond its instance's strings. */
+const INSTANCE_STATE_BYTES = 320;
+
+/** The bytes one instance holds, counted against the daemon's memory budget. */
+function instanceStateBytes(key: string, instance: MetricInstance): number {
+  const strings = instance.kind === 'process' ? instance.comm.length + instance.cmdline.length : instance.kind === 'cgroup' ? instance.path.length : 0;
+  return INSTANCE_STATE_BYTES + key.length + strings;
+}
+
 /** The trailing window `maxPerDay` counts firings in: 24 hours, in ms. */
 export const MAX_PER_DAY_WINDOW_MS = 24 * 60 * 60_000;
 
@@ -77,6 +86,8 @@ interface InstanceState {
   suppressionReported: boolean;
   lastValue: number | null;
   lastSeenMs: number;
+  /** Order of first sight: views list instances in it. */
+  seq: number;
 }
 
 interface TrackedRule {
@@ -97,8 +108,12 @@ interface FiringBlock {
  * evaluation, then cooldown and max_per_day limits on repeats.
  */
 export class RuleEngine {
+  readonly memoryName = 'rule_instances';
   private rules = new Map<string, TrackedRule>();
   private readonly now: () => number;
+  private lastEvaluationMs = -Infinity;
+  private totalBytes = 0;
+  private nextSeq = 0;
 
   /**
    * @param rules - validated rules with unique names.
@@ -133,7 +148,24 @@ export class RuleEngine {
     for (const tracked of this.rules.values()) {
       this.evaluateRule(tracked, byMetric.get(tracked.rule.metric) ?? [], nowMs, events);
     }
+    this.lastEvaluationMs = nowMs;
     return events;
+  }
+
+  // The memory budget's view (daemon/buffer/memory-budget.ts): instances that had no reading at
+  // the last evaluation (processes that exited), seen longest ago first. Live ones never go.
+
+  memoryBytes(): number {
+    return this.totalBytes;
+  }
+
+  oldestEvictableMs(): number | undefined {
+    return this.oldestUnseen()?.st.lastSeenMs;
+  }
+
+  evictOldest(): void {
+    const oldest = this.oldestUnseen();
+    if (oldest) this.forget(oldest.tracked, oldest.key, oldest.st);
   }
 
   /** Every rule, in file order, with the instances it tracks. @param nowMs - @defaultValue `options.now()` */
@@ -141,7 +173,7 @@ export class RuleEngine {
     return [...this.rules.values()].map(({ rule, threshold, instances }) => ({
       rule,
       threshold,
-      instances: [...instances].map(([key, st]) => viewOf(rule, key, st, nowMs)),
+      instances: [...instances].sort(([, a], [, b]) => a.seq - b.seq).map(([key, st]) => viewOf(rule, key, st, nowMs)),
     }));
   }
 
@@ -161,6 +193,8 @@ export class RuleEngine {
       if (previous && sameDefinition(previous.rule, tracked.rule)) tracked.instances = previous.instances;
     }
     this.rules = next;
+    this.totalBytes = 0;
+    for (const tracked of next.values()) for (const [key, st] of tracked.instances) this.totalBytes += instanceStateBytes(key, st.instance);
   }
 
   /** Instances tracked over all rules, for `/status` and to check memory stays bounded. */
@@ -168,6 +202,26 @@ export class RuleEngine {
     let count = 0;
     for (const tracked of this.rules.values()) count += tracked.instances.size;
     return count;
+  }
+
+  // Each rule's instances are kept in the order they were last seen (a reading moves one to the
+  // end), so the first is the one seen longest ago.
+  private oldestUnseen(): { tracked: TrackedRule; key: string; st: InstanceState } | undefined {
+    let oldest: { tracked: TrackedRule; key: string; st: InstanceState } | undefined;
+    for (const tracked of this.rules.values()) {
+      const first = tracked.instances.entries().next();
+      if (first.done) continue;
+      const [key, st] = first.value;
+      if (st.lastSeenMs >= this.lastEvaluationMs) continue;
+      if (!oldest || st.lastSeenMs < oldest.st.lastSeenMs) oldest = { tracked, key, st };
+    }
+    return oldest;
+  }
+
+  private forget(tracked: TrackedRule, key: string, st: InstanceState): void {
+    if (tracked.instances.get(key) !== st) return;
+    tracked.instances.delete(key);
+    this.totalBytes -= instanceStateBytes(key, st.instance);
   }
 
   private track(rules: Rule[]): Map<string, TrackedRule> {
@@ -196,9 +250,12 @@ export class RuleEngine {
     for (const [key, reading] of current) {
       let st = tracked.instances.get(key);
       if (!st) {
-        st = { instance: reading.instance, phase: 'inactive', pendingSinceMs: null, lastFiredMs: null, firedAtMs: [], suppressionReported: false, lastValue: null, lastSeenMs: nowMs };
-        tracked.instances.set(key, st);
+        st = { instance: reading.instance, phase: 'inactive', pendingSinceMs: null, lastFiredMs: null, firedAtMs: [], suppressionReported: false, lastValue: null, lastSeenMs: nowMs, seq: this.nextSeq++ };
+        this.totalBytes += instanceStateBytes(key, reading.instance);
+      } else {
+        tracked.instances.delete(key); // re-inserted below: the map stays in last-seen order
       }
+      tracked.instances.set(key, st);
       // Same key, fresher facts: a process may change comm or cmdline by exec'ing.
       st.instance = reading.instance;
       st.lastValue = reading.value;
@@ -212,7 +269,7 @@ export class RuleEngine {
     for (const [key, st] of tracked.instances) {
       if (current.has(key)) continue;
       onNotHeld(st, emit, 'no reading this interval');
-      if (nowMs - st.lastSeenMs > FORGET_UNSEEN_AFTER_MS) tracked.instances.delete(key);
+      if (nowMs - st.lastSeenMs > FORGET_UNSEEN_AFTER_MS) this.forget(tracked, key, st);
     }
   }
 

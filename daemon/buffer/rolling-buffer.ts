@@ -1,10 +1,9 @@
 import type { SampleSink } from '../profile/batch-ingest.js';
 import type { SampleSource, StackTables } from '../profile/sample-source.js';
+import { MemoryBudget } from './memory-budget.js';
 
 /** Bytes of one sample in a chunk: time f64 + stack id u32 + tid u32. */
 export const BYTES_PER_SAMPLE = 16;
-/** A process entry with its snapshot (mappings, command line): a rough, deliberately high guess. */
-const BYTES_PER_PROCESS = 4096;
 /** Entries no stack uses are kept this long, so a process met at its exec can get its first samples. */
 const PROCESS_GRACE_NS = 30e9;
 
@@ -15,6 +14,13 @@ export interface RollingBufferOptions {
   maxBytes: number;
   /** Samples per chunk, the unit of eviction. @defaultValue 4096 */
   chunkSamples?: number;
+  /**
+   * The daemon's one memory budget, shared with the metric history and the rule engine; the
+   * buffer and the process table join it. @defaultValue a budget of `maxBytes` of their own
+   */
+  budget?: MemoryBudget;
+  /** Converts sample times (monotonic ns) to wall-clock ms, for the budget's ages. @defaultValue ns / 1e6 */
+  monotonicToWallMs?: (ns: number) => number;
 }
 
 export interface RollingBufferStats {
@@ -22,7 +28,7 @@ export interface RollingBufferStats {
   samples: number;
   /** Newest minus oldest sample time held (ns). */
   spanNs: number;
-  /** Estimated bytes held: sample chunks, the stack table, process snapshots. */
+  /** Estimated bytes held: sample chunks, the stack and thread-name tables, process snapshots. */
   bytes: number;
   /** Of which the sample chunks (allocated, including the unfilled rest of the newest). */
   sampleBytes: number;
@@ -75,6 +81,7 @@ class SampleChunk {
  * thread-name and process tables shrink with the window.
  */
 export class RollingBuffer implements SampleSink, SampleSource {
+  readonly memoryName = 'samples';
   private readonly chunks: SampleChunk[] = [];
   /** Each active pin and the chunks it holds (chunks created while it is active join it). */
   private readonly activePins = new Map<Pin, Set<SampleChunk>>();
@@ -84,6 +91,8 @@ export class RollingBuffer implements SampleSink, SampleSource {
   private evictedEarly = 0;
   private dropped = 0;
   private newestNs = -Infinity;
+  private readonly budget: MemoryBudget;
+  private readonly toWallMs: (ns: number) => number;
 
   constructor(
     private readonly tables: StackTables,
@@ -93,14 +102,18 @@ export class RollingBuffer implements SampleSink, SampleSource {
     if (options.maxBytes < this.chunkSamples * BYTES_PER_SAMPLE * 2) {
       throw new RangeError(`buffer.max_memory of ${options.maxBytes} bytes is too small: it must hold at least two chunks (${this.chunkSamples * BYTES_PER_SAMPLE * 2} bytes)`);
     }
+    this.toWallMs = options.monotonicToWallMs ?? ((ns) => ns / 1e6);
+    this.budget = options.budget ?? new MemoryBudget(options.maxBytes);
+    this.budget.add(this);
+    this.budget.add(tables.processes);
   }
 
   append(timeNs: number, stackId: number, tid: number): void {
     let head = this.chunks[this.chunks.length - 1];
     if (!head || head.full) {
       this.enforceBounds();
-      if (this.bytes + this.chunkSamples * BYTES_PER_SAMPLE > this.options.maxBytes && this.evictableChunk() < 0) {
-        // Everything held is pinned by captures and there is no room: refuse, and say so.
+      if (!this.budget.makeRoom(this.chunkSamples * BYTES_PER_SAMPLE)) {
+        // Everything held is pinned by captures (or live) and there is no room: refuse, and say so.
         this.tables.stacks.release(stackId);
         this.dropped++;
         return;
@@ -123,7 +136,11 @@ export class RollingBuffer implements SampleSink, SampleSource {
     this.heldSamples++;
   }
 
-  /** Applies `retain` and `maxBytes` now; the ingest path calls it once per batch and per new chunk. */
+  /**
+   * Applies `retain` and the memory budget now; the ingest path calls it once per batch and per
+   * new chunk. Over budget, the oldest thing held goes first, whoever holds it: a chunk of samples,
+   * or a process met at its exec and never sampled (one that is sampled later is simply met again).
+   */
   enforceBounds(): void {
     const oldestKept = this.newestNs - this.options.retainNs;
     for (let i = 0; i < this.chunks.length - 1; i++) {
@@ -132,14 +149,23 @@ export class RollingBuffer implements SampleSink, SampleSource {
       this.evict(i--, false);
     }
     this.tables.processes.prune(this.newestNs - PROCESS_GRACE_NS);
-    while (this.bytes > this.options.maxBytes) {
-      const victim = this.evictableChunk();
-      if (victim < 0) break;
-      this.evict(victim, true);
-    }
-    // Still over: a fork storm's processes, met at their exec and never sampled, go before their
-    // grace period ends (one that is sampled later is simply met again).
-    if (this.bytes > this.options.maxBytes) this.tables.processes.prune(Infinity);
+    this.budget.makeRoom();
+  }
+
+  // The memory budget's view (memory-budget.ts): chunks, oldest first, unless pinned.
+
+  memoryBytes(): number {
+    return this.chunks.length * this.chunkSamples * BYTES_PER_SAMPLE + this.tables.stacks.bytes + this.tables.comms.bytes;
+  }
+
+  oldestEvictableMs(): number | undefined {
+    const victim = this.evictableChunk();
+    return victim < 0 ? undefined : this.toWallMs(this.chunks[victim].lastNs);
+  }
+
+  evictOldest(): void {
+    const victim = this.evictableChunk();
+    if (victim >= 0) this.evict(victim, true);
   }
 
   /**
@@ -183,9 +209,9 @@ export class RollingBuffer implements SampleSink, SampleSource {
     return this.newestNs;
   }
 
-  /** Estimated bytes held. */
+  /** Estimated bytes held: samples, stacks, thread names and processes. */
   get bytes(): number {
-    return this.chunks.length * this.chunkSamples * BYTES_PER_SAMPLE + this.tables.stacks.bytes + this.tables.processes.size * BYTES_PER_PROCESS;
+    return this.memoryBytes() + this.tables.processes.bytes;
   }
 
   stats(): RollingBufferStats {
@@ -195,7 +221,7 @@ export class RollingBuffer implements SampleSink, SampleSource {
       spanNs: oldest ? this.newestNs - oldest.firstNs : 0,
       bytes: this.bytes,
       sampleBytes: this.chunks.length * this.chunkSamples * BYTES_PER_SAMPLE,
-      maxBytes: this.options.maxBytes,
+      maxBytes: this.budget.maxBytes,
       expiredSamples: this.expired,
       evictedEarlySamples: this.evictedEarly,
       droppedSamples: this.dropped,

@@ -53,7 +53,7 @@ export const configFileSchema = z.strictObject({
     .strictObject({ frequency: z.number().int().min(1).max(1000).default(99), max_cpu: percent.default(0.25) })
     .default({ frequency: 99, max_cpu: 0.25 }),
   buffer: z
-    .strictObject({ retain: duration.default(600_000), max_memory: size.default(256 * 1024 * 1024) })
+    .strictObject({ retain: duration.default(600_000), max_memory: size.pipe(z.number().min(1024 ** 2, 'must be at least 1MiB: the buffer\'s tables alone start at half a megabyte')).default(256 * 1024 * 1024) })
     .default({ retain: 600_000, max_memory: 256 * 1024 * 1024 }),
   state_dir: z.string().min(1).default('/var/lib/tail2'),
   web: z

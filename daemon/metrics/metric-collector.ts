@@ -45,6 +45,11 @@ export interface MetricCollectorOptions {
   monotonicMs?: () => number;
 }
 
+/** One process's collector state: its entry, comm, and command line counted at its 4 KiB cap. */
+const PROCESS_STATE_BYTES = 400 + 4096;
+/** One RSS-growth window: two arrays of 128 doubles and the track around them. */
+const GROWTH_TRACK_BYTES = 2 * 128 * 8 + 200;
+
 /**
  * All metric collectors behind one call, made once per evaluation interval (1 s) by the daemon.
  * Every value covers the interval since the previous call; the first call only sets baselines for
@@ -52,6 +57,7 @@ export interface MetricCollectorOptions {
  * `unavailable` for that round; the others still answer.
  */
 export class MetricCollector {
+  readonly memoryName = 'process_metrics';
   private readonly systemCpu: SystemCpu;
   private readonly processes: ProcessCpuRss;
   private readonly cgroups: CgroupStats;
@@ -138,6 +144,22 @@ export class MetricCollector {
   /** Processes and cgroups currently tracked. */
   tracked(): { processes: number; cgroups: number } {
     return { processes: this.processes.size, cgroups: this.cgroups.size };
+  }
+
+  // The memory budget's view: state per live process (its last stat reading and command line, its
+  // RSS-growth window). Nothing here may go: it is what the next round's rates are computed from,
+  // and it is bounded by the processes alive at once.
+
+  memoryBytes(): number {
+    return this.processes.size * PROCESS_STATE_BYTES + this.growth.size * GROWTH_TRACK_BYTES;
+  }
+
+  oldestEvictableMs(): number | undefined {
+    return undefined;
+  }
+
+  evictOldest(): void {
+    // nothing is evictable: see memoryBytes
   }
 
   /** Closes the kept /proc fds and the perf counters. */

@@ -1,3 +1,4 @@
+import { stringBytes } from '../units/string-bytes.js';
 import { instanceKey, type MetricInstance, type MetricName, type MetricReading } from './metric-types.js';
 
 /** One point of a series. */
@@ -95,14 +96,33 @@ interface InstanceHistory {
   instance: MetricInstance;
   lastUpdateMs: number;
   series: Map<MetricName, SeriesRing>;
+  /** What this instance holds: its point buffers, its instance's strings, the objects around them. */
+  bytes: number;
 }
+
+/** The objects of one instance (history, maps, key) and of one series ring beyond their buffers. */
+const INSTANCE_OVERHEAD_BYTES = 240;
+const SERIES_OVERHEAD_BYTES = 120;
+
+/** Bytes of an instance's own strings: a process's comm and command line, a cgroup's path. */
+function instanceStringBytes(instance: MetricInstance): number {
+  switch (instance.kind) {
+    case 'system':
+      return 0;
+    case 'process':
+      return stringBytes(instance.comm) + stringBytes(instance.cmdline);
+    case 'cgroup':
+      return stringBytes(instance.path) + stringBytes(instance.unit ?? '');
+  }
+}
+
 
 /** Counters of a {@link MetricHistory}. */
 export interface MetricHistoryStats {
   instances: number;
   series: number;
   points: number;
-  /** Bytes held by the point buffers. */
+  /** Bytes held: point buffers, instance strings and the objects around them. */
   bytes: number;
   /** Instances dropped to make room (updated longest ago). */
   evicted: number;
@@ -113,9 +133,12 @@ export interface MetricHistoryStats {
 /**
  * The recent values of every metric, per instance: what a capture reads to show the curve that
  * fired. Bounded by time (`retentionMs`), by points per series and by instance count, so process
- * churn cannot grow it without bound.
+ * churn cannot grow it without bound; its bytes count against the daemon's memory budget, which
+ * takes the instance updated longest ago first (daemon/buffer/memory-budget.ts).
  */
 export class MetricHistory {
+  readonly memoryName = 'metric_history';
+  private totalBytes = 0;
   private readonly retentionMs: number;
   private readonly maxInstances: number;
   private readonly maxPointsPerSeries: number;
@@ -145,22 +168,47 @@ export class MetricHistory {
         this.instances.set(key, history);
         history.lastUpdateMs = Math.max(history.lastUpdateMs, timeMs);
       }
-      history.instance = instance;
+      if (history.instance !== instance) {
+        this.resize(history, instanceStringBytes(instance) - instanceStringBytes(history.instance));
+        history.instance = instance;
+      }
     } else {
       this.expire(timeMs);
-      if (this.instances.size >= this.maxInstances && !this.evictOldest(timeMs)) {
+      if (this.instances.size >= this.maxInstances && !this.evictIfOlderThan(timeMs)) {
         this.rejected++;
         return;
       }
-      history = { instance, lastUpdateMs: timeMs, series: new Map() };
+      history = { instance, lastUpdateMs: timeMs, series: new Map(), bytes: 0 };
+      this.resize(history, INSTANCE_OVERHEAD_BYTES + stringBytes(key) + instanceStringBytes(instance));
       this.instances.set(key, history);
     }
     let ring = history.series.get(metric);
     if (!ring) {
       ring = new SeriesRing(timeMs);
       history.series.set(metric, ring);
+      this.resize(history, SERIES_OVERHEAD_BYTES + ring.bytes);
     }
+    const before = ring.bytes;
     ring.push(timeMs, value, this.maxPointsPerSeries, timeMs - this.retentionMs);
+    if (ring.bytes !== before) this.resize(history, ring.bytes - before);
+  }
+
+  // The memory budget's view: instances, updated longest ago first.
+
+  memoryBytes(): number {
+    return this.totalBytes;
+  }
+
+  oldestEvictableMs(): number | undefined {
+    const first = this.instances.values().next();
+    return first.done ? undefined : first.value.lastUpdateMs;
+  }
+
+  evictOldest(): void {
+    const first = this.instances.keys().next();
+    if (first.done) return;
+    this.remove(first.value);
+    this.evicted++;
   }
 
   /** Points of one series with `fromMs <= timeMs <= toMs`, oldest first. */
@@ -190,30 +238,39 @@ export class MetricHistory {
   stats(): MetricHistoryStats {
     let series = 0;
     let points = 0;
-    let bytes = 0;
     for (const history of this.instances.values()) {
       for (const ring of history.series.values()) {
         series++;
         points += ring.count;
-        bytes += ring.bytes;
       }
     }
-    return { instances: this.instances.size, series, points, bytes, evicted: this.evicted, rejected: this.rejected };
+    return { instances: this.instances.size, series, points, bytes: this.totalBytes, evicted: this.evicted, rejected: this.rejected };
   }
 
   // Drops instances whose newest point is past the retention: nothing of theirs is left to show.
   private expire(nowMs: number): void {
     for (const [key, history] of this.instances) {
       if (history.lastUpdateMs >= nowMs - this.retentionMs) break;
-      this.instances.delete(key);
+      this.remove(key);
     }
   }
 
-  private evictOldest(nowMs: number): boolean {
-    const first = this.instances.entries().next();
-    if (first.done || first.value[1].lastUpdateMs >= nowMs) return false;
-    this.instances.delete(first.value[0]);
-    this.evicted++;
+  private evictIfOlderThan(nowMs: number): boolean {
+    const first = this.instances.values().next();
+    if (first.done || first.value.lastUpdateMs >= nowMs) return false;
+    this.evictOldest();
     return true;
+  }
+
+  private remove(key: string): void {
+    const history = this.instances.get(key);
+    if (!history) return;
+    this.totalBytes -= history.bytes;
+    this.instances.delete(key);
+  }
+
+  private resize(history: InstanceHistory, delta: number): void {
+    history.bytes += delta;
+    this.totalBytes += delta;
   }
 }

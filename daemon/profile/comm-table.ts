@@ -6,6 +6,9 @@
  * with ever-new names (a fork storm of `worker-12345`s) cannot grow the table without bound.
  */
 const MAX_REMEMBERED_THREADS = 65_536;
+/** A name's entry (the string of at most 15 bytes, its slots and index), and a thread's cache entry. */
+const NAME_BYTES = 96;
+const THREAD_BYTES = 112;
 
 export class CommTable {
   private readonly names: Array<string | undefined> = [];
@@ -18,6 +21,11 @@ export class CommTable {
   /** Live names. */
   get size(): number {
     return this.names.length - this.freeIds.length;
+  }
+
+  /** Bytes held: the names and the per-thread cache. */
+  get bytes(): number {
+    return this.size * NAME_BYTES + this.byThread.size * THREAD_BYTES;
   }
 
   name(id: number): string {

@@ -15,8 +15,9 @@ export type Snapshotter = (pid: number, startTimeNs: number) => Promise<ProcessS
  * thread name, so freeing the last stack of a process lets the process go too.
  *
  * @param snapshot reads a new process's mappings; without one, processes have no snapshot.
+ * @param monotonicToWallMs converts record times to wall-clock ms (for the memory budget's ages).
  */
-export function createStackTables(snapshot: Snapshotter = () => undefined): StackTables {
+export function createStackTables(snapshot: Snapshotter = () => undefined, monotonicToWallMs?: (ns: number) => number): StackTables {
   const pending = new Set<Promise<void>>();
   const processes = new ProcessTable((entry) => {
     const taken = snapshot(entry.pid, entry.startTimeNs);
@@ -33,7 +34,7 @@ export function createStackTables(snapshot: Snapshotter = () => undefined): Stac
     );
     pending.add(settled);
     void settled.finally(() => pending.delete(settled));
-  });
+  }, monotonicToWallMs);
   const comms = new CommTable();
   const stacks = new StackTable({
     retain(processId, commId) {

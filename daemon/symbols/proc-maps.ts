@@ -1,3 +1,5 @@
+import { stringBytes } from '../units/string-bytes.js';
+
 /** One executable mapping of a process, from /proc/PID/maps. User addresses fit in a double (< 2^53). */
 export interface ExecutableMapping {
   start: number;
@@ -52,10 +54,6 @@ export function mappingCacheKey(devMajor: number, devMinor: number, inode: numbe
 const MAPPING_OVERHEAD_BYTES = 96;
 const SNAPSHOT_OVERHEAD_BYTES = 160;
 
-/** Bytes V8 holds for a string: one a character while every character fits in Latin-1, else two. */
-export function stringBytes(text: string): number {
-  return text.length * (/[^\u0000-\u00ff]/.test(text) ? 2 : 1);
-}
 
 /** What a snapshot costs in memory: its strings and objects. */
 export function snapshotBytes(cmdline: string, mappings: readonly ExecutableMapping[]): number {

@@ -6,6 +6,7 @@ import { loadRulesFile } from '../../triggers/rules-file.js';
 import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import type { Rule } from '../../triggers/rule.js';
 import { Notifications } from '../../notifiers/notifications.js';
+import { MemoryBudget } from '../buffer/memory-budget.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.js';
 import { renderIncidentFiles } from '../capture/incident-files.js';
@@ -44,6 +45,8 @@ export class Tail2Daemon {
   /** Reads what profiled processes control (maps, binaries, perf maps) in tail2-reader processes. */
   private readonly files: ProcessFiles;
   private readonly buffer: RollingBuffer;
+  /** buffer.max_memory, for everything kept per sample and per process (memory-budget.ts). */
+  private readonly budget: MemoryBudget;
   private readonly ingest: BatchIngest;
   private sampler: StackSampler;
   private readonly cpuBackoff: CpuBackoff;
@@ -85,13 +88,16 @@ export class Tail2Daemon {
       ...config.symbols,
       onReaderRestart: (reason) => this.log.warn({ reason }, 'tail2-reader stopped and will be started again'),
     });
-    this.tables = createStackTables((pid, startTimeNs) => this.files.snapshot(pid, startTimeNs));
-    this.buffer = new RollingBuffer(this.tables, { retainNs: config.buffer.retainMs * 1e6, maxBytes: config.buffer.maxMemoryBytes });
+    this.tables = createStackTables((pid, startTimeNs) => this.files.snapshot(pid, startTimeNs), monotonicToWallMs);
+    this.budget = new MemoryBudget(config.buffer.maxMemoryBytes);
+    this.buffer = new RollingBuffer(this.tables, { retainNs: config.buffer.retainMs * 1e6, maxBytes: config.buffer.maxMemoryBytes, budget: this.budget, monotonicToWallMs });
     this.ingest = new BatchIngest(this.tables, this.buffer);
     this.sampler = this.createSampler(config.sampling.frequency);
     this.cpuBackoff = new CpuBackoff(config.sampling.frequency, config.sampling.maxCpu);
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     this.collector = new MetricCollector({ history: this.history });
+    this.budget.add(this.history);
+    this.budget.add(this.collector);
     this.metrics = new DaemonMetrics(() => this.gauges());
     this.captures = new CaptureManager({
       persister: {
@@ -131,6 +137,7 @@ export class Tail2Daemon {
   async start(): Promise<void> {
     this.rules = await this.loadRules();
     this.engine = new RuleEngine(this.rules, this.collector.hostFacts());
+    this.budget.add(this.engine);
     await mkdir(this.config.stateDir, { recursive: true });
     // Opening reconciles: half-written incidents from a crash are removed, unindexed ones indexed.
     const store = await IncidentStore.open(this.config.stateDir, {
@@ -317,6 +324,7 @@ export class Tail2Daemon {
       rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
       captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
       self: { pid: process.pid, ...this.ownUsage.current(), excluded_from_rules: [...this.ownPids()] },
+      memory: { ...this.budget.stats(), rss_bytes: process.memoryUsage.rss(), heap_used_bytes: process.memoryUsage().heapUsed },
       symbols: this.files.status(),
       store: this.store?.stats() ?? null,
       notifications: this.notifications?.status() ?? { enabled: false, reason: 'no notifiers configured in tail2.yaml' },
@@ -473,6 +481,8 @@ export class Tail2Daemon {
       const own = this.ownPids();
       const readings = result.readings.filter((r) => r.instance.kind !== 'process' || !own.has(r.instance.pid));
       const events = this.engine?.evaluate(readings, now) ?? [];
+      // New processes' history and rule instances count against the same budget as the samples.
+      this.budget.makeRoom();
       for (const event of events) this.onRuleEvent(event);
     } catch (error) {
       // Once a minute at most: a collector that keeps failing must not write a line a second.

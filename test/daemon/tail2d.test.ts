@@ -199,16 +199,4 @@ describe('tail2d', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/rules\.yaml:3:13: .*cpux/);
   });
-
-  it('stays within max_memory through a fork storm, evicting and counting', async () => {
-    const d = await daemon('storm', 'rules: []\n', 'buffer: { retain: 10m, max_memory: 4MiB }\n');
-    // Thousands of short-lived processes, each with its own comm and stacks.
-    execFileSync('bash', ['-c', 'for i in $(seq 1500); do (exec -a "storm-$i" sh -c "for j in 1 2 3 4 5 6 7 8 9 10; do :; done") ; done'], { timeout: 300_000 });
-    await sleep(1500);
-    const status = await d.get<{ buffer: { bytes: number; max_bytes: number; evicted_early_samples: number; processes: number; stacks: number } }>('/api/status');
-    expect(status.buffer.bytes).toBeLessThanOrEqual(status.buffer.max_bytes);
-    expect(status.buffer.evicted_early_samples).toBeGreaterThan(0);
-    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d.child.pid}/status`, 'utf8'))?.[1]);
-    expect(rssKiB / 1024).toBeLessThan(200);
-  });
 });
