@@ -39,4 +39,27 @@ describe('tail2 status (text)', () => {
     expect(lines).toContain('notify:   off (no notifiers configured in tail2.yaml)');
     expect(lines.some((line) => line.startsWith('self:'))).toBe(false);
   });
+
+  it('shows the memory budget by part and the files symbolization refused, escaping what a process named', () => {
+    const lines = formatStatus({
+      version: '0.1.0',
+      host: 'h',
+      uptime_s: 1,
+      sampler: {},
+      buffer: {},
+      rules: {},
+      captures: {},
+      memory: { max_bytes: 64 * 1048576, bytes: 3 * 1048576, parts: { samples: 1048576, processes: 2 * 1048576 }, evicted: { samples: 2, processes: 1 }, heap_used_bytes: 30 * 1048576, rss_bytes: 110 * 1048576 },
+      symbols: {
+        problems: { counts: { ENOTREG: 2, ETIMEDOUT: 1 }, recent: [{ file: '/tmp/perf-42.map\u001b]0;pwned\u0007\nfake line', code: 'ENOTREG', message: 'is a FIFO, not a regular file' }] },
+        quarantined: 1,
+        readers: [{ timeouts: 1, crashes: 0 }, { timeouts: 0, crashes: 0 }],
+      },
+    });
+    const text = lines.join('\n');
+    expect(text).toContain('memory:   3.0 MiB of the 64.0 MiB budget (samples 1.0 MiB, processes 2.0 MiB); 3 things evicted to stay within it; V8 heap 30.0 MiB, RSS 110.0 MiB');
+    expect(text).toContain('symbols:  ENOTREG 2, ETIMEDOUT 1; 1 files set aside; tail2-reader restarted 1 times');
+    expect(text).toContain('/tmp/perf-42.map\\x1b]0;pwned\\x07\\x0afake line: ENOTREG is a FIFO');
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/); // only the line breaks between lines
+  });
 });

@@ -4,6 +4,11 @@ type Bag = Record<string, unknown>;
 const bag = (value: unknown): Bag | undefined => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Bag) : undefined);
 const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 const mib = (bytes: unknown): string => `${(Number(bytes) / 1048576).toFixed(1)} MiB`;
+/** Text a profiled process chose (a file name): control characters shown escaped, never sent to the terminal. */
+const shown = (value: unknown): string => String(value).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+  const code = c.charCodeAt(0);
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+});
 
 /**
  * `tail2 status` for a person: one line per part of the daemon, the same facts as /status and
@@ -34,6 +39,7 @@ export function formatStatus(status: Bag): string[] {
     lines.push(`store:    ${String(store.incidents)} incidents, ${mib(store.bytes)} on disk${lastError ? `; last error ${String(lastError.code)}: ${String(lastError.message)}` : ''}`);
   }
   lines.push(...notificationLines(bag(status.notifications)));
+  lines.push(...memoryLines(bag(status.memory)), ...symbolLines(bag(status.symbols)));
   const self = bag(status.self);
   if (self) lines.push(`self:     pid ${String(self.pid)}, ${String(self.cpu_percent_of_core)}% of a core, ${mib(self.rss_bytes)} RSS; never fires its rules on pids ${list(self.excluded_from_rules).join(', ')}`);
   for (const missing of list(bag(status.metrics)?.unavailable).map(bag)) {
@@ -41,6 +47,37 @@ export function formatStatus(status: Bag): string[] {
   }
   for (const rule of list(rules.unavailable).map(bag)) {
     if (rule) lines.push(`rule ${String(rule.rule)} cannot fire here: its metric ${String(rule.metric)} is unavailable (see above)`);
+  }
+  return lines;
+}
+
+const PART_NAMES: Record<string, string> = {
+  samples: 'samples',
+  processes: 'processes',
+  metric_history: 'metric history',
+  rule_instances: 'rule instances',
+  process_metrics: 'collectors',
+};
+
+function memoryLines(memory: Bag | undefined): string[] {
+  if (!memory) return [];
+  const parts = Object.entries(bag(memory.parts) ?? {}).map(([name, bytes]) => `${PART_NAMES[name] ?? name} ${mib(bytes)}`);
+  const evicted = Object.values(bag(memory.evicted) ?? {}).reduce<number>((sum, n) => sum + Number(n), 0);
+  return [
+    `memory:   ${mib(memory.bytes)} of the ${mib(memory.max_bytes)} budget (${parts.join(', ')}); ${evicted} things evicted to stay within it; V8 heap ${mib(memory.heap_used_bytes)}, RSS ${mib(memory.rss_bytes)}`,
+  ];
+}
+
+function symbolLines(symbols: Bag | undefined): string[] {
+  if (!symbols) return [];
+  const counts = Object.entries(bag(bag(symbols.problems)?.counts) ?? {});
+  const readers = list(symbols.readers).map(bag);
+  const restarts = readers.reduce((n, r) => n + Number(r?.timeouts ?? 0) + Number(r?.crashes ?? 0), 0);
+  const lines = [
+    `symbols:  ${counts.length === 0 ? 'no file refused or given up' : counts.map(([code, n]) => `${code} ${String(n)}`).join(', ')}; ${String(symbols.quarantined ?? 0)} files set aside; tail2-reader restarted ${restarts} times`,
+  ];
+  for (const problem of list(bag(symbols.problems)?.recent).map(bag)) {
+    if (problem) lines.push(`          ${shown(problem.file)}: ${String(problem.code)} ${shown(problem.message)}`);
   }
   return lines;
 }

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
+import { runCli } from '../helpers/fixtures.js';
 
 const running: RunningDaemon[] = [];
 const children: ChildProcess[] = [];
@@ -77,6 +78,10 @@ describe('tail2d among hostile processes', () => {
       expect(status.symbols.problems.recent.some((p) => p.code === 'ENOTREG' && p.file.includes(`perf-${child.pid}.map`))).toBe(true);
       // Refused at once: no reader waited on the FIFO until its budget ran out.
       expect(status.symbols.readers.every((r) => r.timeouts === 0 && r.crashes === 0)).toBe(true);
+      // `tail2 status` says so too, for a person.
+      const cli = await runCli(['status', '--url', d.baseUrl]);
+      expect(cli.stdout).toMatch(/symbols: .*ENOTREG/);
+      expect(cli.stdout).toContain(`/tmp/perf-${child.pid}.map (pid ${child.pid}): ENOTREG`);
       // And a second capture is no different (every capture used to block again).
       const { unanswered: again } = await healthDuring(d, capture(d));
       expect(again).toBe(0);
