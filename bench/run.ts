@@ -1,6 +1,7 @@
 import { cpus, release } from 'node:os';
 import { runAccuracyBench } from './accuracy-bench.js';
 import { runBufferBenchInChild } from './buffer-bench.js';
+import { runBurstBench } from './burst-bench.js';
 import { runCollectorBench } from './collector-bench.js';
 import { runIngestBench } from './ingest-bench.js';
 import { runNotifyBench } from './notify-bench.js';
@@ -51,6 +52,20 @@ if (wants('buffer')) {
     console.log(`  sample storage: ${r.sampleBytesPerSample} B/sample (+${(r.chunkSlack * 100).toFixed(2)}% unfilled in the newest chunk) — target ≤ 16: ${pass(r.sampleBytesPerSample <= 16)}`);
     console.log(`  with the stack table and process entries: ${r.totalBytesPerSample.toFixed(2)} B/sample, ${(r.bufferBytes / 1048576).toFixed(1)} MiB`);
     console.log(`  RSS of a Node process holding it: ${(r.rssBytes / 1e6).toFixed(0)} MB (the window added ${(r.rssGrowthBytes / 1e6).toFixed(0)} MB)${here ? ` — target ≤ 150 MB: ${pass(r.rssBytes <= 150e6)}` : ''}`);
+  }
+}
+
+if (wants('bursts')) {
+  const r = await runBurstBench();
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+  // README.md, "Memory": the fixed overhead tail2d may use beyond buffer.max_memory.
+  const limit = r.maxMemoryBytes + 160 * 1024 * 1024;
+  console.log(`\ntail2d memory under process bursts (buffer.max_memory ${mb(r.maxMemoryBytes)}, rules tracking every process; idle RSS ${mb(r.idleRss)}):`);
+  for (const p of r.phases) {
+    console.log(
+      `  ${p.name.padEnd(44)} RSS before ${mb(p.beforeRss)}, peak ${mb(p.peakRss)} (${(p.peakRss / r.idleRss).toFixed(2)}× idle), 10 s after ${mb(p.afterRss)}; budget ${mb(p.budgetBytes)} of ${mb(p.budgetMax)} — ` +
+        `target peak ≤ max_memory + 160 MiB (${mb(limit)}): ${pass(p.peakRss <= limit)}`,
+    );
   }
 }
 
