@@ -52,7 +52,7 @@ export function statusPage(status: unknown, nowMs: number): StatusPageModel {
   };
   return {
     title: 'Status',
-    sections: [overview(s), sampler(s), buffer(s), metrics(s, when), captures(s), store(s, when), queue(s)],
+    sections: [overview(s), sampler(s), buffer(s), memory(s), symbols(s, when), metrics(s, when), captures(s), store(s, when), queue(s)],
     raw: JSON.stringify(status ?? null, null, 2),
   };
 }
@@ -125,6 +125,67 @@ function buffer(s: Bag): StatusSection {
       row('Dropped', count(b.dropped_samples), (num(b.dropped_samples) ?? 0) > 0 ? 'warn' : ''),
     ],
     tables: [],
+  };
+}
+
+const MEMORY_PARTS: Record<string, string> = {
+  samples: 'Samples, stacks, thread names',
+  processes: 'Process snapshots',
+  metric_history: 'Metric history',
+  rule_instances: 'Rule instances',
+  process_metrics: 'Collectors (per live process)',
+};
+
+function memory(s: Bag): StatusSection {
+  const m = bag(s.memory);
+  if (!m) return { id: 'status-memory', title: 'Memory', rows: [row('State', 'not reported')], tables: [] };
+  const bytes = num(m.bytes);
+  const max = num(m.max_bytes);
+  const evicted = bag(m.evicted) ?? {};
+  return {
+    id: 'status-memory',
+    title: 'Memory',
+    rows: [
+      row('Budget (buffer.max_memory)', bytes === undefined ? undefined : `${mib(bytes)}${max ? ` of ${mib(max)}` : ''}`, max && bytes !== undefined && bytes > max ? 'warn' : ''),
+      row('V8 heap in use', num(m.heap_used_bytes) === undefined ? undefined : mib(num(m.heap_used_bytes) as number)),
+      row('Resident (RSS)', num(m.rss_bytes) === undefined ? undefined : mib(num(m.rss_bytes) as number)),
+    ],
+    tables: [
+      {
+        caption: 'By part',
+        headers: ['Part', 'Held', 'Given up to stay within the budget'],
+        rows: Object.entries(bag(m.parts) ?? {}).map(([name, held]) => [MEMORY_PARTS[name] ?? name, num(held) === undefined ? '—' : mib(num(held) as number), count(evicted[name])]),
+        empty: 'Nothing counted yet.',
+      },
+    ],
+  };
+}
+
+function symbols(s: Bag, when: (value: unknown) => string | undefined): StatusSection {
+  const y = bag(s.symbols);
+  if (!y) return { id: 'status-symbols', title: 'Symbols', rows: [row('State', 'not reported')], tables: [] };
+  const problems = bag(y.problems) ?? {};
+  const counts = Object.entries(bag(problems.counts) ?? {});
+  const readers = list(y.readers);
+  const restarts = readers.reduce((n, r) => n + (num(r.timeouts) ?? 0) + (num(r.crashes) ?? 0), 0);
+  const snapshots = bag(y.snapshots) ?? {};
+  return {
+    id: 'status-symbols',
+    title: 'Symbols',
+    rows: [
+      row('Files refused or given up', counts.length === 0 ? 'none' : counts.map(([code, n]) => `${code} ${count(n)}`).join(', '), counts.length > 0 ? 'warn' : ''),
+      row('Set aside (overran their budget or crashed the reader)', count(y.quarantined), (num(y.quarantined) ?? 0) > 0 ? 'warn' : ''),
+      row('tail2-reader restarts', count(restarts), restarts > 0 ? 'warn' : ''),
+      row('Process snapshots', `${count(snapshots.taken)} taken, ${count(snapshots.gone)} gone before read, ${count(snapshots.skipped)} skipped (too many at once)`),
+    ],
+    tables: [
+      {
+        caption: 'Latest problems',
+        headers: ['When', 'File', 'Problem'],
+        rows: list(problems.recent).map((p) => [when(p.at) ?? '—', str(p.file) ?? '?', `${str(p.code) ?? '?'}: ${str(p.message) ?? ''}`]),
+        empty: 'No file was refused or given up.',
+      },
+    ],
   };
 }
 

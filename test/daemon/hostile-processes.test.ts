@@ -82,6 +82,10 @@ describe('tail2d among hostile processes', () => {
       const cli = await runCli(['status', '--url', d.baseUrl]);
       expect(cli.stdout).toMatch(/symbols: .*ENOTREG/);
       expect(cli.stdout).toContain(`/tmp/perf-${child.pid}.map (pid ${child.pid}): ENOTREG`);
+      // And the status page.
+      const page = await (await fetch(`${d.baseUrl}/status`)).text();
+      expect(page).toContain('id="status-symbols"');
+      expect(page).toMatch(new RegExp(`perf-${child.pid}\\.map \\(pid ${child.pid}\\)</td><td>ENOTREG`));
       // And a second capture is no different (every capture used to block again).
       const { unanswered: again } = await healthDuring(d, capture(d));
       expect(again).toBe(0);
