@@ -55,6 +55,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     web: { listen: { host, port }, publicUrl: (raw.web.public_url ?? `http://${urlHost}:${port}`).replace(/\/+$/, ''), token: raw.web.token },
     redis: { url: raw.redis.url },
     rulesFile: resolve(base, raw.rules_file),
+    redact: { defaults: raw.redact.defaults, names: raw.redact.names.map((name) => name.toLowerCase()), urlUserinfo: raw.redact.url_userinfo },
     store: { maxIncidents: raw.store.max_incidents, maxAgeMs: raw.store.max_age, maxDiskBytes: raw.store.max_disk },
     notifiers: Object.fromEntries(
       Object.entries(raw.notifiers).map(([name, n]): [string, NotifierConfig] => [

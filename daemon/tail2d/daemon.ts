@@ -85,7 +85,7 @@ export class Tail2Daemon {
     this.sampler = this.createSampler(config.sampling.frequency);
     this.cpuBackoff = new CpuBackoff(config.sampling.frequency, config.sampling.maxCpu);
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
-    this.collector = new MetricCollector({ history: this.history });
+    this.collector = new MetricCollector({ history: this.history, redact: config.redact });
     this.metrics = new DaemonMetrics(() => this.gauges());
     this.captures = new CaptureManager({
       persister: {
@@ -189,7 +189,7 @@ export class Tail2Daemon {
       const next = await loadConfig(this.config.file);
       this.store?.setLimits(next.store);
       this.config.store = next.store;
-      const needRestart = (['sampling', 'buffer', 'stateDir', 'web', 'redis', 'rulesFile', 'notifiers'] as const).filter(
+      const needRestart = (['sampling', 'buffer', 'stateDir', 'web', 'redis', 'rulesFile', 'redact', 'notifiers'] as const).filter(
         (key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]),
       );
       if (needRestart.length > 0) this.log.warn({ keys: needRestart }, 'tail2.yaml changed settings that take effect at the next restart');
