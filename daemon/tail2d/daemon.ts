@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { hostname, release } from 'node:os';
 import type { Logger } from 'pino';
@@ -24,6 +23,7 @@ import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { createHttpApp, listen } from '../web/http-server.js';
 import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
 import { OwnUsage } from './own-usage.js';
+import { preparePrivateStateDir } from './private-state-dir.js';
 import { CpuBackoff } from './cpu-backoff.js';
 import { TAIL2_VERSION } from './version.js';
 import { watchdogHealth } from './watchdog-health.js';
@@ -125,7 +125,12 @@ export class Tail2Daemon {
   async start(): Promise<void> {
     this.rules = await this.loadRules();
     this.engine = new RuleEngine(this.rules, this.collector.hostFacts());
-    await mkdir(this.config.stateDir, { recursive: true });
+    const modes = await preparePrivateStateDir(this.config.stateDir);
+    const octal = (mode: number) => `0${mode.toString(8)}`;
+    if (modes.tightenedFrom !== undefined) this.log.warn({ stateDir: this.config.stateDir, was: octal(modes.tightenedFrom) }, 'state_dir let other users in: its mode is now 0700');
+    if (modes.sharedMode !== undefined) {
+      this.log.warn({ stateDir: this.config.stateDir, mode: octal(modes.sharedMode) }, 'state_dir lets other users in and is not tail2d’s own to change; give tail2d a directory of its own (what it writes inside is private either way)');
+    }
     // Opening reconciles: half-written incidents from a crash are removed, unindexed ones indexed.
     const store = await IncidentStore.open(this.config.stateDir, {
       ...this.config.store,
