@@ -36,8 +36,9 @@ export interface RunningDaemon {
  * given rules file text and extra config lines, and waits until it serves /healthz.
  * `web` adds keys to the `web:` mapping (e.g. `public_url: "…"`). `keepState` starts it over the state a previous daemon of the same name left (a restart).
  * `umask` (octal text, e.g. '000') is set by a shell that then execs node: the daemon's pid is node's.
+ * `tail2d` runs another copy of tail2d.js (an installed one) instead of this checkout's.
  */
-export async function startDaemon(name: string, rules: string, extraConfig = '', options: { keepState?: boolean; web?: string; umask?: string } = {}): Promise<RunningDaemon> {
+export async function startDaemon(name: string, rules: string, extraConfig = '', options: { keepState?: boolean; web?: string; umask?: string; tail2d?: string } = {}): Promise<RunningDaemon> {
   const dir = join(testOutput, 'daemon', name);
   if (!options.keepState) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -46,7 +47,7 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
   const configPath = join(dir, 'tail2.yaml');
   writeFileSync(rulesPath, rules);
   writeFileSync(configPath, `state_dir: state\nweb: { listen: "127.0.0.1:${port}"${options.web ? `, ${options.web}` : ''} }\nrules_file: rules.yaml\n${extraConfig}`);
-  const argv = [tail2dPath, '--config', configPath];
+  const argv = [options.tail2d ?? tail2dPath, '--config', configPath];
   const child = options.umask
     ? spawn('/bin/sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
     : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
