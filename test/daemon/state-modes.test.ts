@@ -99,5 +99,8 @@ describe('state folder modes', () => {
     const redis = asNobody(['redis-cli', '-s', socket, 'ping']);
     expect(redis.output).not.toContain('PONG');
     expect(redis.output).toContain('Permission denied');
+    // SIGTERM, so its redis-server stops with it.
+    expect(await daemon.stop('SIGTERM')).toBe(0);
+    d = undefined;
   });
 });
