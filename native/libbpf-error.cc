@@ -74,7 +74,7 @@ Napi::Error MakeBpfError(Napi::Env env, const std::string& step, int err, const 
   } else if (err == EPERM || err == EACCES) {
     code = "TAIL2_NO_PRIVILEGE";
     hint = "tail2 needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run it as root, or grant them "
-           "(AmbientCapabilities=CAP_BPF CAP_PERFMON in a systemd unit, or setcap)." + MemlockHint();
+           "to tail2d alone (AmbientCapabilities=CAP_BPF CAP_PERFMON in its systemd unit)." + MemlockHint();
   } else if (err == ESRCH) {  // libbpf: no vmlinux BTF to relocate against
     code = "TAIL2_NO_BTF";
     hint = "The kernel lacks BTF type information (/sys/kernel/btf/vmlinux) or a feature tail2 needs; "

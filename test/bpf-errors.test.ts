@@ -11,6 +11,9 @@ describe('BPF failure messages', () => {
     const error = describeBpfError('load the BPF programs', 1, '');
     expect(error.code).toBe('TAIL2_NO_PRIVILEGE');
     expect(error.message).toMatch(/^failed to load the BPF programs: Operation not permitted\. .*CAP_BPF and CAP_PERFMON/);
+    // Root or the unit's ambient capabilities; never a capability on the shared node binary.
+    expect(error.hint).toContain('AmbientCapabilities=CAP_BPF CAP_PERFMON');
+    expect(error.hint).not.toMatch(/setcap/);
   });
 
   it('attaches the verifier log when the verifier refuses a program', () => {
@@ -59,6 +62,14 @@ describe('privilege check', () => {
     expect(() => assertSamplingPrivileges(CAP_BPF)).toThrow(/lacks CAP_PERFMON \(/);
     expect(() => assertSamplingPrivileges(CAP_PERFMON)).toThrow(/lacks CAP_BPF \(/);
     expect(() => assertSamplingPrivileges(0n)).toThrow(/lacks CAP_BPF and CAP_PERFMON/);
+    let hint: string | undefined;
+    try {
+      assertSamplingPrivileges(0n);
+    } catch (error) {
+      hint = (error as Tail2Error).hint;
+    }
+    expect(hint).toMatch(/root .*AmbientCapabilities=CAP_BPF CAP_PERFMON/);
+    expect(hint).not.toMatch(/setcap/);
   });
 
   it('reads the effective set from /proc/self/status', () => {

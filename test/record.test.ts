@@ -216,5 +216,7 @@ describe('tail2 record', () => {
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/lacks CAP_BPF and CAP_PERFMON/);
+    expect(result.stderr).toMatch(/root .*AmbientCapabilities/);
+    expect(result.stderr).not.toMatch(/setcap/);
   });
 });

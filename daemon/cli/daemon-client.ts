@@ -16,7 +16,16 @@ export async function daemonEndpoint(options: { url?: string; config?: string })
   if (options.url) return { baseUrl: options.url.replace(/\/+$/, ''), token: process.env.TAIL2_TOKEN };
   const path = options.config ?? '/etc/tail2/tail2.yaml';
   if (!options.config && !existsSync(path)) return { baseUrl: 'http://127.0.0.1:8383', token: process.env.TAIL2_TOKEN };
-  const config = await loadConfig(path);
+  const config = await loadConfig(path).catch((error: unknown) => {
+    const cause = (error as { cause?: { code?: unknown } }).cause;
+    if (cause?.code !== 'EACCES') throw error;
+    throw new Tail2Error(
+      'TAIL2_CONFIG',
+      `cannot read ${path}: it holds web.token, and only root may read it.`,
+      'Run tail2 as root (sudo), or pass --url with the token in TAIL2_TOKEN.',
+      { cause: error },
+    );
+  });
   const { host, port } = config.web.listen;
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return { baseUrl: `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`, token: config.web.token ?? process.env.TAIL2_TOKEN };

@@ -8,6 +8,11 @@ import { Tail2Daemon } from '../tail2d/daemon.js';
 import { logDestination } from '../tail2d/log-destination.js';
 import { SystemdNotifier } from '../tail2d/systemd-notifier.js';
 
+// Everything tail2d creates is its own alone, whatever umask it was started with (a shell's 000,
+// `npm start`): the incidents and their index, and what its redis-server writes (the AOF), which
+// inherits this mask. The unit's UMask=0077 says the same; the store also sets its modes itself.
+process.umask(0o077);
+
 const program = new Command('tail2d')
   .description('tail2 daemon: samples every CPU, watches the rules, captures incidents')
   .option('-c, --config <file>', 'configuration file', '/etc/tail2/tail2.yaml')

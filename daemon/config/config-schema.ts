@@ -75,5 +75,12 @@ export const configFileSchema = z.strictObject({
   store: z
     .strictObject({ max_incidents: z.number().int().min(1).optional(), max_age: duration.optional(), max_disk: size.optional() })
     .default({}),
+  redact: z
+    .strictObject({
+      defaults: z.boolean().default(true),
+      names: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a name to redact is a plain word (letters, digits, _ . -), e.g. pin; it matches names containing it')).default([]),
+      url_userinfo: z.boolean().default(true),
+    })
+    .default({ defaults: true, names: [], url_userinfo: true }),
   notifiers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'notifier names use a-z, 0-9 and -'), notifier).default({}),
 });

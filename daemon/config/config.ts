@@ -1,3 +1,5 @@
+import type { RedactRules } from '../redact/redact-rules.js';
+
 /** The daemon's configuration (tail2.yaml) after validation, with defaults applied and paths absolute. */
 export interface Tail2Config {
   /** The file it was read from. */
@@ -44,6 +46,8 @@ export interface Tail2Config {
     /** Memory each tail2-reader process may allocate. @defaultValue 1 GiB */
     maxReaderMemoryBytes: number;
   };
+  /** What is hidden in command lines before they are stored or sent (`redact:`); names are lower-case. */
+  redact: RedactRules;
   /** Incident retention; absent keys take the store's defaults (1000 incidents, 30 days, 2 GiB). */
   store: { maxIncidents?: number; maxAgeMs?: number; maxDiskBytes?: number };
   notifiers: Record<string, NotifierConfig>;

@@ -62,6 +62,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       fileTimeBudgetMs: raw.symbols.file_time_budget,
       maxReaderMemoryBytes: raw.symbols.max_memory,
     },
+    redact: { defaults: raw.redact.defaults, names: raw.redact.names.map((name) => name.toLowerCase()), urlUserinfo: raw.redact.url_userinfo },
     store: { maxIncidents: raw.store.max_incidents, maxAgeMs: raw.store.max_age, maxDiskBytes: raw.store.max_disk },
     notifiers: Object.fromEntries(
       Object.entries(raw.notifiers).map(([name, n]): [string, NotifierConfig] => [

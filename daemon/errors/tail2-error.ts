@@ -41,7 +41,13 @@ export type Tail2ErrorCode =
   /** tail2.yaml cannot be read or does not validate (see daemon/config/load-config.ts). */
   | 'TAIL2_CONFIG'
   /** The daemon is not running or did not answer (tail2 capture, status, incidents). */
-  | 'TAIL2_DAEMON';
+  | 'TAIL2_DAEMON'
+  /** tail2 install was not run as root. */
+  | 'TAIL2_INSTALL_NOT_ROOT'
+  /** tail2 install's --prefix is not an absolute path. */
+  | 'TAIL2_INSTALL_PREFIX'
+  /** tail2 install found the node binary, the prefix's folders or the copy changeable by someone other than root. */
+  | 'TAIL2_INSTALL_UNSAFE';
 
 /** Native addon errors carry `code`/`hint`/`verifierLog` set by native/libbpf-error.cc. */
 export function fromNativeError(error: unknown): Tail2Error {

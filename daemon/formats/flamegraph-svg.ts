@@ -1,6 +1,6 @@
 /**
  * Standalone interactive SVG flamegraph, in the style of Brendan Gregg's flamegraph.pl: root at
- * the bottom, `comm` as the first frame, click to zoom, regex search, no external resources.
+ * the bottom, `comm` as the first frame, click to zoom, text search, no external resources.
  *
  * Three parts: the SVG text (boxes come from `flamegraph-layout.ts`), the box colours (exported,
  * so other renderers of the same layout match), and the embedded script that makes it interactive.
@@ -165,7 +165,7 @@ export function renderFlamegraphSvg(profile: SymbolizedProfile, options: Flamegr
       `<text id="subtitle" x="${width / 2}" y="${g.subtitleY}" text-anchor="middle" fill="#555">${escapeXml(subtitle)}</text>\n`,
       `<text id="unzoom" class="button" x="${XPAD}" y="24" display="none">Reset Zoom</text>\n`,
       `<text id="search" class="button" x="${width - XPAD}" y="24" text-anchor="end">`,
-      '<title>Search frames by regular expression (Ctrl+F, or ?s=REGEX in the URL); Escape clears</title>Search</text>\n',
+      '<title>Search frames by name: text in any case, a|b finds either (Ctrl+F, or ?s=TEXT in the URL); Escape clears</title>Search</text>\n',
     );
   }
   out.push(legend(legendEntries, g.legendY));
@@ -402,8 +402,9 @@ function fnv1a(text: string): number {
 // The embedded script.
 
 /**
- * The JavaScript embedded in SVG flamegraphs: click to zoom, Reset Zoom, regex search (button,
- * Ctrl+F or `?s=REGEX` in the URL; Escape clears) and a details line on hover.
+ * The JavaScript embedded in SVG flamegraphs: click to zoom, Reset Zoom, search by name (plain
+ * text in any case, `a|b` for either; button, Ctrl+F or `?s=TEXT` in the URL; Escape clears) and a
+ * details line on hover.
  *
  * It carries no data of its own: it reads the numbers from attributes the renderer writes
  * (`data-total`, `data-xpad`, `data-area-width`, `data-char-width`, `data-match-color` on the
@@ -506,14 +507,26 @@ const FLAMEGRAPH_SCRIPT = String.raw`
     matched.textContent = ' ';
   }
 
+  // Plain text, never a regular expression: a link someone else made (a ?s= in a chat message)
+  // must not be able to freeze the viewer's tab with a pattern that backtracks for minutes on a
+  // long frame name. Case-insensitive; '|' separates alternatives. indexOf is linear.
+  function textMatcher(term) {
+    var needles = term.toLowerCase().split('|').filter(function (t) { return t !== ''; });
+    if (needles.length === 0) return null;
+    return function (name) {
+      var lower = name.toLowerCase();
+      for (var i = 0; i < needles.length; i++) if (lower.indexOf(needles[i]) >= 0) return true;
+      return false;
+    };
+  }
+
   function search(term) {
     resetSearch();
-    if (!term) return;
-    var re;
-    try { re = new RegExp(term); } catch (e) { matched.textContent = 'Invalid regex: ' + term; return; }
+    var test = term ? textMatcher(term) : null;
+    if (!test) return;
     var ranges = [];
     frames.forEach(function (frame) {
-      if (frame.isRoot || !re.test(frame.name)) return;
+      if (frame.isRoot || !test(frame.name)) return;
       frame.rect.setAttribute('fill', matchColor);
       ranges.push([frame.start, frame.start + frame.samples]);
     });
@@ -529,7 +542,7 @@ const FLAMEGRAPH_SCRIPT = String.raw`
   }
 
   function askSearch() {
-    var term = window.prompt('Search frames (regular expression; empty clears):', '');
+    var term = window.prompt('Search frames (text, any case; a|b finds either; empty clears):', '');
     if (term !== null) search(term);
   }
 

@@ -1,3 +1,4 @@
+import type { RedactRules } from '../redact/redact-rules.js';
 import { CacheMisses, type NativePerfCountersClass } from './cache-misses.js';
 import { CgroupStats } from './cgroup-stats.js';
 import type { MetricHistory } from './metric-history.js';
@@ -43,6 +44,10 @@ export interface MetricCollectorOptions {
   history?: MetricHistory;
   /** @defaultValue performance.now */
   monotonicMs?: () => number;
+  /** What is hidden in process command lines (tail2.yaml `redact:`). @defaultValue the built-in rules */
+  redact?: RedactRules;
+  /** Reads command lines elsewhere (see ProcessCpuRssOptions.cmdlineReader); tail2d: in tail2-reader. */
+  cmdlineReader?: (pid: number, startTicks: number) => Promise<string | undefined>;
 }
 
 /** One process's collector state: its entry, comm, and command line counted at its 4 KiB cap. */
@@ -71,7 +76,7 @@ export class MetricCollector {
     const monotonicMs = options.monotonicMs ?? (() => performance.now());
     this.monotonicMs = monotonicMs;
     this.systemCpu = new SystemCpu({ procRoot: options.procRoot, monotonicMs });
-    this.processes = new ProcessCpuRss({ procRoot: options.procRoot, monotonicMs });
+    this.processes = new ProcessCpuRss({ procRoot: options.procRoot, monotonicMs, redact: options.redact, cmdlineReader: options.cmdlineReader });
     this.cgroups = new CgroupStats({ root: options.cgroupRoot, monotonicMs });
     this.growth = new RssGrowth({ windowMs: options.rssGrowthWindowMs, minPoints: options.rssGrowthMinPoints });
     this.pressure = new Pressure({ directory: options.pressureDirectory, monotonicMs });

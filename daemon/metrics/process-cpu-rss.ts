@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { redactCommandLine } from '../redact/redact-command-line.js';
+import { DEFAULT_REDACT_RULES, type RedactRules } from '../redact/redact-rules.js';
 import type { MetricInstance, MetricReading } from './metric-types.js';
 import { USER_HZ } from './proc-stat.js';
 
@@ -116,8 +118,20 @@ export interface ProcessCpuRssOptions {
   monotonicMs?: () => number;
   /** Bytes per page for the rss field. @defaultValue {@link pageSize}() */
   pageSize?: number;
-  /** Reads a process's command line; replaceable for tests. @defaultValue reads /proc/PID/cmdline */
+  /** Reads a process's command line; replaceable for tests. @defaultValue reads /proc/PID/cmdline, redacted with `redact` */
   readCmdline?: (pid: number) => string;
+  /**
+   * Reads a process's command line elsewhere (tail2d: in tail2-reader, ProcessFiles.cmdline, since
+   * a process can make a read of its command line wait as long as it likes). The reading carries
+   * an empty command line until the answer arrives, then the answer. Takes precedence over
+   * `readCmdline`.
+   */
+  cmdlineReader?: (pid: number, startTicks: number) => Promise<string | undefined>;
+  /**
+   * What the default `readCmdline` hides (secret-looking option values, URL passwords) before a
+   * command line goes anywhere: readings, rules, incidents, notifications. @defaultValue {@link DEFAULT_REDACT_RULES}
+   */
+  redact?: RedactRules;
 }
 
 const STAT_BUFFER_BYTES = 4096;
@@ -128,7 +142,8 @@ const CMDLINE_MAX_BYTES = 4096;
  * by pid + start time so a reused pid is a new instance. A process seen for the first time gets an
  * `rss` reading but no `cpu` reading: that needs two samples. Exited processes are forgotten.
  *
- * The command line (its first 4 KiB) is read once per process, and again after an exec.
+ * The command line (its first 4 KiB) is read once per process, and again after an exec, and is
+ * redacted as it is read: nothing downstream ever holds the secrets a process was started with.
  *
  * Cost: one readdir of /proc and one pread per process per round, into one preallocated buffer,
  * parsed from bytes (no string per process unless its comm changed). Reading the stat files of
@@ -141,6 +156,8 @@ export class ProcessCpuRss {
   private readonly monotonicMs: () => number;
   private readonly pageBytes: number;
   private readonly readCmdline: (pid: number) => string;
+  private readonly cmdlineReader: ((pid: number, startTicks: number) => Promise<string | undefined>) | undefined;
+  private readonly redact: RedactRules;
   private maxOpenFiles: number;
   private openFiles = 0;
   private readonly entries = new Map<number, ProcessEntry>();
@@ -156,7 +173,9 @@ export class ProcessCpuRss {
     this.maxOpenFiles = options.maxOpenFiles ?? 4096;
     this.monotonicMs = options.monotonicMs ?? (() => performance.now());
     this.pageBytes = options.pageSize ?? pageSize();
+    this.redact = options.redact ?? DEFAULT_REDACT_RULES;
     this.readCmdline = options.readCmdline ?? ((pid) => this.readCmdlineFile(pid));
+    this.cmdlineReader = options.cmdlineReader;
   }
 
   /** Processes currently tracked. */
@@ -208,10 +227,11 @@ export class ProcessCpuRss {
         cpuTicks: p.cpuTicks,
         atMs,
         commBytes: Buffer.from(stat.subarray(p.commStart, p.commEnd)),
-        instance: { kind: 'process', pid, startTime: p.startTime, comm, cmdline: this.readCmdline(pid) },
+        instance: { kind: 'process', pid, startTime: p.startTime, comm, cmdline: this.cmdlineNow(pid) },
         seenRound: this.round,
       };
       this.entries.set(pid, entry);
+      this.cmdlineLater(entry);
       out.push({ metric: 'rss', instance: entry.instance, value: p.rssPages * this.pageBytes, timeMs });
       return;
     }
@@ -220,7 +240,8 @@ export class ProcessCpuRss {
     if (entry.commBytes.length !== commLength || stat.compare(entry.commBytes, 0, commLength, p.commStart, p.commEnd) !== 0) {
       // exec() changed the image: a new comm and command line, same process (same key).
       entry.commBytes = Buffer.from(stat.subarray(p.commStart, p.commEnd));
-      entry.instance = { ...entry.instance, comm: entry.commBytes.toString('utf8'), cmdline: this.readCmdline(pid) };
+      entry.instance = { ...entry.instance, comm: entry.commBytes.toString('utf8'), cmdline: this.cmdlineNow(pid) };
+      this.cmdlineLater(entry);
     }
     const elapsedMs = atMs - entry.atMs;
     if (elapsedMs > 0) {
@@ -291,12 +312,29 @@ export class ProcessCpuRss {
     this.openFiles--;
   }
 
+  // The command line known at once: read here unless a reader elsewhere answers later.
+  private cmdlineNow(pid: number): string {
+    return this.cmdlineReader ? '' : this.readCmdline(pid);
+  }
+
+  // Asks the reader elsewhere; its answer becomes the entry's instance (a new object: readings and
+  // rules hold instances as facts of a moment) if the entry is still that process, that image.
+  private cmdlineLater(entry: ProcessEntry): void {
+    if (!this.cmdlineReader) return;
+    const asked = entry.instance;
+    void this.cmdlineReader(entry.pid, entry.startTime).then((cmdline) => {
+      if (cmdline === undefined || this.entries.get(entry.pid) !== entry || entry.instance !== asked) return;
+      entry.instance = { ...asked, cmdline };
+    });
+  }
+
   private forget(entry: ProcessEntry): void {
     this.closeFd(entry);
     this.entries.delete(entry.pid);
   }
 
-  // NUL-separated argv -> one line; '' for kernel threads and processes already gone.
+  // NUL-separated argv -> one redacted line; '' for kernel threads and processes already gone.
+  // Redacted before the NULs become spaces: they are the exact argument boundaries.
   private readCmdlineFile(pid: number): string {
     let fd: number;
     try {
@@ -305,10 +343,8 @@ export class ProcessCpuRss {
       return '';
     }
     try {
-      let length = readSync(fd, this.cmdlineBuffer, 0, CMDLINE_MAX_BYTES, 0);
-      while (length > 0 && this.cmdlineBuffer[length - 1] === 0) length--;
-      for (let i = 0; i < length; i++) if (this.cmdlineBuffer[i] === 0) this.cmdlineBuffer[i] = SPACE;
-      return this.cmdlineBuffer.toString('utf8', 0, length);
+      const length = readSync(fd, this.cmdlineBuffer, 0, CMDLINE_MAX_BYTES, 0);
+      return redactCommandLine(this.cmdlineBuffer.toString('utf8', 0, length), this.redact);
     } catch {
       return '';
     } finally {

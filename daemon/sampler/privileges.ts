@@ -23,6 +23,8 @@ export function assertSamplingPrivileges(capabilities = effectiveCapabilities())
   throw new Tail2Error(
     'TAIL2_NO_PRIVILEGE',
     `tail2 cannot sample: this process lacks ${missing} (effective capabilities 0x${capabilities.toString(16)}).`,
-    'Run it as root, or grant the capabilities: `setcap cap_bpf,cap_perfmon+ep` on the node binary, or AmbientCapabilities=CAP_BPF CAP_PERFMON in a systemd unit.',
+    // Never a file capability on node: that binary is shared, and every Node program on the host
+    // would get to load BPF and read every process's stacks.
+    'Run it as root (sudo), or as the systemd service `tail2 install` writes, whose unit grants AmbientCapabilities=CAP_BPF CAP_PERFMON to tail2d alone.',
   );
 }

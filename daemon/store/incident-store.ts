@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NotificationOutcome } from '../../notifiers/notification.js';
 import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
@@ -102,7 +102,9 @@ export class IncidentStore {
    */
   static async open(stateDir: string, options: IncidentStoreOptions = {}): Promise<IncidentStore> {
     const limits = retentionLimits(options);
-    await mkdir(join(stateDir, 'incidents'), { recursive: true });
+    // 0700 (so is the state dir when this creates it): only tail2d reads incidents off the disk.
+    await mkdir(join(stateDir, 'incidents'), { recursive: true, mode: 0o700 });
+    await chmod(join(stateDir, 'incidents'), 0o700);
     const dbPath = join(stateDir, 'index.sqlite');
     const index = await openOrRebuildIndex(dbPath, options);
     const store = new IncidentStore(stateDir, dbPath, index, { ...options, ...limits });
@@ -145,7 +147,7 @@ export class IncidentStore {
       try {
         // A failed attempt of this process may have left one; never mix its files with ours.
         await rm(temporary, { recursive: true, force: true });
-        await mkdir(temporary);
+        await mkdir(temporary, { mode: 0o700 });
         for (const [name, content] of [[RECORD_FILE, JSON.stringify(record, null, 2) + '\n'] as const, ...files]) {
           await writeFileDurably(join(temporary, name), content);
           bytes += typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;

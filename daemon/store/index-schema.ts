@@ -1,4 +1,6 @@
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { isNotFound, PRIVATE_FILE_MODE } from './durable-fs.js';
 import { STORE_CODES, StoreError } from './store-error.js';
 
 /**
@@ -57,6 +59,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * directories, and {@link IncidentStore.reconcile} does so at open.
  */
 export function openIndexDatabase(path: string): Database.Database {
+  makePrivate(path);
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
@@ -68,6 +71,23 @@ export function openIndexDatabase(path: string): Database.Database {
   } catch (error) {
     db.close();
     throw error;
+  }
+}
+
+/**
+ * The index names every process an incident was about, so it is 0600 like the incident files,
+ * whatever the umask. SQLite creates a new database 0644 minus the umask and gives its `-wal` and
+ * `-shm` files the database file's mode, so creating the file 0600 first covers all three; files
+ * left by an older version are tightened too.
+ */
+function makePrivate(path: string): void {
+  closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(file, PRIVATE_FILE_MODE);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
   }
 }
 

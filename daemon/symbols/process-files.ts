@@ -30,8 +30,12 @@ export interface ProcessFilesOptions {
   maxReaderMemoryBytes?: number;
   /** Bytes of a command line kept. @defaultValue 4096 */
   maxCmdlineBytes?: number;
-  /** Applied to every command line before anything keeps it (redaction of secrets). */
-  redactCmdline?: (cmdline: string) => string;
+  /**
+   * Turns a command line as the kernel keeps it (arguments separated by NUL) into the line tail2
+   * keeps, before anything keeps it: redacting secrets (daemon/redact/). @defaultValue joins the
+   * arguments with spaces
+   */
+  redactCmdline?: (rawCmdline: string) => string;
   /** Reader processes for symbols; files are spread over them by cache key. @defaultValue 2 */
   symbolReaders?: number;
   /** Snapshots waiting for the reader past this are skipped (a fork storm). @defaultValue 1024 */
@@ -99,7 +103,7 @@ export class ProcessFiles {
     this.maxCmdlineBytes = options.maxCmdlineBytes ?? 4096;
     this.maxPerfMapBytes = options.maxPerfMapBytes ?? 256 << 20;
     this.maxPendingSnapshots = options.maxPendingSnapshots ?? 1024;
-    this.redact = options.redactCmdline ?? ((cmdline) => cmdline);
+    this.redact = options.redactCmdline ?? ((raw) => raw.replaceAll('\0', ' '));
     const args: string[] = [];
     for (const dir of options.debugDirectories ?? DEFAULT_DEBUG_DIRECTORIES) args.push('--debug-dir', dir);
     args.push('--max-file-size', String(options.maxDebugFileBytes ?? 2 ** 31));
@@ -157,6 +161,21 @@ export class ProcessFiles {
       return undefined;
     } finally {
       this.pendingSnapshots--;
+    }
+  }
+
+  /**
+   * A live process's command line alone (redacted, at most `maxCmdlineBytes`), for the metric
+   * collectors; undefined when it is gone (or its pid now names another process: `startTicks`).
+   */
+  async cmdline(pid: number, startTicks: number): Promise<string | undefined> {
+    try {
+      const answer = await this.proc.request<{ cmdline: string }>({ op: 'cmdline', process: { pid, start_ticks: startTicks }, max_cmdline_bytes: this.maxCmdlineBytes });
+      return this.redact(answer.cmdline).slice(0, this.maxCmdlineBytes);
+    } catch (error) {
+      const code = (error as ReaderError).code;
+      if (code !== 'EGONE') this.problems.record(`/proc/${pid}/cmdline`, code ?? 'EREADER', (error as Error).message);
+      return undefined;
     }
   }
 

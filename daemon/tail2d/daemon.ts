@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { hostname, release } from 'node:os';
 import type { Logger } from 'pino';
@@ -20,11 +19,13 @@ import { BatchIngest } from '../profile/batch-ingest.js';
 import type { StackTables } from '../profile/sample-source.js';
 import { createStackTables } from '../profile/stack-tables.js';
 import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
+import { redactCommandLine } from '../redact/redact-command-line.js';
 import { ProcessFiles } from '../symbols/process-files.js';
 import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { createHttpApp, listen } from '../web/http-server.js';
 import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
 import { OwnUsage } from './own-usage.js';
+import { preparePrivateStateDir } from './private-state-dir.js';
 import { CpuBackoff } from './cpu-backoff.js';
 import { TAIL2_VERSION } from './version.js';
 import { watchdogHealth } from './watchdog-health.js';
@@ -86,6 +87,7 @@ export class Tail2Daemon {
   ) {
     this.files = new ProcessFiles({
       ...config.symbols,
+      redactCmdline: (raw) => redactCommandLine(raw, config.redact),
       onReaderRestart: (reason) => this.log.warn({ reason }, 'tail2-reader stopped and will be started again'),
     });
     this.tables = createStackTables((pid, startTimeNs) => this.files.snapshot(pid, startTimeNs), monotonicToWallMs);
@@ -95,7 +97,8 @@ export class Tail2Daemon {
     this.sampler = this.createSampler(config.sampling.frequency);
     this.cpuBackoff = new CpuBackoff(config.sampling.frequency, config.sampling.maxCpu);
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
-    this.collector = new MetricCollector({ history: this.history });
+    // Command lines are read in tail2-reader and redacted there, before anything keeps them.
+    this.collector = new MetricCollector({ history: this.history, cmdlineReader: (pid, startTicks) => this.files.cmdline(pid, startTicks) });
     this.budget.add(this.history);
     this.budget.add(this.collector);
     this.metrics = new DaemonMetrics(() => this.gauges());
@@ -138,7 +141,12 @@ export class Tail2Daemon {
     this.rules = await this.loadRules();
     this.engine = new RuleEngine(this.rules, this.collector.hostFacts());
     this.budget.add(this.engine);
-    await mkdir(this.config.stateDir, { recursive: true });
+    const modes = await preparePrivateStateDir(this.config.stateDir);
+    const octal = (mode: number) => `0${mode.toString(8)}`;
+    if (modes.tightenedFrom !== undefined) this.log.warn({ stateDir: this.config.stateDir, was: octal(modes.tightenedFrom) }, 'state_dir let other users in: its mode is now 0700');
+    if (modes.sharedMode !== undefined) {
+      this.log.warn({ stateDir: this.config.stateDir, mode: octal(modes.sharedMode) }, 'state_dir lets other users in and is not tail2d’s own to change; give tail2d a directory of its own (what it writes inside is private either way)');
+    }
     // Opening reconciles: half-written incidents from a crash are removed, unindexed ones indexed.
     const store = await IncidentStore.open(this.config.stateDir, {
       ...this.config.store,
@@ -202,7 +210,7 @@ export class Tail2Daemon {
       const next = await loadConfig(this.config.file);
       this.store?.setLimits(next.store);
       this.config.store = next.store;
-      const needRestart = (['sampling', 'buffer', 'stateDir', 'web', 'redis', 'rulesFile', 'notifiers'] as const).filter(
+      const needRestart = (['sampling', 'buffer', 'stateDir', 'web', 'redis', 'rulesFile', 'redact', 'notifiers'] as const).filter(
         (key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]),
       );
       if (needRestart.length > 0) this.log.warn({ keys: needRestart }, 'tail2.yaml changed settings that take effect at the next restart');

@@ -1,8 +1,7 @@
 import express, { type Express, type Request, type Response } from 'express';
 import type { PageModel, PageRenderer } from './page-renderer.js';
-import { RateLimiter } from './rate-limiter.js';
 import { safeNextPath } from './safe-next-path.js';
-import { secretsEqual, SESSION_COOKIE, SESSION_MAX_AGE_MS, sessionValue, type SessionAuth } from './session-auth.js';
+import { clientAddress, secretsEqual, SESSION_COOKIE, SESSION_MAX_AGE_MS, sessionValue, type SessionAuth } from './session-auth.js';
 
 /** views/login.ejs. */
 export interface LoginPageModel extends PageModel {
@@ -13,24 +12,20 @@ export interface LoginPageModel extends PageModel {
 }
 
 /**
- * Failed logins allowed per client address and minute: enough for typos, too few to guess a
- * token. Only failures count (a right token ends the guessing), but once the limit is reached
- * even the right token waits, so a guess cannot be confirmed by a different answer.
- */
-const FAILED_LOGINS_PER_MINUTE = 10;
-
-/**
  * `GET /login` (the form) and `POST /login` (field `token`): a right token sets the session cookie
  * and redirects (303) to `next` when that is a local path; a wrong one answers 401 with the form.
+ * Wrong tokens count against `auth.failures`, the limit Bearer tokens count against too
+ * (`FAILED_TOKENS_PER_MINUTE` a minute per address, then 429 with Retry-After).
  */
 export function addLoginRoutes(app: Express, auth: SessionAuth, pages: PageRenderer): void {
-  const limiter = new RateLimiter(FAILED_LOGINS_PER_MINUTE, 60_000);
+  const limiter = auth.failures;
   const form = (res: Response, status: number, next: string, message?: string): void =>
     pages.render<LoginPageModel>(res, 'login', { title: 'Log in', next, message: message ?? null, tokenConfigured: Boolean(auth.token) }, status);
 
   app.get('/login', (req, res) => {
     const next = safeNextPath(req.query.next);
-    if (auth.check(req) !== undefined && auth.token) {
+    // The cookie alone: a Bearer header here would be a token check outside the failure limit.
+    if (auth.token && auth.hasSession(req)) {
       res.redirect(303, next);
       return;
     }
@@ -44,8 +39,7 @@ export function addLoginRoutes(app: Express, auth: SessionAuth, pages: PageRende
       res.redirect(303, next);
       return;
     }
-    // Keyed by the socket's address: X-Forwarded-For is not trusted, anyone can send it.
-    const client = req.socket.remoteAddress ?? 'unknown';
+    const client = clientAddress(req);
     const waitMs = limiter.waitMs(client);
     if (waitMs > 0) {
       res.set('Retry-After', String(Math.ceil(waitMs / 1000)));

@@ -71,6 +71,23 @@ void ParseStatus(const std::string& text, ProcessSnapshot* snapshot) {
 
 }  // namespace
 
+bool ReadCommandLine(int procDir, size_t maxBytes, std::string* cmdline, bool* truncated) {
+  if (!ReadProcFile(procDir, "cmdline", maxBytes, cmdline, truncated)) return false;
+  while (!cmdline->empty() && cmdline->back() == '\0') cmdline->pop_back();
+  return true;
+}
+
+bool ReadProcessCommandLine(const ProcessRef& ref, size_t maxBytes, std::string* cmdline,
+                            bool* truncated, Failure* failure) {
+  UniqueFd dir = OpenProcessDir(ref, failure);
+  if (!dir.valid()) return false;
+  if (!ReadCommandLine(dir.get(), maxBytes, cmdline, truncated)) {
+    *failure = CodeFailure("EGONE", "/proc/" + std::to_string(ref.pid) + "/cmdline", "the process has exited");
+    return false;
+  }
+  return true;
+}
+
 void ParseExecutableMappings(const std::string& text, size_t maxPathBytes,
                              std::vector<ExecutableMapping>* out) {
   size_t at = 0;
@@ -132,15 +149,7 @@ bool ReadProcessSnapshot(const ProcessRef& ref, const SnapshotLimits& limits,
 
   // Missing pieces are not fatal: the process may exit between reads, and a kernel thread has no
   // command line; its mappings are what matters most.
-  std::string cmdline;
-  if (ReadProcFile(dir.get(), "cmdline", limits.maxCmdlineBytes, &cmdline, &truncated)) {
-    while (!cmdline.empty() && cmdline.back() == '\0') cmdline.pop_back();
-    for (char& c : cmdline) {
-      if (c == '\0') c = ' ';
-    }
-    snapshot->cmdline = std::move(cmdline);
-    snapshot->cmdlineTruncated = truncated;
-  }
+  ReadCommandLine(dir.get(), limits.maxCmdlineBytes, &snapshot->cmdline, &snapshot->cmdlineTruncated);
   std::string status;
   snapshot->namespacePid = ref.pid;
   if (ReadProcFile(dir.get(), "status", 64 << 10, &status, &truncated)) ParseStatus(status, snapshot);

@@ -21,7 +21,7 @@ struct ExecutableMapping {
 };
 
 struct ProcessSnapshot {
-  std::string cmdline;  // arguments joined by spaces, at most the cap's bytes
+  std::string cmdline;  // the arguments as the kernel keeps them (NUL between), at most the cap's bytes
   bool cmdlineTruncated = false;
   std::vector<ExecutableMapping> mappings;
   bool mappingsTruncated = false;  // /proc/PID/maps was longer than the cap
@@ -40,6 +40,14 @@ struct SnapshotLimits {
 // Reads the snapshot of the process `ref` names; false and `*failure` (EGONE) when it is gone.
 bool ReadProcessSnapshot(const ProcessRef& ref, const SnapshotLimits& limits,
                          ProcessSnapshot* snapshot, Failure* failure);
+
+// The command line alone (NUL-separated, trailing NULs dropped), at most `maxBytes` of it: what
+// the metric collectors need of a new process.
+bool ReadProcessCommandLine(const ProcessRef& ref, size_t maxBytes, std::string* cmdline,
+                            bool* truncated, Failure* failure);
+
+// The same, through an open /proc/PID directory.
+bool ReadCommandLine(int procDir, size_t maxBytes, std::string* cmdline, bool* truncated);
 
 // Parses the executable lines of a /proc/PID/maps text (exposed for tests of the parser).
 void ParseExecutableMappings(const std::string& text, size_t maxPathBytes,

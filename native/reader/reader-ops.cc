@@ -100,6 +100,14 @@ std::string ReaderOps::Handle(const std::string& text) {
       ProcessSnapshot snapshot;
       if (!ReadProcessSnapshot(ProcessOf(request), limits, &snapshot, &failure)) Fail(failure);
       answer["result"] = SnapshotJson(snapshot);
+    } else if (op == "cmdline") {
+      std::string cmdline;
+      bool truncated = false;
+      if (!ReadProcessCommandLine(ProcessOf(request), request.value("max_cmdline_bytes", static_cast<size_t>(4096)),
+                                  &cmdline, &truncated, &failure)) {
+        Fail(failure);
+      }
+      answer["result"] = {{"cmdline", cmdline}, {"cmdline_truncated", truncated}};
     } else if (op == "symbolize" || op == "module_info") {
       const std::string key = request.at("key").get<std::string>();
       Module* module = cache_.Find(key);

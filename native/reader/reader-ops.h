@@ -1,5 +1,6 @@
 // The requests the reader answers, one JSON object each (docs/internals.md, "The reader"):
 //   snapshot    a process's executable mappings, command line, ids     (proc-snapshot.h)
+//   cmdline     a process's command line alone
 //   symbolize   file offsets in one mapped file -> frames              (elf-module.h)
 //   module_info what one mapped file carries (build ID, symbols, DWARF)
 //   perf_map    addresses -> names from the process's /tmp/perf-PID.map (perf-map.h)

@@ -16,8 +16,15 @@ describe('tail2.yaml', () => {
       rulesFile: '/etc/tail2/rules.yaml',
       web: { listen: { host: '127.0.0.1', port: 8383 }, publicUrl: 'http://127.0.0.1:8383' },
       redis: {},
+      redact: { defaults: true, names: [], urlUserinfo: true },
       notifiers: {},
     });
+  });
+
+  it('reads redact: extra names (lower-cased), the defaults and URL userinfo switched off', () => {
+    const { config, problems } = parseConfig('redact: { names: [PIN, session_id], defaults: false, url_userinfo: false }\n', '/etc/tail2/tail2.yaml', env);
+    expect(problems).toEqual([]);
+    expect(config?.redact).toEqual({ defaults: false, names: ['pin', 'session_id'], urlUserinfo: false });
   });
 
   it('reads every key, with secrets from the environment', () => {
@@ -56,6 +63,9 @@ describe('tail2.yaml', () => {
     ['notifiers:\n  a: { type: pager, to: x }', '2:14', "Expected 'slack' | 'slack_webhook' | 'email'"],
     ['notifiers:\n  a: { type: email, smtp: "mail:25", from: a@b, to: [c@d] }', '2:27', 'smtp:// or smtps://'],
     ['web: [', '1:7', 'YAML syntax error'],
+    ['redact:\n  names: [pin, "(a+)+"]', '2:16', 'a name to redact is a plain word'],
+    ['redact: { defaults: no-thanks }', '1:21', 'expected boolean'],
+    ['redact: { patterns: [x] }', '1:11', 'unknown key "patterns"'],
   ])('reports %j at %s', (text, at, message) => {
     const { config, problems } = parseConfig(text, 'tail2.yaml', env);
     expect(config).toBeUndefined();

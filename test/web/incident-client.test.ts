@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
 import { encodeProfileSamples } from '../../daemon/formats/profile-samples.js';
+import { ARTIFACT_CSP } from '../../daemon/web/security-headers.js';
 import type { Frame, SymbolizedProfile } from '../../daemon/profile/symbolized-profile.js';
 import { launchChromium, screenshot, watchPage, type PageIncidents } from '../helpers/browser.js';
 import { repoRoot } from '../helpers/fixtures.js';
@@ -86,6 +88,22 @@ function largeProfile(): SymbolizedProfile {
   };
 }
 
+/**
+ * Frame names a catastrophic regex chokes on: long runs of `a` that end in something else, which
+ * `(a+)+$` tries every split of (2^n steps) before failing. One name holds that pattern literally.
+ */
+const CATASTROPHIC = '(a+)+$';
+function backtrackingProfile(): SymbolizedProfile {
+  return buildProfile(
+    [
+      { frames: ['main', `${'a'.repeat(64)}!`], count: 300 },
+      { frames: ['main', 'handler', `${'a'.repeat(4000)}!`], count: 300 },
+      { frames: ['main', `parse_${CATASTROPHIC}_literally`], count: 400 },
+    ],
+    100,
+  );
+}
+
 const START_MS = Date.UTC(2026, 10, 25, 3, 0, 0);
 const iso = (offsetS: number): string => new Date(START_MS + offsetS * 1000).toISOString();
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -126,7 +144,9 @@ beforeAll(async () => {
   const samples = new Map<string, Buffer>([
     ['inc-1', encodeProfileSamples(incidentProfile())],
     ['inc-big', encodeProfileSamples(largeProfile())],
+    ['inc-redos', encodeProfileSamples(backtrackingProfile())],
   ]);
+  const backtrackingSvg = renderFlamegraphSvg(backtrackingProfile());
   const staticDir = join(repoRoot, 'views', 'static');
   server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
@@ -140,6 +160,11 @@ beforeAll(async () => {
     } else if ((match = path.match(/^\/api\/incidents\/([\w-]+)\/samples\.json\.gz$/)) && samples.has(match[1])) {
       response.setHeader('Content-Type', 'application/gzip');
       response.end(samples.get(match[1]));
+    } else if (path === '/api/incidents/inc-redos/flamegraph.svg') {
+      // As the daemon serves artifacts: the SVG's own script runs under the artifact policy.
+      response.setHeader('Content-Security-Policy', ARTIFACT_CSP);
+      response.setHeader('Content-Type', 'image/svg+xml');
+      response.end(backtrackingSvg);
     } else if (path.endsWith('/flamegraph.png')) {
       response.setHeader('Content-Type', 'image/png');
       response.end(PNG);
@@ -227,7 +252,7 @@ describe('incident page client', () => {
     await page.close();
   });
 
-  it('searches by regex or text and counts each sample once', async () => {
+  it('searches by text in any case, a|b for either, and counts each sample once', async () => {
     const { page, seen } = await openIncident();
     await page.fill('#flame-search', 'SPIN');
     await expect.poll(() => page.locator('#flame-search-result').textContent()).toBe('Matched: 54.3% of samples');
@@ -236,13 +261,46 @@ describe('incident page client', () => {
     await page.fill('#flame-search', 'spin|do_syscall');
     await expect.poll(() => page.locator('.frame.match').count()).toBe(await frame(page, 'pg_extension_spin').count() + 1);
     expect(await page.locator('#flame-search-result').textContent()).toBe('Matched: 54.3% of samples');
-    // Not a valid regex: a plain substring.
+    // Plain text: `*` is no special character.
     await page.fill('#flame-search', '*handler');
     await expect.poll(() => page.locator('#flame-search-result').textContent()).toBe('Matched: 7.1% of samples');
     expect(new URL(page.url()).hash).toBe('#q=*handler');
     await page.fill('#flame-search', 'no_such_function');
     await expect.poll(() => page.locator('#flame-search-result').textContent()).toBe('No match');
     expect(await page.locator('.frame.match').count()).toBe(0);
+    expectClean(seen);
+    await page.close();
+  });
+
+  it('opens a link with a catastrophic regex in #q= and stays responsive: the text is searched as text', async () => {
+    const { page, seen } = await openIncident(`/incidents/inc-redos#q=${encodeURIComponent(CATASTROPHIC)}`);
+    expect(await page.inputValue('#flame-search')).toBe(CATASTROPHIC);
+    // A regex would still be backtracking on the 4000-character name: no answer would come, and
+    // the wait (no limit of its own: the test's timeout) would fail the test.
+    await page.waitForFunction(() => document.getElementById('flame-search-result')?.textContent !== '', undefined, { timeout: 0 });
+    expect(await page.locator('#flame-search-result').textContent()).toBe('Matched: 40.0% of samples');
+    expect(await page.locator('.frame.match').evaluateAll((els) => els.map((e) => e.getAttribute('data-name')))).toEqual([`parse_${CATASTROPHIC}_literally`]);
+    expect(await page.evaluate(() => document.querySelectorAll('.frame').length)).toBeGreaterThan(3);
+    // Typed into the box, the same.
+    await page.fill('#flame-search', '(a+)+b|HANDLER');
+    await expect.poll(() => page.locator('#flame-search-result').textContent()).toBe('Matched: 30.0% of samples');
+    expectClean(seen);
+    await page.close();
+  });
+
+  it('opens the standalone SVG with ?s=(a+)+$ and stays responsive', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watchPage(page);
+    await page.goto(`${base}/api/incidents/inc-redos/flamegraph.svg?s=${encodeURIComponent(CATASTROPHIC)}`);
+    await page.waitForFunction(() => document.getElementById('matched')?.textContent?.trim() !== '', undefined, { timeout: 0 });
+    expect(await page.evaluate(() => document.getElementById('matched')?.textContent)).toBe('Matched: 40.0%');
+    expect(await page.evaluate(() => document.documentElement.getAttribute('data-match-color'))).toBeTruthy();
+    const highlighted = await page.evaluate(() => {
+      const color = document.documentElement.getAttribute('data-match-color');
+      return [...document.querySelectorAll('#frames g')].filter((g) => g.querySelector('rect')?.getAttribute('fill') === color).map((g) => g.querySelector('title')?.textContent ?? '');
+    });
+    expect(highlighted).toHaveLength(1);
+    expect(highlighted[0]).toContain(`parse_${CATASTROPHIC}_literally`);
     expectClean(seen);
     await page.close();
   });

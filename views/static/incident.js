@@ -409,6 +409,22 @@
 
   /** @param {string[]} names */
   const encodePath = (names) => names.map((n) => n.replace(/[\\;]/g, '\\$&')).join(';');
+  /**
+   * The search box and `#q=`: plain text in any case, `|` between alternatives. Never a regular
+   * expression: a link someone else made (in a chat message) must not be able to freeze this tab
+   * with a pattern that backtracks for minutes on a long frame name; `includes` is linear.
+   * @param {string} query
+   * @returns {((name: string) => boolean) | null} null when there is nothing to search for
+   */
+  function textMatcher(query) {
+    const needles = query.toLowerCase().split('|').filter((needle) => needle !== '');
+    if (needles.length === 0) return null;
+    return (name) => {
+      const lower = name.toLowerCase();
+      return needles.some((needle) => lower.includes(needle));
+    };
+  }
+
   /** @param {string} text */
   function decodePath(text) {
     /** @type {string[]} */
@@ -865,7 +881,7 @@
     viewButtons.diff.disabled = !available.diff;
     const views = el('div', { class: 'flame-views', role: 'group', 'aria-label': 'Flamegraph of' });
     views.append(viewButtons.all, viewButtons.process, viewButtons.diff);
-    const search = el('input', { id: 'flame-search', type: 'search', placeholder: 'Search functions (regex)', 'aria-label': 'Search functions (regular expression or text)', autocomplete: 'off', spellcheck: 'false' });
+    const search = el('input', { id: 'flame-search', type: 'search', placeholder: 'Search functions (a|b for either)', 'aria-label': 'Search functions by name: text in any case, a|b finds either', autocomplete: 'off', spellcheck: 'false' });
     search.value = state.query;
     const searchResult = el('span', { id: 'flame-search-result', 'aria-live': 'polite' });
     const reset = el('button', { id: 'flame-reset', type: 'button' }, 'Reset zoom');
@@ -1080,18 +1096,7 @@
     }
 
     function applySearch() {
-      const query = state.query;
-      /** @type {((name: string) => boolean) | null} */
-      let test = null;
-      if (query) {
-        try {
-          const re = new RegExp(query, 'i');
-          test = (name) => re.test(name);
-        } catch {
-          const needle = query.toLowerCase();
-          test = (name) => name.toLowerCase().includes(needle);
-        }
-      }
+      const test = textMatcher(state.query);
       /** Per identity: 0 not tested yet, 1 no match, 2 match. */
       const matched = new Uint8Array(m.identities.length);
       /** @param {number} id */
