@@ -260,13 +260,13 @@ export class NotificationService {
     const { store, log } = this.options;
     const release = store.hold(incidentId);
     try {
-      const record = await store.get(incidentId);
+      const record = await this.readForDelivery(job, target, () => store.get(incidentId));
       if (!record) throw new UnrecoverableError(`incident ${incidentId} is no longer stored`);
       const previous = record.notifications.find((n) => n.target === target);
       // A job added again after its outcome was written (a lost Redis reply) must not send twice.
       if (previous && !isOpen(previous)) return `already ${previous.status}`;
       const attempts = (previous?.attempts ?? 0) + 1;
-      const content = await loadDeliveryContent(store, incidentId, this.options.publicUrl);
+      const content = await this.readForDelivery(job, target, () => loadDeliveryContent(store, incidentId, this.options.publicUrl));
       if (!content) throw new UnrecoverableError(`incident ${incidentId} is no longer stored`);
       let receipt: string;
       try {
@@ -279,6 +279,27 @@ export class NotificationService {
       return receipt;
     } finally {
       release();
+    }
+  }
+
+  /**
+   * Reads what a delivery needs from the store. Only a missing incident reads as undefined; any
+   * other failure (EIO, a damaged incident.json, too many open files) is the store's, not the
+   * incident's: the job is retried after the usual backoff, not failed, so one bad read never
+   * strands a notification. Nothing is recorded on the incident (it could not be read), so the
+   * outbox keeps it open.
+   */
+  private async readForDelivery<T>(job: Job<DeliveryJob>, target: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      const delayMs = retryDelayMs(job.attemptsMade + 1, this.backoff);
+      if (job.id) this.retryDelays.set(job.id, delayMs);
+      this.options.log.warn(
+        { incident: job.data.incidentId, target, err: error, next_attempt_at: new Date(Date.now() + delayMs).toISOString() },
+        'cannot read the incident to notify about; retrying later',
+      );
+      throw error;
     }
   }
 

@@ -29,6 +29,8 @@ export const STORE_CODES = {
   cursor: 'TAIL2_STORE_CURSOR',
   /** The index was written by a newer tail2. */
   schema: 'TAIL2_STORE_SCHEMA',
+  /** incident.json is there but is not a record the store can read. */
+  corrupt: 'TAIL2_STORE_CORRUPT',
   /** A failure without a code (a bug rather than the disk). */
   unknown: 'TAIL2_STORE_FAILED',
 } as const;
