@@ -8,7 +8,6 @@ import type { Rule } from '../../triggers/rule.js';
 import { Notifications } from '../../notifiers/notifications.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.js';
-import { renderIncidentFiles } from '../capture/incident-files.js';
 import { IncidentStore } from '../store/incident-store.js';
 import type { Tail2Config } from '../config/config.js';
 import { loadConfig } from '../config/load-config.js';
@@ -67,6 +66,7 @@ export class Tail2Daemon {
   private lastCollectCostMs = 0;
   private lastReload: { atMs: number; ok: boolean; error?: string } | undefined;
   private incidentsWritten = 0;
+  private incidentsDegraded = 0;
   private lastCaptureError: string | undefined;
   private readonly startedAtMs = Date.now();
   private samplingError: string | undefined;
@@ -89,9 +89,9 @@ export class Tail2Daemon {
     this.metrics = new DaemonMetrics(() => this.gauges());
     this.captures = new CaptureManager({
       persister: {
-        persist: async (record, profiles) => {
+        persist: async (record, files) => {
           const store = this.requireStore();
-          const directory = await store.write(record, await renderIncidentFiles(record, profiles));
+          const directory = await store.write(record, files);
           // The incident's notifications were stored with it (the outbox); now queue them.
           this.notifications?.incidentStored();
           void this.enforceRetention();
@@ -112,11 +112,20 @@ export class Tail2Daemon {
         this.incidentsWritten++;
         // From the end of the capture window to the incident on disk: symbolize, render, write.
         this.metrics.incidentWritten(record.rule, Math.max(0, Date.now() - Date.parse(record.window.to)) / 1000);
-        this.log.info({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples }, 'incident written');
+        if (record.problems) {
+          this.incidentsDegraded++;
+          this.log.warn({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples, problems: record.problems }, 'incident written without some of its parts');
+        } else {
+          this.log.info({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples }, 'incident written');
+        }
       },
       onError: (id, error, willRetry) => {
         this.lastCaptureError = `${id}: ${error.message}`;
-        this.log.error({ incident: id, err: error, willRetry }, 'writing the incident failed');
+        this.log.error({ incident: id, err: error, willRetry }, willRetry ? 'writing the incident failed; retrying' : 'writing the incident failed; writing what can be written');
+      },
+      onLost: (id, error) => {
+        this.lastCaptureError = `${id}: lost: ${error.message}`;
+        this.log.fatal({ incident: id, err: error, lost: this.captures.lost() }, 'an incident could not be written at all and is lost');
       },
     });
   }
@@ -308,7 +317,7 @@ export class Tail2Daemon {
         unavailable: this.unavailable,
       },
       rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
-      captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
+      captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, degraded: this.incidentsDegraded, lost: this.captures.lost(), last_error: this.lastCaptureError ?? null },
       self: { pid: process.pid, ...this.ownUsage.current(), excluded_from_rules: [...this.ownPids()] },
       store: this.store?.stats() ?? null,
       notifications: this.notifications?.status() ?? { enabled: false, reason: 'no notifiers configured in tail2.yaml' },
@@ -415,6 +424,8 @@ export class Tail2Daemon {
       buffer: { spanSeconds: buffer.spanNs / 1e9, bytes: buffer.bytes, maxBytes: buffer.maxBytes, samples: buffer.samples, expiredSamples: buffer.expiredSamples, evictedEarlySamples: buffer.evictedEarlySamples },
       rules: this.engine?.states() ?? [],
       capturesInFlight: this.captures.pending().length,
+      incidentsDegraded: this.incidentsDegraded,
+      incidentsLost: this.captures.lost(),
       store: store ? { incidents: store.incidents, bytes: store.bytes } : null,
       notifications: notifications ? { redisUp: notifications.redis.reachable, outbox: notifications.outbox, targets: notifications.targets } : null,
     };
