@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { ThrottledErrorLog } from '../daemon/tail2d/throttled-error-log.js';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './delivery-backoff.js';
 import { loadDeliveryContent } from './delivery-content.js';
 import { DeliveryError, type NotificationSender } from './notification.js';
@@ -89,9 +90,12 @@ export class NotificationService {
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private eviction: EvictionPolicyCheck | undefined;
+  /** A pass that throws (the outbox cannot be read) is retried every 2 s but logged once a minute. */
+  private readonly dispatchFailures: ThrottledErrorLog;
 
   constructor(private readonly options: NotificationServiceOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.dispatchFailures = new ThrottledErrorLog(options.log, 'notification dispatch failed; retried every pass');
   }
 
   /** Opens a queue and a worker per notifier and starts dispatching. Does not wait for Redis. */
@@ -135,7 +139,10 @@ export class NotificationService {
       return;
     }
     this.dispatching = this.dispatch()
-      .catch((error: unknown) => this.options.log.error({ err: error }, 'notification dispatch failed'))
+      .then(
+        () => this.dispatchFailures.succeeded(),
+        (error: unknown) => this.dispatchFailures.failed(error),
+      )
       .finally(() => {
         this.dispatching = undefined;
         if (this.dispatchAgain) {

@@ -343,6 +343,15 @@ export class CaptureManager {
   private seriesFor(request: CaptureRequest, fromMs: number, toMs: number): MetricSeries[] {
     const source = this.deps.series;
     if (!source) return [];
-    return request.metrics.map((metric) => ({ metric, instance: request.instance, points: source.series(metric, request.instance, fromMs, toMs) }));
+    // The chart is worth less than the incident: a series that cannot be read is left empty.
+    return request.metrics.map((metric) => {
+      let points: Array<[number, number]> = [];
+      try {
+        points = source.series(metric, request.instance, fromMs, toMs);
+      } catch {
+        points = [];
+      }
+      return { metric, instance: request.instance, points };
+    });
   }
 }

@@ -24,6 +24,7 @@ import { createHttpApp, listen } from '../web/http-server.js';
 import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
 import { OwnUsage } from './own-usage.js';
 import { CpuBackoff } from './cpu-backoff.js';
+import { ThrottledErrorLog } from './throttled-error-log.js';
 import { TAIL2_VERSION } from './version.js';
 import { watchdogHealth } from './watchdog-health.js';
 
@@ -177,7 +178,8 @@ export class Tail2Daemon {
         publicUrl: this.config.web.publicUrl,
         onError: (error) => this.log.error({ err: error }, 'an HTTP request failed'),
       });
-      this.server = await listen(app, this.config.web.listen.host, this.config.web.listen.port);
+      const serverErrors = new ThrottledErrorLog(this.log, 'the web server failed to accept a connection');
+      this.server = await listen(app, this.config.web.listen.host, this.config.web.listen.port, (error) => serverErrors.failed(error));
     } catch (error) {
       await this.stop();
       throw error;
@@ -261,6 +263,26 @@ export class Tail2Daemon {
     this.store?.close();
     this.store = undefined;
     this.log.info({ incidents: this.incidentsWritten }, 'tail2d stopped');
+  }
+
+  /**
+   * After an uncaught error (see last-resort.ts): the daemon's state is unknown, so only what
+   * keeps captures is done. Timers stop, every capture in flight is cut at now and written, and the
+   * sampler detaches. The web server and the queue are left to the exit; the daemon's own
+   * redis-server is stopped by its exit hook.
+   */
+  async salvage(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.timer = undefined;
+    this.retentionTimer = undefined;
+    try {
+      await this.captures.finishAll();
+    } finally {
+      await this.sampler.stop();
+    }
+    this.log.info({ incidents: this.incidentsWritten, lost: this.captures.lost() }, 'captures in flight written after an uncaught error');
   }
 
   /** For systemd's watchdog; see {@link watchdogHealth}. */

@@ -231,11 +231,19 @@ export function createHttpApp(api: DaemonApi): express.Express {
   return app;
 }
 
-/** Starts listening; resolves once the port is bound, rejects with the bind error. */
-export function listen(app: express.Express, host: string, port: number): Promise<Server> {
+/**
+ * Starts listening; resolves once the port is bound, rejects with the bind error. Errors after
+ * that (EMFILE when accepting with every file descriptor in use) go to `onError`: without a
+ * listener, Node would throw them and take the daemon down.
+ */
+export function listen(app: express.Express, host: string, port: number, onError: (error: Error) => void = () => undefined): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
-    server.once('listening', () => resolve(server));
     server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      server.on('error', onError);
+      resolve(server);
+    });
   });
 }
