@@ -35,8 +35,9 @@ export interface RunningDaemon {
  * Starts the real tail2d as a child process on a fresh state folder and a free port, with the
  * given rules file text and extra config lines, and waits until it serves /healthz.
  * `web` adds keys to the `web:` mapping (e.g. `public_url: "…"`). `keepState` starts it over the state a previous daemon of the same name left (a restart).
+ * `wrapper` is a command line put before `node tail2d.js …`; it must end by exec'ing its arguments.
  */
-export async function startDaemon(name: string, rules: string, extraConfig = '', options: { keepState?: boolean; web?: string } = {}): Promise<RunningDaemon> {
+export async function startDaemon(name: string, rules: string, extraConfig = '', options: { keepState?: boolean; web?: string; wrapper?: string[] } = {}): Promise<RunningDaemon> {
   const dir = join(testOutput, 'daemon', name);
   if (!options.keepState) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -45,7 +46,9 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
   const configPath = join(dir, 'tail2.yaml');
   writeFileSync(rulesPath, rules);
   writeFileSync(configPath, `state_dir: state\nweb: { listen: "127.0.0.1:${port}"${options.web ? `, ${options.web}` : ''} }\nrules_file: rules.yaml\n${extraConfig}`);
-  const child = spawn(process.execPath, [tail2dPath, '--config', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A wrapper (unshare, …) must exec the daemon in its own place, so that signals reach it.
+  const command = [...(options.wrapper ?? []), process.execPath, tail2dPath, '--config', configPath];
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
