@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
@@ -125,6 +126,67 @@ describe('tail2d under faults', () => {
     // The next capture is no different: the daemon goes on.
     expect((await capture(d)).problems?.map((p) => p.part)).toEqual(['flamegraph.png']);
     expect(await healthz(d)).toBe(200);
+  });
+
+  it('keeps serving when a local process takes every file descriptor with connections', async () => {
+    const d = await start('fault-emfile');
+    const pid = d.child.pid!;
+    // Room for a few dozen more descriptors, then 200 connections that are never closed.
+    const original = /^Max open files\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))!;
+    const limit = readdirSync(`/proc/${pid}/fd`).length + 30;
+    // The soft limit only: lowering the hard one could not be undone without CAP_SYS_RESOURCE.
+    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${limit}:${original[2]}`]);
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 200; i++) {
+        const socket = connect(Number(new URL(d.baseUrl).port), '127.0.0.1');
+        socket.on('error', () => undefined);
+        sockets.push(socket);
+      }
+      // libuv sheds connections it cannot accept; what needs a descriptor meanwhile fails, and says so.
+      await d.waitFor('the daemon to run out of descriptors', async () => (d.log().includes('EMFILE') ? true : undefined));
+      expect(d.child.exitCode).toBeNull();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await d.waitFor('/healthz to answer again', async () => ((await healthz(d)) === 200 ? true : undefined));
+    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${original[1]}:${original[2]}`]);
+    expect((await capture(d)).profile.samples).toBeGreaterThan(0);
+    expect(d.child.exitCode).toBeNull();
+  });
+
+  it('retries an incident while its disk is full, serving meanwhile, and writes it whole once there is room', async () => {
+    const name = 'fault-enospc';
+    const dir = join(testOutput, 'daemon', name);
+    const state = join(dir, 'state');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(state, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', state]);
+    try {
+      const d = await start(name, '', { keepState: true });
+      const free = Number(statfsSync(state).bavail) * Number(statfsSync(state).bsize);
+      writeFileSync(join(state, 'ballast'), Buffer.alloc(free));
+      const response = await fetch(`${d.baseUrl}/api/capture`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ before: '2s', after: '0s' }) });
+      const { id } = (await response.json()) as { id: string };
+      await d.waitFor('a failed write that will be retried', async () => (d.log().includes('writing the incident failed; retrying') ? true : undefined));
+      expect(d.log()).toContain('ENOSPC');
+      const status = await d.get<{ captures: { in_flight: Array<{ id: string; pinned: boolean }> }; store: { lastError: { code: string } } }>('/api/status');
+      // Symbolized and waiting for the disk: the window is no longer pinned in the buffer.
+      expect(status.captures.in_flight).toEqual([expect.objectContaining({ id, pinned: false })]);
+      expect(status.store.lastError.code).toBe('ENOSPC');
+      expect(await healthz(d)).toBe(200);
+
+      rmSync(join(state, 'ballast'));
+      const record = await d.waitFor('the incident written', async () => {
+        const r = await fetch(`${d.baseUrl}/api/incidents/${id}`);
+        return r.ok ? ((await r.json()) as IncidentRecord) : undefined;
+      });
+      expect(record.problems).toBeUndefined();
+      expect(readdirSync(incidentDir(d, id))).toContain('flamegraph.png');
+      expect(await d.stop('SIGTERM')).toBe(0);
+    } finally {
+      execFileSync('umount', ['-l', state]);
+    }
   });
 
   describe('a notification whose incident cannot be read', () => {
