@@ -119,7 +119,9 @@ describe('tail2d under faults', () => {
     expect(files).toEqual(expect.arrayContaining(['incident.json', 'samples.json.gz', 'flamegraph.svg', 'profile.pb.gz', 'summary.json']));
     expect(files).not.toContain('flamegraph.png');
     expect((await fetch(`${d.baseUrl}/api/incidents/${record.id}/flamegraph.png`)).status).toBe(404);
-    expect((await fetch(`${d.baseUrl}/incidents/${record.id}`)).status).toBe(200);
+    const page = await fetch(`${d.baseUrl}/incidents/${record.id}`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<section id="problems"[\s\S]*<code>flamegraph\.png<\/code>: cannot render PNG flamegraphs[^<]*fonts-dejavu-core/);
     expect(d.log()).toContain('incident written without some of its parts');
     const status = await d.get<{ captures: { in_flight: unknown[]; degraded: number; lost: number } }>('/api/status');
     expect(status.captures).toMatchObject({ in_flight: [], degraded: 1, lost: 0 });
