@@ -291,6 +291,8 @@ export class CaptureManager {
   }
 
   private done(id: string, capture: InFlight, record: IncidentRecord, directory: string): void {
+    // A retry scheduled by an attempt that finishAll() waited for is moot now.
+    if (capture.timer) clearTimeout(capture.timer);
     this.inFlight.delete(id);
     this.releasePin(capture);
     this.deps.onIncident?.(record, directory);

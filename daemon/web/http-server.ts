@@ -233,8 +233,8 @@ export function createHttpApp(api: DaemonApi): express.Express {
 
 /**
  * Starts listening; resolves once the port is bound, rejects with the bind error. Errors after
- * that (EMFILE when accepting with every file descriptor in use) go to `onError`: without a
- * listener, Node would throw them and take the daemon down.
+ * that (an accept that fails, such as EMFILE when libuv cannot shed the connection) go to
+ * `onError`: a server 'error' event without a listener is thrown and would take the daemon down.
  */
 export function listen(app: express.Express, host: string, port: number, onError: (error: Error) => void = () => undefined): Promise<Server> {
   return new Promise((resolve, reject) => {
