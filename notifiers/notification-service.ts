@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { ThrottledErrorLog } from '../daemon/tail2d/throttled-error-log.js';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './delivery-backoff.js';
 import { loadDeliveryContent } from './delivery-content.js';
 import { DeliveryError, type NotificationSender } from './notification.js';
@@ -89,9 +90,12 @@ export class NotificationService {
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private eviction: EvictionPolicyCheck | undefined;
+  /** A pass that throws (the outbox cannot be read) is retried every 2 s but logged once a minute. */
+  private readonly dispatchFailures: ThrottledErrorLog;
 
   constructor(private readonly options: NotificationServiceOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.dispatchFailures = new ThrottledErrorLog(options.log, 'notification dispatch failed; retried every pass');
   }
 
   /** Opens a queue and a worker per notifier and starts dispatching. Does not wait for Redis. */
@@ -135,7 +139,10 @@ export class NotificationService {
       return;
     }
     this.dispatching = this.dispatch()
-      .catch((error: unknown) => this.options.log.error({ err: error }, 'notification dispatch failed'))
+      .then(
+        () => this.dispatchFailures.succeeded(),
+        (error: unknown) => this.dispatchFailures.failed(error),
+      )
       .finally(() => {
         this.dispatching = undefined;
         if (this.dispatchAgain) {
@@ -260,13 +267,13 @@ export class NotificationService {
     const { store, log } = this.options;
     const release = store.hold(incidentId);
     try {
-      const record = await store.get(incidentId);
+      const record = await this.readForDelivery(job, target, () => store.get(incidentId));
       if (!record) throw new UnrecoverableError(`incident ${incidentId} is no longer stored`);
       const previous = record.notifications.find((n) => n.target === target);
       // A job added again after its outcome was written (a lost Redis reply) must not send twice.
       if (previous && !isOpen(previous)) return `already ${previous.status}`;
       const attempts = (previous?.attempts ?? 0) + 1;
-      const content = await loadDeliveryContent(store, incidentId, this.options.publicUrl);
+      const content = await this.readForDelivery(job, target, () => loadDeliveryContent(store, incidentId, this.options.publicUrl));
       if (!content) throw new UnrecoverableError(`incident ${incidentId} is no longer stored`);
       let receipt: string;
       try {
@@ -279,6 +286,27 @@ export class NotificationService {
       return receipt;
     } finally {
       release();
+    }
+  }
+
+  /**
+   * Reads what a delivery needs from the store. Only a missing incident reads as undefined; any
+   * other failure (EIO, a damaged incident.json, too many open files) is the store's, not the
+   * incident's: the job is retried after the usual backoff, not failed, so one bad read never
+   * strands a notification. Nothing is recorded on the incident (it could not be read), so the
+   * outbox keeps it open.
+   */
+  private async readForDelivery<T>(job: Job<DeliveryJob>, target: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      const delayMs = retryDelayMs(job.attemptsMade + 1, this.backoff);
+      if (job.id) this.retryDelays.set(job.id, delayMs);
+      this.options.log.warn(
+        { incident: job.data.incidentId, target, err: error, next_attempt_at: new Date(Date.now() + delayMs).toISOString() },
+        'cannot read the incident to notify about; retrying later',
+      );
+      throw error;
     }
   }
 

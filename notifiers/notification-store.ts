@@ -7,6 +7,7 @@ import type { NotificationOutcome } from './notification.js';
  */
 export interface NotificationStore {
   outbox(): Array<{ id: string; notifications: NotificationOutcome[] }>;
+  /** The incident, or undefined only when it is not stored; a read that fails otherwise rejects (retried later). */
   get(id: string): Promise<IncidentRecord | undefined>;
   artifactPath(id: string, name: string): string | undefined;
   updateNotifications(id: string, change: (current: NotificationOutcome[]) => NotificationOutcome[]): Promise<boolean>;

@@ -26,6 +26,8 @@ describe('tail2 status (text)', () => {
     expect(text).toContain('slowed down from 99 Hz since 2026-11-25T03:00:00.000Z: tail2d used 31.0% of a core');
     expect(text).toContain('last reload FAILED (the previous rules stay in force): rules.yaml:3:5: unknown metric');
     expect(text).toContain('captures: 3 written, 1 in flight');
+    const troubled = formatStatus({ version: '0.1.0', host: 'h', uptime_s: 1, sampler: { running: true }, buffer: {}, rules: { count: 0 }, captures: { written: 3, degraded: 1, lost: 2, in_flight: [] } }).join('\n');
+    expect(troubled).toContain('captures: 3 written, 1 without some parts (see problems in incident.json), 2 LOST (could not be written), 0 in flight');
     expect(text).toContain('store:    3 incidents, 3.0 MiB on disk; last error ENOSPC: no space left on device');
     expect(text).toContain('notify:   Redis UNREACHABLE (connect ECONNREFUSED) at redis://127.0.0.1:6379; 2 in the outbox');
     expect(text).toContain('oncall-slack: 0 waiting, 2 retrying later, 1 failed');

@@ -9,6 +9,7 @@ import { ruleSchema, rulesFileSchema, type ParsedRuleFields } from './rule-schem
 import { RulesFileError } from './rules-file-error.js';
 import { parseThreshold } from './threshold.js';
 import { YamlLocator, type YamlPath } from './yaml-locations.js';
+import { yamlSyntaxProblems } from './yaml-syntax-problems.js';
 
 export { formatProblem, type RuleProblem } from './rule-problem.js';
 
@@ -40,8 +41,7 @@ export function parseRulesFile(text: string, file: string, options: RulesFileOpt
   if (doc.errors.length > 0) {
     // After a syntax error the parser's tree is a guess; checking it would report problems that
     // are not in the file.
-    const problems = doc.errors.map((error) => ({ location: locator.atOffset(error.pos[0]), message: `YAML syntax error: ${error.message}` }));
-    return { rules: [], problems: inFileOrder(problems) };
+    return { rules: [], problems: inFileOrder(yamlSyntaxProblems(text, doc.errors, locator)) };
   }
   if (doc.contents === null) {
     return { rules: [], problems: [{ location: locator.atOffset(0), message: 'the rules file is empty: it needs a top-level "rules:" list' }] };

@@ -4,6 +4,8 @@ import type { StackTables } from '../profile/sample-source.js';
 import { sliceProfile } from '../profile/slice-profile.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
+import { isTransientStorageError } from '../store/store-error.js';
+import { problemOf, renderIncidentFiles, type IncidentFile, type RenderedIncident } from './incident-files.js';
 import { newIncidentId } from './incident-id.js';
 import type { IncidentRecord, IncidentTrigger, MetricSeries } from './incident-record.js';
 
@@ -37,10 +39,10 @@ export interface IncidentProfiles {
   baseline?: SymbolizedProfile;
 }
 
-/** Where finished captures go: the incident store, with the artifacts it renders. */
+/** Where finished captures go: the incident store. */
 export interface IncidentPersister {
-  /** Writes the incident whole or not at all and returns where it went. */
-  persist(record: IncidentRecord, profiles: IncidentProfiles): Promise<string>;
+  /** Writes the incident (incident.json from `record`, and `files`) whole or not at all; returns where it went. */
+  persist(record: IncidentRecord, files: IncidentFile[]): Promise<string>;
 }
 
 /** Metric values kept by the collectors, for the incident's chart. */
@@ -57,6 +59,8 @@ export interface CaptureClock {
 
 export interface CaptureDependencies {
   persister: IncidentPersister;
+  /** Makes the artifact files; each that fails is a problem, not a failure. @defaultValue renderIncidentFiles */
+  render?: (record: IncidentRecord, profiles: IncidentProfiles) => Promise<RenderedIncident>;
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
@@ -67,31 +71,65 @@ export interface CaptureDependencies {
   /** Makes the sampler hand over what it holds, so the window's last second is in the buffer. */
   flush: () => Promise<void>;
   series?: SeriesSource;
-  /** Called with each incident once it is on disk. */
+  /**
+   * How long a capture whose write keeps failing with a transient error (disk full, I/O error) is
+   * retried before it is written with incident.json and samples.json.gz alone (ms).
+   * @defaultValue 1_800_000 (30 min)
+   */
+  retryForMs?: number;
+  /** First wait after a failed write (ms); doubles up to 60 s. @defaultValue 10_000 */
+  retryDelayMs?: number;
+  /** Called with each incident once it is on disk (`record.problems` says what it lacks). */
   onIncident?: (record: IncidentRecord, directory: string) => void;
   onError?: (id: string, error: Error, willRetry: boolean) => void;
+  /** An incident that could not be written at all, even reduced: it is gone. Logged loudly by the caller. */
+  onLost?: (id: string, error: Error) => void;
 }
 
+/** A capture on its way to disk. */
 interface InFlight {
   request: CaptureRequest;
-  pin: Pin;
+  /** Holds the window in the buffer until it is symbolized; undefined after. */
+  pin: Pin | undefined;
   timer?: NodeJS.Timeout;
   attempts: number;
+  /** Once symbolized and rendered: what must reach the disk (much smaller than the window). */
+  prepared?: Prepared;
+  /** Wall-clock ms of the first failed attempt: transient failures are retried until retryForMs after it. */
+  failingSinceMs?: number;
+  /** The attempt in progress, so finishAll() waits for it rather than starting a second one. */
+  running?: Promise<void>;
 }
 
-/** First retry after a failed write (disk full, I/O error); doubles up to the cap. */
-const RETRY_DELAY_MS = 10_000;
+interface Prepared {
+  record: IncidentRecord;
+  files: IncidentFile[];
+}
+
+/** The files a reduced incident keeps: every other artifact can be rendered again from the samples. */
+const ESSENTIAL_FILES = new Set(['samples.json.gz']);
+const DEFAULT_RETRY_FOR_MS = 30 * 60_000;
+const DEFAULT_RETRY_DELAY_MS = 10_000;
 const MAX_RETRY_DELAY_MS = 60_000;
 
 /**
  * Turns capture requests into incidents on disk. The moment a request arrives, the window
  * [at - before, at + after] is pinned in the rolling buffer so eviction cannot take it; sampling
- * goes on; at `at + after` the window is cut, symbolized and written. Captures may overlap. A write
- * that fails (disk full) is retried for as long as the daemon runs, with the window still pinned,
- * so nothing captured is lost while the disk recovers.
+ * goes on; at `at + after` the window is cut and symbolized, which releases the pin (the profile
+ * is what must survive from then on), rendered and written.
+ *
+ * Failures never lose the capture and never hold memory without end:
+ * - an artifact that fails to render is left out and named in the record's `problems`;
+ * - a window that cannot be symbolized is written as a record without artifacts, saying why;
+ * - a write that fails with a transient error (disk full, I/O error; see
+ *   {@link isTransientStorageError}) is retried with backoff for up to `retryForMs`, then, as for
+ *   any other write failure, the incident is written reduced to incident.json and
+ *   samples.json.gz (which every artifact is rendered from); only when even that fails is it
+ *   reported lost (`onLost`).
  */
 export class CaptureManager {
   private readonly inFlight = new Map<string, InFlight>();
+  private lostCount = 0;
 
   constructor(private readonly deps: CaptureDependencies) {}
 
@@ -103,37 +141,77 @@ export class CaptureManager {
     const capture: InFlight = { request, pin, attempts: 0 };
     this.inFlight.set(id, capture);
     const delay = Math.max(0, request.atMs + request.afterMs - clock.nowMs());
-    capture.timer = setTimeout(() => void this.finish(id), delay);
+    capture.timer = setTimeout(() => this.attempt(id), delay);
     return id;
   }
 
-  /** Captures not yet on disk. */
-  pending(): Array<{ id: string; rule: string; atMs: number; attempts: number }> {
-    return [...this.inFlight].map(([id, c]) => ({ id, rule: c.request.rule, atMs: c.request.atMs, attempts: c.attempts }));
+  /** Captures not yet on disk; `pinned` while the window is still held in the buffer. */
+  pending(): Array<{ id: string; rule: string; atMs: number; attempts: number; pinned: boolean }> {
+    return [...this.inFlight].map(([id, c]) => ({ id, rule: c.request.rule, atMs: c.request.atMs, attempts: c.attempts, pinned: c.pin !== undefined }));
+  }
+
+  /** Incidents that could not be written at all since the daemon started. */
+  lost(): number {
+    return this.lostCount;
   }
 
   /**
-   * Shutdown: cuts every capture in flight at `now` and writes it, so a SIGTERM never loses one.
+   * Shutdown: cuts every capture in flight at `now` and writes it (reduced if need be), so a
+   * SIGTERM never loses one. Waits for an attempt already in progress instead of doubling it.
    */
   async finishAll(): Promise<void> {
     const ids = [...this.inFlight.keys()];
     for (const id of ids) {
       const capture = this.inFlight.get(id);
       if (capture?.timer) clearTimeout(capture.timer);
+      if (capture) capture.timer = undefined;
     }
-    await Promise.all(ids.map((id) => this.finish(id, true)));
+    await Promise.all(
+      ids.map(async (id) => {
+        await this.inFlight.get(id)?.running;
+        if (this.inFlight.has(id)) await this.finish(id, true);
+      }),
+    );
+  }
+
+  /** A timer's attempt: never rejects (finish catches), and is remembered for finishAll. */
+  private attempt(id: string): void {
+    const capture = this.inFlight.get(id);
+    if (!capture) return;
+    capture.timer = undefined;
+    const running = this.finish(id).finally(() => {
+      if (capture.running === running) capture.running = undefined;
+    });
+    capture.running = running;
   }
 
   private async finish(id: string, final = false): Promise<void> {
     const capture = this.inFlight.get(id);
     if (!capture) return;
-    capture.timer = undefined;
     capture.attempts++;
+    try {
+      capture.prepared ??= await this.prepare(id, capture, final);
+      if (!capture.prepared) return; // a transient symbolizer failure: retried with the window pinned
+      const { record, files } = capture.prepared;
+      await this.write(id, capture, record, files, final);
+    } catch (error) {
+      // A bug in this file's own steps: never let a capture stay in flight for ever because of one.
+      this.deps.onError?.(id, error as Error, false);
+      this.drop(id, capture, error as Error);
+    }
+  }
+
+  /**
+   * Symbolizes the window (and releases the pin) and renders the files. Undefined when
+   * symbolizing failed in a way worth retrying: the pin stays and the next attempt tries again.
+   */
+  private async prepare(id: string, capture: InFlight, final: boolean): Promise<Prepared | undefined> {
     const { request } = capture;
     const { clock, buffer, tables, symbolizer } = this.deps;
+    const toMs = Math.min(request.atMs + request.afterMs, clock.nowMs());
+    const fromMs = request.atMs - request.beforeMs;
+    let profiles: IncidentProfiles;
     try {
-      const toMs = Math.min(request.atMs + request.afterMs, clock.nowMs());
-      const fromMs = request.atMs - request.beforeMs;
       await this.deps.flush();
       const profile = await symbolizer.symbolize(tables, buffer, {
         frequency: this.deps.frequency(),
@@ -147,59 +225,135 @@ export class CaptureManager {
       const splitNs = heldSince !== undefined ? (heldSince - fromMs) * 1e6 : 0;
       const baseline = splitNs > 0 ? sliceProfile(profile, 0, splitNs) : undefined;
       const trigger = splitNs > 0 ? sliceProfile(profile, splitNs, Infinity) : profile;
-      const instance = request.instance;
-      const record: IncidentRecord = {
-        id,
-        rule: request.rule,
-        fired_at: new Date(request.atMs).toISOString(),
-        host: this.deps.host.name,
-        kernel: this.deps.host.kernel,
-        tail2_version: this.deps.host.version,
-        status: 'captured',
-        trigger: request.trigger,
-        instance,
-        process: instance.kind === 'process' ? { pid: instance.pid, comm: instance.comm, cmdline: instance.cmdline } : undefined,
-        window: {
-          from: new Date(fromMs).toISOString(),
-          to: new Date(toMs).toISOString(),
-          before_ms: request.beforeMs,
-          after_ms: request.afterMs,
-          held_since: heldSince !== undefined ? new Date(heldSince).toISOString() : null,
-        },
-        profile: {
-          samples: profile.samples.stack.length,
-          stacks: profile.stacks.length,
-          processes: new Set(profile.stacks.map((s) => s.pid)).size,
-          frequency: profile.frequency,
-        },
-        series: this.seriesFor(request, fromMs, toMs),
-        notify: request.notify,
-        notifications: request.notify.map((target) => ({ target, status: 'pending' })),
-      };
-      const directory = await this.deps.persister.persist(record, {
-        profile,
-        trigger,
-        baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined,
-      });
-      this.inFlight.delete(id);
-      capture.pin.release();
-      this.deps.onIncident?.(record, directory);
+      profiles = { profile, trigger, baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined };
     } catch (error) {
-      const retry = !final;
-      this.deps.onError?.(id, error as Error, retry);
-      if (retry) {
-        const delay = Math.min(RETRY_DELAY_MS * 2 ** (capture.attempts - 1), MAX_RETRY_DELAY_MS);
-        capture.timer = setTimeout(() => void this.finish(id), delay);
-      } else {
-        this.inFlight.delete(id);
-        capture.pin.release();
+      if (!final && isTransientStorageError(error) && this.withinRetryTime(capture)) {
+        this.deps.onError?.(id, error as Error, true);
+        this.scheduleRetry(id, capture);
+        return undefined;
       }
+      // The window cannot be made into a profile: keep the record (what fired, when, the metric
+      // series) and say why there are no artifacts, rather than holding the window for ever.
+      this.deps.onError?.(id, error as Error, false);
+      this.releasePin(capture);
+      const record = this.recordFor(id, request, fromMs, toMs, undefined);
+      record.problems = [problemOf('profile', error)];
+      return { record, files: [] };
     }
+    this.releasePin(capture);
+    const record = this.recordFor(id, request, fromMs, toMs, profiles.profile);
+    const rendered = await (this.deps.render ?? renderIncidentFiles)(record, profiles);
+    if (rendered.problems.length > 0) record.problems = rendered.problems;
+    return { record, files: rendered.files };
+  }
+
+  /** Writes the incident; on failure retries (transient, in time) or writes it reduced. */
+  private async write(id: string, capture: InFlight, record: IncidentRecord, files: IncidentFile[], final: boolean): Promise<void> {
+    let failure: Error;
+    try {
+      const directory = await this.deps.persister.persist(record, files);
+      this.done(id, capture, record, directory);
+      return;
+    } catch (error) {
+      failure = error as Error;
+    }
+    if (!final && isTransientStorageError(failure) && this.withinRetryTime(capture)) {
+      this.deps.onError?.(id, failure, true);
+      this.scheduleRetry(id, capture);
+      return;
+    }
+    this.deps.onError?.(id, failure, false);
+    // Reduced: incident.json and the samples, the smallest write that loses nothing captured.
+    const essential = files.filter(([name]) => ESSENTIAL_FILES.has(name));
+    const dropped = files.filter(([name]) => !ESSENTIAL_FILES.has(name)).map(([name]) => name);
+    const reduced: IncidentRecord = {
+      ...record,
+      problems: [...(record.problems ?? []), { ...problemOf('artifacts', failure), error: `not written (${dropped.join(', ') || 'none'}): ${failure.message}` }],
+    };
+    try {
+      const directory = await this.deps.persister.persist(reduced, essential);
+      this.done(id, capture, reduced, directory);
+    } catch (error) {
+      this.drop(id, capture, error as Error);
+    }
+  }
+
+  private withinRetryTime(capture: InFlight): boolean {
+    const now = this.deps.clock.nowMs();
+    capture.failingSinceMs ??= now;
+    return now - capture.failingSinceMs < (this.deps.retryForMs ?? DEFAULT_RETRY_FOR_MS);
+  }
+
+  private scheduleRetry(id: string, capture: InFlight): void {
+    const first = this.deps.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+    const delay = Math.min(first * 2 ** Math.max(0, capture.attempts - 1), Math.max(first, MAX_RETRY_DELAY_MS));
+    capture.timer = setTimeout(() => this.attempt(id), delay);
+  }
+
+  private done(id: string, capture: InFlight, record: IncidentRecord, directory: string): void {
+    // A retry scheduled by an attempt that finishAll() waited for is moot now.
+    if (capture.timer) clearTimeout(capture.timer);
+    this.inFlight.delete(id);
+    this.releasePin(capture);
+    this.deps.onIncident?.(record, directory);
+  }
+
+  /** Not even the reduced incident could be written: count it and say so; nothing is held any more. */
+  private drop(id: string, capture: InFlight, error: Error): void {
+    if (capture.timer) clearTimeout(capture.timer);
+    this.inFlight.delete(id);
+    this.releasePin(capture);
+    this.lostCount++;
+    this.deps.onLost?.(id, error);
+  }
+
+  private releasePin(capture: InFlight): void {
+    capture.pin?.release();
+    capture.pin = undefined;
+  }
+
+  private recordFor(id: string, request: CaptureRequest, fromMs: number, toMs: number, profile: SymbolizedProfile | undefined): IncidentRecord {
+    const instance = request.instance;
+    const heldSince = request.heldSinceMs;
+    return {
+      id,
+      rule: request.rule,
+      fired_at: new Date(request.atMs).toISOString(),
+      host: this.deps.host.name,
+      kernel: this.deps.host.kernel,
+      tail2_version: this.deps.host.version,
+      status: 'captured',
+      trigger: request.trigger,
+      instance,
+      process: instance.kind === 'process' ? { pid: instance.pid, comm: instance.comm, cmdline: instance.cmdline } : undefined,
+      window: {
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        before_ms: request.beforeMs,
+        after_ms: request.afterMs,
+        held_since: heldSince !== undefined ? new Date(heldSince).toISOString() : null,
+      },
+      profile: profile
+        ? { samples: profile.samples.stack.length, stacks: profile.stacks.length, processes: new Set(profile.stacks.map((s) => s.pid)).size, frequency: profile.frequency }
+        : { samples: 0, stacks: 0, processes: 0, frequency: this.deps.frequency() },
+      series: this.seriesFor(request, fromMs, toMs),
+      notify: request.notify,
+      notifications: request.notify.map((target) => ({ target, status: 'pending' })),
+    };
   }
 
   private seriesFor(request: CaptureRequest, fromMs: number, toMs: number): MetricSeries[] {
     const source = this.deps.series;
     if (!source) return [];
-    return request.metrics.map((metric) => ({ metric, instance: request.instance, points: source.series(metric, request.instance, fromMs, toMs) }));
+    // The chart is worth less than the incident: a series that cannot be read is left empty.
+    return request.metrics.map((metric) => {
+      let points: Array<[number, number]> = [];
+      try {
+        points = source.series(metric, request.instance, fromMs, toMs);
+      } catch {
+        points = [];
+      }
+      return { metric, instance: request.instance, points };
+    });
   }
 }

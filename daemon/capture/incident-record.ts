@@ -26,6 +26,20 @@ export interface MetricSeries {
 }
 
 /**
+ * Something that could not be made or written for an incident, which was stored with the rest.
+ * `part` is an artifact's file name (`flamegraph.png`), `profile` (the window could not be
+ * symbolized: no artifacts), or `artifacts` (the full write kept failing and the incident was
+ * written with incident.json and samples.json.gz alone).
+ */
+export interface IncidentProblem {
+  part: string;
+  /** What went wrong, in the words of the error. */
+  error: string;
+  /** The error's code when it had one (ENOSPC, EIO, TAIL2_…). */
+  code?: string;
+}
+
+/**
  * The incident's metadata, stored as incident.json next to its samples and artifacts. Field names
  * are what GET /api/incidents/:id returns.
  */
@@ -52,4 +66,6 @@ export interface IncidentRecord {
   notify: string[];
   /** One entry per notifier: stored as `pending` with the incident (the outbox), then each attempt's outcome. */
   notifications: NotificationOutcome[];
+  /** Present only when part of the incident could not be made or written: what, and why. */
+  problems?: IncidentProblem[];
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
 import { formatProblem, loadRulesFile } from '../../triggers/rules-file.js';
 import { RulesFileError } from '../../triggers/rules-file-error.js';
+import { yamlSyntaxProblems } from '../../triggers/yaml-syntax-problems.js';
 import { YamlLocator } from '../../triggers/yaml-locations.js';
 import { Tail2Error } from '../errors/tail2-error.js';
 
@@ -66,7 +67,7 @@ async function readNotifierNames(configPath: string): Promise<NotifierNames> {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const locator = new YamlLocator(doc, lineCounter, configPath);
   if (doc.errors.length > 0) {
-    return { ok: false, lines: doc.errors.map((error) => formatProblem({ location: locator.atOffset(error.pos[0]), message: `YAML syntax error: ${error.message}` })) };
+    return { ok: false, lines: yamlSyntaxProblems(text, doc.errors, locator).map(formatProblem) };
   }
   const notifiers = isMap(doc.contents) ? doc.contents.get('notifiers', true) : undefined;
   if (notifiers === undefined || (isScalar(notifiers) && notifiers.value === null)) return { ok: true, names: new Set() };

@@ -32,7 +32,10 @@ export function formatStatus(status: Bag): string[] {
   );
   const reload = bag(rules.last_reload);
   if (reload && reload.ok === false) lines.push(`          last reload FAILED (the previous rules stay in force): ${String(reload.error)}`);
-  lines.push(`captures: ${String(captures.written)} written, ${list(captures.in_flight).length} in flight${captures.last_error ? `; last error: ${String(captures.last_error)}` : ''}`);
+  // Degraded and lost only when there are some: those are the lines a person must not miss.
+  const degraded = Number(captures.degraded) > 0 ? `, ${String(captures.degraded)} without some parts (see problems in incident.json)` : '';
+  const lost = Number(captures.lost) > 0 ? `, ${String(captures.lost)} LOST (could not be written)` : '';
+  lines.push(`captures: ${String(captures.written)} written${degraded}${lost}, ${list(captures.in_flight).length} in flight${captures.last_error ? `; last error: ${String(captures.last_error)}` : ''}`);
   const store = bag(status.store);
   if (store) {
     const lastError = bag(store.lastError);

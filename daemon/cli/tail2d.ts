@@ -6,7 +6,9 @@ import { Tail2Error } from '../errors/tail2-error.js';
 import { loadNativeAddon } from '../sampler/native-addon.js';
 import { Tail2Daemon } from '../tail2d/daemon.js';
 import { logDestination } from '../tail2d/log-destination.js';
+import { installLastResort } from '../tail2d/last-resort.js';
 import { SystemdNotifier } from '../tail2d/systemd-notifier.js';
+import { ThrottledErrorLog } from '../tail2d/throttled-error-log.js';
 
 // Everything tail2d creates is its own alone, whatever umask it was started with (a shell's 000,
 // `npm start`): the incidents and their index, and what its redis-server writes (the AOF), which
@@ -26,6 +28,9 @@ const log = pino({ name: 'tail2d', level: process.env.TAIL2_LOG_LEVEL ?? 'info' 
 async function main(): Promise<void> {
   const config = await loadConfig(configPath);
   const daemon = new Tail2Daemon(config, log);
+  // From here on an uncaught error writes the captures in flight and exits non-zero (systemd
+  // restarts tail2d) instead of dying with them, or silently.
+  installLastResort({ log, salvage: () => daemon.salvage() });
   const addon = loadNativeAddon();
   const systemd = new SystemdNotifier((state) => addon.sdNotify(state), log);
   await daemon.start();
@@ -33,7 +38,8 @@ async function main(): Promise<void> {
   // is fed only while sampling and Redis are healthy.
   systemd.ready(daemon.summaryLine());
   systemd.startWatchdog(() => daemon.health());
-  const statusTimer = setInterval(() => systemd.status(daemon.summaryLine()), 10_000);
+  const statusFailures = new ThrottledErrorLog(log, 'updating the systemd status line failed');
+  const statusTimer = setInterval(() => statusFailures.run(() => systemd.status(daemon.summaryLine())), 10_000);
   statusTimer.unref();
   let stopping = false;
   const stop = (signal: string) => {
@@ -54,7 +60,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     systemd.notifyReloading();
-    void daemon.reload().finally(() => systemd.ready(daemon.summaryLine()));
+    void daemon.reload().finally(() => statusFailures.run(() => systemd.ready(daemon.summaryLine())));
   });
 }
 

@@ -4,6 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { formatProblem, type RuleProblem } from '../../triggers/rule-problem.js';
 import { YamlLocator, type YamlPath } from '../../triggers/yaml-locations.js';
+import { yamlSyntaxProblems } from '../../triggers/yaml-syntax-problems.js';
 import { Tail2Error } from '../errors/tail2-error.js';
 import type { NotifierConfig, Tail2Config } from './config.js';
 import { configFileSchema } from './config-schema.js';
@@ -29,8 +30,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const locator = new YamlLocator(doc, lineCounter, file);
   const problems: ConfigProblem[] = [];
   if (doc.errors.length > 0) {
-    for (const error of doc.errors) problems.push({ location: locator.atOffset(error.pos[0]), message: `YAML syntax error: ${error.message}` });
-    return { problems };
+    return { problems: sortProblems(yamlSyntaxProblems(text, doc.errors, locator)) };
   }
   const report = (path: YamlPath, message: string, at: 'value' | 'key' = 'value') => problems.push({ location: locator.locate(path, at), message });
   const data = substituteEnv(doc.toJS() ?? {}, [], env, report);

@@ -193,15 +193,27 @@ export class IncidentStore {
     return { incidents: shown.map(entryFromRow), next: more && last ? encodeCursor({ firedAtMs: last.fired_at, id: last.id }) : null };
   }
 
-  /** An incident's full record (its incident.json), or undefined when there is no such incident. */
+  /**
+   * An incident's full record (its incident.json), or undefined when there is no such incident:
+   * the id is not one the store makes, or its incident.json is not there (ENOENT, ENOTDIR).
+   *
+   * Every other failure throws a {@link StoreError}: the disk's code when the file cannot be read
+   * (EIO, EACCES, EMFILE…), `TAIL2_STORE_CORRUPT` when it is not a valid record. Callers must not
+   * take those for "deleted": the notifier retries later, the web answers 500.
+   */
   async get(id: string): Promise<IncidentRecord | undefined> {
     if (!INCIDENT_ID_PATTERN.test(id)) return undefined;
+    const path = join(this.incidentsDir, id, RECORD_FILE);
+    let text: string;
     try {
-      const parsed = parseIncidentRecord(await readFile(join(this.incidentsDir, id, RECORD_FILE), 'utf8'), id);
-      return 'record' in parsed ? parsed.record : undefined;
-    } catch {
-      return undefined;
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if (isAbsent(error)) return undefined;
+      throw this.readFailure(`cannot read incident ${id}`, error);
     }
+    const parsed = parseIncidentRecord(text, id);
+    if ('problem' in parsed) throw new StoreError(STORE_CODES.corrupt, `incident ${id} cannot be read: ${parsed.problem}`, 'The next reconcile (at tail2d start) moves it aside as .corrupt-<id>');
+    return parsed.record;
   }
 
   /**
@@ -390,6 +402,12 @@ export class IncidentStore {
     return final;
   }
 
+  /** A read the disk refused: the error callers branch on, not remembered (lastError is for writes). */
+  private readFailure(message: string, error: unknown): StoreError {
+    const code = storageErrorCode(error);
+    return new StoreError(code, `${message}: ${(error as Error | undefined)?.message ?? String(error)}`, storageHint(code, this.stateDir), { cause: error });
+  }
+
   /** Remembers a disk failure for /status and turns it into the error callers branch on. */
   private failure(message: string, error: unknown): StoreError {
     const code = storageErrorCode(error);
@@ -424,6 +442,11 @@ function checkWritable(record: IncidentRecord, files: Array<[string, string | Ui
     if (seen.has(name)) throw new StoreError(STORE_CODES.invalid, `incident file ${name} is given twice`);
     seen.add(name);
   }
+}
+
+/** A file that is not there: ENOENT, or ENOTDIR when a path component is a plain file. */
+function isAbsent(error: unknown): boolean {
+  return isNotFound(error) || (error as { code?: unknown } | null)?.code === 'ENOTDIR';
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -29,6 +29,8 @@ export const STORE_CODES = {
   cursor: 'TAIL2_STORE_CURSOR',
   /** The index was written by a newer tail2. */
   schema: 'TAIL2_STORE_SCHEMA',
+  /** incident.json is there but is not a record the store can read. */
+  corrupt: 'TAIL2_STORE_CORRUPT',
   /** A failure without a code (a bug rather than the disk). */
   unknown: 'TAIL2_STORE_FAILED',
 } as const;
@@ -64,4 +66,17 @@ export function storageHint(code: string, stateDir: string): string | undefined 
     default:
       return undefined;
   }
+}
+
+/**
+ * Codes of failures that go away on their own or once a person frees space or fixes the disk: a
+ * full disk or quota, an I/O error, a file system remounted read-only after one, too many open
+ * files, no memory, a busy resource. A capture whose write fails with one of these is retried;
+ * any other (a record the store refuses, a failure without a code) would fail the same way again.
+ */
+const TRANSIENT_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EAGAIN', 'EWOULDBLOCK', 'EINTR', 'EMFILE', 'ENFILE', 'ENOMEM', 'EBUSY', 'ETIMEDOUT']);
+
+/** Whether a storage failure is worth retrying; see {@link TRANSIENT_CODES}. */
+export function isTransientStorageError(error: unknown): boolean {
+  return TRANSIENT_CODES.has(storageErrorCode(error));
 }

@@ -7,6 +7,9 @@ export interface DaemonGauges {
   buffer: { spanSeconds: number; bytes: number; maxBytes: number; samples: number; expiredSamples: number; evictedEarlySamples: number };
   rules: RuleStateView[];
   capturesInFlight: number;
+  /** Incidents written without some of their parts (`problems` in incident.json), and incidents not written at all. */
+  incidentsDegraded: number;
+  incidentsLost: number;
   store: { incidents: number; bytes: number } | null;
   notifications: { redisUp: boolean; outbox: number; targets: Array<{ target: string; waiting: number; delayed: number; active: number; failed: number }> } | null;
 }
@@ -56,6 +59,8 @@ export class DaemonMetrics {
     gauge(registers, 'tail2_buffer_max_bytes', 'buffer.max_memory', () => now().buffer.maxBytes);
     gauge(registers, 'tail2_buffer_samples', 'Samples held in the rolling buffer', () => now().buffer.samples);
     gauge(registers, 'tail2_captures_in_flight', 'Captures waiting for their after window or a retried write', () => now().capturesInFlight);
+    growingTotal(registers, 'tail2_incidents_degraded_total', 'Incidents written without some of their parts (see problems in incident.json)', () => now().incidentsDegraded);
+    growingTotal(registers, 'tail2_incidents_lost_total', 'Captures that could not be written at all, not even reduced to incident.json and samples', () => now().incidentsLost);
     gauge(registers, 'tail2_store_incidents', 'Incidents on disk', () => now().store?.incidents ?? 0);
     gauge(registers, 'tail2_store_bytes', 'Bytes of incidents on disk', () => now().store?.bytes ?? 0);
     gauge(registers, 'tail2_notification_outbox', 'Notifications stored and not yet delivered or failed', () => now().notifications?.outbox ?? 0);

@@ -8,7 +8,6 @@ import { Notifications } from '../../notifiers/notifications.js';
 import { MemoryBudget } from '../buffer/memory-budget.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureRequest } from '../capture/capture-manager.js';
-import { renderIncidentFiles } from '../capture/incident-files.js';
 import { IncidentStore } from '../store/incident-store.js';
 import type { Tail2Config } from '../config/config.js';
 import { loadConfig } from '../config/load-config.js';
@@ -27,6 +26,7 @@ import { DaemonMetrics, type DaemonGauges } from './daemon-metrics.js';
 import { OwnUsage } from './own-usage.js';
 import { preparePrivateStateDir } from './private-state-dir.js';
 import { CpuBackoff } from './cpu-backoff.js';
+import { ThrottledErrorLog } from './throttled-error-log.js';
 import { TAIL2_VERSION } from './version.js';
 import { watchdogHealth } from './watchdog-health.js';
 
@@ -73,6 +73,7 @@ export class Tail2Daemon {
   private lastCollectCostMs = 0;
   private lastReload: { atMs: number; ok: boolean; error?: string } | undefined;
   private incidentsWritten = 0;
+  private incidentsDegraded = 0;
   private lastCaptureError: string | undefined;
   private readonly startedAtMs = Date.now();
   private samplingError: string | undefined;
@@ -104,9 +105,9 @@ export class Tail2Daemon {
     this.metrics = new DaemonMetrics(() => this.gauges());
     this.captures = new CaptureManager({
       persister: {
-        persist: async (record, profiles) => {
+        persist: async (record, files) => {
           const store = this.requireStore();
-          const directory = await store.write(record, await renderIncidentFiles(record, profiles));
+          const directory = await store.write(record, files);
           // The incident's notifications were stored with it (the outbox); now queue them.
           this.notifications?.incidentStored();
           void this.enforceRetention();
@@ -127,11 +128,20 @@ export class Tail2Daemon {
         this.incidentsWritten++;
         // From the end of the capture window to the incident on disk: symbolize, render, write.
         this.metrics.incidentWritten(record.rule, Math.max(0, Date.now() - Date.parse(record.window.to)) / 1000);
-        this.log.info({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples }, 'incident written');
+        if (record.problems) {
+          this.incidentsDegraded++;
+          this.log.warn({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples, problems: record.problems }, 'incident written without some of its parts');
+        } else {
+          this.log.info({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples }, 'incident written');
+        }
       },
       onError: (id, error, willRetry) => {
         this.lastCaptureError = `${id}: ${error.message}`;
-        this.log.error({ incident: id, err: error, willRetry }, 'writing the incident failed');
+        this.log.error({ incident: id, err: error, willRetry }, willRetry ? 'writing the incident failed; retrying' : 'writing the incident failed; writing what can be written');
+      },
+      onLost: (id, error) => {
+        this.lastCaptureError = `${id}: lost: ${error.message}`;
+        this.log.fatal({ incident: id, err: error, lost: this.captures.lost() }, 'an incident could not be written at all and is lost');
       },
     });
   }
@@ -189,7 +199,8 @@ export class Tail2Daemon {
         publicUrl: this.config.web.publicUrl,
         onError: (error) => this.log.error({ err: error }, 'an HTTP request failed'),
       });
-      this.server = await listen(app, this.config.web.listen.host, this.config.web.listen.port);
+      const serverErrors = new ThrottledErrorLog(this.log, 'the web server failed to accept a connection');
+      this.server = await listen(app, this.config.web.listen.host, this.config.web.listen.port, (error) => serverErrors.failed(error));
     } catch (error) {
       await this.stop();
       throw error;
@@ -276,6 +287,26 @@ export class Tail2Daemon {
     this.log.info({ incidents: this.incidentsWritten }, 'tail2d stopped');
   }
 
+  /**
+   * After an uncaught error (see last-resort.ts): the daemon's state is unknown, so only what
+   * keeps captures is done. Timers stop, every capture in flight is cut at now and written, and the
+   * sampler detaches. The web server and the queue are left to the exit; the daemon's own
+   * redis-server is stopped by its exit hook.
+   */
+  async salvage(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.timer = undefined;
+    this.retentionTimer = undefined;
+    try {
+      await this.captures.finishAll();
+    } finally {
+      await this.sampler.stop();
+    }
+    this.log.info({ incidents: this.incidentsWritten, lost: this.captures.lost() }, 'captures in flight written after an uncaught error');
+  }
+
   /** For systemd's watchdog; see {@link watchdogHealth}. */
   health(nowMs = Date.now()): { ok: boolean; reason?: string } {
     const redis = this.notifications?.status().redis;
@@ -330,7 +361,7 @@ export class Tail2Daemon {
         unavailable: this.unavailable,
       },
       rules: { count: this.rules.length, file: this.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() },
-      captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, last_error: this.lastCaptureError ?? null },
+      captures: { in_flight: this.captures.pending(), written: this.incidentsWritten, degraded: this.incidentsDegraded, lost: this.captures.lost(), last_error: this.lastCaptureError ?? null },
       self: { pid: process.pid, ...this.ownUsage.current(), excluded_from_rules: [...this.ownPids()] },
       memory: { ...this.budget.stats(), rss_bytes: process.memoryUsage.rss(), heap_used_bytes: process.memoryUsage().heapUsed },
       symbols: this.files.status(),
@@ -439,6 +470,8 @@ export class Tail2Daemon {
       buffer: { spanSeconds: buffer.spanNs / 1e9, bytes: buffer.bytes, maxBytes: buffer.maxBytes, samples: buffer.samples, expiredSamples: buffer.expiredSamples, evictedEarlySamples: buffer.evictedEarlySamples },
       rules: this.engine?.states() ?? [],
       capturesInFlight: this.captures.pending().length,
+      incidentsDegraded: this.incidentsDegraded,
+      incidentsLost: this.captures.lost(),
       store: store ? { incidents: store.incidents, bytes: store.bytes } : null,
       notifications: notifications ? { redisUp: notifications.redis.reachable, outbox: notifications.outbox, targets: notifications.targets } : null,
     };

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { ThrottledErrorLog } from './throttled-error-log.js';
 
 /** Sends one sd_notify state; false when not run by systemd (no $NOTIFY_SOCKET). */
 export type NotifySend = (state: string) => boolean;
@@ -46,10 +47,14 @@ export class SystemdNotifier {
     const pid = this.env.WATCHDOG_PID;
     if (!Number.isFinite(usec) || usec <= 0 || (pid !== undefined && Number(pid) !== process.pid)) return;
     const intervalMs = Math.max(1, Math.floor(usec / 2000));
+    const failures = new ThrottledErrorLog(this.log, 'the watchdog health check failed; the watchdog is not fed');
     this.watchdog = setInterval(() => {
-      const health = healthy();
-      if (health.ok) this.notify('WATCHDOG=1');
-      else this.status(`unhealthy, watchdog not fed: ${health.reason ?? 'unknown'}`);
+      // A check that throws counts as unhealthy: systemd restarts a daemon that cannot tell.
+      failures.run(() => {
+        const health = healthy();
+        if (health.ok) this.notify('WATCHDOG=1');
+        else this.status(`unhealthy, watchdog not fed: ${health.reason ?? 'unknown'}`);
+      });
     }, intervalMs);
     this.watchdog.unref();
   }

@@ -1,5 +1,3 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { extname } from 'node:path';
@@ -14,6 +12,7 @@ import { PageRenderer } from './page-renderer.js';
 import { addPageRoutes, renderClientError, renderNotFound, renderServerError } from './page-routes.js';
 import { ARTIFACT_CSP, securityHeaders } from './security-headers.js';
 import { CAPTURE_PROOF_HEADER, isApiPath, SessionAuth } from './session-auth.js';
+import { sendArtifact } from './send-artifact.js';
 import { STATIC_DIR, VIEWS_DIR } from './views-dir.js';
 
 export type { DaemonApi } from './daemon-api.js';
@@ -144,23 +143,24 @@ export function createHttpApp(api: DaemonApi): express.Express {
       res.status(404).json({ error: 'no such incident artifact' });
       return;
     }
-    // Retention must not delete the files while they are being sent.
+    // Retention must not delete the files while they are being sent; sendArtifact resolves only
+    // once the file is closed, whether the transfer finished, failed or the client went away.
     const release = api.store.hold(id);
     try {
-      const info = await stat(path);
-      res.status(200).type(type).set({
-        'Content-Length': String(info.size),
+      const outcome = await sendArtifact(res, path, {
+        'Content-Type': type,
         'Content-Security-Policy': ARTIFACT_CSP,
         'Content-Disposition': ATTACHMENTS.has(artifact) ? `attachment; filename="${id}-${artifact}"` : 'inline',
         // An incident's artifacts never change once written.
         'Cache-Control': 'private, max-age=86400, immutable',
       });
-      const stream = createReadStream(path);
-      stream.on('close', release);
-      stream.pipe(res);
-    } catch {
+      if (outcome === 'absent') res.status(404).json({ error: 'no such incident artifact' });
+    } catch (error) {
+      // A directory where a file should be, an unreadable disk: the daemon's fault, not the asker's.
+      onError(error);
+      if (!res.headersSent) res.status(500).json({ error: 'this incident artifact cannot be read; the daemon’s log has the details' });
+    } finally {
       release();
-      res.status(404).json({ error: 'no such incident artifact' });
     }
   });
 
@@ -231,11 +231,19 @@ export function createHttpApp(api: DaemonApi): express.Express {
   return app;
 }
 
-/** Starts listening; resolves once the port is bound, rejects with the bind error. */
-export function listen(app: express.Express, host: string, port: number): Promise<Server> {
+/**
+ * Starts listening; resolves once the port is bound, rejects with the bind error. Errors after
+ * that (an accept that fails, such as EMFILE when libuv cannot shed the connection) go to
+ * `onError`: a server 'error' event without a listener is thrown and would take the daemon down.
+ */
+export function listen(app: express.Express, host: string, port: number, onError: (error: Error) => void = () => undefined): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
-    server.once('listening', () => resolve(server));
     server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      server.on('error', onError);
+      resolve(server);
+    });
   });
 }

@@ -84,6 +84,8 @@ export interface IncidentPageModel extends PageModel {
   downloads: Array<{ href: string; file: string; label: string; size: string }>;
   notifications: NotificationView[];
   commands: string;
+  /** What could not be made or written for this incident (`problems` in incident.json); empty when whole. */
+  problems: Array<{ part: string; error: string }>;
 }
 
 const DOWNLOADS: ReadonlyArray<[IncidentArtifact, string]> = [
@@ -160,6 +162,10 @@ function model(record: IncidentRecord, sizes: Map<string, number>, summary: Inci
     downloads: DOWNLOADS.filter(([name]) => sizes.has(name)).map(([name, label]) => ({ href: url(name), file: `${id}-${name}`, label, size: sizeText(sizes.get(name) ?? 0) })),
     notifications: notificationViews(record.notifications, nowMs),
     commands: incidentCommands(baseUrl, id, tokenConfigured),
+    // incident.json may come from an older tail2 or a hand edit: take only well-formed entries.
+    problems: (Array.isArray(record.problems) ? record.problems : [])
+      .filter((p) => typeof p?.part === 'string' && typeof p?.error === 'string')
+      .map((p) => ({ part: p.part, error: p.error })),
   };
 }
 

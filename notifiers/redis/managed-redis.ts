@@ -4,9 +4,14 @@
  * notifications survive daemon and server restarts, supervised (restarted with backoff when it dies)
  * and stopped with the daemon.
  *
- * A leftover server: Node cannot ask Linux to kill a child when its parent dies
- * (PR_SET_PDEATHSIG), so a redis-server whose tail2d was SIGKILLed keeps running, unsupervised,
- * holding our socket and writing our AOF. `start()` finds it by PING on the socket, and when
+ * Dying with tail2d: the server is started through util-linux's `setpriv --pdeathsig SIGKILL`,
+ * which asks Linux (prctl PR_SET_PDEATHSIG) to kill it when tail2d dies, even by SIGKILL or a
+ * crash, where no exit hook of ours runs. Node cannot make that call itself. See {@link launch} for
+ * why the signal cannot fire early. Without setpriv on PATH the server is started directly (a
+ * warning says so), and a leftover is handled at the next start as below.
+ *
+ * A leftover server (no setpriv, or tail2d died between the fork and setpriv's prctl) keeps
+ * running, unsupervised, holding our socket and writing our AOF. `start()` finds it by PING on the socket, and when
  * `CONFIG GET dir` says it serves our directory it is shut down (SHUTDOWN NOSAVE: the AOF is still
  * flushed, only the RDB snapshot is skipped) and our own child started in its place, so there is
  * always exactly one server, and it is supervised. A server on our socket that serves another
@@ -18,7 +23,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -148,6 +153,8 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
   private backoffMs = BACKOFF_FIRST_MS;
   private restarts = 0;
   private lastExit: ManagedRedisExit | undefined;
+  /** undefined: not looked up yet; null: not installed. */
+  private setprivPath: string | null | undefined;
   // Why: process.exit() or an uncaught exception skips stop(); SIGTERM lets redis flush its AOF then too.
   private readonly killOnExit = (): void => void this.current?.child.kill('SIGTERM');
 
@@ -232,9 +239,28 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
     return status;
   }
 
+  /**
+   * Spawns the server, through setpriv when it is installed.
+   *
+   * PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. Node's
+   * child_process.spawn calls libuv's uv_spawn synchronously on the calling JavaScript thread, and
+   * ManagedRedis runs on tail2d's main thread (never a worker_thread), which lives exactly as long
+   * as the process: the signal comes when tail2d dies, not before. SIGKILL rather than SIGTERM:
+   * after tail2d is gone nothing waits for a graceful exit, and a server that would not stop on
+   * SIGTERM must not linger; redis write()s its AOF every event-loop turn, so what it acknowledged
+   * is in the kernel already (and the outbox re-queues notifications in any case).
+   *
+   * The binary is resolved first, so that a missing redis-server still fails as a spawn ENOENT
+   * (REDIS_NOT_FOUND) rather than as setpriv's exit 127.
+   */
   private launch(): Launch {
     this.output = [];
-    const child = spawn(this.redisServer, redisServerArgs(this.dir, this.socketPath), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = findExecutable(this.redisServer);
+    const args = redisServerArgs(this.dir, this.socketPath);
+    const setpriv = server ? this.setpriv() : undefined;
+    const child = setpriv && server
+      ? spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', server, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(this.redisServer, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
       createInterface({ input: stream }).on('line', (line) => {
@@ -269,6 +295,17 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
     });
     this.current = launch;
     return launch;
+  }
+
+  /** setpriv's path, looked up once; undefined (and a warning) when it is not installed. */
+  private setpriv(): string | undefined {
+    if (this.setprivPath === undefined) {
+      this.setprivPath = findExecutable('setpriv') ?? null;
+      if (this.setprivPath === null) {
+        this.log.warn({}, 'setpriv (util-linux) not found: redis-server is started without PR_SET_PDEATHSIG, so it outlives a SIGKILLed tail2d until the next start shuts it down');
+      }
+    }
+    return this.setprivPath ?? undefined;
   }
 
   private onExit(launch: Launch, code: number | null, signal: NodeJS.Signals | null): void {
@@ -438,6 +475,23 @@ async function waitForPidExit(pid: number): Promise<void> {
     }
     await sleep(POLL_MS);
   }
+}
+
+/**
+ * The absolute path of an executable: `name` itself when it contains a slash, else the first match
+ * on $PATH; undefined when there is none that may be executed.
+ */
+export function findExecutable(name: string, path = process.env.PATH ?? '/usr/bin:/bin'): string | undefined {
+  const candidates = name.includes('/') ? [resolve(name)] : path.split(':').filter(Boolean).map((dir) => join(dir, name));
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // Not here (or not executable): try the next one.
+    }
+  }
+  return undefined;
 }
 
 /** Whether `pid` runs: a zombie (an orphan nobody reaped) counts as gone. */

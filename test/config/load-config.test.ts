@@ -73,6 +73,17 @@ describe('tail2.yaml', () => {
     expect(lines.some((line) => line.startsWith(`tail2.yaml:${at}: `) && line.includes(message)), lines.join('\n')).toBe(true);
   });
 
+  it('says where an unclosed bracket or quote began, not only where the parser noticed', () => {
+    const lines = (text: string) => parseConfig(text, 'tail2.yaml', env).problems.map(formatProblem);
+    expect(lines('state_dir: /var/lib/tail2\nweb: { listen: "127.0.0.1:8383"\nrules_file: rules.yaml\n')).toEqual([
+      'tail2.yaml:3:1: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a } (the flow mapping "{" that is not closed began at 2:6)',
+    ]);
+    expect(lines('notifiers:\n  a: { type: slack, token: "${SLACK_BOT_TOKEN}, channel: C1 }\nstate_dir: x\n')).toEqual([
+      expect.stringMatching(/^tail2\.yaml:4:1: YAML syntax error: Missing closing "quote \(the double-quoted string that is not closed began at 2:28\)$/),
+      expect.stringMatching(/^tail2\.yaml:4:1: .*\(the flow mapping "\{" that is not closed began at 2:6\)$/),
+    ]);
+  });
+
   it('reports every problem at once, in file order', () => {
     const { problems } = parseConfig('sampling: { frequency: -1 }\nbuffer: { retain: soon }\nweb: { listen: nope }\n', 'tail2.yaml', env);
     expect(problems.map((p) => p.location.line)).toEqual([1, 2, 3]);

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import { isAlive } from '../../notifiers/redis/managed-redis.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 import { startRedisTestServer, type RedisTestServer } from '../helpers/redis-test-server.js';
@@ -108,6 +109,27 @@ describe('tail2d notifications', () => {
     expect(existsSync(join(d.dir, 'state', 'redis', 'redis.sock'))).toBe(true);
     expect(await d.stop('SIGTERM')).toBe(0);
     expect(existsSync(`/proc/${redisPid}`)).toBe(false);
+  });
+
+  it('takes its own redis-server down with it when SIGKILLed (PR_SET_PDEATHSIG), and the next start runs a fresh one', async () => {
+    const d = await startDaemon('notify-sigkill', 'rules: []\n', notifierConfig(), { web: WEB });
+    running.push(d);
+    const redisPid = await d.waitFor('its redis-server', async () => (await d.get<Status>('/api/status')).notifications.redis.managed?.pid ?? undefined);
+    expect(readFileSync(`/proc/${redisPid}/comm`, 'utf8').trim()).toBe('redis-server');
+    // No exit hook runs on SIGKILL: only the kernel can take the server down now.
+    expect(await d.stop('SIGKILL')).toBeNull();
+    await expect.poll(() => isAlive(redisPid), { timeout: 10_000 }).toBe(false);
+
+    const again = await startDaemon('notify-sigkill', 'rules: []\n', notifierConfig(), { web: WEB, keepState: true });
+    running.push(again);
+    const status = await again.waitFor('a reachable redis-server', async () => {
+      const s = await again.get<Status>('/api/status');
+      return s.notifications.redis.reachable && s.notifications.redis.managed?.pid ? s : undefined;
+    });
+    expect(status.notifications.redis.managed!.pid).not.toBe(redisPid);
+    // Nothing was left over to shut down.
+    expect(again.log()).not.toContain('left over from a previous tail2d');
+    expect(await again.stop('SIGTERM')).toBe(0);
   });
 
   it('sends an incident stored while Redis was down after a kill and restart, exactly once', async () => {

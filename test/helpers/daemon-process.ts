@@ -37,8 +37,9 @@ export interface RunningDaemon {
  * `web` adds keys to the `web:` mapping (e.g. `public_url: "…"`). `keepState` starts it over the state a previous daemon of the same name left (a restart).
  * `umask` (octal text, e.g. '000') is set by a shell that then execs node: the daemon's pid is node's.
  * `tail2d` runs another copy of tail2d.js (an installed one) instead of this checkout's.
+ * `wrapper` is a command line put before `node tail2d.js …`; it must end by exec'ing its arguments.
  */
-export async function startDaemon(name: string, rules: string, extraConfig = '', options: { keepState?: boolean; web?: string; umask?: string; tail2d?: string } = {}): Promise<RunningDaemon> {
+export async function startDaemon(name: string, rules: string, extraConfig = '', options: { keepState?: boolean; web?: string; umask?: string; tail2d?: string; wrapper?: string[] } = {}): Promise<RunningDaemon> {
   const dir = join(testOutput, 'daemon', name);
   if (!options.keepState) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -48,9 +49,11 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
   writeFileSync(rulesPath, rules);
   writeFileSync(configPath, `state_dir: state\nweb: { listen: "127.0.0.1:${port}"${options.web ? `, ${options.web}` : ''} }\nrules_file: rules.yaml\n${extraConfig}`);
   const argv = [options.tail2d ?? tail2dPath, '--config', configPath];
-  const child = options.umask
-    ? spawn('/bin/sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A wrapper (unshare, …) and the umask shell must exec the daemon in their place, so that signals reach it.
+  const command = options.umask
+    ? [...(options.wrapper ?? []), '/bin/sh', '-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...argv]
+    : [...(options.wrapper ?? []), process.execPath, ...argv];
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

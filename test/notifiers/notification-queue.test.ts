@@ -1,6 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { EmailSender } from '../../notifiers/email-sender.js';
@@ -43,7 +43,7 @@ afterAll(async () => {
 let prefixCount = 0;
 
 /** A store, a fresh Slack server and a service on its own Redis prefix, so tests never share jobs. */
-async function setup(options: { senders?: (slack: SlackApiServer) => NotificationSender[]; start?: boolean } = {}) {
+async function setup(options: { senders?: (slack: SlackApiServer) => NotificationSender[]; start?: boolean; log?: Logger } = {}) {
   slack = await startSlackApiServer({ token: TOKEN });
   cleanups.push(() => slack.close());
   const dir = mkdtempSync(join(testOutput, 'nq-'));
@@ -58,7 +58,7 @@ async function setup(options: { senders?: (slack: SlackApiServer) => Notificatio
       store,
       senders,
       publicUrl: PUBLIC_URL,
-      log: pino({ level: 'silent' }),
+      log: options.log ?? pino({ level: 'silent' }),
       backoff: BACKOFF,
       dispatchIntervalMs: 200,
       prefix,
@@ -207,6 +207,33 @@ describe('NotificationService: outages', () => {
     await sleep(1500);
     expect(slack.messages).toHaveLength(1);
     expect(service.status().last_dispatch_error).toBeNull();
+  });
+
+  it('retries while the incident cannot be read (not "gone"), then delivers it once it can', async () => {
+    const lines: Array<{ msg: string; err?: { code?: string } }> = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { store, service, dir } = await setup({ start: false, log });
+    const record = await storeIncident(store, { notify: ['oncall-slack'] });
+    // A directory where incident.json should be: reading it fails with EISDIR, as a bad disk
+    // fails with EIO, and the store says so instead of "no such incident".
+    const file = join(dir, 'incidents', record.id, 'incident.json');
+    renameSync(file, `${file}.away`);
+    mkdirSync(file);
+    service.start();
+    const readFailures = () => lines.filter((l) => l.msg === 'cannot read the incident to notify about; retrying later');
+    await expect.poll(() => readFailures().length, { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+    expect(readFailures()[0].err?.code).toBe('EISDIR');
+    expect(slack.messages).toHaveLength(0);
+    expect(store.outbox().map((e) => e.id)).toEqual([record.id]);
+
+    rmSync(file, { recursive: true });
+    renameSync(`${file}.away`, file);
+    const delivered = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    // The failed reads sent nothing and are not counted as delivery attempts.
+    expect(delivered.attempts).toBe(1);
+    await sleep(1000);
+    expect(slack.messages).toHaveLength(1);
+    expect(store.outbox()).toEqual([]);
   });
 
   it('sends what a daemon stored but never queued (killed in between) when the next one starts', async () => {

@@ -143,6 +143,21 @@ describe('IncidentStore: write, list, get', () => {
     expect(await store.get('20260301T030000Z-nope-aaaaaa')).toBeUndefined();
     expect(await store.get('../../etc/passwd')).toBeUndefined();
 
+    // Only a missing incident is "absent": a file that cannot be read, or is not a record, is an error.
+    const recordFile = join(path, 'incident.json');
+    const text = readFileSync(recordFile, 'utf8');
+    rmSync(recordFile);
+    mkdirSync(recordFile);
+    const unreadable = await rejection(store.get(first.id));
+    expect(unreadable.name).toBe('StoreError');
+    expect(unreadable.code).toBe('EISDIR');
+    expect(unreadable.message).toContain(first.id);
+    rmSync(recordFile, { recursive: true });
+    writeFileSync(recordFile, '{"id": "truncated');
+    expect((await rejection(store.get(first.id))).code).toBe('TAIL2_STORE_CORRUPT');
+    writeFileSync(recordFile, text);
+    expect(await store.get(first.id)).toEqual(JSON.parse(JSON.stringify(first)));
+
     expect(store.artifactPath(first.id, 'flamegraph.svg')).toBe(join(path, 'flamegraph.svg'));
     expect(store.artifactPath(first.id, 'incident.json')).toBeUndefined();
     expect(store.artifactPath(first.id, '../index.sqlite')).toBeUndefined();

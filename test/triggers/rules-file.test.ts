@@ -249,6 +249,33 @@ describe('parseRulesFile on bad files', () => {
     ]);
   });
 
+  it.each([
+    // [what, text, where the parser noticed, what began where]
+    ['an unclosed [ cut off by the next key', 'rules:\n  - name: a\n    notify: [slack, email\n    metric: cpu\n', '4:5', 'flow sequence "[" that is not closed began at 3:13'],
+    ['an unclosed { at the end of the file', 'rules:\n  - {name: a, metric: cpu\n', '3:1', 'flow mapping "{" that is not closed began at 2:5'],
+    ['an unclosed double quote', 'rules:\n  - name: "db spin\n    metric: cpu\n', '4:1', 'double-quoted string that is not closed began at 2:11'],
+    ['a double quote escaped at the end', 'rules:\n  - name: "db\\"\n    metric: cpu\n', '4:1', 'double-quoted string that is not closed began at 2:11'],
+    ["a single quote doubled at the end", "rules:\n  - name: 'it''\n    metric: cpu\n", '4:1', 'single-quoted string that is not closed began at 2:11'],
+  ])('says where %s began', (_what, text, noticed, began) => {
+    const [problem, ...others] = parseRulesFile(text, 'open.yaml').problems.map(formatProblem);
+    expect(others).toEqual([]);
+    expect(problem).toMatch(new RegExp(`^open\\.yaml:${noticed}: YAML syntax error: .*\\(the ${began.replace(/[[{]/g, '\\$&')}\\)$`));
+  });
+
+  it('pairs nested unclosed collections with their own errors, innermost first', () => {
+    const problems = parseRulesFile('rules:\n  - [1, {x: 2\n  - 3\n', 'nested.yaml').problems.map(formatProblem);
+    expect(problems).toEqual([
+      'nested.yaml:3:3: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a } (the flow mapping "{" that is not closed began at 2:9)',
+      'nested.yaml:3:3: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ] (the flow sequence "[" that is not closed began at 2:5)',
+    ]);
+  });
+
+  it('names no beginning for errors about the spot itself, nor for closed constructs', () => {
+    const problems = parseRulesFile('rules:\n  - { name: a, notify: [x] }\n\t- name: b\n', 'tabs.yaml').problems.map(formatProblem);
+    expect(problems.length).toBeGreaterThan(0);
+    for (const problem of problems) expect(problem).not.toContain('not closed began');
+  });
+
   it('reports several YAML syntax errors with their own positions', () => {
     const text = 'rules:\n  - name: a\n    metric: cpu\n    above: 9%\n    above: 1%\n  - name: b\n    metric: cpu\n    metric: rss\n';
     expect(parseRulesFile(text, 'syntax.yaml').problems.map(formatProblem)).toEqual([
@@ -369,6 +396,17 @@ describe('files on disk and the rules check command', () => {
     const broken = await check(paths.good, '--config', paths.configBroken);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(new RegExp(`^${paths.configBroken}:\\d+:\\d+: YAML syntax error: `));
+  });
+
+  it('says where an unclosed bracket began, in the rules file and in --config', async () => {
+    const open = join(dir, 'open.yaml');
+    await writeFile(open, 'rules:\n  - name: a\n    notify: [oncall-slack\n    metric: cpu\n    above: 90%\n');
+    const result = await check(open);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')[0]).toBe(`${open}:4:5: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ] (the flow sequence "[" that is not closed began at 3:13)`);
+
+    const broken = await check(paths.good, '--config', paths.configBroken);
+    expect(broken.stderr).toContain('(the flow sequence "[" that is not closed began at 1:12)');
   });
 });
 

@@ -1,0 +1,152 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
+import { CaptureManager, type CaptureDependencies, type CaptureRequest } from '../../daemon/capture/capture-manager.js';
+import { INCIDENT_RENDERERS, renderIncidentFiles } from '../../daemon/capture/incident-files.js';
+import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import { createStackTables } from '../../daemon/profile/stack-tables.js';
+import { loadNativeAddon } from '../../daemon/sampler/native-addon.js';
+import { monotonicToWallMs } from '../../daemon/sampler/stack-sampler.js';
+import { IncidentStore } from '../../daemon/store/incident-store.js';
+import { ProfileSymbolizer } from '../../daemon/symbols/profile-symbolizer.js';
+import { testOutput } from '../helpers/fixtures.js';
+
+// The capture pipeline with its real parts (rolling buffer, native symbolizer, renderers, the
+// incident store on a real file system); the windows are empty, since no sampler runs here.
+
+const scratch = join(testOutput, 'capture-manager');
+const cleanups: Array<() => unknown> = [];
+
+afterEach(() => {
+  while (cleanups.length > 0) cleanups.pop()!();
+});
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigint()) - (Date.now() - wallMs) * 1e6;
+
+async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) {
+  const store = await IncidentStore.open(dir);
+  cleanups.push(() => store.close());
+  const tables = createStackTables();
+  const buffer = new RollingBuffer(tables, { retainNs: 60e9, maxBytes: 64 * 1024 * 1024 });
+  const written: IncidentRecord[] = [];
+  const lost: Array<{ id: string; error: Error }> = [];
+  const errors: Array<{ id: string; error: Error; willRetry: boolean }> = [];
+  const captures = new CaptureManager({
+    persister: { persist: (record, files) => store.write(record, files) },
+    buffer,
+    tables,
+    symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
+    frequency: () => 99,
+    host: { name: 'test-host', kernel: '6.18.0', version: '0.1.0' },
+    clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
+    flush: async () => undefined,
+    onIncident: (record) => written.push(record),
+    onError: (id, error, willRetry) => errors.push({ id, error, willRetry }),
+    onLost: (id, error) => lost.push({ id, error }),
+    ...overrides,
+  });
+  return { store, buffer, captures, written, lost, errors };
+}
+
+function request(): CaptureRequest {
+  return { rule: 'manual', trigger: { kind: 'manual', reason: 'test' }, instance: { kind: 'system' }, atMs: Date.now(), beforeMs: 1000, afterMs: 0, notify: ['oncall-slack'], metrics: ['cpu'] };
+}
+
+describe('CaptureManager', () => {
+  it('writes an incident whose renderer throws without that artifact, naming it in problems, and lets the window go', async () => {
+    const dir = join(scratch, 'render-throws');
+    rmSync(dir, { recursive: true, force: true });
+    // Every renderer but the SVG flamegraph's, which fails as a renderer's bug would.
+    const renderers = INCIDENT_RENDERERS.map((r) =>
+      r.name === 'flamegraph.svg'
+        ? {
+            name: r.name,
+            render: () => {
+              throw new RangeError('Invalid string length');
+            },
+          }
+        : r,
+    );
+    const { store, buffer, captures, written, lost } = await setup(dir, { render: (record, profiles) => renderIncidentFiles(record, profiles, renderers) });
+    const id = captures.start(request());
+    await expect.poll(() => written.length).toBe(1);
+    expect(captures.pending()).toEqual([]);
+    expect(buffer.stats().pins).toBe(0);
+    expect(lost).toEqual([]);
+
+    const onDisk = await store.get(id);
+    expect(onDisk?.problems).toEqual([{ part: 'flamegraph.svg', error: 'Invalid string length' }]);
+    const files = readdirSync(join(dir, 'incidents', id)).sort();
+    expect(files).toContain('samples.json.gz');
+    expect(files).toContain('stacks.folded');
+    expect(files).not.toContain('flamegraph.svg');
+    // The notification is still owed: the incident is stored, only a picture is missing.
+    expect(store.outbox().map((e) => e.id)).toEqual([id]);
+  });
+
+  describe('on a full disk', () => {
+    const mountPoint = join(scratch, `tmpfs-${process.pid}`);
+    let mounted = false;
+
+    afterAll(() => {
+      if (mounted) execFileSync('umount', ['-l', mountPoint]);
+    });
+
+    /** A fresh small tmpfs holding an open store, filled with ballast until `leaveBytes` remain. */
+    async function fullDisk(leaveBytes: number, overrides: Partial<CaptureDependencies>) {
+      if (mounted) execFileSync('umount', ['-l', mountPoint]);
+      mkdirSync(mountPoint, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+      mounted = true;
+      const parts = await setup(mountPoint, overrides);
+      const stats = statfsSync(mountPoint);
+      const free = Number(stats.bavail) * Number(stats.bsize);
+      writeFileSync(join(mountPoint, 'ballast'), new Uint8Array(Math.max(0, free - leaveBytes)));
+      return parts;
+    }
+
+    it('retries a write that fails with ENOSPC, keeping the capture, and writes it whole once space is freed', async () => {
+      const { store, captures, written, errors, buffer } = await fullDisk(0, { retryDelayMs: 100, retryForMs: 3_600_000 });
+      const id = captures.start(request());
+      await expect.poll(() => errors.filter((e) => e.willRetry).length).toBeGreaterThanOrEqual(2);
+      expect(errors.every((e) => e.willRetry && (e.error as { code?: string }).code === 'ENOSPC')).toBe(true);
+      // Symbolized already: only the rendered files wait, not the window in the buffer.
+      expect(captures.pending()).toEqual([expect.objectContaining({ id, pinned: false })]);
+      expect(buffer.stats().pins).toBe(0);
+      rmSync(join(mountPoint, 'ballast'));
+      await expect.poll(() => written.length, { timeout: 120_000 }).toBe(1);
+      expect((await store.get(id))?.problems).toBeUndefined();
+      expect(readdirSync(join(mountPoint, 'incidents', id))).toContain('flamegraph.png');
+    });
+
+    it('past the retry time, writes the incident reduced to incident.json and samples when that fits', async () => {
+      // Room for two small files and their index row, not for the nine files of a whole incident
+      // (tmpfs gives each file at least a 4 KiB page).
+      const { store, captures, written, lost } = await fullDisk(40 * 1024, { retryDelayMs: 100, retryForMs: 1_000 });
+      const id = captures.start(request());
+      await expect.poll(() => written.length + lost.length, { timeout: 60_000 }).toBe(1);
+      expect(lost).toEqual([]);
+      const record = await store.get(id);
+      expect(record?.problems).toEqual([expect.objectContaining({ part: 'artifacts', code: 'ENOSPC', error: expect.stringMatching(/^not written \(.*flamegraph\.png.*\): cannot write incident/) })]);
+      expect(readdirSync(join(mountPoint, 'incidents', id)).sort()).toEqual(['incident.json', 'samples.json.gz']);
+      expect(JSON.parse(readFileSync(join(mountPoint, 'incidents', id, 'incident.json'), 'utf8')).problems[0].part).toBe('artifacts');
+    });
+
+    it('when not even the reduced incident fits, reports it lost and holds nothing', async () => {
+      const { captures, written, lost, buffer } = await fullDisk(0, { retryDelayMs: 100, retryForMs: 1_000 });
+      const id = captures.start(request());
+      await expect.poll(() => lost.length, { timeout: 60_000 }).toBe(1);
+      expect(lost[0].id).toBe(id);
+      expect((lost[0].error as { code?: string }).code).toBe('ENOSPC');
+      expect(written).toEqual([]);
+      expect(captures.lost()).toBe(1);
+      expect(captures.pending()).toEqual([]);
+      expect(buffer.stats().pins).toBe(0);
+      expect(existsSync(join(mountPoint, 'incidents', id))).toBe(false);
+    });
+  });
+});
