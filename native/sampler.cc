@@ -29,10 +29,11 @@ namespace {
 
 constexpr uint32_t kMinRingBytes = 256 * 1024;
 constexpr int kLoadAttempts = 5;
-// What JS has not taken yet, in batches and in bytes; past either, a batch is dropped and counted.
-// A stalled event loop then costs at most this much memory, whatever the sampling rate.
+// What JS has not taken yet, in batches and in bytes (`maxQueuedBytes`); past either, a batch is
+// dropped and counted. A stalled event loop then costs at most this much memory, whatever the
+// sampling rate.
 constexpr size_t kMaxQueuedBatches = 64;
-constexpr size_t kMaxQueuedBytes = 64u << 20;
+constexpr uint32_t kDefaultMaxQueuedBytes = 64u << 20;
 
 struct Batch {
   std::vector<uint8_t> bytes;
@@ -65,6 +66,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     target_pid_ = ReadUint(options, "targetPid", 0);
     ring_bytes_ = RoundUpToPowerOfTwo(ReadUint(options, "ringBufferBytes", 8u << 20));
     batch_interval_ms_ = ReadUint(options, "batchIntervalMs", 1000);
+    max_queued_bytes_ = ReadUint(options, "maxQueuedBytes", kDefaultMaxQueuedBytes);
     if (batch_interval_ms_ == 0 || batch_interval_ms_ > 60000) throw Napi::RangeError::New(env, "Sampler: batchIntervalMs must be 1..60000");
     if (frequency_ == 0) throw Napi::RangeError::New(env, "Sampler: frequency must be at least 1 Hz");
   }
@@ -281,7 +283,9 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     batch_.bytes.reserve(batch->bytes.capacity());
     uint64_t records = batch->records;
     const size_t bytes = batch->bytes.size();
-    if (queued_bytes_.load() + bytes > kMaxQueuedBytes) {
+    // One batch may always wait, however large: an empty queue never drops.
+    const size_t queued = queued_bytes_.load();
+    if (queued > 0 && queued + bytes > max_queued_bytes_) {
       dropped_records_ += records;
       delete batch;
       return;
@@ -360,6 +364,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   uint32_t target_pid_ = 0;
   uint32_t ring_bytes_ = 8u << 20;
   uint32_t batch_interval_ms_ = 1000;
+  uint32_t max_queued_bytes_ = kDefaultMaxQueuedBytes;
   int wait_fd_ = -1;  // epoll set: ring buffer + wake_fd_
   int wake_fd_ = -1;  // eventfd written by Flush and Teardown to wake the drain thread
 

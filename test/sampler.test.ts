@@ -108,6 +108,29 @@ describe('StackSampler', () => {
     expect(received).toBe(stats.deliveredBatches);
   });
 
+  it('bounds what waits for JavaScript in bytes, not only in batches', async () => {
+    const batches: number[] = [];
+    // Batches every 200 ms of a busy host; at most 4 KiB of them may wait for the event loop.
+    const burner = spawn(buildCFixture('burner'), ['0'], { stdio: 'ignore' });
+    const sampler = new StackSampler({ frequency: 999, batchIntervalMs: 200, maxQueuedBytes: 4096, onBatch: (batch) => batches.push(batch.length) });
+    try {
+      sampler.start();
+      const until = Date.now() + 2000;
+      while (Date.now() < until) {
+        /* busy: about ten batches come due while the event loop cannot take them */
+      }
+      await sleep(300);
+    } finally {
+      await sampler.stop();
+      burner.kill('SIGKILL');
+    }
+    const stats = sampler.stats()!;
+    // Far fewer than the 64 batches the count alone allows waited: the bytes ran out first.
+    expect(stats.droppedInUserspace).toBeGreaterThan(0);
+    expect(batches.length).toBe(stats.deliveredBatches);
+    expect(batches.length).toBeLessThan(20);
+  });
+
   it('refuses to start twice', async () => {
     const sampler = new StackSampler({ onBatch: () => {} });
     sampler.start();

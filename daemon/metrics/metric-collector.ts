@@ -50,8 +50,6 @@ export interface MetricCollectorOptions {
   cmdlineReader?: (pid: number, startTicks: number) => Promise<string | undefined>;
 }
 
-/** One process's collector state: its entry, comm, and command line counted at its 4 KiB cap. */
-const PROCESS_STATE_BYTES = 400 + 4096;
 /** One RSS-growth window: two arrays of 128 doubles and the track around them. */
 const GROWTH_TRACK_BYTES = 2 * 128 * 8 + 200;
 
@@ -156,7 +154,7 @@ export class MetricCollector {
   // and it is bounded by the processes alive at once.
 
   memoryBytes(): number {
-    return this.processes.size * PROCESS_STATE_BYTES + this.growth.size * GROWTH_TRACK_BYTES;
+    return this.processes.bytes + this.growth.size * GROWTH_TRACK_BYTES;
   }
 
   oldestEvictableMs(): number | undefined {

@@ -135,6 +135,12 @@ export interface ProcessCpuRssOptions {
 }
 
 const STAT_BUFFER_BYTES = 4096;
+/** One tracked process's objects (entry, instance, the maps holding them), beyond its strings. */
+const ENTRY_OVERHEAD_BYTES = 400;
+
+function entryBytes(entry: ProcessEntry): number {
+  return ENTRY_OVERHEAD_BYTES + 2 * entry.commBytes.length + entry.instance.cmdline.length;
+}
 const CMDLINE_MAX_BYTES = 4096;
 
 /**
@@ -167,6 +173,7 @@ export class ProcessCpuRss {
   /** The fd readStat last opened by path, for keepOrClose; -1 when none. */
   private openedFd = -1;
   private round = 0;
+  private stateBytes = 0;
 
   constructor(options: ProcessCpuRssOptions = {}) {
     this.procRoot = options.procRoot ?? '/proc';
@@ -181,6 +188,11 @@ export class ProcessCpuRss {
   /** Processes currently tracked. */
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Bytes held for the processes tracked: their entries, comm and command lines. */
+  get bytes(): number {
+    return this.stateBytes;
   }
 
   /** One round over /proc: appends `cpu` and `rss` readings stamped `timeMs` to `out`. */
@@ -231,6 +243,7 @@ export class ProcessCpuRss {
         seenRound: this.round,
       };
       this.entries.set(pid, entry);
+      this.stateBytes += entryBytes(entry);
       this.cmdlineLater(entry);
       out.push({ metric: 'rss', instance: entry.instance, value: p.rssPages * this.pageBytes, timeMs });
       return;
@@ -239,8 +252,10 @@ export class ProcessCpuRss {
     const commLength = p.commEnd - p.commStart;
     if (entry.commBytes.length !== commLength || stat.compare(entry.commBytes, 0, commLength, p.commStart, p.commEnd) !== 0) {
       // exec() changed the image: a new comm and command line, same process (same key).
+      this.stateBytes -= entryBytes(entry);
       entry.commBytes = Buffer.from(stat.subarray(p.commStart, p.commEnd));
       entry.instance = { ...entry.instance, comm: entry.commBytes.toString('utf8'), cmdline: this.cmdlineNow(pid) };
+      this.stateBytes += entryBytes(entry);
       this.cmdlineLater(entry);
     }
     const elapsedMs = atMs - entry.atMs;
@@ -324,11 +339,14 @@ export class ProcessCpuRss {
     const asked = entry.instance;
     void this.cmdlineReader(entry.pid, entry.startTime).then((cmdline) => {
       if (cmdline === undefined || this.entries.get(entry.pid) !== entry || entry.instance !== asked) return;
+      this.stateBytes -= entryBytes(entry);
       entry.instance = { ...asked, cmdline };
+      this.stateBytes += entryBytes(entry);
     });
   }
 
   private forget(entry: ProcessEntry): void {
+    this.stateBytes -= entryBytes(entry);
     this.closeFd(entry);
     this.entries.delete(entry.pid);
   }

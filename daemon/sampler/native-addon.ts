@@ -36,6 +36,8 @@ export interface NativeSamplerOptions {
   ringBufferBytes?: number;
   /** How often the drain thread hands a batch to JS. */
   batchIntervalMs?: number;
+  /** Bytes of batches JS has not taken yet past which new ones are dropped and counted. @defaultValue 64 MiB */
+  maxQueuedBytes?: number;
   onBatch: (batch: Buffer) => void;
   onError?: (error: Error) => void;
 }

@@ -11,6 +11,11 @@ export interface StackSamplerOptions {
   ringBufferBytes?: number;
   /** How often batches reach `onBatch` (each batch costs a thread wakeup). @defaultValue 1000 ms */
   batchIntervalMs?: number;
+  /**
+   * Bytes of batches the event loop has not taken yet past which new batches are dropped (and
+   * counted in `droppedInUserspace`): what a stalled event loop may cost. @defaultValue 64 MiB
+   */
+  maxQueuedBytes?: number;
   /** Receives batches of raw records (see sample-record.ts). Must not throw. */
   onBatch: (batch: Buffer) => void;
   /** The drain thread failed; sampling has stopped. */
@@ -43,6 +48,7 @@ export class StackSampler {
       targetPid: this.options.pid ?? 0,
       ringBufferBytes: this.options.ringBufferBytes ?? 8 << 20,
       batchIntervalMs: this.options.batchIntervalMs ?? 1000,
+      maxQueuedBytes: this.options.maxQueuedBytes,
       onBatch: (batch) => {
         this.batchesReceived++;
         this.options.onBatch(batch);

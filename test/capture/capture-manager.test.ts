@@ -7,13 +7,13 @@ import { CaptureManager, type CaptureDependencies, type CaptureRequest } from '.
 import { INCIDENT_RENDERERS, renderIncidentFiles } from '../../daemon/capture/incident-files.js';
 import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
 import { createStackTables } from '../../daemon/profile/stack-tables.js';
-import { loadNativeAddon } from '../../daemon/sampler/native-addon.js';
 import { monotonicToWallMs } from '../../daemon/sampler/stack-sampler.js';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
+import { ProcessFiles } from '../../daemon/symbols/process-files.js';
 import { ProfileSymbolizer } from '../../daemon/symbols/profile-symbolizer.js';
 import { testOutput } from '../helpers/fixtures.js';
 
-// The capture pipeline with its real parts (rolling buffer, native symbolizer, renderers, the
+// The capture pipeline with its real parts (rolling buffer, tail2-reader's symbolizer, renderers, the
 // incident store on a real file system); the windows are empty, since no sampler runs here.
 
 const scratch = join(testOutput, 'capture-manager');
@@ -30,6 +30,8 @@ const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigi
 async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) {
   const store = await IncidentStore.open(dir);
   cleanups.push(() => store.close());
+  const files = new ProcessFiles();
+  cleanups.push(() => files.close());
   const tables = createStackTables();
   const buffer = new RollingBuffer(tables, { retainNs: 60e9, maxBytes: 64 * 1024 * 1024 });
   const written: IncidentRecord[] = [];
@@ -39,7 +41,7 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) 
     persister: { persist: (record, files) => store.write(record, files) },
     buffer,
     tables,
-    symbolizer: new ProfileSymbolizer(new (loadNativeAddon().Symbolizer)()),
+    symbolizer: new ProfileSymbolizer(files),
     frequency: () => 99,
     host: { name: 'test-host', kernel: '6.18.0', version: '0.1.0' },
     clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
