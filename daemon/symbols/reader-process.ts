@@ -60,6 +60,8 @@ interface Pending {
 
 const MAX_ANSWER_BYTES = 256 << 20;
 const STDERR_TAIL_BYTES = 2048;
+/** After the reader could not be started at all, how long requests fail at once before it is tried again. */
+const CANNOT_RUN_RETRY_MS = 10_000;
 
 /**
  * One tail2-reader child process (native/reader/main.cc) and its request queue. Requests go one at
@@ -79,6 +81,9 @@ export class ReaderProcess {
   private stderrTail = '';
   private nextId = 1;
   private closed = false;
+  /** Until when requests fail at once because the reader could not be started (ms, monotonic). */
+  private cannotRunUntil = 0;
+  private cannotRunError: ReaderError | undefined;
   private readonly counts = { requests: 0, timeouts: 0, crashes: 0 };
 
   constructor(private readonly options: ReaderProcessOptions = {}) {}
@@ -107,6 +112,12 @@ export class ReaderProcess {
   private pump(): void {
     if (this.inFlight || this.queue.length === 0 || this.closed) return;
     const next = this.queue.shift() as Pending;
+    if (this.cannotRunError && performance.now() < this.cannotRunUntil) {
+      // It could not start a moment ago: a fork storm must not become a spawn storm.
+      next.reject(this.cannotRunError);
+      this.pump();
+      return;
+    }
     let child: ChildProcess;
     try {
       child = this.ensureChild();
@@ -151,14 +162,15 @@ export class ReaderProcess {
     this.receivedBytes += chunk.length;
     for (;;) {
       if (this.receivedBytes < 4) return;
-      const all = this.received.length === 1 ? this.received[0] : Buffer.concat(this.received);
-      this.received = [all];
-      const length = all.readUInt32LE(0);
+      if (this.received[0].length < 4) this.received = [Buffer.concat(this.received)];
+      const length = this.received[0].readUInt32LE(0);
       if (length > MAX_ANSWER_BYTES) {
         this.restart(`answered with ${length} bytes, over the limit`);
         return;
       }
-      if (all.length < 4 + length) return;
+      // Joined only once the whole answer is here: a large answer arrives in many chunks.
+      if (this.receivedBytes < 4 + length) return;
+      const all = this.received.length === 1 ? this.received[0] : Buffer.concat(this.received);
       const text = all.toString('utf8', 4, 4 + length);
       const rest = all.subarray(4 + length);
       this.received = rest.length > 0 ? [rest] : [];
@@ -215,6 +227,10 @@ export class ReaderProcess {
     if (this.closed) return;
     const stderr = this.stderrTail.trim();
     const why = `${how}${stderr ? `: ${stderr.split('\n').slice(-3).join('; ')}` : ''}`;
+    if (cannotRun) {
+      this.cannotRunError = new ReaderError('ENOREADER', `the reader ${why}`);
+      this.cannotRunUntil = performance.now() + CANNOT_RUN_RETRY_MS;
+    }
     if (this.inFlight) {
       this.counts.crashes++;
       this.options.onRestart?.(why);
