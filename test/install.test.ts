@@ -1,17 +1,19 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config/load-config.js';
 import { startDaemon } from './helpers/daemon-process.js';
-import { cliPath, repoRoot, runCli, testOutput } from './helpers/fixtures.js';
+import { cliPath, repoRoot, runCli } from './helpers/fixtures.js';
 
 // `tail2 install` into scratch roots: the root-owned copy the service runs, the unit systemd
 // would load, the config with its token, the rules; from this checkout and from one an
 // unprivileged user owns; and what it refuses.
 
-mkdirSync(testOutput, { recursive: true });
-const scratch = mkdtempSync(join(testOutput, 'install-'));
+// Under the system's temporary folder (root's, sticky), not the checkout: wherever a checkout lives
+// (a folder a CI user owns), the folders above an install must be root's for install to accept it.
+const scratch = mkdtempSync(join(tmpdir(), 'tail2-install-'));
 chmodSync(scratch, 0o755);
 const root = join(scratch, 'root');
 mkdirSync(root);
