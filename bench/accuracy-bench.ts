@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFolded } from '../daemon/formats/folded.js';
-import { buildCFixture, repoRoot } from './fixture-programs.js';
+import { buildCFixture, repoRoot } from '../harness/fixture-programs.js';
 
 export interface AccuracyRow {
   name: string;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BYTES_PER_SAMPLE, RollingBuffer } from '../daemon/buffer/rolling-buffer.js';
 import { BatchIngest } from '../daemon/profile/batch-ingest.js';
 import { createStackTables } from '../daemon/profile/stack-tables.js';
-import { encodeRecords, type SyntheticRecord } from './synthetic-records.js';
+import { encodeRecords, type SyntheticRecord } from '../harness/synthetic-records.js';
 
 export interface BufferBenchResult {
   cpus: number;

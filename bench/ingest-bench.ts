@@ -1,5 +1,5 @@
 import { Recording } from '../daemon/profile/recording.js';
-import { encodeRecords, type SyntheticRecord } from './synthetic-records.js';
+import { encodeRecords, type SyntheticRecord } from '../harness/synthetic-records.js';
 
 export interface IngestResult {
   samples: number;

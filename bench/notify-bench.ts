@@ -8,9 +8,9 @@ import { EmailSender } from '../notifiers/email-sender.js';
 import { NotificationService } from '../notifiers/notification-service.js';
 import { ManagedRedis } from '../notifiers/redis/managed-redis.js';
 import { SlackSender } from '../notifiers/slack-sender.js';
-import { storeIncident } from './fixture-incident.js';
-import { startSlackApiServer } from './local-servers/slack-api-server.js';
-import { startSmtpTestServer } from './local-servers/smtp-test-server.js';
+import { storeIncident } from '../harness/fixture-incident.js';
+import { startSlackApiServer } from '../harness/slack-api-server.js';
+import { startSmtpTestServer } from '../harness/smtp-test-server.js';
 
 export interface NotifyBenchResult {
   incidents: number;

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { buildCFixture, repoRoot } from './fixture-programs.js';
+import { buildCFixture, repoRoot } from '../harness/fixture-programs.js';
 import { runMeasured } from './process-cpu.js';
 
 export interface OverheadResult {

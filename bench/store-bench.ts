@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { INCIDENT_ID_PATTERN } from '../daemon/capture/incident-id.js';
-import type { IncidentRecord } from '../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../daemon/model/incident-record.js';
 import { IncidentStore } from '../daemon/store/incident-store.js';
 import { encodeCursor } from '../daemon/store/list-cursor.js';
-import { testOutput } from './fixture-programs.js';
+import { testOutput } from '../harness/fixture-programs.js';
 
 /** Median milliseconds of one query shape, and of the directory-scan baseline where there is one. */
 export interface StoreQueryTiming {

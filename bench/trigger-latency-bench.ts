@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildCFixture, repoRoot } from './fixture-programs.js';
+import { buildCFixture, repoRoot } from '../harness/fixture-programs.js';
 
 export interface TriggerLatencyResult {
   afterMs: number;

@@ -1,6 +1,6 @@
-import type { NotifierConfig } from '../daemon/config/config.js';
+import type { NotifierConfig } from '../daemon/model/config.js';
 import { EmailSender } from './email-sender.js';
-import type { NotificationSender } from './notification.js';
+import type { NotificationSender } from './delivery.js';
 import { SlackSender } from './slack-sender.js';
 import { SlackWebhookSender } from './slack-webhook-sender.js';
 

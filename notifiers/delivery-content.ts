@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { parseIncidentSummary } from '../daemon/capture/incident-summary.js';
+import { parseIncidentSummary } from '../daemon/model/incident-summary.js';
 import { incidentMessage } from './incident-message.js';
-import type { DeliveryContent } from './notification.js';
+import type { DeliveryContent } from './delivery.js';
 import type { NotificationStore } from './notification-store.js';
 
 /**

@@ -3,8 +3,8 @@
  * only, no script, no external resource, so it renders the same in Gmail, Outlook and Apple
  * Mail) with the flamegraph as an inline image, and a plain-text part saying the same.
  */
-import { escapeXml } from '../daemon/formats/escape-xml.js';
-import type { IncidentMessage, MessageFunction } from './notification.js';
+import { escapeXml } from '../daemon/model/escape-xml.js';
+import type { IncidentMessage, MessageFunction } from './delivery.js';
 
 export interface EmailMessageOptions {
   /** The flamegraph PNG is attached; the HTML shows it. */

@@ -4,9 +4,9 @@
  */
 import nodemailer from 'nodemailer';
 import type { NodemailerError, SMTPSentMessageInfo, SMTPTransportOptions, Transporter } from 'nodemailer';
-import { Tail2Error } from '../daemon/errors/tail2-error.js';
+import { Tail2Error } from '../daemon/model/tail2-error.js';
 import { emailMessage } from './email-message.js';
-import { DeliveryError, type DeliveryContent, type NotificationSender } from './notification.js';
+import { DeliveryError, type DeliveryContent, type NotificationSender } from './delivery.js';
 
 export interface EmailSenderOptions {
   /** The notifier's name in tail2.yaml. */

@@ -1,7 +1,7 @@
-import type { IncidentRecord } from '../daemon/capture/incident-record.js';
-import type { IncidentSummary } from '../daemon/capture/incident-summary.js';
-import { describeTrigger } from '../daemon/capture/trigger-text.js';
-import type { IncidentMessage } from './notification.js';
+import type { IncidentRecord } from '../daemon/model/incident-record.js';
+import type { IncidentSummary } from '../daemon/model/incident-summary.js';
+import { describeTrigger } from '../daemon/model/trigger-text.js';
+import type { IncidentMessage } from './delivery.js';
 
 /** Functions a message lists: enough to name the culprit, few enough to read on a phone. */
 const MESSAGE_FUNCTIONS = 5;

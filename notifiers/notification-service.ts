@@ -2,10 +2,10 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { ThrottledErrorLog } from '../daemon/tail2d/throttled-error-log.js';
+import { ThrottledErrorLog } from '../daemon/model/throttled-error-log.js';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './delivery-backoff.js';
 import { loadDeliveryContent } from './delivery-content.js';
-import { DeliveryError, type NotificationSender } from './notification.js';
+import { DeliveryError, type NotificationSender } from './delivery.js';
 import { isOpen, recordOutcome, type NotificationStore } from './notification-store.js';
 import { checkEvictionPolicy, type EvictionPolicyCheck } from './redis/redis-connection.js';
 

@@ -1,5 +1,5 @@
-import type { IncidentRecord } from '../daemon/capture/incident-record.js';
-import type { NotificationOutcome } from './notification.js';
+import type { IncidentRecord } from '../daemon/model/incident-record.js';
+import type { NotificationOutcome } from '../daemon/model/notification.js';
 
 /**
  * What the notification queue needs of the incident store (daemon/store/incident-store.ts

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Tail2Config } from '../daemon/config/config.js';
+import type { Tail2Config } from '../daemon/model/config.js';
 import { createSenders } from './create-senders.js';
 import type { BackoffPolicy } from './delivery-backoff.js';
 import { NotificationService, type NotificationQueueStatus } from './notification-service.js';

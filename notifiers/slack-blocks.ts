@@ -5,7 +5,7 @@
  */
 // @slack/types is what @slack/web-api's own argument types are written in; it comes with it.
 import type { ContextBlock, KnownBlock, MrkdwnElement, SectionBlock } from '@slack/types';
-import type { IncidentMessage, MessageFunction } from './notification.js';
+import type { IncidentMessage, MessageFunction } from './delivery.js';
 import {
   escapeMrkdwn,
   mrkdwnDate,

@@ -13,7 +13,7 @@ import {
   WebClient,
   type Logger,
 } from '@slack/web-api';
-import { DeliveryError, type DeliveryContent, type NotificationSender } from './notification.js';
+import { DeliveryError, type DeliveryContent, type NotificationSender } from './delivery.js';
 import { slackMessage } from './slack-blocks.js';
 
 /** One `slack` notifier of tail2.yaml. */

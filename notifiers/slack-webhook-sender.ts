@@ -2,7 +2,7 @@
  * Posts incidents to a Slack incoming webhook: the same blocks as the Web API sender, without the
  * flamegraph (webhooks cannot upload files). The webhook URL is a secret, so no message names it.
  */
-import { DeliveryError, type DeliveryContent, type NotificationSender } from './notification.js';
+import { DeliveryError, type DeliveryContent, type NotificationSender } from './delivery.js';
 import { slackMessage } from './slack-blocks.js';
 
 /** One `slack_webhook` notifier of tail2.yaml. */

@@ -57,7 +57,7 @@ fi
 
 # --- TypeScript ------------------------------------------------------------------------------
 stamp=dist/.tsc-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find daemon triggers notifiers bench tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find daemon triggers notifiers bench harness tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   log "compiling TypeScript"
   npx tsc -p tsconfig.json
   touch "$stamp"

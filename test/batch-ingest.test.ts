@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRecords } from '../bench/synthetic-records.js';
+import { encodeRecords } from '../harness/synthetic-records.js';
 import { Recording } from '../daemon/profile/recording.js';
 
 const noSnapshot = () => undefined;

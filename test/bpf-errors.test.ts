@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromNativeError, Tail2Error } from '../daemon/errors/tail2-error.js';
+import { fromNativeError, Tail2Error } from '../daemon/model/tail2-error.js';
 import { loadNativeAddon } from '../daemon/sampler/native-addon.js';
 import { assertSamplingPrivileges, effectiveCapabilities } from '../daemon/sampler/privileges.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../daemon/units/duration.js';
+import { formatDuration, parseDuration } from '../daemon/model/duration.js';
 
 describe('durations', () => {
   it.each([

@@ -1,5 +1,7 @@
-import { instanceKey, type HostFacts, type MetricInstance, type MetricName, type MetricReading } from '../daemon/metrics/metric-types.js';
-import type { Rule, RuleScope } from './rule.js';
+import { instanceKey, type HostFacts, type MetricInstance, type MetricName, type MetricReading } from '../daemon/model/metrics.js';
+import type { MemoryConsumer } from '../daemon/model/memory-consumer.js';
+import type { InstanceStateView, RuleStateView } from '../daemon/model/rule-state.js';
+import type { Rule, RuleScope } from '../daemon/model/rule.js';
 import { scopeMatches } from './scope-match.js';
 import { canonicalThreshold } from './threshold-units.js';
 
@@ -47,34 +49,6 @@ export interface RuleEvent {
   heldSinceMs?: number;
 }
 
-/** One instance of one rule, as `/rules` and `GET /api/rules` show it. Times are wall-clock ms. */
-export interface InstanceStateView {
-  instance: MetricInstance;
-  /** `instanceKey(instance)`. */
-  key: string;
-  /** `cooldown`: held long enough but held back, or recently fired and not allowed to fire yet. */
-  state: 'inactive' | 'pending' | 'firing' | 'cooldown';
-  /** When the condition started to hold in the current episode; null when it does not hold. */
-  pendingSinceMs: number | null;
-  lastFiredMs: number | null;
-  /** From when a firing is allowed again (cooldown or max_per_day); null when it is allowed now or never again today by rule (`maxPerDay` 0). */
-  cooldownUntilMs: number | null;
-  /** Firings in the trailing 24 h. */
-  firedToday: number;
-  /** Last reading, in the metric's canonical unit. */
-  lastValue: number | null;
-  /** The last evaluation that had a reading for this instance. */
-  lastSeenMs: number;
-}
-
-/** One rule with its instances. */
-export interface RuleStateView {
-  rule: Rule;
-  /** In the metric's canonical unit. */
-  threshold: number;
-  instances: InstanceStateView[];
-}
-
 interface InstanceState {
   instance: MetricInstance;
   /** `suppressed`: held for `forMs` but cooldown or max_per_day holds the firing back. */
@@ -107,7 +81,7 @@ interface FiringBlock {
  * alerting semantics per rule and instance: inactive → pending → firing, `forMs` held at every
  * evaluation, then cooldown and max_per_day limits on repeats.
  */
-export class RuleEngine {
+export class RuleEngine implements MemoryConsumer {
   readonly memoryName = 'rule_instances';
   private rules = new Map<string, TrackedRule>();
   private readonly now: () => number;

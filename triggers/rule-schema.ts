@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { METRIC_NAMES } from '../daemon/metrics/metric-types.js';
-import { formatDuration, parseDuration } from '../daemon/units/duration.js';
-import type { RuleScope } from './rule.js';
+import { METRIC_NAMES } from '../daemon/model/metrics.js';
+import { formatDuration, parseDuration } from '../daemon/model/duration.js';
+import type { RuleScope } from '../daemon/model/rule.js';
 
 /** Rule names go into file names, URLs and Slack messages, so they stay plain. */
 export const RULE_NAME_PATTERN = /^[a-z0-9-]+$/;
@@ -175,7 +175,7 @@ function notifySchema(notifiers: ReadonlySet<string> | undefined) {
 }
 
 /**
- * The zod schema of one rule (see DESIGN.md, "Rules file"): shape, unknown keys, and every check on
+ * The zod schema of one rule (docs/rules.md): shape, unknown keys, and every check on
  * a single key. Checks across keys (the threshold's unit depends on `metric`, exactly one of
  * `above`/`below`, unique names) are in rules-file.ts, which sees the whole rule and the whole file.
  *

@@ -1,17 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
-import type { z } from 'zod';
-import { Tail2Error } from '../daemon/errors/tail2-error.js';
-import { METRIC_NAMES } from '../daemon/metrics/metric-types.js';
-import { RULE_DEFAULTS, type Rule, type SourceLocation, type Threshold } from './rule.js';
-import type { RuleProblem } from './rule-problem.js';
+import { Tail2Error } from '../daemon/model/tail2-error.js';
+import { METRIC_NAMES } from '../daemon/model/metrics.js';
+import { RULE_DEFAULTS, type Rule, type SourceLocation, type Threshold } from '../daemon/model/rule.js';
 import { ruleSchema, rulesFileSchema, type ParsedRuleFields } from './rule-schema.js';
 import { RulesFileError } from './rules-file-error.js';
 import { parseThreshold } from './threshold.js';
-import { YamlLocator, type YamlPath } from './yaml-locations.js';
-import { yamlSyntaxProblems } from './yaml-syntax-problems.js';
+import { parseLocatedYaml, reportZodIssues, type ReportAt } from '../daemon/model/located-yaml.js';
+import { inFileOrder, type LocatedProblem } from '../daemon/model/located-problem.js';
 
-export { formatProblem, type RuleProblem } from './rule-problem.js';
+export { formatProblem, type LocatedProblem } from '../daemon/model/located-problem.js';
 
 /** What a rules file is checked against besides itself. */
 export interface RulesFileOptions {
@@ -22,33 +19,29 @@ export interface RulesFileOptions {
 /** Every rule that validated, and every problem, sorted by position in the file. */
 export interface ParsedRulesFile {
   rules: Rule[];
-  problems: RuleProblem[];
+  problems: LocatedProblem[];
 }
 
-type Report = (path: YamlPath, message: string, at?: 'value' | 'key') => void;
-
 /**
- * Parses and validates a rules file (see DESIGN.md, "Rules file"). Never throws: every problem is
+ * Parses and validates a rules file (docs/rules.md). Never throws: every problem is
  * returned at once, each located at the YAML node that caused it, so one `tail2 rules check` run
  * shows everything to fix. `rules` holds only the rules that have no problem.
  *
  * @param file - the name used in locations, as the user wrote it
  */
 export function parseRulesFile(text: string, file: string, options: RulesFileOptions = {}): ParsedRulesFile {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const locator = new YamlLocator(doc, lineCounter, file);
-  if (doc.errors.length > 0) {
+  const { doc, locator, syntaxProblems } = parseLocatedYaml(text, file);
+  if (syntaxProblems.length > 0) {
     // After a syntax error the parser's tree is a guess; checking it would report problems that
     // are not in the file.
-    return { rules: [], problems: inFileOrder(yamlSyntaxProblems(text, doc.errors, locator)) };
+    return { rules: [], problems: inFileOrder(syntaxProblems) };
   }
   if (doc.contents === null) {
     return { rules: [], problems: [{ location: locator.atOffset(0), message: 'the rules file is empty: it needs a top-level "rules:" list' }] };
   }
 
-  const problems: RuleProblem[] = [];
-  const report: Report = (path, message, at) => problems.push({ location: locator.locate(path, at), message });
+  const problems: LocatedProblem[] = [];
+  const report: ReportAt = (path, message, at) => problems.push({ location: locator.locate(path, at), message });
   let data: unknown;
   try {
     data = doc.toJS();
@@ -59,7 +52,7 @@ export function parseRulesFile(text: string, file: string, options: RulesFileOpt
   }
 
   const top = rulesFileSchema.safeParse(data);
-  if (!top.success) reportIssues(top.error.issues, [], report);
+  if (!top.success) reportZodIssues(top.error.issues, report);
   const items = isRecord(data) && Array.isArray(data.rules) ? (data.rules as unknown[]) : [];
 
   const schema = ruleSchema(options);
@@ -67,11 +60,11 @@ export function parseRulesFile(text: string, file: string, options: RulesFileOpt
   const firstLineOfName = new Map<string, number>();
   items.forEach((item, index) => {
     const base = ['rules', index];
-    const reportInRule: Report = (path, message, at) => report([...base, ...path], message, at);
+    const reportInRule: ReportAt = (path, message, at) => report([...base, ...path], message, at);
     const problemsBefore = problems.length;
 
     const parsed = schema.safeParse(item);
-    if (!parsed.success) reportIssues(parsed.error.issues, [], reportInRule);
+    if (!parsed.success) reportZodIssues(parsed.error.issues, reportInRule);
     const threshold = readThreshold(item, reportInRule);
     if (isRecord(item) && typeof item.name === 'string') {
       const firstLine = firstLineOfName.get(item.name);
@@ -103,23 +96,11 @@ export async function loadRulesFile(path: string, options: RulesFileOptions = {}
   return rules;
 }
 
-/** zod issues become problems; an unknown-keys issue becomes one problem per key, at that key. */
-function reportIssues(issues: z.ZodError['issues'], base: YamlPath, report: Report): void {
-  for (const issue of issues) {
-    const path = [...base, ...issue.path];
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) report([...path, key], `unknown key "${key}": ${issue.message}`, 'key');
-    } else {
-      report(path, issue.message);
-    }
-  }
-}
-
 /**
  * `above`/`below` need the rule's metric (and for cpu, its scope) to judge the unit, which no
  * single-key schema can see. Runs even when other keys are wrong, so their problems come together.
  */
-function readThreshold(item: unknown, report: Report): { comparison: Rule['comparison']; threshold: Threshold } | undefined {
+function readThreshold(item: unknown, report: ReportAt): { comparison: Rule['comparison']; threshold: Threshold } | undefined {
   if (!isRecord(item)) return undefined; // the schema already says a rule must be a mapping
   // Object keys keep the file's order, so "not both" lands on whichever was written second.
   const written = Object.keys(item).filter((key): key is Rule['comparison'] => key === 'above' || key === 'below');
@@ -163,11 +144,6 @@ function buildRule(fields: ParsedRuleFields, chosen: { comparison: Rule['compari
     notify: fields.notify ?? [],
     location,
   };
-}
-
-function inFileOrder(problems: RuleProblem[]): RuleProblem[] {
-  // sort is stable: problems at the same spot keep the order they were found in.
-  return problems.sort((a, b) => a.location.line - b.location.line || a.location.col - b.location.col);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,5 @@
-import type { MetricInstance } from '../daemon/metrics/metric-types.js';
-import type { RuleScope } from './rule.js';
+import type { MetricInstance } from '../daemon/model/metrics.js';
+import type { RuleScope } from '../daemon/model/rule.js';
 
 /**
  * Whether a rule with `scope` watches `instance`:

@@ -1,5 +1,5 @@
-import type { HostFacts, MetricName } from '../daemon/metrics/metric-types.js';
-import type { Rule, Threshold } from './rule.js';
+import type { HostFacts, MetricName } from '../daemon/model/metrics.js';
+import type { Rule, Threshold } from '../daemon/model/rule.js';
 import { METRIC_UNITS } from './threshold.js';
 
 /**

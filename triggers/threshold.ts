@@ -1,13 +1,12 @@
-import type { MetricName } from '../daemon/metrics/metric-types.js';
-import type { Threshold } from './rule.js';
+import type { MetricName } from '../daemon/model/metrics.js';
+import type { Threshold } from '../daemon/model/rule.js';
+import { SIZE_UNITS } from '../daemon/model/size.js';
 
 /** The outcome of reading one `above:`/`below:` value: a threshold, or one sentence saying what to fix. */
 export type ThresholdResult = { ok: true; threshold: Threshold } | { ok: false; message: string };
 
 type ThresholdUnit = Threshold['unit'];
 
-/** Binary (IEC) sizes only: `MB` could mean 10^6 or 2^20 depending on who wrote it, `MiB` cannot. */
-const SIZE_BYTES: Readonly<Record<string, number>> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
 const DECIMAL_SIZE = /^(?:kB|KB|MB|GB|TB)$/;
 const PER_SECONDS: Readonly<Record<string, number>> = { s: 1, min: 60, h: 3600 };
 
@@ -29,13 +28,13 @@ const NUMBER_THEN_UNIT = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*(.*)$/;
 function classifyUnit(unit: string): { unit: ThresholdUnit; factor: number } | undefined {
   if (unit === '%') return { unit: 'percent', factor: 1 };
   if (unit === 'core' || unit === 'cores') return { unit: 'cores', factor: 1 };
-  if (unit in SIZE_BYTES) return { unit: 'bytes', factor: SIZE_BYTES[unit] };
+  if (unit in SIZE_UNITS) return { unit: 'bytes', factor: SIZE_UNITS[unit] };
   const slash = unit.indexOf('/');
   if (slash < 0) return undefined;
   const [amount, per] = [unit.slice(0, slash), unit.slice(slash + 1)];
   if (!(per in PER_SECONDS)) return undefined;
   if (amount === '') return { unit: 'per_second', factor: 1 / PER_SECONDS[per] };
-  if (amount in SIZE_BYTES) return { unit: 'bytes_per_second', factor: SIZE_BYTES[amount] / PER_SECONDS[per] };
+  if (amount in SIZE_UNITS) return { unit: 'bytes_per_second', factor: SIZE_UNITS[amount] / PER_SECONDS[per] };
   return undefined;
 }
 

@@ -1,6 +1,7 @@
 import type { SampleSink } from '../profile/batch-ingest.js';
 import type { SampleSource, StackTables } from '../profile/sample-source.js';
 import { MemoryBudget } from './memory-budget.js';
+import type { MemoryConsumer } from '../model/memory-consumer.js';
 
 /** Bytes of one sample in a chunk: time f64 + stack id u32 + tid u32. */
 export const BYTES_PER_SAMPLE = 16;
@@ -80,7 +81,7 @@ class SampleChunk {
  * `maxBytes` — unless a capture has pinned it. Evicting a sample releases its stack, so the stack,
  * thread-name and process tables shrink with the window.
  */
-export class RollingBuffer implements SampleSink, SampleSource {
+export class RollingBuffer implements SampleSink, SampleSource, MemoryConsumer {
   readonly memoryName = 'samples';
   private readonly chunks: SampleChunk[] = [];
   /** Each active pin and the chunks it holds (chunks created while it is active join it). */

@@ -1,13 +1,14 @@
 import type { Pin, RollingBuffer } from '../buffer/rolling-buffer.js';
-import type { MetricInstance, MetricName } from '../metrics/metric-types.js';
+import type { MetricInstance, MetricName } from '../model/metrics.js';
 import type { StackTables } from '../profile/sample-source.js';
 import { sliceProfile } from '../profile/slice-profile.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { isTransientStorageError } from '../store/store-error.js';
+import type { IncidentProfiles } from './incident-profiles.js';
 import { problemOf, renderIncidentFiles, type IncidentFile, type RenderedIncident } from './incident-files.js';
 import { newIncidentId } from './incident-id.js';
-import type { IncidentRecord, IncidentTrigger, MetricSeries } from './incident-record.js';
+import type { IncidentRecord, IncidentTrigger, MetricSeries } from '../model/incident-record.js';
 
 /** A request for an incident: a rule fired, or someone asked. */
 export interface CaptureRequest {
@@ -29,15 +30,6 @@ export interface CaptureRequest {
   heldSinceMs?: number;
 }
 
-/** An incident's profile, whole and split at the moment the condition began to hold. */
-export interface IncidentProfiles {
-  /** The whole window [at - before, at + after]. */
-  profile: SymbolizedProfile;
-  /** From the moment the condition held (the whole window for manual captures). */
-  trigger: SymbolizedProfile;
-  /** Before the condition held, when that part has samples: what "normal" looked like. */
-  baseline?: SymbolizedProfile;
-}
 
 /** Where finished captures go: the incident store. */
 export interface IncidentPersister {

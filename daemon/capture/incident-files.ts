@@ -5,10 +5,10 @@ import { renderFolded } from '../formats/folded.js';
 import { encodePprofGzip } from '../formats/pprof.js';
 import { encodeProfileSamples } from '../formats/profile-samples.js';
 import { renderSpeedscope } from '../formats/speedscope.js';
-import type { IncidentProfiles } from './capture-manager.js';
-import type { IncidentProblem, IncidentRecord } from './incident-record.js';
-import { summarizeIncident } from './incident-summary.js';
-import { describeTrigger } from './trigger-text.js';
+import type { IncidentProfiles } from './incident-profiles.js';
+import type { IncidentProblem, IncidentRecord } from '../model/incident-record.js';
+import { summarizeIncident } from './summarize-incident.js';
+import { describeTrigger } from '../model/trigger-text.js';
 
 /** One file of an incident: a plain name and its content. */
 export type IncidentFile = [name: string, content: string | Uint8Array];

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load-config.js';
-import { Tail2Error } from '../errors/tail2-error.js';
+import { Tail2Error } from '../model/tail2-error.js';
 
 /** Where the running daemon answers, and the token it wants. */
 export interface DaemonEndpoint {

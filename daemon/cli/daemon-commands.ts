@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { Tail2Error } from '../errors/tail2-error.js';
-import { parseDuration } from '../units/duration.js';
+import { Tail2Error } from '../model/tail2-error.js';
+import { parseDuration } from '../model/duration.js';
 import { callDaemon, daemonEndpoint } from './daemon-client.js';
 import { formatStatus } from './status-text.js';
 

@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { Tail2Error } from '../errors/tail2-error.js';
+import { Tail2Error } from '../model/tail2-error.js';
 import { copyPackage } from '../install/copy-package.js';
 import { describeUnsafePath, findUnsafePath, unsafeEntry, type UnsafePath } from '../install/root-owned-path.js';
 import { runtimeFiles } from '../install/runtime-files.js';

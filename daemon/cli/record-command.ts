@@ -1,10 +1,10 @@
-import { Tail2Error } from '../errors/tail2-error.js';
+import { Tail2Error } from '../model/tail2-error.js';
 import { outputFormatOf, writeProfile } from '../formats/write-profile.js';
 import { Recording } from '../profile/recording.js';
 import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
 import { ProcessFiles } from '../symbols/process-files.js';
 import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
-import { formatDuration } from '../units/duration.js';
+import { formatDuration } from '../model/duration.js';
 import { hostname } from 'node:os';
 
 export interface RecordOptions {

@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
+import { isMap, isScalar } from 'yaml';
 import { formatProblem, loadRulesFile } from '../../triggers/rules-file.js';
 import { RulesFileError } from '../../triggers/rules-file-error.js';
-import { yamlSyntaxProblems } from '../../triggers/yaml-syntax-problems.js';
-import { YamlLocator } from '../../triggers/yaml-locations.js';
-import { Tail2Error } from '../errors/tail2-error.js';
+import { parseLocatedYaml } from '../model/located-yaml.js';
+import { Tail2Error } from '../model/tail2-error.js';
 
 /** The names under `notifiers:` in a tail2.yaml, or the lines that say why they cannot be read. */
 type NotifierNames = { ok: true; names: Set<string> } | { ok: false; lines: string[] };
@@ -19,7 +18,7 @@ type NotifierNames = { ok: true; names: Set<string> } | { ok: false; lines: stri
  * @returns the `rules` command, for more subcommands later
  */
 export function registerRulesCommand(program: Command): Command {
-  const rules = program.command('rules').description('work with rules files (see DESIGN.md, "Rules file")');
+  const rules = program.command('rules').description('work with rules files (see docs/rules.md)');
   rules
     .command('check')
     .description('validate a rules file: prints FILE:LINE:COL: message for each problem and exits 1, or FILE: N rules OK')
@@ -63,12 +62,8 @@ async function readNotifierNames(configPath: string): Promise<NotifierNames> {
   } catch (error) {
     return { ok: false, lines: [`tail2: cannot read config ${configPath}: ${(error as Error).message}`] };
   }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const locator = new YamlLocator(doc, lineCounter, configPath);
-  if (doc.errors.length > 0) {
-    return { ok: false, lines: yamlSyntaxProblems(text, doc.errors, locator).map(formatProblem) };
-  }
+  const { doc, locator, syntaxProblems } = parseLocatedYaml(text, configPath);
+  if (syntaxProblems.length > 0) return { ok: false, lines: syntaxProblems.map(formatProblem) };
   const notifiers = isMap(doc.contents) ? doc.contents.get('notifiers', true) : undefined;
   if (notifiers === undefined || (isScalar(notifiers) && notifiers.value === null)) return { ok: true, names: new Set() };
   if (!isMap(notifiers)) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { Tail2Error } from '../errors/tail2-error.js';
-import { parseDuration } from '../units/duration.js';
+import { Tail2Error } from '../model/tail2-error.js';
+import { parseDuration } from '../model/duration.js';
 import { parseProcessPattern, runRecord } from './record-command.js';
 import { registerDaemonCommands } from './daemon-commands.js';
 import { registerInstallCommand } from './install-command.js';

@@ -2,13 +2,13 @@
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { loadConfig } from '../config/load-config.js';
-import { Tail2Error } from '../errors/tail2-error.js';
+import { Tail2Error } from '../model/tail2-error.js';
 import { loadNativeAddon } from '../sampler/native-addon.js';
 import { Tail2Daemon } from '../tail2d/daemon.js';
 import { logDestination } from '../tail2d/log-destination.js';
 import { installLastResort } from '../tail2d/last-resort.js';
 import { SystemdNotifier } from '../tail2d/systemd-notifier.js';
-import { ThrottledErrorLog } from '../tail2d/throttled-error-log.js';
+import { ThrottledErrorLog } from '../model/throttled-error-log.js';
 
 // Everything tail2d creates is its own alone, whatever umask it was started with (a shell's 000,
 // `npm start`): the incidents and their index, and what its redis-server writes (the AOF), which

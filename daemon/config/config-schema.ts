@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseDuration } from '../units/duration.js';
-import { parseSize } from './size.js';
+import { parseDuration } from '../model/duration.js';
+import { parseSize } from '../model/size.js';
 
 const duration = z.string().transform((text, ctx) => {
   try {
@@ -47,7 +47,7 @@ const notifier = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('email'), smtp: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL'), from: z.string().min(1), to: z.array(z.string().min(3)).min(1) }),
 ]);
 
-/** tail2.yaml as written (snake_case keys); see DESIGN.md, "Configuration". */
+/** tail2.yaml as written (snake_case keys); see docs/config.md. */
 export const configFileSchema = z.strictObject({
   sampling: z
     .strictObject({ frequency: z.number().int().min(1).max(1000).default(99), max_cpu: percent.default(0.25) })

@@ -1,16 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
-import type { z } from 'zod';
-import { formatProblem, type RuleProblem } from '../../triggers/rule-problem.js';
-import { YamlLocator, type YamlPath } from '../../triggers/yaml-locations.js';
-import { yamlSyntaxProblems } from '../../triggers/yaml-syntax-problems.js';
-import { Tail2Error } from '../errors/tail2-error.js';
-import type { NotifierConfig, Tail2Config } from './config.js';
+import { formatProblem, inFileOrder, type LocatedProblem } from '../model/located-problem.js';
+import { parseLocatedYaml, reportZodIssues, type ReportAt } from '../model/located-yaml.js';
+import type { YamlPath } from '../model/yaml-locations.js';
+import { Tail2Error } from '../model/tail2-error.js';
+import type { NotifierConfig, Tail2Config } from '../model/config.js';
 import { configFileSchema } from './config-schema.js';
 
 /** A problem in tail2.yaml, located like a rules-file problem. */
-export type ConfigProblem = RuleProblem;
+export type ConfigProblem = LocatedProblem;
 
 /** tail2.yaml did not validate; `problems` has every one, in file order. */
 export class ConfigError extends Tail2Error {
@@ -25,18 +23,14 @@ export class ConfigError extends Tail2Error {
  * are taken from the config file's folder. Every problem is reported at once.
  */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): { config?: Tail2Config; problems: ConfigProblem[] } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const locator = new YamlLocator(doc, lineCounter, file);
+  const { doc, locator, syntaxProblems } = parseLocatedYaml(text, file);
   const problems: ConfigProblem[] = [];
-  if (doc.errors.length > 0) {
-    return { problems: sortProblems(yamlSyntaxProblems(text, doc.errors, locator)) };
-  }
-  const report = (path: YamlPath, message: string, at: 'value' | 'key' = 'value') => problems.push({ location: locator.locate(path, at), message });
+  if (syntaxProblems.length > 0) return { problems: inFileOrder(syntaxProblems) };
+  const report: ReportAt = (path, message, at = 'value') => problems.push({ location: locator.locate(path, at), message });
   const data = substituteEnv(doc.toJS() ?? {}, [], env, report);
   const parsed = configFileSchema.safeParse(data);
   if (!parsed.success) reportZodIssues(parsed.error.issues, report);
-  if (problems.length > 0 || !parsed.success) return { problems: sortProblems(problems) };
+  if (problems.length > 0 || !parsed.success) return { problems: inFileOrder(problems) };
 
   const raw = parsed.data;
   const base = dirname(resolve(file));
@@ -105,16 +99,3 @@ function substituteEnv(value: unknown, path: YamlPath, env: NodeJS.ProcessEnv, r
   return value;
 }
 
-function reportZodIssues(issues: z.ZodError['issues'], report: (path: YamlPath, message: string, at?: 'value' | 'key') => void): void {
-  for (const issue of issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) report([...issue.path, key], `unknown key "${key}"`, 'key');
-    } else {
-      report(issue.path, issue.message);
-    }
-  }
-}
-
-function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
-  return [...problems].sort((a, b) => a.location.line - b.location.line || a.location.col - b.location.col);
-}

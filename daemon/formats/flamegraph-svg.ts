@@ -8,7 +8,7 @@
  * `paint` hook it is the differential flamegraph: one drawing code for all three.
  */
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
-import { escapeXml } from './escape-xml.js';
+import { escapeXml } from '../model/escape-xml.js';
 import { layoutFlamegraph, type FlameIdentity, type FlameKind, type FlameLayout } from './flamegraph-layout.js';
 
 export interface FlamegraphOptions {

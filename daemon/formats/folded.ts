@@ -4,11 +4,11 @@
  * is also the format tail2 compares two profiles in.
  */
 import { countSamplesPerStack, type Frame, type SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { Tail2Error } from '../model/tail2-error.js';
 
 /** Thrown by {@link parseFolded} for a line that is not `path count`. */
-export class FoldedParseError extends Error {
-  override readonly name = 'FoldedParseError';
-  readonly code = 'TAIL2_FOLDED_PARSE';
+export class FoldedParseError extends Tail2Error<'TAIL2_FOLDED_PARSE'> {
+  override name = 'FoldedParseError';
 
   /**
    * @param line - 1-based number of the offending line.
@@ -18,7 +18,7 @@ export class FoldedParseError extends Error {
     readonly line: number,
     detail: string,
   ) {
-    super(`folded stacks, line ${line}: ${detail}; each line must be "frame;frame;…;frame COUNT"`);
+    super('TAIL2_FOLDED_PARSE', `folded stacks, line ${line}: ${detail}; each line must be "frame;frame;…;frame COUNT"`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { writeFile, rename } from 'node:fs/promises';
-import { Tail2Error } from '../errors/tail2-error.js';
+import { Tail2Error } from '../model/tail2-error.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import { renderFlamegraphPng } from './flamegraph-png.js';
 import { renderFlamegraphSvg } from './flamegraph-svg.js';

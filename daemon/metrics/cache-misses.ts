@@ -1,5 +1,5 @@
 import { loadNativeAddon } from '../sampler/native-addon.js';
-import type { MetricReading } from './metric-types.js';
+import type { MetricReading } from '../model/metrics.js';
 
 /** One CPU's perf_event group, raw (unscaled) counts since it was opened. */
 export interface PerfCpuCounts {

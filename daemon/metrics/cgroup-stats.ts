@@ -1,5 +1,5 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import type { MetricInstance, MetricReading } from './metric-types.js';
+import type { MetricInstance, MetricReading } from '../model/metrics.js';
 
 type CgroupInstance = Extract<MetricInstance, { kind: 'cgroup' }>;
 

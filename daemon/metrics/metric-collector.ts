@@ -1,12 +1,13 @@
-import type { RedactRules } from '../redact/redact-rules.js';
+import type { RedactRules } from '../model/redact-rules.js';
 import { CacheMisses, type NativePerfCountersClass } from './cache-misses.js';
 import { CgroupStats } from './cgroup-stats.js';
 import type { MetricHistory } from './metric-history.js';
-import type { HostFacts, MetricName, MetricReading, UnavailableMetric } from './metric-types.js';
+import type { HostFacts, MetricName, MetricReading, UnavailableMetric } from '../model/metrics.js';
 import { SystemCpu } from './proc-stat.js';
 import { ProcessCpuRss } from './process-cpu-rss.js';
 import { Pressure } from './psi.js';
 import { RssGrowth } from './rss-growth.js';
+import type { MemoryConsumer } from '../model/memory-consumer.js';
 
 /**
  * An {@link UnavailableMetric} that may concern one kind of instance only: `{ metric: 'rss', scope:
@@ -59,7 +60,7 @@ const GROWTH_TRACK_BYTES = 2 * 128 * 8 + 200;
  * rates (cpu, psi, cache misses) and returns rss. A collector that fails in a round is reported in
  * `unavailable` for that round; the others still answer.
  */
-export class MetricCollector {
+export class MetricCollector implements MemoryConsumer {
   readonly memoryName = 'process_metrics';
   private readonly systemCpu: SystemCpu;
   private readonly processes: ProcessCpuRss;

@@ -1,5 +1,6 @@
-import { stringBytes } from '../units/string-bytes.js';
-import { instanceKey, type MetricInstance, type MetricName, type MetricReading } from './metric-types.js';
+import { stringBytes } from '../model/string-bytes.js';
+import { instanceKey, type MetricInstance, type MetricName, type MetricReading } from '../model/metrics.js';
+import type { MemoryConsumer } from '../model/memory-consumer.js';
 
 /** One point of a series. */
 export interface MetricPoint {
@@ -136,7 +137,7 @@ export interface MetricHistoryStats {
  * churn cannot grow it without bound; its bytes count against the daemon's memory budget, which
  * takes the instance updated longest ago first (daemon/buffer/memory-budget.ts).
  */
-export class MetricHistory {
+export class MetricHistory implements MemoryConsumer {
   readonly memoryName = 'metric_history';
   private totalBytes = 0;
   private readonly retentionMs: number;

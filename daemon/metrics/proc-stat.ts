@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { MetricReading } from './metric-types.js';
+import type { MetricReading } from '../model/metrics.js';
 
 /**
  * Clock ticks per second in the /proc ABI (`USER_HZ`, what `getconf CLK_TCK` prints). It is part of

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import { redactCommandLine } from '../redact/redact-command-line.js';
-import { DEFAULT_REDACT_RULES, type RedactRules } from '../redact/redact-rules.js';
-import type { MetricInstance, MetricReading } from './metric-types.js';
+import { DEFAULT_REDACT_RULES, type RedactRules } from '../model/redact-rules.js';
+import type { MetricInstance, MetricReading } from '../model/metrics.js';
 import { USER_HZ } from './proc-stat.js';
 
 type ProcessInstance = Extract<MetricInstance, { kind: 'process' }>;

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { MetricName, MetricReading } from './metric-types.js';
+import type { MetricName, MetricReading } from '../model/metrics.js';
 
 const RESOURCES = [
   ['cpu', 'psi_cpu'],

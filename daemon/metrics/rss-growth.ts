@@ -1,5 +1,5 @@
-import type { MetricInstance, MetricReading } from './metric-types.js';
-import { instanceKey } from './metric-types.js';
+import type { MetricInstance, MetricReading } from '../model/metrics.js';
+import { instanceKey } from '../model/metrics.js';
 
 /**
  * Theil–Sen slope: the median of the slopes between every pair of points (`times` in seconds).

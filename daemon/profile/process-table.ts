@@ -1,4 +1,5 @@
 import type { ProcessSnapshot } from '../symbols/proc-maps.js';
+import type { MemoryConsumer } from '../model/memory-consumer.js';
 
 /**
  * Every process the sampler has seen, keyed by pid *and* start time so a reused pid never mixes two
@@ -40,7 +41,7 @@ export type NewProcessHook = (entry: ProcessEntry) => void;
 /** An entry's own bytes beyond its snapshot: the object, its comm and the maps that index it. */
 const ENTRY_OVERHEAD_BYTES = 200;
 
-export class ProcessTable {
+export class ProcessTable implements MemoryConsumer {
   readonly memoryName = 'processes';
   private readonly byPid = new Map<number, ProcessEntry>();
   private readonly entries: Array<ProcessEntry | undefined> = [];

@@ -1,4 +1,4 @@
-import { DEFAULT_REDACT_RULES, REDACTED, type RedactRules } from './redact-rules.js';
+import { DEFAULT_REDACT_RULES, REDACTED, type RedactRules } from '../model/redact-rules.js';
 import { isSecretName } from './secret-name.js';
 import { redactUrlUserinfo } from './url-userinfo.js';
 

@@ -1,4 +1,4 @@
-import { DEFAULT_SECRET_PARTS, DEFAULT_SECRET_WORDS, type RedactRules } from './redact-rules.js';
+import { DEFAULT_SECRET_PARTS, DEFAULT_SECRET_WORDS, type RedactRules } from '../model/redact-rules.js';
 
 /**
  * Whether the value of an option or variable called `name` is a secret under `rules`: it contains a

@@ -1,4 +1,4 @@
-import { REDACTED } from './redact-rules.js';
+import { REDACTED } from '../model/redact-rules.js';
 
 /**
  * Hides the password in every URL of `text`: `https://user:pass@host/` → `https://user:<redacted>@host/`,

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Tail2Error } from '../errors/tail2-error.js';
+import { Tail2Error } from '../model/tail2-error.js';
 
 const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;

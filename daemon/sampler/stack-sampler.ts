@@ -1,4 +1,4 @@
-import { fromNativeError } from '../errors/tail2-error.js';
+import { fromNativeError } from '../model/tail2-error.js';
 import { loadNativeAddon, type NativeSampler, type NativeSamplerStats } from './native-addon.js';
 import { assertSamplingPrivileges } from './privileges.js';
 

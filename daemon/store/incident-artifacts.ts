@@ -1,6 +1,6 @@
 /**
  * The artifacts an incident directory may hold and the HTTP routes serve
- * (`GET /api/incidents/:id/<name>`, DESIGN.md "HTTP"). Only these names are ever turned into paths
+ * (`GET /api/incidents/:id/<name>`, docs/api.md). Only these names are ever turned into paths
  * for a reader, so a request cannot reach incident.json's neighbours or anything outside the store.
  */
 export const INCIDENT_ARTIFACTS = ['flamegraph.svg', 'flamegraph.png', 'profile.pb.gz', 'stacks.folded', 'speedscope.json', 'diff.svg', 'process.svg', 'summary.json', 'samples.json.gz'] as const;

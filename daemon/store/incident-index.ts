@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { NotificationOutcome } from '../../notifiers/notification.js';
-import type { IncidentRecord } from '../capture/incident-record.js';
+import type { NotificationOutcome } from '../model/notification.js';
+import type { IncidentRecord } from '../model/incident-record.js';
 import type { CursorKey } from './list-cursor.js';
 import type { IncidentListEntry, IncidentStatus } from './incident-list-entry.js';
 import { openIndexDatabase } from './index-schema.js';

@@ -1,10 +1,10 @@
-import type { IncidentRecord } from '../capture/incident-record.js';
+import type { IncidentRecord } from '../model/incident-record.js';
 
 /** Index status: `missing` when the row outlived its directory (someone removed it by hand). */
 export type IncidentStatus = IncidentRecord['status'] | 'missing';
 
 /**
- * One incident as a list page shows it, the fields of `GET /api/incidents` (DESIGN.md "HTTP"),
+ * One incident as a list page shows it, the fields of `GET /api/incidents` (docs/api.md),
  * all served from the index without reading the incident's directory.
  */
 export interface IncidentListEntry {

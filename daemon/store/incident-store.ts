@@ -1,13 +1,13 @@
 import { chmod, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NotificationOutcome } from '../../notifiers/notification.js';
+import type { NotificationOutcome } from '../model/notification.js';
 import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
-import type { IncidentRecord } from '../capture/incident-record.js';
+import type { IncidentRecord } from '../model/incident-record.js';
 import { fsyncDirectory, isNotFound, replaceFileAtomically, writeFileDurably } from './durable-fs.js';
 import { INCIDENT_FILE_NAME_PATTERN, isIncidentArtifact, RECORD_FILE } from './incident-artifacts.js';
 import { IncidentHolds } from './incident-holds.js';
 import { entryFromRow, IncidentIndex, rowFromRecord, type PageQuery } from './incident-index.js';
-import { parseIncidentRecord } from './incident-record-check.js';
+import { parseIncidentRecord } from '../model/incident-record.js';
 import type { ListPage, ListQuery } from './incident-list-entry.js';
 import { decodeCursor, encodeCursor } from './list-cursor.js';
 import { DELETING_PREFIX, readIncidentDirectory, reconcileIncidents, TEMPORARY_PREFIX, type ReconcileCounts } from './reconcile.js';

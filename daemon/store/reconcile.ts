@@ -1,11 +1,11 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
-import type { IncidentRecord } from '../capture/incident-record.js';
+import type { IncidentRecord } from '../model/incident-record.js';
 import { fsyncDirectory, isNotFound } from './durable-fs.js';
 import { RECORD_FILE } from './incident-artifacts.js';
 import { rowFromRecord, type IncidentIndex, type IndexRow } from './incident-index.js';
-import { parseIncidentRecord } from './incident-record-check.js';
+import { parseIncidentRecord } from '../model/incident-record.js';
 import type { StoreProblemHandler } from './store-problem.js';
 
 /** Prefixes of the store's own entries in `incidents/`; incident ids never start with a dot. */

@@ -1,19 +1,15 @@
+import { Tail2Error } from '../model/tail2-error.js';
+
 /**
  * Why the incident store refused or failed. `code` is stable, so callers branch on it: for a write
  * that the disk refused it is the file-system error code (`ENOSPC`, `EDQUOT`, `EIO`, `EROFS`, …),
  * with SQLite's own codes translated to those where they mean the same thing.
  */
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
+export class StoreError extends Tail2Error<string> {
+  override name = 'StoreError';
 
-  constructor(
-    readonly code: string,
-    message: string,
-    /** What a person can do about it. */
-    readonly hint?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(hint ? `${message}. ${hint}` : message, options);
+  constructor(code: string, message: string, /** What a person can do about it. */ hint?: string, options?: { cause?: unknown }) {
+    super(code, hint ? `${message}.` : message, hint, options);
   }
 }
 

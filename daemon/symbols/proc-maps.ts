@@ -1,4 +1,4 @@
-import { stringBytes } from '../units/string-bytes.js';
+import { stringBytes } from '../model/string-bytes.js';
 
 /** One executable mapping of a process, from /proc/PID/maps. User addresses fit in a double (< 2^53). */
 export interface ExecutableMapping {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Tail2Error } from '../model/tail2-error.js';
 
 /**
  * A failed reader request. `code` is the reader's (ENOENT, ENOTREG, EMISMATCH, ENOTOWNER,
@@ -9,16 +10,16 @@ import { fileURLToPath } from 'node:url';
  * ETIMEDOUT (over its time budget: the reader was killed), ECRASHED (the reader died while
  * answering), ENOREADER (the reader cannot run at all), ECLOSED (shut down).
  */
-export class ReaderError extends Error {
-  override readonly name = 'ReaderError';
+export class ReaderError extends Tail2Error<string> {
+  override name = 'ReaderError';
 
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
     readonly errno?: number,
     readonly syscall?: string,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 

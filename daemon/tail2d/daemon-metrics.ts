@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RuleStateView } from '../../triggers/rule-engine.js';
+import type { RuleStateView } from '../model/rule-state.js';
 
 /** The daemon's numbers at scrape time; totals only ever grow while the daemon runs. */
 export interface DaemonGauges {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ThrottledErrorLog } from './throttled-error-log.js';
+import { ThrottledErrorLog } from '../model/throttled-error-log.js';
 
 /** Sends one sd_notify state; false when not run by systemd (no $NOTIFY_SOCKET). */
 export type NotifySend = (state: string) => boolean;

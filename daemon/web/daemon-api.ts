@@ -1,4 +1,4 @@
-import type { RuleStateView } from '../../triggers/rule-engine.js';
+import type { RuleStateView } from '../model/rule-state.js';
 import type { IncidentStore } from '../store/incident-store.js';
 
 /** What the HTTP server needs from the daemon. */

@@ -4,7 +4,7 @@ import { extname } from 'node:path';
 import ejs from 'ejs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TAIL2_VERSION } from '../tail2d/version.js';
-import { parseDuration } from '../units/duration.js';
+import { parseDuration } from '../model/duration.js';
 import type { DaemonApi } from './daemon-api.js';
 import { addLoginRoutes } from './login-routes.js';
 import { loopbackHostOnly } from './loopback-host.js';
@@ -37,7 +37,7 @@ const CAPTURE_LIMIT = { beforeMs: 3_600_000, afterMs: 600_000 };
 const CAPTURES_PER_MINUTE = 6;
 
 /**
- * The daemon's HTTP side (DESIGN.md, "HTTP"): the pages (`/`, `/incidents/:id`, `/rules`,
+ * The daemon's HTTP side (docs/api.md): the pages (`/`, `/incidents/:id`, `/rules`,
  * `/status`, `/login`), health, status, rules, incidents and their artifacts, and manual captures.
  * JSON answers are objects; errors are `{ "error": message }`.
  *

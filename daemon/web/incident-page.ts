@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import type { IncidentRecord } from '../capture/incident-record.js';
-import { parseIncidentSummary, type FunctionChange, type FunctionShare, type IncidentSummary } from '../capture/incident-summary.js';
-import { describeTrigger } from '../capture/trigger-text.js';
+import type { IncidentRecord } from '../model/incident-record.js';
+import { parseIncidentSummary, type FunctionChange, type FunctionShare, type IncidentSummary } from '../model/incident-summary.js';
+import { describeTrigger } from '../model/trigger-text.js';
 import { INCIDENT_ARTIFACTS, type IncidentArtifact } from '../store/incident-artifacts.js';
 import { incidentCommands } from './incident-commands.js';
 import type { DaemonApi } from './daemon-api.js';

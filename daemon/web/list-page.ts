@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { describeTrigger } from '../capture/trigger-text.js';
+import { describeTrigger } from '../model/trigger-text.js';
 import type { IncidentListEntry, ListPage, ListQuery } from '../store/incident-list-entry.js';
 import type { DaemonApi } from './daemon-api.js';
 import { notificationViews, type NotificationView } from './notification-view.js';

@@ -1,4 +1,4 @@
-import type { IncidentRecord } from '../capture/incident-record.js';
+import type { IncidentRecord } from '../model/incident-record.js';
 import { chartUnit, withUnit } from './metric-units.js';
 import { utcText } from './time-text.js';
 

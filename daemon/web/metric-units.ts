@@ -1,4 +1,4 @@
-import type { MetricInstance, MetricName } from '../metrics/metric-types.js';
+import type { MetricInstance, MetricName } from '../model/metrics.js';
 
 const MiB = 1024 * 1024;
 

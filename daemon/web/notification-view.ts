@@ -1,4 +1,4 @@
-import type { NotificationOutcome } from '../../notifiers/notification.js';
+import type { NotificationOutcome } from '../model/notification.js';
 import { timeView, type TimeView } from './time-text.js';
 
 /** One notification as the pages show it: a badge on the list, a table row on the incident page. */

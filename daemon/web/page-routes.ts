@@ -10,7 +10,7 @@ import { statusPage } from './status-page.js';
 /** The incident page's own stylesheet and script, written by the client side (the DOM contract). */
 const INCIDENT_ASSETS = { styles: ['/static/incident.css'], scripts: ['/static/incident.js'] };
 
-/** The HTML pages (DESIGN.md "HTTP"): `/`, `/incidents/:id`, `/rules`, `/status`. */
+/** The HTML pages (docs/api.md): `/`, `/incidents/:id`, `/rules`, `/status`. */
 export function addPageRoutes(app: Express, api: DaemonApi, pages: PageRenderer, clock: () => number = Date.now): void {
   app.get('/', (req, res) => {
     const { model, status } = listPage(api, req, clock());

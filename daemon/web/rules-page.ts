@@ -1,6 +1,6 @@
-import type { InstanceStateView, RuleStateView } from '../../triggers/rule-engine.js';
-import type { Rule } from '../../triggers/rule.js';
-import type { MetricInstance } from '../metrics/metric-types.js';
+import type { InstanceStateView, RuleStateView } from '../model/rule-state.js';
+import type { Rule } from '../model/rule.js';
+import type { MetricInstance } from '../model/metrics.js';
 import type { DaemonApi } from './daemon-api.js';
 import { chartUnit, withUnit } from './metric-units.js';
 import type { PageModel } from './page-renderer.js';

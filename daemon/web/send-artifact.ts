@@ -2,21 +2,18 @@ import { constants, type ReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Response } from 'express';
+import { Tail2Error } from '../model/tail2-error.js';
 
 /** Read before the status line goes out, so a file that cannot be read at all still gets a 500. */
 const FIRST_CHUNK_BYTES = 64 * 1024;
 
 /** An artifact that is there but cannot be served: not a regular file, or the disk refused a read. */
-export class ArtifactReadError extends Error {
-  override readonly name = 'ArtifactReadError';
+export class ArtifactReadError extends Tail2Error<string> {
+  override name = 'ArtifactReadError';
 
-  constructor(
-    /** The file-system code (EIO, EISDIR, ELOOP, …), or `TAIL2_NOT_A_FILE`. */
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  /** @param code - the file-system code (EIO, EISDIR, ELOOP, …), or `TAIL2_NOT_A_FILE`. */
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, undefined, options);
   }
 }
 

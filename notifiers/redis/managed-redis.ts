@@ -29,6 +29,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { pingRedis, type RedisConnectionOptions } from './redis-connection.js';
+import { Tail2Error } from '../../daemon/model/tail2-error.js';
 
 /** sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -100,15 +101,11 @@ export type ManagedRedisErrorCode =
   /** Another Redis, serving another directory, holds our socket. */
   | 'REDIS_SOCKET_IN_USE';
 
-export class ManagedRedisError extends Error {
-  override readonly name = 'ManagedRedisError';
+export class ManagedRedisError extends Tail2Error<ManagedRedisErrorCode> {
+  override name = 'ManagedRedisError';
 
-  constructor(
-    readonly code: ManagedRedisErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  constructor(code: ManagedRedisErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, undefined, options);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { connect, type NetConnectOpts } from 'node:net';
 import type { Redis, RedisOptions } from 'ioredis';
-import { Tail2Error } from '../../daemon/errors/tail2-error.js';
+import { Tail2Error } from '../../daemon/model/tail2-error.js';
 
 const DEFAULT_PORT = 6379;
 

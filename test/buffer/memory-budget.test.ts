@@ -2,11 +2,11 @@
 // table), the metric history and the rule engine. Over budget, the oldest thing held anywhere goes
 // first; what is live or pinned stays.
 import { describe, expect, it } from 'vitest';
-import { encodeRecords } from '../../bench/synthetic-records.js';
+import { encodeRecords } from '../../harness/synthetic-records.js';
 import { BYTES_PER_SAMPLE, RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
 import { MemoryBudget } from '../../daemon/buffer/memory-budget.js';
 import { MetricHistory } from '../../daemon/metrics/metric-history.js';
-import type { MetricInstance, MetricReading } from '../../daemon/metrics/metric-types.js';
+import type { MetricInstance, MetricReading } from '../../daemon/model/metrics.js';
 import { BatchIngest } from '../../daemon/profile/batch-ingest.js';
 import { createStackTables } from '../../daemon/profile/stack-tables.js';
 import { RuleEngine } from '../../triggers/rule-engine.js';

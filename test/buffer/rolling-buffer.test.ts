@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRecords, type SyntheticRecord } from '../../bench/synthetic-records.js';
+import { encodeRecords, type SyntheticRecord } from '../../harness/synthetic-records.js';
 import { BYTES_PER_SAMPLE, RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
 import { BatchIngest } from '../../daemon/profile/batch-ingest.js';
 import { createStackTables } from '../../daemon/profile/stack-tables.js';

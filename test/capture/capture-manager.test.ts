@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureDependencies, type CaptureRequest } from '../../daemon/capture/capture-manager.js';
 import { INCIDENT_RENDERERS, renderIncidentFiles } from '../../daemon/capture/incident-files.js';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { createStackTables } from '../../daemon/profile/stack-tables.js';
 import { monotonicToWallMs } from '../../daemon/sampler/stack-sampler.js';
 import { IncidentStore } from '../../daemon/store/incident-store.js';

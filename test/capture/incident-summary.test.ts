@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { summarizeIncident, type FunctionShare } from '../../daemon/capture/incident-summary.js';
+import type { FunctionShare } from '../../daemon/model/incident-summary.js';
+import { summarizeIncident } from '../../daemon/capture/summarize-incident.js';
 import { buildProfile } from '../helpers/profile-fixture.js';
 
 // The hot loop of the database moves from old_hot (baseline) to new_hot (incident window).

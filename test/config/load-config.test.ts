@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatProblem } from '../../triggers/rule-problem.js';
+import { formatProblem } from '../../daemon/model/located-problem.js';
 import { parseConfig } from '../../daemon/config/load-config.js';
-import { parseSize } from '../../daemon/config/size.js';
+import { parseSize } from '../../daemon/model/size.js';
 
 const env = { SLACK_BOT_TOKEN: 'xoxb-test-token' };
 

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, s
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { startDaemon, tail2dPath, type RunningDaemon } from '../helpers/daemon-process.js';
 import { testOutput } from '../helpers/fixtures.js';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { isAlive } from '../../notifiers/redis/managed-redis.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture } from '../helpers/fixtures.js';

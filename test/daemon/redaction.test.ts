@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 import { startSlackApiServer, type SlackApiServer } from '../helpers/slack-api-server.js';

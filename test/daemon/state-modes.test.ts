@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture, testOutput } from '../helpers/fixtures.js';
 import { startSlackApiServer, type SlackApiServer } from '../helpers/slack-api-server.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseFolded } from '../../daemon/formats/folded.js';
 import { decodeProfileSamples } from '../../daemon/formats/profile-samples.js';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { startDaemon, tail2dPath, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture, runCli } from '../helpers/fixtures.js';
 

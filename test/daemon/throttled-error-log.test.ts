@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SystemdNotifier } from '../../daemon/tail2d/systemd-notifier.js';
-import { ThrottledErrorLog } from '../../daemon/tail2d/throttled-error-log.js';
+import { ThrottledErrorLog } from '../../daemon/model/throttled-error-log.js';
 
 function logger() {
   const lines: Array<{ level: number; msg: string; failures?: number; since_last_line?: number }> = [];

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { parseFolded } from '../../daemon/formats/folded.js';
 import { decodeProfileSamples } from '../../daemon/formats/profile-samples.js';
 import { launchChromium, screenshot, watchPage } from '../helpers/browser.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeXml } from '../../daemon/formats/escape-xml.js';
+import { escapeXml } from '../../daemon/model/escape-xml.js';
 import { layoutFlamegraph } from '../../daemon/formats/flamegraph-layout.js';
 import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
 import type { SymbolizedProfile } from '../../daemon/profile/symbolized-profile.js';

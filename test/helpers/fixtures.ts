@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../bench/fixture-programs.js';
+import { repoRoot } from '../../harness/fixture-programs.js';
 
-export { buildCFixture, fixtureSources, repoRoot, testOutput } from '../../bench/fixture-programs.js';
+export { buildCFixture, fixtureSources, repoRoot, testOutput } from '../../harness/fixture-programs.js';
 
 /** Starts a fixture process; the caller kills it. */
 export function startFixture(command: string, args: string[]): ChildProcess {

@@ -1,2 +1,2 @@
 // The fixture profiles live with the benchmarks, which use them too.
-export { buildProfile, type FixtureStack } from '../../bench/fixture-profile.js';
+export { buildProfile, type FixtureStack } from '../../harness/fixture-profile.js';

@@ -1,2 +1,2 @@
 // The local Slack Web API server lives with the benchmarks, which measure delivery against it too.
-export * from '../../bench/local-servers/slack-api-server.js';
+export * from '../../harness/slack-api-server.js';

@@ -1,2 +1,2 @@
 // The stored-incident fixture lives with the benchmarks, which use it too.
-export { storeIncident, type StoredIncidentOptions } from '../../bench/fixture-incident.js';
+export { storeIncident, type StoredIncidentOptions } from '../../harness/fixture-incident.js';

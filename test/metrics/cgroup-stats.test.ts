@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CgroupStats, findCgroup2Mount, parseCpuStatUsage, systemdUnit } from '../../daemon/metrics/cgroup-stats.js';
-import type { MetricReading } from '../../daemon/metrics/metric-types.js';
+import type { MetricReading } from '../../daemon/model/metrics.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MetricCollector } from '../../daemon/metrics/metric-collector.js';
 import { MetricHistory } from '../../daemon/metrics/metric-history.js';
-import { instanceKey, METRIC_NAMES } from '../../daemon/metrics/metric-types.js';
+import { instanceKey, METRIC_NAMES } from '../../daemon/model/metrics.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MetricHistory } from '../../daemon/metrics/metric-history.js';
-import { instanceKey, type MetricInstance, type MetricReading } from '../../daemon/metrics/metric-types.js';
+import { instanceKey, type MetricInstance, type MetricReading } from '../../daemon/model/metrics.js';
 
 const T0 = Date.UTC(2025, 0, 15, 3, 0, 0);
 const proc = (pid: number): MetricInstance => ({ kind: 'process', pid, startTime: 1000 + pid, comm: `p${pid}`, cmdline: `/bin/p${pid}` });

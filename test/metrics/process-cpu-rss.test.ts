@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { instanceKey, type MetricReading } from '../../daemon/metrics/metric-types.js';
+import { instanceKey, type MetricReading } from '../../daemon/model/metrics.js';
 import { parseProcPidStat, ProcessCpuRss } from '../../daemon/metrics/process-cpu-rss.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 

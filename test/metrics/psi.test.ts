@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { MetricReading } from '../../daemon/metrics/metric-types.js';
+import type { MetricReading } from '../../daemon/model/metrics.js';
 import { parsePressureSomeTotal, Pressure, stallFraction } from '../../daemon/metrics/psi.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 

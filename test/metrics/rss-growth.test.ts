@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { MetricCollector } from '../../daemon/metrics/metric-collector.js';
-import type { MetricInstance } from '../../daemon/metrics/metric-types.js';
+import type { MetricInstance } from '../../daemon/model/metrics.js';
 import { RssGrowth, theilSenSlope } from '../../daemon/metrics/rss-growth.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Resvg } from '@resvg/resvg-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Tail2Error } from '../../daemon/errors/tail2-error.js';
+import { Tail2Error } from '../../daemon/model/tail2-error.js';
 import { emailMessage, MAX_SUBJECT_LENGTH } from '../../notifiers/email-message.js';
 import { EmailSender } from '../../notifiers/email-sender.js';
-import { DeliveryError, type IncidentMessage } from '../../notifiers/notification.js';
+import { DeliveryError, type IncidentMessage } from '../../notifiers/delivery.js';
 import { startSmtpTestServer, type SmtpTestServer } from '../helpers/smtp-test-server.js';
 
 const URL_OF_INCIDENT = 'https://tail2.example.com/incidents/20240501-120000-cpu-hot';

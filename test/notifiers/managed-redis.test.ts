@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Tail2Error } from '../../daemon/errors/tail2-error.js';
+import { Tail2Error } from '../../daemon/model/tail2-error.js';
 import { ManagedRedis, ManagedRedisError, isAlive, redisServerArgs, type ManagedRedisLog } from '../../notifiers/redis/managed-redis.js';
 import { checkEvictionPolicy, describeRedis, pingRedis, redisConnectionOptions } from '../../notifiers/redis/redis-connection.js';
 import { testOutput } from '../helpers/fixtures.js';

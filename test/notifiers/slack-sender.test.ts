@@ -2,7 +2,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { AddressInfo } from 'node:net';
 import { Resvg } from '@resvg/resvg-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DeliveryError, type IncidentMessage } from '../../notifiers/notification.js';
+import { DeliveryError, type IncidentMessage } from '../../notifiers/delivery.js';
 import { slackMessage } from '../../notifiers/slack-blocks.js';
 import { escapeMrkdwn, mrkdwnDate, mrkdwnLink, truncateMrkdwn } from '../../notifiers/slack-mrkdwn.js';
 import { SlackSender } from '../../notifiers/slack-sender.js';

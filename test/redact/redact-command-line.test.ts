@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { redactCommandLine } from '../../daemon/redact/redact-command-line.js';
-import { DEFAULT_REDACT_RULES, type RedactRules } from '../../daemon/redact/redact-rules.js';
+import { DEFAULT_REDACT_RULES, type RedactRules } from '../../daemon/model/redact-rules.js';
 import { redactUrlUserinfo } from '../../daemon/redact/url-userinfo.js';
 
 // Command lines as /proc/PID/cmdline holds them (NUL between arguments, one at the end).

@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newIncidentId } from '../../daemon/capture/incident-id.js';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
-import type { NotificationOutcome } from '../../notifiers/notification.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
+import type { NotificationOutcome } from '../../daemon/model/notification.js';
 import { IncidentStore, type IncidentStoreOptions } from '../../daemon/store/incident-store.js';
 import type { ReconcileCounts } from '../../daemon/store/reconcile.js';
 import { planRetention } from '../../daemon/store/retention-plan.js';
@@ -172,7 +172,7 @@ describe('IncidentStore: write, list, get', () => {
     const store = await open(stateDir('refuse'));
     const good = record();
     expect((await rejection(store.write({ ...good, id: '../escape' }, []))).code).toBe('EINVAL');
-    expect((await rejection(store.write({ ...good, fired_at: 'yesterday' }, []))).message).toMatch(/the record has no valid fired_at/);
+    expect((await rejection(store.write({ ...good, fired_at: 'yesterday' }, []))).message).toMatch(/fired_at: not an ISO time/);
     expect((await rejection(store.write(good, [['../x', 'a']]))).code).toBe('EINVAL');
     expect((await rejection(store.write(good, [['.hidden', 'a']]))).code).toBe('EINVAL');
     expect((await rejection(store.write(good, [['incident.json', '{}']]))).code).toBe('EINVAL');

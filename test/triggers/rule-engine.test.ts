@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { HostFacts, MetricInstance, MetricName, MetricReading } from '../../daemon/metrics/metric-types.js';
+import type { HostFacts, MetricInstance, MetricName, MetricReading } from '../../daemon/model/metrics.js';
 import { FORGET_UNSEEN_AFTER_MS, RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
-import type { Rule } from '../../triggers/rule.js';
+import type { Rule } from '../../daemon/model/rule.js';
 import { scopeMatches } from '../../triggers/scope-match.js';
 import { canonicalThreshold } from '../../triggers/threshold-units.js';
 import { makeRule } from './rule-fixture.js';

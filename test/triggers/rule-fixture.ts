@@ -1,4 +1,4 @@
-import { RULE_DEFAULTS, type Rule } from '../../triggers/rule.js';
+import { RULE_DEFAULTS, type Rule } from '../../daemon/model/rule.js';
 
 /**
  * A rule as the parser would produce it: `cpu` on the system scope, `above: 90%`, the documented

@@ -3,11 +3,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { createHttpApp, listen, type DaemonApi } from '../../daemon/web/http-server.js';
-import type { RuleStateView } from '../../triggers/rule-engine.js';
-import type { Rule } from '../../triggers/rule.js';
+import type { RuleStateView } from '../../daemon/model/rule-state.js';
+import type { Rule } from '../../daemon/model/rule.js';
 import { hasClass, htmlCount, htmlXpath } from '../helpers/html.js';
 import { storeIncident } from '../helpers/stored-incident.js';
 

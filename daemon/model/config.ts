@@ -1,4 +1,4 @@
-import type { RedactRules } from '../redact/redact-rules.js';
+import type { RedactRules } from './redact-rules.js';
 
 /** The daemon's configuration (tail2.yaml) after validation, with defaults applied and paths absolute. */
 export interface Tail2Config {

@@ -7,67 +7,7 @@
  * paths): a function reached from two callers is one line here, with both callers' samples.
  */
 import { countSamplesPerStack, type Frame, type FrameKind, type SymbolizedProfile } from '../profile/symbolized-profile.js';
-
-/** One function's share of the samples. Shares are fractions (0–1); changes are percentage points. */
-export interface FunctionShare {
-  name: string;
-  module?: string;
-  kind: FrameKind;
-  /** Share of samples in which it was the running function (the leaf). */
-  selfShare: number;
-  /** Share of samples in which it was anywhere on the stack, each sample counted once even under recursion. */
-  totalShare: number;
-  /** The same shares in the baseline window; present when there is a baseline. */
-  selfShareBefore?: number;
-  totalShareBefore?: number;
-  /** `selfShare − selfShareBefore` in percentage points (e.g. +19.5); present when there is a baseline. */
-  change?: number;
-  /** `totalShare − totalShareBefore` in percentage points; present when there is a baseline. */
-  totalChange?: number;
-}
-
-/** A function whose self share moved between the baseline and the trigger window. */
-export interface FunctionChange {
-  name: string;
-  module?: string;
-  kind: FrameKind;
-  /** Self share (0–1) in the baseline and in the trigger window. */
-  selfShareBefore: number;
-  selfShare: number;
-  /** `selfShare − selfShareBefore` in percentage points: positive in `grew`, negative in `shrank`. */
-  change: number;
-}
-
-/** A process's part of the trigger window. */
-export interface ProcessShare {
-  pid: number;
-  /** The thread name with the most samples in this process. */
-  comm: string;
-  samples: number;
-  /** Share (0–1) of all samples of the window. */
-  share: number;
-}
-
-export interface IncidentSummary {
-  /** All samples of the trigger window (every process). */
-  samples: number;
-  /** All samples of the baseline window; absent without a baseline. */
-  baselineSamples?: number;
-  /**
-   * Set when the incident names a triggering process: then the function lists, `grew` and
-   * `shrank` describe that process alone, as shares of its own samples — what the rule watched.
-   * Absent: they describe every process.
-   */
-  scope?: { pid: number; comm?: string; samples: number; baselineSamples?: number };
-  /** The 20 functions with the largest self share, and the 20 with the largest total share. */
-  topFunctions: { bySelf: FunctionShare[]; byTotal: FunctionShare[] };
-  /** The 10 processes with the most samples in the trigger window, busiest first. */
-  topProcesses: ProcessShare[];
-  /** The 5 functions whose self share grew most, largest first; empty without a baseline. */
-  grew: FunctionChange[];
-  /** The 5 functions whose self share shrank most, largest drop first; empty without a baseline. */
-  shrank: FunctionChange[];
-}
+import type { FunctionChange, FunctionShare, IncidentSummary, ProcessShare } from '../model/incident-summary.js';
 
 const TOP_FUNCTIONS = 20;
 const TOP_PROCESSES = 10;
@@ -234,20 +174,4 @@ function topIds(count: number, key: (id: number) => number, name: (id: number) =
 
 function share(samples: number, total: number): number {
   return total === 0 ? 0 : samples / total;
-}
-
-/**
- * Reads summary.json back; undefined when the text is not what {@link summarizeIncident} writes
- * (a damaged file must cost the reader its summary, not the page or the notification).
- */
-export function parseIncidentSummary(text: string): IncidentSummary | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const summary = parsed as IncidentSummary;
-  return typeof summary.samples === 'number' && Array.isArray(summary.topFunctions?.bySelf) && Array.isArray(summary.topProcesses) ? summary : undefined;
 }

@@ -1,5 +1,5 @@
 import { isAlias, isMap, isNode, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
-import type { SourceLocation } from './rule.js';
+import type { SourceLocation } from './located-problem.js';
 
 /** A path into a YAML document as zod reports it: mapping keys and list indexes. */
 export type YamlPath = readonly PropertyKey[];

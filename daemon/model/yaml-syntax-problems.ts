@@ -1,5 +1,5 @@
 import { CST, Parser, type YAMLError } from 'yaml';
-import type { RuleProblem } from './rule-problem.js';
+import type { LocatedProblem } from './located-problem.js';
 import type { YamlLocator } from './yaml-locations.js';
 
 /** A construct that opened and never closed: a flow collection or a quoted scalar. */
@@ -23,7 +23,7 @@ const RUN_PAST_CODES = new Set(['MISSING_CHAR', 'BAD_INDENT']);
  *
  * @param text - the document's source, read again as tokens to find where constructs begin
  */
-export function yamlSyntaxProblems(text: string, errors: readonly YAMLError[], locator: YamlLocator): RuleProblem[] {
+export function yamlSyntaxProblems(text: string, errors: readonly YAMLError[], locator: YamlLocator): LocatedProblem[] {
   const unclosed = unclosedConstructs(text);
   return errors.map((error) => {
     const location = locator.atOffset(error.pos[0]);

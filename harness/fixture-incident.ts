@@ -1,8 +1,8 @@
 import { newIncidentId } from '../daemon/capture/incident-id.js';
 import { renderIncidentFiles } from '../daemon/capture/incident-files.js';
-import type { IncidentRecord } from '../daemon/capture/incident-record.js';
+import type { IncidentRecord } from '../daemon/model/incident-record.js';
 import type { IncidentStore } from '../daemon/store/incident-store.js';
-import type { NotificationOutcome } from '../notifiers/notification.js';
+import type { NotificationOutcome } from '../daemon/model/notification.js';
 import { buildProfile } from './fixture-profile.js';
 
 export interface StoredIncidentOptions {

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * What the metric collectors produce and the trigger engine consumes. Values are in one canonical
  * unit per metric, so rules convert their thresholds once, at load time:
@@ -11,15 +13,30 @@
  * | `cache_miss_rate` | misses/second  | hardware cache-misses; `perKiloInstructions` alongside        |
  * | `psi_cpu` …       | fraction 0..1  | share of time stalled ("some", averaged over the interval)    |
  */
-export type MetricName = 'cpu' | 'rss' | 'rss_growth' | 'cache_miss_rate' | 'psi_cpu' | 'psi_memory' | 'psi_io';
-
-export const METRIC_NAMES: readonly MetricName[] = ['cpu', 'rss', 'rss_growth', 'cache_miss_rate', 'psi_cpu', 'psi_memory', 'psi_io'];
+export const METRIC_NAMES = ['cpu', 'rss', 'rss_growth', 'cache_miss_rate', 'psi_cpu', 'psi_memory', 'psi_io'] as const;
+export const metricNameSchema = z.enum(METRIC_NAMES);
+export type MetricName = z.infer<typeof metricNameSchema>;
 
 /** What a reading is about. */
-export type MetricInstance =
-  | { kind: 'system' }
-  | { kind: 'process'; pid: number; /** start time in clock ticks since boot (from /proc/PID/stat) */ startTime: number; comm: string; cmdline: string }
-  | { kind: 'cgroup'; /** path below /sys/fs/cgroup, starting with '/' */ path: string; /** systemd unit when the cgroup is one (e.g. nginx.service) */ unit?: string };
+export const metricInstanceSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('system') }),
+  z.object({
+    kind: z.literal('process'),
+    pid: z.number(),
+    /** start time in clock ticks since boot (from /proc/PID/stat) */
+    startTime: z.number(),
+    comm: z.string(),
+    cmdline: z.string(),
+  }),
+  z.object({
+    kind: z.literal('cgroup'),
+    /** path below /sys/fs/cgroup, starting with '/' */
+    path: z.string(),
+    /** systemd unit when the cgroup is one (e.g. nginx.service) */
+    unit: z.string().optional(),
+  }),
+]);
+export type MetricInstance = z.infer<typeof metricInstanceSchema>;
 
 /** A stable key for an instance: pid reuse gives a new key. */
 export function instanceKey(instance: MetricInstance): string {

@@ -1,12 +1,15 @@
 /**
- * The error every tail2 stage throws for a failure a person must act on. `code` is stable (callers
- * branch on it, never on the message); `hint` says what to do next.
+ * The base of every error tail2 throws for a failure a person must act on. `code` is stable
+ * (callers branch on it, never on the message); `hint` says what to do next. Each stage's errors
+ * extend it with codes of their own (`StoreError`: `TAIL2_STORE_*` and file-system codes,
+ * `ManagedRedisError`: `REDIS_*`, `DeliveryError`: `TAIL2_DELIVERY_*`, `RulesFileError`, …);
+ * the codes of the commands and the sampler are {@link Tail2ErrorCode}.
  */
-export class Tail2Error extends Error {
-  override readonly name = 'Tail2Error';
+export class Tail2Error<Code extends string = Tail2ErrorCode> extends Error {
+  override name: string = 'Tail2Error';
 
   constructor(
-    readonly code: Tail2ErrorCode,
+    readonly code: Code,
     message: string,
     readonly hint?: string,
     options?: { cause?: unknown },

@@ -1,13 +1,8 @@
-import type { MetricName } from '../daemon/metrics/metric-types.js';
+import type { MetricName } from './metrics.js';
 
-/** Where something was written in a rules file, for messages as `FILE:LINE:COL`. */
-export interface SourceLocation {
-  file: string;
-  /** 1-based */
-  line: number;
-  /** 1-based */
-  col: number;
-}
+import type { SourceLocation } from './located-problem.js';
+
+export type { SourceLocation };
 
 /** Which instances a rule watches. */
 export type RuleScope =
@@ -31,7 +26,7 @@ export interface Threshold {
   text: string;
 }
 
-/** A validated rule (see DESIGN.md, "Rules file"). Durations in milliseconds. */
+/** A validated rule (docs/rules.md). Durations in milliseconds. */
 export interface Rule {
   name: string;
   metric: MetricName;

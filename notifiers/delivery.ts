@@ -1,27 +1,9 @@
 /**
- * The vocabulary shared by the notification queue and the senders (Slack, Slack webhook, email):
- * what a message says, how a sender reports a failure, and what is recorded per target.
+ * The vocabulary of the notification queue and the senders (Slack, Slack webhook, email): what a
+ * message says, and how a sender reports a failure. What is recorded per target is shared with the
+ * store and the pages: daemon/model/notification.ts.
  */
-
-/** Where one notification of an incident stands, as incident.json and GET /api/incidents/:id show it. */
-export type NotificationStatus = 'pending' | 'retrying' | 'delivered' | 'failed';
-
-/** One target's notification of one incident. Field names are what the API returns. */
-export interface NotificationOutcome {
-  /** The notifier's name in tail2.yaml. */
-  target: string;
-  status: NotificationStatus;
-  /** Delivery attempts made so far. */
-  attempts?: number;
-  /** Why the last attempt failed (retrying, failed), or what was delivered where. */
-  detail?: string;
-  /** ISO time of the next attempt, while retrying. */
-  next_attempt_at?: string;
-  /** ISO time it was delivered. */
-  delivered_at?: string;
-  /** ISO time of the last change. */
-  updated_at?: string;
-}
+import { Tail2Error } from '../daemon/model/tail2-error.js';
 
 /** A function of the incident's summary, as a message lists it. */
 export interface MessageFunction {
@@ -72,15 +54,16 @@ export interface DeliveryContent {
 export type DeliveryFailureKind = 'transient' | 'rate_limited' | 'permanent';
 
 /** A sender's failure, classified so the queue knows whether and when to retry. */
-export class DeliveryError extends Error {
+export class DeliveryError extends Tail2Error<`TAIL2_DELIVERY_${Uppercase<DeliveryFailureKind>}`> {
+  override name = 'DeliveryError';
+
   constructor(
     message: string,
     readonly kind: DeliveryFailureKind,
     readonly retryAfterMs?: number,
     options?: ErrorOptions,
   ) {
-    super(message, options);
-    this.name = 'DeliveryError';
+    super(`TAIL2_DELIVERY_${kind.toUpperCase() as Uppercase<DeliveryFailureKind>}`, message, undefined, options);
   }
 }
 
