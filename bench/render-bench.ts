@@ -118,6 +118,7 @@ export function syntheticProfile(uniqueStacks: number): SymbolizedProfile {
   }
   for (let k = 0; k < total; k++) timeNs[k] = k * (periodNs / 8);
   return {
+    kind: 'cpu',
     startTimeMs: Date.UTC(2026, 10, 25, 3, 0, 0),
     durationNs: total * (periodNs / 8),
     periodNs,

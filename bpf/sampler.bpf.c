@@ -136,6 +136,7 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	record->timestamp_ns = bpf_ktime_get_ns();
 	record->cgroup_id = bpf_get_current_cgroup_id();
 	record->start_time_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	record->weight = 1;
 	record->pid = tgid;
 	record->tid = (__u32)pid_tgid;
 	record->cpu = bpf_get_smp_processor_id();
@@ -200,6 +201,7 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	record->timestamp_ns = now;
 	record->cgroup_id = bpf_get_current_cgroup_id();
 	record->start_time_ns = task->group_leader->start_boottime;
+	record->weight = 0;
 	record->size = sizeof(*record);
 	record->pid = tgid;
 	record->tid = task->pid;

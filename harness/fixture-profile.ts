@@ -40,6 +40,7 @@ export function buildProfile(stacks: FixtureStack[], frequency = 99): Symbolized
     return { frames: s.frames.map(internFrame), pid: s.pid ?? 4242, comm: s.comm ?? 'fixture' };
   });
   return {
+    kind: 'cpu',
     startTimeMs: Date.UTC(2026, 10, 25, 3, 0, 0),
     durationNs: total * periodNs,
     periodNs,

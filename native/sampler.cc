@@ -410,6 +410,7 @@ void InitSampler(Napi::Env env, Napi::Object exports) {
   TAIL2_FIELD(timestamp_ns);
   TAIL2_FIELD(cgroup_id);
   TAIL2_FIELD(start_time_ns);
+  TAIL2_FIELD(weight);
   TAIL2_FIELD(size);
   TAIL2_FIELD(pid);
   TAIL2_FIELD(tid);

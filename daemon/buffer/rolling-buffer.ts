@@ -3,8 +3,9 @@ import type { SampleSource, StackTables } from '../profile/sample-source.js';
 import { MemoryBudget } from './memory-budget.js';
 import type { MemoryConsumer } from '../model/memory-consumer.js';
 
-/** Bytes of one sample in a chunk: time f64 + stack id u32 + tid u32. */
+/** Bytes of one sample in a chunk: time f64 + stack id u32 + tid u32 (+ a weight f32 in chunks that need one). */
 export const BYTES_PER_SAMPLE = 16;
+const BYTES_PER_WEIGHT = 4;
 /** Entries no stack uses are kept this long, so a process met at its exec can get its first samples. */
 const PROCESS_GRACE_NS = 30e9;
 
@@ -55,6 +56,8 @@ class SampleChunk {
   readonly timeNs: Float64Array;
   readonly stack: Uint32Array;
   readonly tid: Uint32Array;
+  /** Each sample's weight, allocated when the first sample weighing other than 1 (not a CPU sample) arrives. */
+  weight: Float32Array | undefined;
   length = 0;
   firstNs = Infinity;
   lastNs = -Infinity;
@@ -68,6 +71,10 @@ class SampleChunk {
 
   get full(): boolean {
     return this.length === this.capacity;
+  }
+
+  get bytes(): number {
+    return this.capacity * BYTES_PER_SAMPLE + (this.weight ? this.capacity * BYTES_PER_WEIGHT : 0);
   }
 
   overlaps(fromNs: number, toNs: number): boolean {
@@ -109,7 +116,7 @@ export class RollingBuffer implements SampleSink, SampleSource, MemoryConsumer {
     this.budget.add(tables.processes);
   }
 
-  append(timeNs: number, stackId: number, tid: number): void {
+  append(timeNs: number, stackId: number, tid: number, weight = 1): void {
     let head = this.chunks[this.chunks.length - 1];
     if (!head || head.full) {
       this.enforceBounds();
@@ -131,6 +138,8 @@ export class RollingBuffer implements SampleSink, SampleSource, MemoryConsumer {
     head.timeNs[at] = timeNs;
     head.stack[at] = stackId;
     head.tid[at] = tid;
+    if (weight !== 1 && !head.weight) head.weight = new Float32Array(head.capacity).fill(1);
+    if (head.weight) head.weight[at] = weight;
     if (timeNs < head.firstNs) head.firstNs = timeNs;
     if (timeNs > head.lastNs) head.lastNs = timeNs;
     if (timeNs > this.newestNs) this.newestNs = timeNs;
@@ -156,7 +165,14 @@ export class RollingBuffer implements SampleSink, SampleSource, MemoryConsumer {
   // The memory budget's view (memory-budget.ts): chunks, oldest first, unless pinned.
 
   memoryBytes(): number {
-    return this.chunks.length * this.chunkSamples * BYTES_PER_SAMPLE + this.tables.stacks.bytes + this.tables.comms.bytes;
+    return this.sampleBytes + this.tables.stacks.bytes + this.tables.comms.bytes;
+  }
+
+  /** Bytes of the sample chunks (allocated, including the unfilled rest of the newest). */
+  private get sampleBytes(): number {
+    let bytes = 0;
+    for (const chunk of this.chunks) bytes += chunk.bytes;
+    return bytes;
   }
 
   oldestEvictableMs(): number | undefined {
@@ -195,12 +211,13 @@ export class RollingBuffer implements SampleSink, SampleSource, MemoryConsumer {
     return pin;
   }
 
-  forEachSample(fromNs: number, toNs: number, visit: (timeNs: number, stackId: number, tid: number) => void): void {
+  forEachSample(fromNs: number, toNs: number, visit: (timeNs: number, stackId: number, tid: number, weight: number) => void): void {
     for (const chunk of this.chunks) {
       if (!chunk.overlaps(fromNs, toNs)) continue;
+      const weight = chunk.weight;
       for (let i = 0; i < chunk.length; i++) {
         const time = chunk.timeNs[i];
-        if (time >= fromNs && time < toNs) visit(time, chunk.stack[i], chunk.tid[i]);
+        if (time >= fromNs && time < toNs) visit(time, chunk.stack[i], chunk.tid[i], weight ? weight[i] : 1);
       }
     }
   }
@@ -221,7 +238,7 @@ export class RollingBuffer implements SampleSink, SampleSource, MemoryConsumer {
       samples: this.heldSamples,
       spanNs: oldest ? this.newestNs - oldest.firstNs : 0,
       bytes: this.bytes,
-      sampleBytes: this.chunks.length * this.chunkSamples * BYTES_PER_SAMPLE,
+      sampleBytes: this.sampleBytes,
       maxBytes: this.budget.maxBytes,
       expiredSamples: this.expired,
       evictedEarlySamples: this.evictedEarly,

@@ -6,7 +6,8 @@
  * Functions are compared as functions, not as call paths (the differential flamegraph does
  * paths): a function reached from two callers is one line here, with both callers' samples.
  */
-import { countSamplesPerStack, type Frame, type FrameKind, type SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { PROFILE_KINDS } from '../model/profile-kind.js';
+import { totalWeight, weightPerStack, type Frame, type FrameKind, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { FunctionChange, FunctionShare, IncidentSummary, ProcessShare } from '../model/incident-summary.js';
 
 const TOP_FUNCTIONS = 20;
@@ -21,9 +22,9 @@ export function summarizeIncident(trigger: SymbolizedProfile, baseline: Symboliz
   const table = new FunctionTable();
   const triggerFrames = table.internFrames(trigger);
   const baselineFrames = baseline ? table.internFrames(baseline) : undefined;
-  const triggerCounts = countSamplesPerStack(trigger);
+  const triggerCounts = weightPerStack(trigger);
   const after = tally(trigger, triggerCounts, triggerFrames, table.size, triggerPid);
-  const before = baseline && baselineFrames ? tally(baseline, countSamplesPerStack(baseline), baselineFrames, table.size, triggerPid) : undefined;
+  const before = baseline && baselineFrames ? tally(baseline, weightPerStack(baseline), baselineFrames, table.size, triggerPid) : undefined;
 
   // Selected by id over plain arrays; objects are built only for what is listed (a 50,000-stack
   // window has tens of thousands of functions).
@@ -42,6 +43,8 @@ export function summarizeIncident(trigger: SymbolizedProfile, baseline: Symboliz
 
   const processes = topProcesses(trigger, triggerCounts);
   const summary: IncidentSummary = {
+    kind: trigger.kind,
+    unit: PROFILE_KINDS[trigger.kind].unit,
     samples: trigger.samples.stack.length,
     topFunctions: {
       bySelf: topIds(table.size, (f) => after.self[f], name, TOP_FUNCTIONS).map(functionShare),
@@ -102,7 +105,7 @@ interface Tally {
 }
 
 /** Self and total samples per function, per unique stack rather than per sample. */
-function tally(profile: SymbolizedProfile, counts: Uint32Array, functionOf: Int32Array, functions: number, pid: number | undefined): Tally {
+function tally(profile: SymbolizedProfile, counts: Float64Array, functionOf: Int32Array, functions: number, pid: number | undefined): Tally {
   const self = new Float64Array(functions);
   const total = new Float64Array(functions);
   // lastStack[f]: the last stack that counted f in `total`, so a recursive function is counted
@@ -125,7 +128,7 @@ function tally(profile: SymbolizedProfile, counts: Uint32Array, functionOf: Int3
 }
 
 /** Every process of the window, busiest first. */
-function topProcesses(profile: SymbolizedProfile, counts: Uint32Array): ProcessShare[] {
+function topProcesses(profile: SymbolizedProfile, counts: Float64Array): ProcessShare[] {
   const byPid = new Map<number, { samples: number; comms: Map<string, number> }>();
   profile.stacks.forEach((stack, s) => {
     if (counts[s] === 0) return;
@@ -134,7 +137,7 @@ function topProcesses(profile: SymbolizedProfile, counts: Uint32Array): ProcessS
     entry.samples += counts[s];
     entry.comms.set(stack.comm, (entry.comms.get(stack.comm) ?? 0) + counts[s]);
   });
-  const total = profile.samples.stack.length;
+  const total = totalWeight(profile);
   const processes = [...byPid].map(([pid, { samples, comms }]) => ({ pid, comm: busiest(comms), samples, share: share(samples, total) }));
   return processes.sort((a, b) => b.samples - a.samples || a.pid - b.pid);
 }

@@ -6,7 +6,7 @@
  *
  * It is the interactive SVG flamegraph (same layout, zoom, search, escaping) with a paint hook.
  */
-import { countSamplesPerStack, type SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { weightPerStack, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { FlameKind, FlameLayout } from './flamegraph-layout.js';
 import { renderFlamegraphSvg, SEARCH_MATCH_COLOR, type FramePainter } from './flamegraph-svg.js';
 
@@ -163,9 +163,9 @@ class PathTree {
     return added;
   }
 
-  /** Adds a window's samples to its column and returns the window's sample total. */
+  /** Adds a window's samples (their weights: for CPU, one each) to its column and returns the window's total. */
   private addWindow(profile: SymbolizedProfile, column: 'before' | 'after'): number {
-    const counts = countSamplesPerStack(profile);
+    const counts = weightPerStack(profile);
     const frameKey = Int32Array.from(profile.frames, (f) => this.keyOf(f.kind, f.module, f.name, true));
     const processKey = new Map<string, number>();
     let total = 0;

@@ -3,7 +3,7 @@
  * places every node as a rectangle in sample units. It knows nothing of pixels or SVG, so the
  * SVG, PNG and differential renderers all draw the same layout.
  */
-import { countSamplesPerStack, type FrameKind, type SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { weightPerStack, type FrameKind, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 
 /** What a flamegraph box stands for: the synthetic root, a process (`comm`), or a frame. */
 export type FlameKind = 'root' | 'process' | FrameKind;
@@ -59,7 +59,8 @@ export interface FlameLayoutOptions {
 
 /** Merges the profile's stacks into a call tree (root `all` → `comm` → frames) and lays it out. */
 export function layoutFlamegraph(profile: SymbolizedProfile, options: FlameLayoutOptions = {}): FlameLayout {
-  const counts = countSamplesPerStack(profile);
+  // Boxes are as wide as their weight (for CPU: their samples).
+  const counts = weightPerStack(profile);
   const identities: FlameIdentity[] = [{ name: 'all', kind: 'root' }];
 
   // Frame table index → identity. Frames differing only in address, inlining or line merge.
@@ -167,7 +168,7 @@ function sortStacks(
  * prefix. Boxes too narrow to keep are never created, which matters when 50,000 stacks merge
  * into a million boxes of which a few thousand are wide enough to draw.
  */
-function placeRects(stacks: SortedStacks, counts: Uint32Array, minFraction: number): Omit<FlameLayout, 'identities'> {
+function placeRects(stacks: SortedStacks, counts: Float64Array, minFraction: number): Omit<FlameLayout, 'identities'> {
   const { order, first, end, identities, longest } = stacks;
   const m = order.length;
   // before[k]: samples of the sorted stacks before k. shared[k]: run length stack k has in common

@@ -9,6 +9,7 @@
  */
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import { escapeXml } from '../model/escape-xml.js';
+import { formatWeight, PROFILE_KINDS, type ProfileKindName } from '../model/profile-kind.js';
 import { layoutFlamegraph, type FlameIdentity, type FlameKind, type FlameLayout } from './flamegraph-layout.js';
 
 export interface FlamegraphOptions {
@@ -173,7 +174,7 @@ export function renderFlamegraphSvg(profile: SymbolizedProfile, options: Flamegr
     const what = options.onlyPid === undefined ? 'No samples' : `No samples for pid ${options.onlyPid}`;
     out.push(`<text x="${width / 2}" y="${g.headerHeight + 34}" text-anchor="middle" font-size="16">${what}</text>\n`);
   } else {
-    writeFrames(out, layout, areaWidth, g, depthShown, options.paint?.(layout));
+    writeFrames(out, layout, areaWidth, g, depthShown, options.paint?.(layout), profile.kind);
   }
   if (cutLevels > 0) {
     const note = `Stacks deeper than ${depthShown - 1} frames are cut at the dashed boxes (${cutLevels} more level${cutLevels === 1 ? '' : 's'} not shown)`;
@@ -242,7 +243,7 @@ function depthLimitOf(options: FlamegraphOptions, g: Geometry): number {
   return limit;
 }
 
-function writeFrames(out: TextSink, layout: FlameLayout, areaWidth: number, g: Geometry, depthShown: number, painter: FramePainter | undefined): void {
+function writeFrames(out: TextSink, layout: FlameLayout, areaWidth: number, g: Geometry, depthShown: number, painter: FramePainter | undefined, kind: ProfileKindName): void {
   const { totalSamples, identities, rects } = layout;
   const scale = areaWidth / totalSamples;
   // Escaping, colouring and details are per identity, not per box: a hot function appears in
@@ -265,7 +266,7 @@ function writeFrames(out: TextSink, layout: FlameLayout, areaWidth: number, g: G
     const w = rect.samples * scale;
     const y = g.headerHeight + (depthShown - rect.depth) * g.rowHeight;
     const text = label(identity.name, w, g.charWidth);
-    const summary = painter ? escapeXml(painter.summary(i)) : ` (${rect.samples} samples, ${percent(rect.samples, totalSamples)}%)`;
+    const summary = painter ? escapeXml(painter.summary(i)) : ` (${escapeXml(weightText(rect.samples, kind))}, ${percent(rect.samples, totalSamples)}%)`;
     const color = painter ? escapeXml(painter.fill(i)) : (fill[id] ??= flameColor(identity.kind, identity.name));
     out.push(
       `<g data-start="${rect.start}" data-samples="${rect.samples}" data-name-length="${identity.name.length}">`,
@@ -313,11 +314,17 @@ function legend(entries: ReadonlyArray<{ label: string; color: string }>, y: num
   return parts.join('');
 }
 
-/** Default subtitle: how much was sampled, how, and when. */
-function describe(profile: SymbolizedProfile, samples: number, onlyPid: number | undefined): string {
+/** A box's weight in its tooltip: `90 samples` for CPU (as perf and flamegraph.pl say it), `1.5 MiB` for bytes … */
+function weightText(weight: number, kind: ProfileKindName): string {
+  return kind === 'cpu' ? `${weight} samples` : formatWeight(weight, PROFILE_KINDS[kind].unit);
+}
+
+/** Default subtitle: how much was sampled (and what it weighs, for a kind other than CPU), how, and when. */
+function describe(profile: SymbolizedProfile, total: number, onlyPid: number | undefined): string {
   const seconds = profile.durationNs / 1e9;
+  const kind = PROFILE_KINDS[profile.kind];
   const parts = [
-    `${samples.toLocaleString('en-US')} samples`,
+    profile.kind === 'cpu' ? `${total.toLocaleString('en-US')} samples` : `${kind.title}: ${formatWeight(total, kind.unit)} in ${profile.samples.stack.length.toLocaleString('en-US')} samples`,
     `${seconds >= 10 ? seconds.toFixed(0) : seconds.toFixed(2)} s`,
     `${profile.frequency} Hz`,
   ];

@@ -3,7 +3,7 @@
  * `comm;outer;…;leaf count`. It is what flamegraph.pl, inferno and most diff tools read, so it
  * is also the format tail2 compares two profiles in.
  */
-import { countSamplesPerStack, type Frame, type SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { weightPerStack, type Frame, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 import { Tail2Error } from '../model/tail2-error.js';
 
 /** Thrown by {@link parseFolded} for a line that is not `path count`. */
@@ -31,10 +31,13 @@ export class FoldedParseError extends Tail2Error<'TAIL2_FOLDED_PARSE'> {
  * after naming (different stacks whose frames share names) are merged and their counts summed.
  * Stacks without samples are left out; an empty profile renders as the empty string.
  *
+ * The count is each path's weight in the profile kind's unit (samples for CPU, bytes for page
+ * faults …), rounded to a whole number as the format requires.
+ *
  * @returns Lines of `comm;outer;…;leaf count`, each ending in `\n`.
  */
 export function renderFolded(profile: SymbolizedProfile): string {
-  const counts = countSamplesPerStack(profile);
+  const counts = weightPerStack(profile);
   const frameNames = profile.frames.map(foldedFrameName);
   const totals = new Map<string, number>();
   profile.stacks.forEach((stack, stackIndex) => {
@@ -48,7 +51,7 @@ export function renderFolded(profile: SymbolizedProfile): string {
   // Default sort compares code units, not locale rules: output must not depend on the host's locale.
   const paths = [...totals.keys()].sort();
   let out = '';
-  for (const path of paths) out += `${path} ${totals.get(path)}\n`;
+  for (const path of paths) out += `${path} ${Math.round(totals.get(path) ?? 0)}\n`;
   return out;
 }
 

@@ -16,7 +16,8 @@ import {
   StringTable,
   ValueType,
 } from 'pprof-format';
-import { countSamplesPerStack, type Frame, type SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { PROFILE_KINDS } from '../model/profile-kind.js';
+import { countSamplesPerStack, weightPerStack, type Frame, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -26,8 +27,10 @@ const KERNEL_MAPPING = '[kernel.kallsyms]';
 /**
  * Encodes a profile as an uncompressed pprof protobuf.
  *
- * - Sample types `samples/count` and `cpu/nanoseconds` (count × `periodNs`, rounded); period type
- *   `cpu/nanoseconds`, `period` = `periodNs`, `time_nanos` from `startTimeMs`, `duration_nanos`.
+ * - Sample types from the profile's kind (daemon/model/profile-kind.ts): `samples/count`, then its
+ *   weight — for CPU `cpu/nanoseconds` (count × `periodNs`, rounded), for page faults
+ *   `page_faults/bytes` and so on; the period type is the weight's type (`period` = `periodNs` for
+ *   CPU, 1 otherwise); `time_nanos` from `startTimeMs`, `duration_nanos`.
  * - One pprof Sample per unique (stack, pid, comm), labelled `pid` (number) and `comm` (string).
  *   Its `location_id` list is leaf first, as pprof requires.
  * - One Location per physical frame together with the frames inlined into it: an `inlined`
@@ -64,23 +67,33 @@ class PprofBuilder {
   build(): Profile {
     const { profile, strings } = this;
     const counts = countSamplesPerStack(profile);
+    const weights = weightPerStack(profile);
     // Stacks are unique per (frames, pid, comm) in a well-formed profile; merging by key anyway
     // keeps the output valid if two stack entries ever collapse onto the same locations.
-    const samples = new Map<string, { locationIds: number[]; pid: number; comm: string; count: number }>();
+    const samples = new Map<string, { locationIds: number[]; pid: number; comm: string; count: number; weight: number }>();
     profile.stacks.forEach((stack, stackIndex) => {
       const count = counts[stackIndex] ?? 0;
       if (count === 0) return;
+      const weight = weights[stackIndex] ?? 0;
       const locationIds = this.stackLocations(stack.frames);
       const key = `${stack.pid}\0${stack.comm}\0${locationIds.join(',')}`;
       const existing = samples.get(key);
-      if (existing) existing.count += count;
-      else samples.set(key, { locationIds, pid: stack.pid, comm: stack.comm, count });
+      if (existing) {
+        existing.count += count;
+        existing.weight += weight;
+      } else {
+        samples.set(key, { locationIds, pid: stack.pid, comm: stack.comm, count, weight });
+      }
     });
 
     const pidKey = strings.dedup('pid');
     const commKey = strings.dedup('comm');
-    const cpuType = new ValueType({ type: strings.dedup('cpu'), unit: strings.dedup('nanoseconds') });
-    const sampleTypes = [new ValueType({ type: strings.dedup('samples'), unit: strings.dedup('count') }), cpuType];
+    // The kind's sample types: the count of samples, then what they weigh (CPU: count × period).
+    const kind = PROFILE_KINDS[profile.kind];
+    const sampleTypes = kind.pprof.map((t) => new ValueType({ type: strings.dedup(t.type), unit: strings.dedup(t.unit) }));
+    const weightType = sampleTypes[sampleTypes.length - 1];
+    const cpu = profile.kind === 'cpu';
+    const valueOf = (s: { count: number; weight: number }): number => Math.round(cpu ? s.count * profile.periodNs : s.weight);
     const comments = profile.title ? [strings.dedup(profile.title)] : [];
     return new Profile({
       sampleType: sampleTypes,
@@ -88,7 +101,7 @@ class PprofBuilder {
         (s) =>
           new Sample({
             locationId: s.locationIds,
-            value: [s.count, Math.round(s.count * profile.periodNs)],
+            value: [s.count, valueOf(s)],
             label: [
               new Label({ key: pidKey, num: s.pid }),
               new Label({ key: commKey, str: strings.dedup(s.comm) }),
@@ -101,10 +114,10 @@ class PprofBuilder {
       stringTable: strings,
       timeNanos: epochMsToNanos(profile.startTimeMs),
       durationNanos: Math.round(profile.durationNs),
-      periodType: cpuType,
-      period: Math.round(profile.periodNs),
+      periodType: weightType,
+      period: cpu ? Math.round(profile.periodNs) : 1,
       comment: comments,
-      defaultSampleType: cpuType.type,
+      defaultSampleType: weightType.type,
     });
   }
 

@@ -1,4 +1,5 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { PROFILE_KINDS, type ProfileKindName } from '../model/profile-kind.js';
 import type { Frame, SymbolizedProfile } from '../profile/symbolized-profile.js';
 
 /** Format marker of samples.json.gz, bumped when the layout changes. */
@@ -6,6 +7,10 @@ const FORMAT = 'tail2-samples/1';
 
 interface StoredProfile {
   format: typeof FORMAT;
+  /** The profile kind (absent in files written before kinds existed: CPU). */
+  kind?: ProfileKindName;
+  /** The unit of the weights, for readers that do not know the kind. */
+  unit?: string;
   startTimeMs: number;
   durationNs: number;
   periodNs: number;
@@ -17,6 +22,8 @@ interface StoredProfile {
   stack: number[];
   /** Per sample: ns since startTimeMs, delta-encoded (each value minus the previous) so it gzips small. */
   timeDeltaNs: number[];
+  /** Per sample: its weight in `unit`; absent when every sample weighs 1 (CPU samples). */
+  weight?: number[];
 }
 
 /**
@@ -34,6 +41,8 @@ export function encodeProfileSamples(profile: SymbolizedProfile): Buffer {
   }
   const stored: StoredProfile = {
     format: FORMAT,
+    kind: profile.kind,
+    unit: PROFILE_KINDS[profile.kind].unit,
     startTimeMs: profile.startTimeMs,
     durationNs: profile.durationNs,
     periodNs: profile.periodNs,
@@ -44,6 +53,7 @@ export function encodeProfileSamples(profile: SymbolizedProfile): Buffer {
     stack: Array.from(profile.samples.stack),
     timeDeltaNs,
   };
+  if (profile.samples.weight) stored.weight = Array.from(profile.samples.weight);
   return gzipSync(JSON.stringify(stored));
 }
 
@@ -54,7 +64,9 @@ export function decodeProfileSamples(bytes: Uint8Array): SymbolizedProfile {
   const timeNs = new Float64Array(stored.timeDeltaNs.length);
   let time = 0;
   for (let i = 0; i < timeNs.length; i++) timeNs[i] = time += stored.timeDeltaNs[i];
+  const kind = stored.kind !== undefined && stored.kind in PROFILE_KINDS ? stored.kind : 'cpu';
   return {
+    kind,
     startTimeMs: stored.startTimeMs,
     durationNs: stored.durationNs,
     periodNs: stored.periodNs,
@@ -62,6 +74,6 @@ export function decodeProfileSamples(bytes: Uint8Array): SymbolizedProfile {
     title: stored.title,
     frames: stored.frames.map(({ address, ...frame }) => (address === undefined ? frame : { ...frame, address: BigInt('0x' + address) })),
     stacks: stored.stacks,
-    samples: { stack: Uint32Array.from(stored.stack), timeNs },
+    samples: stored.weight ? { stack: Uint32Array.from(stored.stack), timeNs, weight: Float64Array.from(stored.weight) } : { stack: Uint32Array.from(stored.stack), timeNs },
   };
 }

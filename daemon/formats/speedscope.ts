@@ -3,6 +3,7 @@
  * flamegraph it keeps the samples in time order, so speedscope's "Time Order" view shows how
  * each process's behaviour changed over the recorded window.
  */
+import { PROFILE_KINDS } from '../model/profile-kind.js';
 import { countSamplesPerStack, type Frame, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 
 /** The `$schema` value speedscope recognises its files by. */
@@ -22,14 +23,36 @@ export interface SpeedscopeFrame {
 export interface SpeedscopeSampledProfile {
   type: 'sampled';
   name: string;
-  unit: 'nanoseconds';
+  /** What `weights` count: CPU and off-CPU time in ns, bytes for memory profiles, `none` for counts. */
+  unit: SpeedscopeUnit;
   /** Time of the profile's first sample, in ns since the recording started. */
   startValue: number;
   /** `startValue` plus the sum of `weights`: speedscope takes `endValue - startValue` as the total weight. */
   endValue: number;
   samples: number[][];
-  /** CPU time each sample stands for (`periodNs`), in ns. */
+  /** What each sample stands for in `unit`: for CPU, the CPU time of one period (`periodNs`). */
   weights: number[];
+}
+
+/** The units speedscope's file format knows that tail2's profile kinds use. */
+export type SpeedscopeUnit = 'nanoseconds' | 'bytes' | 'none';
+
+/** Speedscope's unit for a weight unit, and what one sample weighing `w` is in it. */
+function speedscopeWeight(profile: SymbolizedProfile): { unit: SpeedscopeUnit; weightOf: (i: number) => number } {
+  const unit = PROFILE_KINDS[profile.kind].unit;
+  const weight = profile.samples.weight;
+  const of = (i: number): number => (weight ? weight[i] : 1);
+  switch (unit) {
+    case 'samples':
+      return { unit: 'nanoseconds', weightOf: (i) => of(i) * profile.periodNs };
+    case 'nanoseconds':
+      return { unit: 'nanoseconds', weightOf: of };
+    case 'bytes':
+      return { unit: 'bytes', weightOf: of };
+    case 'events':
+    case 'calls':
+      return { unit: 'none', weightOf: of };
+  }
 }
 
 /** A whole speedscope file, ready for `JSON.stringify`. */
@@ -54,7 +77,8 @@ export interface SpeedscopeFile {
  * @param name - file name shown by speedscope; defaults to the profile's title, then "tail2 profile".
  */
 export function renderSpeedscope(profile: SymbolizedProfile, name?: string): SpeedscopeFile {
-  const { samples, periodNs } = profile;
+  const { samples } = profile;
+  const { unit, weightOf } = speedscopeWeight(profile);
 
   const processes = summarizeProcesses(profile);
   const pidsByLoad = [...processes.keys()].sort(
@@ -92,7 +116,7 @@ export function renderSpeedscope(profile: SymbolizedProfile, name?: string): Spe
     // Sample times are non-decreasing, so appending keeps every profile in time order.
     if (builder.samples.length === 0) builder.startValue = samples.timeNs[i] ?? 0;
     builder.samples.push(speedscopeStack);
-    builder.weights.push(periodNs);
+    builder.weights.push(weightOf(i));
   }
 
   return {
@@ -101,9 +125,9 @@ export function renderSpeedscope(profile: SymbolizedProfile, name?: string): Spe
     profiles: builders.map((b) => ({
       type: 'sampled',
       name: b.name,
-      unit: 'nanoseconds',
+      unit,
       startValue: b.startValue,
-      endValue: b.startValue + b.weights.length * periodNs,
+      endValue: b.startValue + b.weights.reduce((sum, w) => sum + w, 0),
       samples: b.samples,
       weights: b.weights,
     })),

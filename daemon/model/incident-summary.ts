@@ -55,6 +55,10 @@ export const processShareSchema = z.object({
 export type ProcessShare = z.infer<typeof processShareSchema>;
 
 export const incidentSummarySchema = z.object({
+  /** The profile kind summarized (absent in summaries from before kinds: CPU); shares are of its weight. */
+  kind: z.string().optional(),
+  /** What the weights count (samples, bytes, nanoseconds…). */
+  unit: z.string().optional(),
   /** All samples of the trigger window (every process). */
   samples: z.number(),
   /** All samples of the baseline window; absent without a baseline. */
@@ -64,7 +68,7 @@ export const incidentSummarySchema = z.object({
    * `shrank` describe that process alone, as shares of its own samples — what the rule watched.
    * Absent: they describe every process.
    */
-  scope: z.object({ pid: z.number(), comm: z.string().optional(), samples: z.number(), baselineSamples: z.number().optional() }).optional(),
+  scope: z.object({ pid: z.number(), comm: z.string().optional(), /** its weight in the window (samples for CPU) */ samples: z.number(), baselineSamples: z.number().optional() }).optional(),
   /** The 20 functions with the largest self share, and the 20 with the largest total share. */
   topFunctions: z.object({ bySelf: z.array(functionShareSchema), byTotal: z.array(functionShareSchema) }),
   /** The 10 processes with the most samples in the trigger window, busiest first. */

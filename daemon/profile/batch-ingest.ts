@@ -1,38 +1,40 @@
-import { RECORD_HEADER_BYTES, RECORD_VERSION, RecordKind, readComm } from '../sampler/sample-record.js';
+import { kindOfRecord, MAX_RECORD_KIND } from '../model/profile-kind.js';
+import { RECORD_HEADER_BYTES, RECORD_VERSION, RecordFlags, RecordKind, RecordWords, readComm } from '../sampler/sample-record.js';
 import type { StackTables } from './sample-source.js';
 
 /** Where decoded samples go: the recording's columns, or the daemon's rolling buffer. */
 export interface SampleSink {
-  append(timeNs: number, stackId: number, tid: number): void;
+  /** One sample; `weight` is in its kind's unit (daemon/model/profile-kind.ts), 1 for a CPU sample. */
+  append(timeNs: number, stackId: number, tid: number, weight?: number): void;
 }
 
-
 const TWO_32 = 4294967296;
-// Word (u32) indexes of the record fields; see sample-record.ts. Little-endian hosts only (x86-64,
-// arm64), like the BPF side that wrote them.
-const W_TIME_LO = 0;
-const W_TIME_HI = 1;
-const W_START_LO = 4;
-const W_START_HI = 5;
-const W_SIZE = 6;
-const W_PID = 7;
-const W_TID = 8;
-const W_LENGTHS = 10;
-const W_VERSION_FLAGS = 11; // version u8, flags u8, kind u16
-const W_COMM = 12;
-const W_STACKS = 16;
+// The fields' u32 word indexes, from the layout generated from bpf/sampler.h. Little-endian hosts
+// only (x86-64, arm64), like the BPF side that wrote them.
+const W = RecordWords;
+const UNREADABLE = RecordFlags.kstackError | RecordFlags.ustackError;
+
+/** Stacks the kernel could not read, by side, since the decoder started. */
+export interface StackErrorCounts {
+  /** bpf_get_stack failed for the kernel stack. */
+  kernel: number;
+  /** … for the user stack (not a kernel thread: those have none to read). */
+  user: number;
+}
 
 /**
  * Decodes batches of sampler records straight from the bytes: interns process, thread name and
- * stack, and appends one (time, stack, thread) sample per record. No per-sample objects.
+ * stack (with its profile kind and whether the kernel could read it), and appends one (time,
+ * stack, thread, weight) sample per record. No per-sample objects.
  */
 export class BatchIngest {
   /** Sample records decoded. */
   records = 0;
   /** Exec events decoded. */
   execs = 0;
-  /** Records skipped: unknown version or cut short. */
+  /** Records skipped: unknown version, unknown kind, or cut short. */
   skipped = 0;
+  readonly stackErrors: StackErrorCounts = { kernel: 0, user: 0 };
 
   constructor(
     private readonly tables: StackTables,
@@ -46,45 +48,49 @@ export class BatchIngest {
     const { processes, comms, stacks } = this.tables;
     let w = 0;
     while (w < words.length) {
-      const size = words[w + W_SIZE];
+      const size = words[w + W.size];
       if (size < RECORD_HEADER_BYTES || size % 8 !== 0 || w + (size >>> 2) > words.length) {
         this.skipped++;
         return;
       }
       const next = w + (size >>> 2);
-      const versionFlagsKind = words[w + W_VERSION_FLAGS];
+      const versionFlagsKind = words[w + W.versionFlagsKind];
       if ((versionFlagsKind & 0xff) !== RECORD_VERSION) {
         this.skipped++;
         w = next;
         continue;
       }
-      const timeNs = words[w + W_TIME_HI] * TWO_32 + words[w + W_TIME_LO];
-      if (versionFlagsKind >>> 16 === RecordKind.exec) {
-        processes.exec(words[w + W_PID], words[w + W_START_HI] * TWO_32 + words[w + W_START_LO], readComm(bytes, w * 4), timeNs);
+      const kind = versionFlagsKind >>> 16;
+      const timeNs = words[w + W.timeHi] * TWO_32 + words[w + W.timeLo];
+      if (kind === RecordKind.exec) {
+        processes.exec(words[w + W.pid], words[w + W.startHi] * TWO_32 + words[w + W.startLo], readComm(bytes, w * 4), timeNs);
         this.execs++;
         w = next;
         continue;
       }
-      const kernelLen = words[w + W_LENGTHS] & 0xffff;
-      const userLen = words[w + W_LENGTHS] >>> 16;
-      if (W_STACKS + (kernelLen + userLen) * 2 > size >>> 2) {
+      const kernelLen = words[w + W.lengths] & 0xffff;
+      const userLen = words[w + W.lengths] >>> 16;
+      if (kind > MAX_RECORD_KIND || kindOfRecord(kind) === undefined || W.stacks + (kernelLen + userLen) * 2 > size >>> 2) {
         this.skipped++;
         w = next;
         continue;
       }
-      const tid = words[w + W_TID];
+      const flags = ((versionFlagsKind >>> 8) & 0xff) & UNREADABLE;
+      if (flags & RecordFlags.kstackError) this.stackErrors.kernel++;
+      if (flags & RecordFlags.ustackError) this.stackErrors.user++;
+      const tid = words[w + W.tid];
       const recordStart = w * 4;
       const processId = processes.lookup(
-        words[w + W_PID],
-        words[w + W_START_HI] * TWO_32 + words[w + W_START_LO],
+        words[w + W.pid],
+        words[w + W.startHi] * TWO_32 + words[w + W.startLo],
         () => readComm(bytes, recordStart),
         timeNs,
       );
-      const commId = comms.lookup(tid, words[w + W_COMM], words[w + W_COMM + 1], words[w + W_COMM + 2], words[w + W_COMM + 3], () =>
+      const commId = comms.lookup(tid, words[w + W.comm], words[w + W.comm + 1], words[w + W.comm + 2], words[w + W.comm + 3], () =>
         readComm(bytes, recordStart),
       );
-      const stackId = stacks.intern(processId, commId, words, w + W_STACKS, kernelLen, userLen);
-      this.sink.append(timeNs, stackId, tid);
+      const stackId = stacks.intern(processId, commId, words, w + W.stacks, kernelLen, userLen, kind | (flags << 16));
+      this.sink.append(timeNs, stackId, tid, words[w + W.weightHi] * TWO_32 + words[w + W.weightLo]);
       this.records++;
       w = next;
     }

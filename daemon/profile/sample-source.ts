@@ -15,7 +15,8 @@ export interface StackTables {
 export interface SampleSource {
   /**
    * Calls `visit` for each sample with `fromNs <= time < toNs` (monotonic ns), in the order the
-   * samples arrived (which is time order, give or take the interleaving of CPUs).
+   * samples arrived (which is time order, give or take the interleaving of CPUs), with its weight
+   * in its kind's unit (1 for a CPU sample).
    */
-  forEachSample(fromNs: number, toNs: number, visit: (timeNs: number, stackId: number, tid: number) => void): void;
+  forEachSample(fromNs: number, toNs: number, visit: (timeNs: number, stackId: number, tid: number, weight: number) => void): void;
 }

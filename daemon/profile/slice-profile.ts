@@ -20,6 +20,7 @@ export function sliceProfile(profile: SymbolizedProfile, fromNs: number, toNs: n
     samples: {
       stack: stack.slice(first, end),
       timeNs: timeNs.slice(first, end).map((t) => t - start),
+      weight: profile.samples.weight?.slice(first, end),
     },
   };
 }

@@ -9,10 +9,13 @@
  * buffer holds, and process churn cannot grow it without bound. A recording that never releases
  * simply keeps everything.
  *
- * Arena layout per stack: [processId, commId, kernelLen, userLen, kernel frames…, user frames…],
- * each frame two u32 words (low, high) of its 64-bit address, innermost first.
+ * Arena layout per stack: [processId, commId, kernelLen, userLen, kindFlags, kernel frames…, user
+ * frames…], each frame two u32 words (low, high) of its 64-bit address, innermost first. `kindFlags`
+ * is the record's profile kind (low 16 bits) and its stack flags (bits 16–23: a stack the kernel
+ * could not read): two samples of different kinds, or a readable and an unreadable stack, are
+ * different stacks even with the same frames.
  */
-const HEADER_WORDS = 4;
+const HEADER_WORDS = 5;
 const EMPTY = -1;
 const DELETED = -2;
 
@@ -56,9 +59,9 @@ export class StackTable {
    * Returns the id of the stack made of the u32 words at `words[start…]` (kernel frames then user
    * frames, two words each), adding it when new, and takes one reference on it.
    */
-  intern(processId: number, commId: number, words: Uint32Array, start: number, kernelLen: number, userLen: number): number {
+  intern(processId: number, commId: number, words: Uint32Array, start: number, kernelLen: number, userLen: number, kindFlags = 0): number {
     const frameWords = (kernelLen + userLen) * 2;
-    let hash = Math.imul(processId ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(commId + 1, 0xc2b2ae35) ^ (kernelLen << 16) ^ userLen;
+    let hash = Math.imul(processId ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(commId + 1, 0xc2b2ae35) ^ (kernelLen << 16) ^ userLen ^ Math.imul(kindFlags, 0x27d4eb2f);
     for (let i = start, end = start + frameWords; i < end; i++) {
       hash = Math.imul(hash ^ words[i], 0x5bd1e995);
       hash ^= hash >>> 15;
@@ -68,12 +71,12 @@ export class StackTable {
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const id = this.slots[slot];
       if (id === EMPTY) {
-        const newId = this.add(hash, processId, commId, words, start, kernelLen, userLen);
+        const newId = this.add(hash, processId, commId, words, start, kernelLen, userLen, kindFlags);
         this.slots[slot] = newId;
         if ((this.size + this.deletedSlots) * 2 > this.slots.length) this.rehash();
         return newId;
       }
-      if (id >= 0 && this.hashes[id] === hash && this.equals(id, processId, commId, words, start, kernelLen, userLen)) {
+      if (id >= 0 && this.hashes[id] === hash && this.equals(id, processId, commId, words, start, kernelLen, userLen, kindFlags)) {
         this.refs[id]++;
         return id;
       }
@@ -119,22 +122,32 @@ export class StackTable {
     return this.arena[this.offsets[stackId] + 3];
   }
 
+  /** The profile kind of the samples of this stack (the record's `kind`, daemon/model/profile-kind.ts). */
+  kindOf(stackId: number): number {
+    return this.arena[this.offsets[stackId] + 4] & 0xffff;
+  }
+
+  /** The record's stack flags (bpf/sampler.h TAIL2_FLAG_*): which of its stacks the kernel could not read. */
+  flagsOf(stackId: number): number {
+    return this.arena[this.offsets[stackId] + 4] >>> 16;
+  }
+
   /** Address of frame `index` (kernel frames first, innermost first) of a stack. */
   frame(stackId: number, index: number): bigint {
     const at = this.offsets[stackId] + HEADER_WORDS + index * 2;
     return (BigInt(this.arena[at + 1]) << 32n) | BigInt(this.arena[at]);
   }
 
-  private equals(id: number, processId: number, commId: number, words: Uint32Array, start: number, kernelLen: number, userLen: number): boolean {
+  private equals(id: number, processId: number, commId: number, words: Uint32Array, start: number, kernelLen: number, userLen: number, kindFlags: number): boolean {
     const at = this.offsets[id];
     const arena = this.arena;
-    if (arena[at] !== processId || arena[at + 1] !== commId || arena[at + 2] !== kernelLen || arena[at + 3] !== userLen) return false;
+    if (arena[at] !== processId || arena[at + 1] !== commId || arena[at + 2] !== kernelLen || arena[at + 3] !== userLen || arena[at + 4] !== kindFlags) return false;
     const frameWords = (kernelLen + userLen) * 2;
     for (let i = 0; i < frameWords; i++) if (arena[at + HEADER_WORDS + i] !== words[start + i]) return false;
     return true;
   }
 
-  private add(hash: number, processId: number, commId: number, words: Uint32Array, start: number, kernelLen: number, userLen: number): number {
+  private add(hash: number, processId: number, commId: number, words: Uint32Array, start: number, kernelLen: number, userLen: number, kindFlags: number): number {
     const frameWords = (kernelLen + userLen) * 2;
     const needed = this.arenaUsed + HEADER_WORDS + frameWords;
     if (needed > this.arena.length) this.arena = grow(this.arena, needed);
@@ -149,6 +162,7 @@ export class StackTable {
     this.arena[at + 1] = commId;
     this.arena[at + 2] = kernelLen;
     this.arena[at + 3] = userLen;
+    this.arena[at + 4] = kindFlags;
     this.arena.set(words.subarray(start, start + frameWords), at + HEADER_WORDS);
     this.arenaUsed = needed;
     this.offsets[id] = at;

@@ -5,7 +5,11 @@
  *
  * Tables are deduplicated (frames, stacks) and samples refer to them by index, so a profile of
  * a million samples costs a few typed arrays, not a million objects.
+ *
+ * A profile is of one kind (CPU, page faults, off-CPU time…: daemon/model/profile-kind.ts); each
+ * sample weighs something in that kind's unit. Renderers size boxes by weight, never by count.
  */
+import type { ProfileKindName } from '../model/profile-kind.js';
 
 /** Where a frame's code lives; drives flamegraph colours and the `_[k]` / `_[j]` folded suffixes. */
 export type FrameKind = 'kernel' | 'native' | 'jit' | 'unknown';
@@ -37,6 +41,8 @@ export interface Stack {
 }
 
 export interface SymbolizedProfile {
+  /** What the samples are of, and so what their weights count. */
+  kind: ProfileKindName;
   /** Wall-clock time of the first instant covered, in milliseconds since the Unix epoch. */
   startTimeMs: number;
   /** Length of the covered window in nanoseconds. */
@@ -52,9 +58,29 @@ export interface SymbolizedProfile {
     stack: Uint32Array;
     /** For each sample, nanoseconds since `startTimeMs`; non-decreasing. */
     timeNs: Float64Array;
+    /** For each sample, its weight in the kind's unit; absent when every sample weighs 1 (CPU). */
+    weight?: Float64Array;
   };
   /** Free-form facts shown in titles and comments (host, command, rule …). */
   title?: string;
+}
+
+/** Total weight per stack index, in the profile kind's unit (for CPU: samples). */
+export function weightPerStack(profile: SymbolizedProfile): Float64Array {
+  const weights = new Float64Array(profile.stacks.length);
+  const { stack, weight } = profile.samples;
+  if (weight) for (let i = 0; i < stack.length; i++) weights[stack[i]] += weight[i];
+  else for (const stackIndex of stack) weights[stackIndex]++;
+  return weights;
+}
+
+/** Total weight of a profile's samples, in its kind's unit. */
+export function totalWeight(profile: SymbolizedProfile): number {
+  const { stack, weight } = profile.samples;
+  if (!weight) return stack.length;
+  let total = 0;
+  for (const w of weight) total += w;
+  return total;
 }
 
 /** Number of samples per stack index. */

@@ -1,47 +1,74 @@
+import {
+  SAMPLE_BYTES,
+  SAMPLE_FIELDS,
+  TAIL2_COMM_LEN,
+  TAIL2_FLAG_KERNEL_THREAD,
+  TAIL2_FLAG_KSTACK_ERROR,
+  TAIL2_FLAG_USTACK_ERROR,
+  TAIL2_KIND_EXEC,
+  TAIL2_KIND_SAMPLE,
+  TAIL2_MAX_STACK_DEPTH,
+  TAIL2_RECORD_VERSION,
+} from './record-layout.generated.js';
+
 /**
- * The layout of `struct tail2_sample` (bpf/sampler.h) as the TypeScript side reads it. A batch
- * from the native drain thread is these records back to back, each 8-byte aligned:
+ * The record the BPF sampler writes (`struct tail2_sample`, bpf/sampler.h), as the decoder reads
+ * it: every offset and constant comes from record-layout.generated.ts, which is generated from the
+ * header. A batch from the native drain thread is these records back to back, each 8-byte aligned:
+ * the header, then `kstack_len` kernel and `ustack_len` user addresses (u64, innermost first).
  *
- *   0 timestamp_ns u64 · 8 cgroup_id u64 · 16 start_time_ns u64 · 24 size u32 · 28 pid u32
- *   32 tid u32 · 36 cpu u32 · 40 kstack_len u16 · 42 ustack_len u16 · 44 version u8 · 45 flags u8
- *   46 kind u16 · 48 comm char[16] · 64 stacks u64[kstack_len + ustack_len] (kernel first,
- *   innermost first)
- *
- * A record is a perf tick with its stacks (kind 0), or an exec event (kind 1, header only): the
- * process just started a new image and its mappings should be read before it can exit.
- *
- * test/sample-record-layout.test.ts checks these offsets against the compiled C struct.
+ * A record is a sample of one profile kind (`kind`, see daemon/model/profile-kind.ts: a CPU sample
+ * is kind 0) weighted by `weight` in that kind's unit, or an exec event (header only): the process
+ * just started a new image and its mappings should be read before it can exit.
  */
-export const RecordLayout = {
-  timestamp_ns: 0,
-  cgroup_id: 8,
-  start_time_ns: 16,
-  size: 24,
-  pid: 28,
-  tid: 32,
-  cpu: 36,
-  kstack_len: 40,
-  ustack_len: 42,
-  version: 44,
-  flags: 45,
-  kind: 46,
-  comm: 48,
-  stacks: 64,
-} as const;
 
-export const RECORD_HEADER_BYTES = 64;
-export const RECORD_VERSION = 1;
-export const COMM_BYTES = 16;
+/** Byte offset of each header field. */
+export const RecordLayout = Object.fromEntries(Object.entries(SAMPLE_FIELDS).map(([name, field]) => [name, field.offset])) as {
+  readonly [Name in keyof typeof SAMPLE_FIELDS]: (typeof SAMPLE_FIELDS)[Name]['offset'];
+};
 
-export const RecordKind = {
-  sample: 0,
-  exec: 1,
-} as const;
+export const RECORD_HEADER_BYTES = SAMPLE_BYTES;
+export const RECORD_VERSION = TAIL2_RECORD_VERSION;
+export const COMM_BYTES = TAIL2_COMM_LEN;
+export const MAX_STACK_DEPTH = TAIL2_MAX_STACK_DEPTH;
 
-export const RecordFlags = {
-  kstackError: 0x1,
-  ustackError: 0x2,
-  kernelThread: 0x4,
+export const RecordKind = { sample: TAIL2_KIND_SAMPLE, exec: TAIL2_KIND_EXEC } as const;
+
+export const RecordFlags = { kstackError: TAIL2_FLAG_KSTACK_ERROR, ustackError: TAIL2_FLAG_USTACK_ERROR, kernelThread: TAIL2_FLAG_KERNEL_THREAD } as const;
+
+/**
+ * u32 word indexes of the fields the decoder reads: it walks a batch as a Uint32Array and reads
+ * no field through a DataView, so each must sit where a word (or a word pair, low first) begins —
+ * checked here, at load, against the generated layout.
+ */
+function word(field: keyof typeof SAMPLE_FIELDS, within = 0): number {
+  const { offset } = SAMPLE_FIELDS[field];
+  if ((offset - within) % 4 !== 0) throw new Error(`sample-record: ${field} at byte ${offset} does not start a u32 word; the decoder reads words (bpf/sampler.h changed?)`);
+  return (offset - within) / 4;
+}
+
+/** The word holding version (u8), flags (u8) and kind (u16), in that order from its low byte. */
+const PACKED = word('version');
+if (SAMPLE_FIELDS.flags.offset !== SAMPLE_FIELDS.version.offset + 1 || SAMPLE_FIELDS.kind.offset !== SAMPLE_FIELDS.version.offset + 2) {
+  throw new Error('sample-record: version, flags and kind no longer share one u32 word (bpf/sampler.h changed?)');
+}
+
+export const RecordWords = {
+  timeLo: word('timestamp_ns'),
+  timeHi: word('timestamp_ns') + 1,
+  startLo: word('start_time_ns'),
+  startHi: word('start_time_ns') + 1,
+  weightLo: word('weight'),
+  weightHi: word('weight') + 1,
+  size: word('size'),
+  pid: word('pid'),
+  tid: word('tid'),
+  /** kstack_len in the low half, ustack_len in the high half. */
+  lengths: word('kstack_len'),
+  /** version in the low byte, then flags, then kind in the high half. */
+  versionFlagsKind: PACKED,
+  comm: word('comm'),
+  stacks: word('stacks'),
 } as const;
 
 /** Reads a NUL-terminated comm out of a record; `offset` is the record's start. */

@@ -2,11 +2,15 @@ import { basename } from 'node:path';
 import type { Frame, FrameKind, Stack, SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { SampleSource, StackTables } from '../profile/sample-source.js';
 import type { ProcessEntry } from '../profile/process-table.js';
+import { PROFILE_KINDS, type ProfileKindName } from '../model/profile-kind.js';
+import { RecordFlags } from '../sampler/sample-record.js';
 import { KernelSymbols } from './kallsyms.js';
 import type { NativeSymbolFrame, ProcessFiles } from './process-files.js';
 import { findMapping, type ExecutableMapping, type ProcessSnapshot } from './proc-maps.js';
 
 export interface SymbolizeOptions {
+  /** The profile kind to take from the samples (each kind is a profile of its own). @defaultValue 'cpu' */
+  kind?: ProfileKindName;
   /** Sampling frequency the recording was made at (Hz). */
   frequency: number;
   /** Converts a sample's monotonic timestamp (ns) to wall-clock milliseconds. */
@@ -21,6 +25,10 @@ export interface SymbolizeOptions {
 
 /** A frame before interning: innermost first when it comes from a lookup. */
 type FrameList = Frame[];
+
+/** Where a stack the kernel could not read (bpf_get_stack failed) would have its frames. */
+const UNREADABLE_USER: Frame = { name: '[user stack not readable]', kind: 'unknown' };
+const UNREADABLE_KERNEL: Frame = { name: '[kernel stack not readable]', kind: 'kernel', module: '[kernel.kallsyms]' };
 
 /** Distinct processes tried for opening one shared file, when the first has exited. */
 const MAX_OPENERS = 3;
@@ -74,14 +82,20 @@ export class ProfileSymbolizer {
       return verdict;
     };
 
-    // 1. Which samples and stacks are in.
+    // 1. Which samples and stacks are in: those of the kind asked for, of accepted processes.
+    const kind = options.kind ?? 'cpu';
+    const recordKind = PROFILE_KINDS[kind].record;
     const selectedTime: number[] = [];
     const selectedStack: number[] = [];
+    const selectedWeight: number[] = [];
+    let weighted = false;
     const usedStacks = new Map<number, number>(); // raw stack id -> profile stack index
-    samples.forEachSample(fromNs, toNs, (time, stackId) => {
-      if (!processAccepted(stacks.processOf(stackId))) return;
+    samples.forEachSample(fromNs, toNs, (time, stackId, _tid, weight) => {
+      if (stacks.kindOf(stackId) !== recordKind || !processAccepted(stacks.processOf(stackId))) return;
       selectedTime.push(time);
       selectedStack.push(stackId);
+      selectedWeight.push(weight);
+      if (weight !== 1) weighted = true;
       if (!usedStacks.has(stackId)) usedStacks.set(stackId, usedStacks.size);
     });
 
@@ -108,10 +122,15 @@ export class ProfileSymbolizer {
       const kernelLen = stacks.kernelLength(stackId);
       const userLen = stacks.userLength(stackId);
       const rootFirst: number[] = [];
+      // A stack the kernel could not read says so where its frames would be, rather than looking
+      // like a process that runs without a caller.
+      const flags = stacks.flagsOf(stackId);
+      if (flags & RecordFlags.ustackError) rootFirst.push(internFrame(UNREADABLE_USER));
       for (let i = userLen - 1; i >= 0; i--) {
         const resolved = userFrames.get(process.id)?.get(stacks.frame(stackId, kernelLen + i)) ?? [{ name: '[unknown]', kind: 'unknown' as FrameKind }];
         for (let j = resolved.length - 1; j >= 0; j--) rootFirst.push(internFrame(resolved[j]));
       }
+      if (flags & RecordFlags.kstackError) rootFirst.push(internFrame(UNREADABLE_KERNEL));
       for (let i = kernelLen - 1; i >= 0; i--) rootFirst.push(internFrame(this.kernelFrame(stacks.frame(stackId, i), i > 0)));
       profileStacks.push({ frames: rootFirst, pid: process.pid, comm: tables.comms.name(stacks.commOf(stackId)) });
     }
@@ -120,6 +139,7 @@ export class ProfileSymbolizer {
     const count = selectedTime.length;
     const stackColumn = new Uint32Array(count);
     const timeColumn = new Float64Array(count);
+    const weightColumn = weighted ? Float64Array.from(selectedWeight) : undefined;
     const startNs = Number.isFinite(fromNs) ? fromNs : count > 0 ? selectedTime[0] : 0;
     for (let i = 0; i < count; i++) {
       stackColumn[i] = usedStacks.get(selectedStack[i]) ?? 0;
@@ -128,13 +148,14 @@ export class ProfileSymbolizer {
     const lastNs = count > 0 ? selectedTime[count - 1] : startNs;
     const endNs = Number.isFinite(toNs) ? toNs : lastNs + 1e9 / options.frequency;
     return {
+      kind,
       startTimeMs: options.monotonicToWallMs(startNs),
       durationNs: Math.max(0, endNs - startNs),
       periodNs: 1e9 / options.frequency,
       frequency: options.frequency,
       frames,
       stacks: profileStacks,
-      samples: { stack: stackColumn, timeNs: timeColumn },
+      samples: weightColumn ? { stack: stackColumn, timeNs: timeColumn, weight: weightColumn } : { stack: stackColumn, timeNs: timeColumn },
       title: options.title,
     };
   }

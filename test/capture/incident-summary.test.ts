@@ -127,6 +127,8 @@ describe('summarizeIncident', () => {
   it('survives empty windows without dividing by zero', () => {
     const summary = summarizeIncident(buildProfile([]), buildProfile([]));
     expect(summary).toEqual({
+      kind: 'cpu',
+      unit: 'samples',
       samples: 0,
       baselineSamples: 0,
       topFunctions: { bySelf: [], byTotal: [] },
