@@ -217,7 +217,7 @@ export async function startSlackApiServer(options: { token: string }): Promise<S
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      handle(request, Buffer.concat(chunks))
+      void handle(request, Buffer.concat(chunks))
         .catch((error: unknown) => ({ method: request.url ?? '?', answer: plainAnswer(500, `slack-api-server: ${String(error)}`, 'server_error') }))
         .then(({ method, answer }) => {
           calls.push({ method, status: answer.status, atMs: Date.now(), ...(answer.error ? { error: answer.error } : {}) });

@@ -46,7 +46,7 @@ function parseLayouts(dump) {
       continue;
     }
     if (!current) continue;
-    const field = /^\s+(\d+) \|   (\w+)(\[(\d*)\])? (\w+)$/.exec(line);
+    const field = /^\s+(\d+) \| {3}(\w+)(\[(\d*)\])? (\w+)$/.exec(line);
     if (field) {
       const [, offset, type, , count, name] = field;
       const each = TYPE_BYTES[type];
