@@ -20,6 +20,7 @@
 
 #include "debug-files.h"
 #include "demangle.h"
+#include "unwind-table.h"
 
 namespace {
 
@@ -208,6 +209,20 @@ std::unique_ptr<Module> Module::Open(const ReaderConfig& config, UniqueFd fd,
   }
   return std::make_unique<Module>(std::move(dwfl), mod, bias, std::move(segments),
                                   std::move(facts));
+}
+
+bool Module::UnwindTable(size_t maxRows, struct UnwindTable* table, std::string* why) {
+  GElf_Addr bias = 0;
+  Elf* main = dwfl_module_getelf(mod_, &bias);
+  Dwarf_Addr dwBias = 0;
+  Dwarf* dwarf = dwfl_module_getdwarf(mod_, &dwBias);
+  Elf* debug = dwarf != nullptr ? dwarf_getelf(dwarf) : nullptr;
+  if (debug == main) debug = nullptr;
+  if (main == nullptr) {
+    *why = "the file could not be read";
+    return false;
+  }
+  return CompileUnwindTable(main, debug, maxRows, table, why);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -79,6 +79,9 @@ class Module {
 
   std::vector<Stack> Symbolize(const std::vector<uint64_t>& fileOffsets);
   const ModuleFacts& Facts() const { return facts_; }
+  const std::vector<Segment>& Segments() const { return segments_; }
+  // The unwind table of the file (and its debug file's .debug_frame): unwind-table.h.
+  bool UnwindTable(size_t maxRows, struct UnwindTable* table, std::string* why);
 
  private:
   bool ToAddress(uint64_t fileOffset, GElf_Addr* addr) const;

@@ -1,5 +1,9 @@
 #include "reader-ops.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 #include <new>
@@ -10,6 +14,7 @@
 #include "proc-snapshot.h"
 #include "safe-open.h"
 #include "sigbus-guard.h"
+#include "unwind-table.h"
 
 using nlohmann::json;
 
@@ -84,6 +89,53 @@ class StringTable {
   std::unordered_map<std::string, int> index_;
 };
 
+std::string Base64(const std::string& bytes) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+
+// Writes `bytes` to `path` whole or not at all (a temporary file renamed over it).
+bool WriteFileAtomically(const std::string& path, const std::string& bytes, Failure* failure) {
+  if (path.empty() || path[0] != '/') {
+    *failure = CodeFailure("EBADREQ", path, "an output path must be absolute");
+    return false;
+  }
+  const std::string tmp = path + ".tmp";
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid()) {
+    *failure = SysFailure("open", tmp, errno);
+    return false;
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *failure = SysFailure("write", tmp, errno);
+      unlink(tmp.c_str());
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    *failure = SysFailure("rename", path, errno);
+    unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string ReaderOps::Handle(const std::string& text) {
@@ -108,7 +160,7 @@ std::string ReaderOps::Handle(const std::string& text) {
         Fail(failure);
       }
       answer["result"] = {{"cmdline", cmdline}, {"cmdline_truncated", truncated}};
-    } else if (op == "symbolize" || op == "module_info") {
+    } else if (op == "symbolize" || op == "module_info" || op == "unwind_table") {
       const std::string key = request.at("key").get<std::string>();
       Module* module = cache_.Find(key);
       json refusedJson = json::array();
@@ -143,6 +195,29 @@ std::string ReaderOps::Handle(const std::string& text) {
           stacks.push_back(std::move(frames));
         }
         result = {{"stacks", std::move(stacks)}, {"strings", strings.Json()}};
+      } else if (op == "unwind_table") {
+        UnwindTable table;
+        std::string why;
+        const size_t maxRows = request.value("max_rows", static_cast<size_t>(4) << 20);
+        if (!module->UnwindTable(maxRows, &table, &why)) Fail(CodeFailure("ENOCFI", request.at("file").at("path").get<std::string>(), why));
+        json segments = json::array();
+        for (const Segment& seg : module->Segments()) segments.push_back({seg.offset, seg.vaddr, seg.filesz});
+        const UnwindTableStats& st = table.stats;
+        result = {{"base", table.base},
+                  {"rows", table.rows.size()},
+                  {"segments", segments},
+                  {"build_id", module->Facts().buildId},
+                  {"stats",
+                   {{"fdes", st.fdes}, {"no_rule_rows", st.noRuleRows}, {"cfa_expression", st.cfaExpression},
+                    {"out_of_range", st.cfaOutOfRange}, {"return_address", st.returnAddress}, {"frame_pointer", st.framePointer},
+                    {"end_rows", st.endRows}, {"signal_rows", st.signalRows}, {"plt_rows", st.pltRows}, {"sources", st.sources}}}};
+        const std::string bytes(reinterpret_cast<const char*>(table.rows.data()), table.rows.size() * sizeof(tail2_unwind_row));
+        if (request.contains("out_path")) {
+          if (!WriteFileAtomically(request.at("out_path").get<std::string>(), bytes, &failure)) Fail(failure);
+          result["path"] = request.at("out_path");
+        } else {
+          result["rows_base64"] = Base64(bytes);
+        }
       } else {
         const ModuleFacts& facts = module->Facts();
         result = {{"build_id", facts.buildId},

@@ -1,0 +1,443 @@
+#include "unwind-table.h"
+
+#include <dwarf.h>
+#include <gelf.h>
+#include <string.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+namespace {
+
+// DWARF x86-64 register numbers.
+constexpr int kRbp = 6;
+constexpr int kRsp = 7;
+constexpr int kRip = 16;
+
+// A hostile file gets at most this many rows per FDE looked at (a real one has a few dozen).
+constexpr int kMaxRowsPerFde = 100000;
+
+struct Section {
+  Elf_Data* data = nullptr;
+  GElf_Addr addr = 0;
+};
+
+Section FindSection(Elf* elf, const char* wanted) {
+  Section found;
+  size_t shstrndx = 0;
+  if (elf == nullptr || elf_getshdrstrndx(elf, &shstrndx) != 0) return found;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type == SHT_NOBITS) continue;
+    const char* name = elf_strptr(elf, shstrndx, shdr.sh_name);
+    if (name == nullptr || strcmp(name, wanted) != 0) continue;
+    found.data = elf_getdata(scn, nullptr);
+    found.addr = shdr.sh_addr;
+    if (found.data != nullptr && found.data->d_buf == nullptr) found.data = nullptr;
+    return found;
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// FDE address ranges, decoded from the raw entries dwarf_next_cfi hands out (libdw reads the
+// instructions; where an FDE applies it leaves to the caller).
+
+struct Reader {
+  const uint8_t* p;
+  const uint8_t* end;
+  bool ok = true;
+
+  uint64_t Fixed(int bytes, bool isSigned) {
+    if (end - p < bytes) {
+      ok = false;
+      return 0;
+    }
+    uint64_t v = 0;
+    memcpy(&v, p, static_cast<size_t>(bytes));  // little-endian hosts, as the BPF side
+    p += bytes;
+    if (isSigned && bytes < 8 && (v >> (bytes * 8 - 1)) != 0) v |= ~0ull << (bytes * 8);
+    return v;
+  }
+
+  uint64_t Leb(bool isSigned) {
+    uint64_t v = 0;
+    int shift = 0;
+    uint8_t byte = 0x80;
+    while ((byte & 0x80) != 0) {
+      if (p >= end || shift > 63) {
+        ok = false;
+        return 0;
+      }
+      byte = *p++;
+      v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      shift += 7;
+    }
+    if (isSigned && shift < 64 && (byte & 0x40) != 0) v |= ~0ull << shift;
+    return v;
+  }
+
+  // A DW_EH_PE_* encoded value; `fieldAddr` is the address the field sits at (for pcrel).
+  uint64_t Encoded(uint8_t enc, uint64_t fieldAddr, bool applyBase) {
+    uint64_t v;
+    switch (enc & 0x0f) {
+      case 0x00: v = Fixed(8, false); break;
+      case 0x01: v = Leb(false); break;
+      case 0x02: v = Fixed(2, false); break;
+      case 0x03: v = Fixed(4, false); break;
+      case 0x04: v = Fixed(8, false); break;
+      case 0x09: v = Leb(true); break;
+      case 0x0a: v = Fixed(2, true); break;
+      case 0x0b: v = Fixed(4, true); break;
+      case 0x0c: v = Fixed(8, true); break;
+      default: ok = false; return 0;
+    }
+    if (!applyBase) return v;
+    switch (enc & 0x70) {
+      case 0x00: return v;
+      case 0x10: return v + fieldAddr;  // pcrel
+      default: ok = false; return 0;    // datarel, textrel, funcrel: not used by FDE ranges on x86-64
+    }
+  }
+};
+
+struct FdeRange {
+  uint64_t lo;
+  uint64_t hi;
+};
+
+// The FDE pointer encoding a CIE's augmentation gives ('R'), or absptr without one.
+uint8_t FdeEncoding(const Dwarf_CIE& cie) {
+  if (cie.augmentation == nullptr || cie.augmentation[0] != 'z' || cie.augmentation_data == nullptr) return 0x00;
+  Reader r{cie.augmentation_data, cie.augmentation_data + cie.augmentation_data_size};
+  for (const char* a = cie.augmentation + 1; *a != '\0' && r.ok; a++) {
+    switch (*a) {
+      case 'R': return static_cast<uint8_t>(r.Fixed(1, false));
+      case 'L': r.Fixed(1, false); break;
+      case 'P': {
+        const uint8_t enc = static_cast<uint8_t>(r.Fixed(1, false));
+        r.Encoded(enc & 0x7f, 0, false);  // the personality pointer itself is not needed
+        break;
+      }
+      case 'S':
+      case 'B':
+        break;
+      default:
+        return 0x00;
+    }
+  }
+  return 0x00;
+}
+
+std::vector<FdeRange> FdeRanges(Elf* elf, const Section& section, bool ehFrame, size_t maxFdes) {
+  std::vector<FdeRange> ranges;
+  GElf_Ehdr ehdr;
+  if (section.data == nullptr || gelf_getehdr(elf, &ehdr) == nullptr) return ranges;
+  std::unordered_map<Dwarf_Off, uint8_t> encodings;
+  const uint8_t* base = static_cast<const uint8_t*>(section.data->d_buf);
+  Dwarf_Off offset = 0;
+  for (size_t guard = 0; guard < maxFdes * 2; guard++) {
+    Dwarf_Off next = 0;
+    Dwarf_CFI_Entry entry;
+    const int result = dwarf_next_cfi(ehdr.e_ident, section.data, ehFrame, offset, &next, &entry);
+    if (result != 0) break;  // 1: the end; -1: a broken entry, after which nothing can be trusted
+    if (dwarf_cfi_cie_p(&entry)) {
+      encodings[offset] = ehFrame ? FdeEncoding(entry.cie) : 0x00;
+    } else {
+      // .eh_frame's CIE pointer was made a section offset by libdw, as .debug_frame's is.
+      auto enc = encodings.find(entry.fde.CIE_pointer);
+      const uint8_t encoding = enc == encodings.end() ? 0x00 : enc->second;
+      Reader r{entry.fde.start, entry.fde.end};
+      const uint64_t fieldAddr = section.addr + static_cast<uint64_t>(entry.fde.start - base);
+      const uint64_t lo = r.Encoded(encoding, fieldAddr, true);
+      const uint64_t length = r.Encoded(encoding & 0x0f, 0, false);
+      if (r.ok && length > 0 && lo + length > lo) ranges.push_back({lo, lo + length});
+      if (ranges.size() >= maxFdes) break;
+    }
+    if (next <= offset) break;
+    offset = next;
+  }
+  return ranges;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One row's rules, in the walk's terms.
+
+// `DW_OP_bregN off` and `DW_OP_bregx N off` as (register, offset).
+bool BaseRegister(const Dwarf_Op& op, int* reg, int64_t* offset) {
+  if (op.atom >= DW_OP_breg0 && op.atom <= DW_OP_breg31) {
+    *reg = op.atom - DW_OP_breg0;
+    *offset = static_cast<int64_t>(op.number);
+    return true;
+  }
+  if (op.atom == DW_OP_bregx) {
+    *reg = static_cast<int>(op.number);
+    *offset = static_cast<int64_t>(op.number2);
+    return true;
+  }
+  return false;
+}
+
+bool IsCfaPlus(const Dwarf_Op* ops, size_t nops, int64_t* offset) {
+  if (nops == 1 && ops[0].atom == DW_OP_call_frame_cfa) {
+    *offset = 0;
+    return true;
+  }
+  if (nops == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_plus_uconst) {
+    *offset = static_cast<int64_t>(ops[1].number);  // libdw folds negative offsets into the uconst
+    return true;
+  }
+  return false;
+}
+
+bool FitsS16(int64_t v) { return v >= INT16_MIN && v <= INT16_MAX; }
+
+enum class NoRule { kNone, kCfa, kRange, kReturnAddress, kFramePointer };
+
+// The PLT's CFA: rsp + 8 + ((rip & 15) >= N) << 3, as ld writes it for lazy-binding stubs.
+bool IsPltCfa(const Dwarf_Op* ops, size_t nops, int* threshold) {
+  int reg;
+  int64_t off;
+  if (nops != 9 || !BaseRegister(ops[0], &reg, &off) || reg != kRsp || off != 8) return false;
+  if (!BaseRegister(ops[1], &reg, &off) || reg != kRip || off != 0) return false;
+  if (ops[2].atom != DW_OP_lit15 || ops[3].atom != DW_OP_and) return false;
+  if (ops[4].atom < DW_OP_lit0 || ops[4].atom > DW_OP_lit31 || ops[5].atom != DW_OP_ge) return false;
+  if (ops[6].atom != DW_OP_lit3 || ops[7].atom != DW_OP_shl || ops[8].atom != DW_OP_plus) return false;
+  *threshold = ops[4].atom - DW_OP_lit0;
+  return true;
+}
+
+// A register saved as "the value at address REG + OFF" (DW_CFA_expression), as libdw hands it.
+bool SavedAt(const Dwarf_Op* ops, size_t nops, int wantReg, int64_t* offset) {
+  if (nops == 2 && ops[0].atom == DW_OP_call_frame_cfa) {
+    ops++;
+    nops--;
+  }
+  int reg;
+  return nops == 1 && BaseRegister(ops[0], &reg, offset) && reg == wantReg;
+}
+
+struct Classified {
+  tail2_unwind_row row;
+  NoRule why = NoRule::kNone;
+};
+
+Classified Classify(Dwarf_Frame* frame, bool signal) {
+  Classified out{};
+  auto none = [&](NoRule why) {
+    out.row.type = TAIL2_CFA_NONE;
+    out.row.aux = 0;
+    out.row.cfa_offset = 0;
+    out.why = why;
+    return out;
+  };
+  Dwarf_Op mem[3];
+  Dwarf_Op* ops = nullptr;
+  size_t nops = 0;
+
+  // The return address: at CFA - 8 for every ordinary frame; undefined marks a root.
+  if (dwarf_frame_register(frame, kRip, mem, &ops, &nops) != 0) return none(NoRule::kReturnAddress);
+  if (nops == 0) {
+    if (ops == nullptr) return none(NoRule::kReturnAddress);  // "same value": not a frame at all
+    out.row.type = TAIL2_CFA_END;
+    return out;
+  }
+  int64_t raOffset = 0;
+  if (signal) {
+    // The rt_sigreturn trampoline: every register is read from the ucontext at RSP.
+    int64_t rip, rbp, rsp;
+    Dwarf_Op regMem[3];
+    Dwarf_Op* regOps = nullptr;
+    size_t regNops = 0;
+    const bool ripOk = SavedAt(ops, nops, kRsp, &rip);
+    const bool rbpOk = dwarf_frame_register(frame, kRbp, regMem, &regOps, &regNops) == 0 && SavedAt(regOps, regNops, kRsp, &rbp);
+    Dwarf_Op* cfaOps = nullptr;
+    size_t cfaNops = 0;
+    int reg;
+    const bool rspOk = dwarf_frame_cfa(frame, &cfaOps, &cfaNops) == 0 && cfaNops == 2 && BaseRegister(cfaOps[0], &reg, &rsp) &&
+                       reg == kRsp && cfaOps[1].atom == DW_OP_deref;
+    if (!ripOk || !rbpOk || !rspOk || rip != TAIL2_SIGFRAME_RIP || rbp != TAIL2_SIGFRAME_RBP || rsp != TAIL2_SIGFRAME_RSP) {
+      return none(NoRule::kCfa);
+    }
+    out.row.type = TAIL2_CFA_SIGNAL;
+    return out;
+  }
+  if (!IsCfaPlus(ops, nops, &raOffset) || raOffset != -8) return none(NoRule::kReturnAddress);
+
+  // The caller's RSP must be the CFA (what "canonical frame address" means on x86-64).
+  if (dwarf_frame_register(frame, kRsp, mem, &ops, &nops) == 0 && nops > 0) {
+    if (!(nops == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_stack_value)) return none(NoRule::kCfa);
+  }
+
+  // The CFA.
+  if (dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops == 0) return none(NoRule::kCfa);
+  int reg;
+  int64_t offset;
+  uint8_t cfaType;
+  int addendWords = 0;
+  int threshold;
+  if (nops == 1 && BaseRegister(ops[0], &reg, &offset) && (reg == kRsp || reg == kRbp)) {
+    cfaType = reg == kRsp ? TAIL2_CFA_RSP : TAIL2_CFA_RBP;
+  } else if ((nops == 2 || nops == 3) && BaseRegister(ops[0], &reg, &offset) && (reg == kRsp || reg == kRbp) && ops[1].atom == DW_OP_deref) {
+    // Stack realignment: the CFA was saved on the stack (gcc's DRAP, hand-written assembly).
+    cfaType = reg == kRsp ? TAIL2_CFA_DEREF_RSP : TAIL2_CFA_DEREF_RBP;
+    if (nops == 3) {
+      if (ops[2].atom != DW_OP_plus_uconst || ops[2].number % 8 != 0 || ops[2].number > 56) return none(NoRule::kCfa);
+      addendWords = static_cast<int>(ops[2].number / 8);
+    }
+  } else if (IsPltCfa(ops, nops, &threshold)) {
+    cfaType = TAIL2_CFA_PLT;
+    offset = threshold;
+  } else {
+    return none(NoRule::kCfa);
+  }
+  if (!FitsS16(offset)) return none(NoRule::kRange);
+
+  // The caller's RBP.
+  uint8_t rbpType = TAIL2_RBP_SAME;
+  int64_t rbpOffset = 0;
+  if (dwarf_frame_register(frame, kRbp, mem, &ops, &nops) != 0) return none(NoRule::kFramePointer);
+  if (nops == 0) {
+    rbpType = ops == nullptr ? TAIL2_RBP_SAME : TAIL2_RBP_UNDEF;
+  } else if (IsCfaPlus(ops, nops, &rbpOffset)) {
+    rbpType = TAIL2_RBP_CFA;
+  } else if (SavedAt(ops, nops, kRbp, &rbpOffset)) {
+    rbpType = TAIL2_RBP_RBP;
+  } else {
+    return none(NoRule::kFramePointer);
+  }
+  int aux = 0;
+  if (rbpType == TAIL2_RBP_CFA || rbpType == TAIL2_RBP_RBP) {
+    if (rbpOffset % 8 != 0) return none(NoRule::kFramePointer);
+    aux = static_cast<int>(rbpOffset / 8);
+  }
+  if (cfaType == TAIL2_CFA_DEREF_RSP || cfaType == TAIL2_CFA_DEREF_RBP) {
+    if (aux < -16 || aux > 15) return none(NoRule::kRange);
+    aux = (addendWords << 5) | (aux & 0x1f);
+  } else if (aux < INT8_MIN || aux > INT8_MAX) {
+    return none(NoRule::kRange);
+  }
+  out.row.type = static_cast<uint8_t>(cfaType | (rbpType << 4));
+  out.row.aux = static_cast<int8_t>(static_cast<uint8_t>(aux));
+  out.row.cfa_offset = static_cast<int16_t>(offset);
+  return out;
+}
+
+struct FreeDeleter {
+  void operator()(void* p) const { free(p); }
+};
+
+struct FullRow {
+  uint64_t pc;
+  tail2_unwind_row row;
+};
+
+// Appends the rows of every FDE of `cfi`, marking where each FDE's coverage ends.
+void AddRows(Dwarf_CFI* cfi, const std::vector<FdeRange>& fdes, size_t maxRows, std::vector<FullRow>* rows,
+             std::vector<FdeRange>* covered, UnwindTableStats* stats) {
+  for (const FdeRange& fde : fdes) {
+    uint64_t pc = fde.lo;
+    for (int n = 0; pc < fde.hi && n < kMaxRowsPerFde && rows->size() < maxRows; n++) {
+      Dwarf_Frame* raw = nullptr;
+      if (dwarf_cfi_addrframe(cfi, pc, &raw) != 0) break;
+      std::unique_ptr<Dwarf_Frame, FreeDeleter> frame(raw);
+      Dwarf_Addr start = 0;
+      Dwarf_Addr end = 0;
+      bool signal = false;
+      if (dwarf_frame_info(frame.get(), &start, &end, &signal) < 0) break;
+      const Classified c = Classify(frame.get(), signal);
+      rows->push_back({pc, c.row});
+      switch (c.why) {
+        case NoRule::kNone: break;
+        case NoRule::kCfa: stats->cfaExpression++; break;
+        case NoRule::kRange: stats->cfaOutOfRange++; break;
+        case NoRule::kReturnAddress: stats->returnAddress++; break;
+        case NoRule::kFramePointer: stats->framePointer++; break;
+      }
+      if (end <= pc) break;
+      pc = end;
+    }
+    covered->push_back({fde.lo, std::min(pc, fde.hi)});
+  }
+}
+
+bool SameRule(const tail2_unwind_row& a, const tail2_unwind_row& b) {
+  return a.type == b.type && a.aux == b.aux && a.cfa_offset == b.cfa_offset;
+}
+
+}  // namespace
+
+bool CompileUnwindTable(Elf* main, Elf* debug, size_t maxRows, UnwindTable* table, std::string* why) {
+  std::vector<FullRow> rows;
+  std::vector<FdeRange> covered;
+  UnwindTableStats& stats = table->stats;
+
+  const Section ehFrame = FindSection(main, ".eh_frame");
+  Dwarf_CFI* eh = ehFrame.data != nullptr ? dwarf_getcfi_elf(main) : nullptr;
+  if (eh != nullptr) {
+    const std::vector<FdeRange> fdes = FdeRanges(main, ehFrame, true, maxRows);
+    stats.fdes += fdes.size();
+    AddRows(eh, fdes, maxRows, &rows, &covered, &stats);
+    stats.sources = "eh_frame";
+  }
+  // .debug_frame, in the file itself or its debug file, for what .eh_frame leaves out.
+  Elf* withDebugFrame = FindSection(main, ".debug_frame").data != nullptr ? main : debug;
+  const Section debugFrame = FindSection(withDebugFrame, ".debug_frame");
+  if (debugFrame.data != nullptr) {
+    std::unique_ptr<Dwarf, decltype(&dwarf_end)> dwarf(dwarf_begin_elf(withDebugFrame, DWARF_C_READ, nullptr), dwarf_end);
+    Dwarf_CFI* cfi = dwarf ? dwarf_getcfi(dwarf.get()) : nullptr;
+    if (cfi != nullptr) {
+      std::vector<FdeRange> fdes = FdeRanges(withDebugFrame, debugFrame, false, maxRows);
+      std::sort(covered.begin(), covered.end(), [](const FdeRange& a, const FdeRange& b) { return a.lo < b.lo; });
+      std::vector<FdeRange> missing;
+      for (const FdeRange& fde : fdes) {
+        auto at = std::upper_bound(covered.begin(), covered.end(), fde.lo, [](uint64_t pc, const FdeRange& r) { return pc < r.lo; });
+        const bool inside = at != covered.begin() && std::prev(at)->hi > fde.lo;
+        if (!inside) missing.push_back(fde);
+      }
+      stats.fdes += missing.size();
+      AddRows(cfi, missing, maxRows, &rows, &covered, &stats);
+      stats.sources += stats.sources.empty() ? "debug_frame" : "+debug_frame";
+    }
+  }
+  if (eh != nullptr) dwarf_cfi_end(eh);
+  if (rows.empty()) {
+    *why = "no call-frame information (.eh_frame or .debug_frame)";
+    return false;
+  }
+
+  // Past each FDE's end, until the next one starts, nothing is known: a "no rule" row there. The
+  // markers go first, so that where the next FDE starts right there, its own row wins below.
+  std::vector<FullRow> all;
+  all.reserve(rows.size() + covered.size());
+  for (const FdeRange& range : covered) all.push_back({range.hi, {0, TAIL2_CFA_NONE, 0, 0}});
+  all.insert(all.end(), rows.begin(), rows.end());
+  rows.swap(all);
+  std::stable_sort(rows.begin(), rows.end(), [](const FullRow& a, const FullRow& b) { return a.pc < b.pc; });
+  table->base = rows.front().pc;
+  table->rows.clear();
+  for (size_t i = 0; i < rows.size(); i++) {
+    // Several rows at one address (an FDE starting where another ended): the last one wins.
+    if (i + 1 < rows.size() && rows[i + 1].pc == rows[i].pc) continue;
+    const uint64_t offset = rows[i].pc - table->base;
+    if (offset > UINT32_MAX) break;  // a file whose code spans more than 4 GiB: the rest stays unknown
+    tail2_unwind_row row = rows[i].row;
+    row.pc = static_cast<uint32_t>(offset);
+    if (!table->rows.empty() && SameRule(table->rows.back(), row)) continue;
+    table->rows.push_back(row);
+  }
+  for (const tail2_unwind_row& row : table->rows) {
+    switch (row.type & 0xf) {
+      case TAIL2_CFA_NONE: stats.noRuleRows++; break;
+      case TAIL2_CFA_END: stats.endRows++; break;
+      case TAIL2_CFA_SIGNAL: stats.signalRows++; break;
+      case TAIL2_CFA_PLT: stats.pltRows++; break;
+      default: break;
+    }
+  }
+  stats.rows = table->rows.size();
+  return true;
+}
