@@ -9,6 +9,7 @@ import type { IncidentProfiles } from './incident-profiles.js';
 import { problemOf, renderIncidentFiles, type IncidentFile, type RenderedIncident } from './incident-files.js';
 import { newIncidentId } from './incident-id.js';
 import type { IncidentRecord, IncidentTrigger, MetricSeries } from '../model/incident-record.js';
+import type { CaptureInFlight } from '../model/daemon-status.js';
 
 /** A request for an incident: a rule fired, or someone asked. */
 export interface CaptureRequest {
@@ -137,9 +138,9 @@ export class CaptureManager {
     return id;
   }
 
-  /** Captures not yet on disk; `pinned` while the window is still held in the buffer. */
-  pending(): Array<{ id: string; rule: string; atMs: number; attempts: number; pinned: boolean }> {
-    return [...this.inFlight].map(([id, c]) => ({ id, rule: c.request.rule, atMs: c.request.atMs, attempts: c.attempts, pinned: c.pin !== undefined }));
+  /** Captures not yet on disk (`captures.in_flight` in GET /api/status). */
+  pending(): CaptureInFlight[] {
+    return [...this.inFlight].map(([id, c]) => ({ id, rule: c.request.rule, at_ms: c.request.atMs, attempts: c.attempts, pinned: c.pin !== undefined }));
   }
 
   /** Incidents that could not be written at all since the daemon started. */

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { loadRulesFile } from '../../triggers/rules-file.js';
 import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import type { Rule } from '../model/rule.js';
+import type { DaemonStatus, RulesReload, RulesStatus } from '../model/daemon-status.js';
 import { Notifications } from '../../notifiers/notifications.js';
 import { MemoryBudget } from '../buffer/memory-budget.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
@@ -71,7 +72,7 @@ export class Tail2Daemon {
   private unavailable: ScopedUnavailableMetric[] = [];
   private lastCollectMs = 0;
   private lastCollectCostMs = 0;
-  private lastReload: { atMs: number; ok: boolean; error?: string } | undefined;
+  private lastReload: RulesReload | undefined;
   private incidentsWritten = 0;
   private incidentsDegraded = 0;
   private lastCaptureError: string | undefined;
@@ -226,7 +227,7 @@ export class Tail2Daemon {
       );
       if (needRestart.length > 0) this.log.warn({ keys: needRestart }, 'tail2.yaml changed settings that take effect at the next restart');
     } catch (error) {
-      this.lastReload = { atMs: Date.now(), ok: false, error: (error as Error).message };
+      this.lastReload = { at_ms: Date.now(), ok: false, error: (error as Error).message };
       this.log.error({ err: error }, 'config reload failed; the running configuration stays in force');
       return false;
     }
@@ -239,11 +240,11 @@ export class Tail2Daemon {
       const rules = await this.loadRules();
       this.engine?.replaceRules(rules);
       this.rules = rules;
-      this.lastReload = { atMs: Date.now(), ok: true };
+      this.lastReload = { at_ms: Date.now(), ok: true };
       this.log.info({ rules: rules.length }, 'rules reloaded');
       return true;
     } catch (error) {
-      this.lastReload = { atMs: Date.now(), ok: false, error: (error as Error).message };
+      this.lastReload = { at_ms: Date.now(), ok: false, error: (error as Error).message };
       this.log.error({ err: error }, 'rules reload failed; the previous rules stay in force');
       return false;
     }
@@ -324,7 +325,7 @@ export class Tail2Daemon {
   }
 
   /** What GET /api/status and `tail2 status` show. */
-  status(): Record<string, unknown> {
+  status(): DaemonStatus {
     const sampler = this.samplerTotals();
     const buffer = this.buffer.stats();
     return {
@@ -492,10 +493,10 @@ export class Tail2Daemon {
   }
 
   /** Rules that cannot fire on this host because their metric is unavailable for their scope. */
-  private rulesWithoutData(): Array<{ rule: string; metric: string; reason: string }> {
+  private rulesWithoutData(): RulesStatus['unavailable'] {
     const scopeKind = (rule: Rule): 'system' | 'process' | 'cgroup' =>
       rule.scope.kind === 'system' ? 'system' : rule.scope.kind === 'process' || rule.scope.kind === 'pid' ? 'process' : 'cgroup';
-    const affected: Array<{ rule: string; metric: string; reason: string }> = [];
+    const affected: RulesStatus['unavailable'] = [];
     for (const rule of this.rules) {
       const missing = this.unavailable.find((u) => u.metric === rule.metric && (u.scope === undefined || u.scope === scopeKind(rule)));
       if (missing) affected.push({ rule: rule.name, metric: rule.metric, reason: missing.reason });
