@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RollingBuffer } from '../buffer/rolling-buffer.js';
-import { CaptureManager, type CaptureClock, type CaptureRequest, type SeriesSource } from '../capture/capture-manager.js';
+import { CaptureManager, type CaptureClock, type SeriesSource } from '../capture/capture-manager.js';
 import type { CapturesStatus } from '../model/daemon-status.js';
 import { instanceKey } from '../model/metrics.js';
 import type { StackTables } from '../profile/sample-source.js';
@@ -33,7 +33,7 @@ export interface CaptureRequestsOptions {
 
 /**
  * Where incidents come from: a rule's firing or a person's request becomes a
- * {@link CaptureRequest} for the capture manager, which pins the window and writes the incident;
+ * `CaptureRequest` for the capture manager, which pins the window and writes the incident;
  * each stored incident is counted, logged, handed to the notifications and followed by retention.
  */
 export class CaptureRequests {
