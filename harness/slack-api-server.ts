@@ -172,7 +172,7 @@ export async function startSlackApiServer(options: { token: string }): Promise<S
     const type = request.headers['content-type'] ?? '';
     let bytes = raw;
     if (type.startsWith('multipart/form-data')) {
-      const form = await new Response(raw, { headers: { 'content-type': type } }).formData();
+      const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': type } }).formData();
       const part = [...form.values()].find((v) => typeof v !== 'string');
       if (part === undefined || typeof part === 'string') return plainAnswer(400, 'no file part', 'no_file_part');
       bytes = Buffer.from(await part.arrayBuffer());
@@ -275,7 +275,7 @@ async function parseFields(request: IncomingMessage, raw: Buffer): Promise<Field
     return parsed !== null && typeof parsed === 'object' ? (parsed as Fields) : {};
   }
   if (type.startsWith('multipart/form-data')) {
-    const form = await new Response(raw, { headers: { 'content-type': type } }).formData();
+    const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': type } }).formData();
     const fields: Fields = {};
     for (const [key, value] of form) fields[key] = value;
     return fields;

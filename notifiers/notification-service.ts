@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { NotificationQueueStatus, NotifierQueueStatus } from '../daemon/model/notifications-status.js';
 import { ThrottledErrorLog } from '../daemon/model/throttled-error-log.js';
 import { DEFAULT_BACKOFF, retryDelayMs, type BackoffPolicy } from './delivery-backoff.js';
 import { loadDeliveryContent } from './delivery-content.js';
@@ -41,14 +42,6 @@ interface Target {
   worker: Worker<DeliveryJob, string>;
 }
 
-/** What /api/status shows of the notification queue. */
-export interface NotificationQueueStatus {
-  redis: { reachable: boolean; error: string | null; maxmemory_policy: string | null; policy_problem: string | null };
-  /** Notifications stored but not yet delivered or failed (the outbox). */
-  outbox: number;
-  targets: Array<{ target: string; waiting: number; delayed: number; active: number; failed: number; completed: number }>;
-  last_dispatch_error: string | null;
-}
 
 /**
  * Retries are counted by BullMQ but never exhausted: a notification is retried until it is
@@ -86,7 +79,7 @@ export class NotificationService {
   private lastFullDispatchMs = 0;
   private redisError: string | null = null;
   private lastDispatchError: string | null = null;
-  private counts = new Map<string, NotificationQueueStatus['targets'][number]>();
+  private counts = new Map<string, NotifierQueueStatus>();
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private eviction: EvictionPolicyCheck | undefined;
@@ -187,6 +180,7 @@ export class NotificationService {
     );
   }
 
+  /** What GET /api/status shows of the queue (Notifications adds where Redis is). */
   status(): NotificationQueueStatus {
     return {
       redis: {

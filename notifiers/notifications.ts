@@ -2,15 +2,11 @@ import type { Logger } from 'pino';
 import type { Tail2Config } from '../daemon/model/config.js';
 import { createSenders } from './create-senders.js';
 import type { BackoffPolicy } from './delivery-backoff.js';
-import { NotificationService, type NotificationQueueStatus } from './notification-service.js';
+import type { NotificationsStatus } from '../daemon/model/notifications-status.js';
+import { NotificationService } from './notification-service.js';
 import type { NotificationStore } from './notification-store.js';
 import { ManagedRedis } from './redis/managed-redis.js';
 import { describeRedis, redisConnectionOptions } from './redis/redis-connection.js';
-
-/** What /api/status shows under `notifications`. */
-export interface NotificationsStatus extends NotificationQueueStatus {
-  redis: NotificationQueueStatus['redis'] & { where: string; managed: ReturnType<ManagedRedis['status']> | null; start_error: string | null };
-}
 
 /** How often tail2d tries again to start its own redis-server after a failed start. */
 const REDIS_START_RETRY_MS = 30_000;
@@ -70,6 +66,7 @@ export class Notifications {
     return this.managed?.status().pid ?? undefined;
   }
 
+  /** What GET /api/status shows under `notifications`. */
   status(): NotificationsStatus {
     const queue = this.service.status();
     return { ...queue, redis: { ...queue.redis, where: this.where, managed: this.managed?.status() ?? null, start_error: this.startError } };

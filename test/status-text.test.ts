@@ -1,33 +1,56 @@
 import { describe, expect, it } from 'vitest';
 import { formatStatus } from '../daemon/cli/status-text.js';
+import { daemonStatusSchema, type DaemonStatus } from '../daemon/model/daemon-status.js';
+import { quietDaemonStatus } from './helpers/daemon-status.js';
+
+const MIB = 1048576;
+
+/**
+ * What Tail2Daemon.status() returns on an 8-CPU host in trouble at 3am: sampling slowed down,
+ * the last rules reload failed, the disk full, Redis unreachable, a capture in flight.
+ */
+function troubledStatus(): DaemonStatus {
+  const quiet = quietDaemonStatus(Date.parse('2026-11-25T03:10:00.000Z'));
+  return {
+    ...quiet,
+    uptime_s: 3600,
+    sampler: { ...quiet.sampler, frequency: 49, configured_frequency: 99, backoff: { frequency: 49, since: '2026-11-25T03:00:00.000Z', reason: 'tail2d used 31.0% of a core' }, cpus: 8, samples: 1000, lost: 2 },
+    buffer: { ...quiet.buffer, span_s: 600, bytes: 12 * MIB, max_bytes: 256 * MIB, evicted_early_samples: 0 },
+    rules: {
+      count: 4,
+      file: '/etc/tail2/rules.yaml',
+      last_reload: { at_ms: Date.parse('2026-11-25T03:05:00.000Z'), ok: false, error: 'rules.yaml:3:5: unknown metric' },
+      unavailable: [{ rule: 'cache', metric: 'cache_miss_rate', reason: 'no hardware PMU' }],
+    },
+    captures: { in_flight: [{ id: '20261125T030955Z-db-spin-4f2a9c', rule: 'db-spin', at_ms: Date.parse('2026-11-25T03:09:55.000Z'), attempts: 1, pinned: false }], written: 3, degraded: 0, lost: 0, last_error: null },
+    store: { incidents: 3, missing: 0, bytes: 3 * MIB, last_error: { at_ms: Date.parse('2026-11-25T03:09:58.000Z'), code: 'ENOSPC', message: 'no space left on device' }, db_path: '/var/lib/tail2/index.sqlite', incidents_dir: '/var/lib/tail2/incidents' },
+    notifications: {
+      redis: { reachable: false, error: 'connect ECONNREFUSED', maxmemory_policy: null, policy_problem: null, where: 'redis://127.0.0.1:6379', managed: null, start_error: null },
+      outbox: 2,
+      targets: [{ target: 'oncall-slack', waiting: 0, delayed: 2, active: 0, failed: 1, completed: 4 }],
+      last_dispatch_error: null,
+    },
+    self: { pid: 77, cpu_percent_of_core: 1.5, rss_bytes: 120 * MIB, heap_used_bytes: 30 * MIB, excluded_from_rules: [77, 78] },
+    metrics: { last_collect: '2026-11-25T03:09:59.600Z', cost_ms: 2.1, unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },
+  } satisfies DaemonStatus;
+}
 
 describe('tail2 status (text)', () => {
   it('says what a person needs at 3am: sampling, slow-down, store errors, Redis, the outbox, failures', () => {
-    const lines = formatStatus({
-      version: '0.1.0',
-      host: 'db-1',
-      uptime_s: 3600,
-      sampler: { running: true, frequency: 49, configured_frequency: 99, backoff: { frequency: 49, since: '2026-11-25T03:00:00.000Z', reason: 'tail2d used 31.0% of a core' }, cpus: 8, samples: 1000, lost: 2, dropped_in_userspace: 0 },
-      buffer: { span_s: 600, bytes: 12 * 1048576, max_bytes: 256 * 1048576, evicted_early_samples: 0 },
-      rules: { count: 4, file: '/etc/tail2/rules.yaml', last_reload: { ok: false, error: 'rules.yaml:3:5: unknown metric' }, unavailable: [{ rule: 'cache', metric: 'cache_miss_rate' }] },
-      captures: { written: 3, in_flight: [{ id: 'x' }], last_error: null },
-      store: { incidents: 3, bytes: 3 * 1048576, lastError: { code: 'ENOSPC', message: 'no space left on device' } },
-      notifications: {
-        redis: { reachable: false, error: 'connect ECONNREFUSED', where: 'redis://127.0.0.1:6379', policy_problem: null },
-        outbox: 2,
-        targets: [{ target: 'oncall-slack', waiting: 0, delayed: 2, active: 0, failed: 1 }],
-      },
-      self: { pid: 77, cpu_percent_of_core: 1.5, rss_bytes: 120 * 1048576, excluded_from_rules: [77, 78] },
-      metrics: { unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },
-    });
+    const status = troubledStatus();
+    // The fixtures are what the type says, to the field.
+    expect(daemonStatusSchema.parse(status)).toEqual(status);
+    const lines = formatStatus(status);
     const text = lines.join('\n');
     expect(lines[0]).toBe('tail2d 0.1.0 on db-1, up 3600 s');
     expect(text).toContain('sampling at 49 Hz on 8 CPUs; 1000 samples, 2 lost, 0 dropped');
     expect(text).toContain('slowed down from 99 Hz since 2026-11-25T03:00:00.000Z: tail2d used 31.0% of a core');
+    expect(text).toContain('buffer:   600 s held, 12.0 MiB of 256.0 MiB; 0 samples evicted early');
     expect(text).toContain('last reload FAILED (the previous rules stay in force): rules.yaml:3:5: unknown metric');
     expect(text).toContain('captures: 3 written, 1 in flight');
-    const troubled = formatStatus({ version: '0.1.0', host: 'h', uptime_s: 1, sampler: { running: true }, buffer: {}, rules: { count: 0 }, captures: { written: 3, degraded: 1, lost: 2, in_flight: [] } }).join('\n');
-    expect(troubled).toContain('captures: 3 written, 1 without some parts (see problems in incident.json), 2 LOST (could not be written), 0 in flight');
+    const quiet = quietDaemonStatus();
+    const troubled = formatStatus({ ...quiet, captures: { in_flight: [], written: 3, degraded: 1, lost: 2, last_error: '20261125T030000Z-manual-abcdef: lost: EIO: i/o error' } }).join('\n');
+    expect(troubled).toContain('captures: 3 written, 1 without some parts (see problems in incident.json), 2 LOST (could not be written), 0 in flight; last error: 20261125T030000Z-manual-abcdef: lost: EIO: i/o error');
     expect(text).toContain('store:    3 incidents, 3.0 MiB on disk; last error ENOSPC: no space left on device');
     expect(text).toContain('notify:   Redis UNREACHABLE (connect ECONNREFUSED) at redis://127.0.0.1:6379; 2 in the outbox');
     expect(text).toContain('oncall-slack: 0 waiting, 2 retrying later, 1 failed');
@@ -36,26 +59,32 @@ describe('tail2 status (text)', () => {
     expect(text).toContain('rule cache cannot fire here');
   });
 
-  it('reads a daemon without notifiers, and one from before a part existed', () => {
-    const lines = formatStatus({ version: '0.1.0', host: 'h', uptime_s: 1, sampler: { running: true, frequency: 99, cpus: 2, samples: 5, lost: 0 }, buffer: {}, rules: { count: 0 }, captures: { written: 0, in_flight: [] }, notifications: { enabled: false, reason: 'no notifiers configured in tail2.yaml' } });
+  it('reads a daemon without notifiers, and one whose store is closed', () => {
+    const quiet = quietDaemonStatus();
+    expect(daemonStatusSchema.parse(quiet)).toEqual(quiet);
+    const lines = formatStatus({ ...quiet, store: null });
     expect(lines).toContain('notify:   off (no notifiers configured in tail2.yaml)');
-    expect(lines.some((line) => line.startsWith('self:'))).toBe(false);
+    expect(lines.some((line) => line.startsWith('store:'))).toBe(false);
+    expect(lines).toContain('captures: 0 written, 0 in flight');
+    expect(formatStatus(quiet)).toContain('store:    0 incidents, 0.0 MiB on disk');
   });
 
   it('shows the memory budget by part and the files symbolization refused, escaping what a process named', () => {
+    const quiet = quietDaemonStatus();
     const lines = formatStatus({
-      version: '0.1.0',
-      host: 'h',
-      uptime_s: 1,
-      sampler: {},
-      buffer: {},
-      rules: {},
-      captures: {},
-      memory: { max_bytes: 64 * 1048576, bytes: 3 * 1048576, parts: { samples: 1048576, processes: 2 * 1048576 }, evicted: { samples: 2, processes: 1 }, heap_used_bytes: 30 * 1048576, rss_bytes: 110 * 1048576 },
+      ...quiet,
+      memory: { max_bytes: 64 * MIB, bytes: 3 * MIB, parts: { samples: MIB, processes: 2 * MIB }, evicted: { samples: 2, processes: 1 }, heap_used_bytes: 30 * MIB, rss_bytes: 110 * MIB },
       symbols: {
-        problems: { counts: { ENOTREG: 2, ETIMEDOUT: 1 }, recent: [{ file: '/tmp/perf-42.map\u001b]0;pwned\u0007\nfake line', code: 'ENOTREG', message: 'is a FIFO, not a regular file' }] },
+        problems: {
+          counts: { ENOTREG: 2, ETIMEDOUT: 1 },
+          recent: [{ at: '2026-11-25T03:00:00.000Z', file: '/tmp/perf-42.map\u001b]0;pwned\u0007\nfake line', code: 'ENOTREG', message: 'is a FIFO, not a regular file' }],
+        },
         quarantined: 1,
-        readers: [{ timeouts: 1, crashes: 0 }, { timeouts: 0, crashes: 0 }],
+        snapshots: { taken: 10, gone: 1, skipped: 0, pending: 0 },
+        readers: [
+          { pid: 901, requests: 10, timeouts: 1, crashes: 0, queued: 0 },
+          { pid: 902, requests: 3, timeouts: 0, crashes: 0, queued: 0 },
+        ],
       },
     });
     const text = lines.join('\n');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStore } from '../daemon/store/incident-store.js';
 import { createHttpApp, listen } from '../daemon/web/http-server.js';
+import { quietDaemonStatus } from './helpers/daemon-status.js';
 
 // The HTTP API's own rules (auth, limits, validation), on a real server with a stand-in daemon.
 describe('HTTP API', () => {
@@ -20,7 +21,7 @@ describe('HTTP API', () => {
       store,
       token,
       healthy: () => true,
-      status: () => ({ ok: true }),
+      status: () => quietDaemonStatus(),
       rules: () => [],
       capture: (request) => {
         captures.push(request);

@@ -9,6 +9,7 @@ import type { IncidentProfiles } from './incident-profiles.js';
 import { problemOf, renderIncidentFiles, type IncidentFile, type RenderedIncident } from './incident-files.js';
 import { newIncidentId } from './incident-id.js';
 import type { IncidentRecord, IncidentTrigger, MetricSeries } from '../model/incident-record.js';
+import type { CaptureInFlight } from '../model/daemon-status.js';
 
 /** A request for an incident: a rule fired, or someone asked. */
 export interface CaptureRequest {
@@ -31,10 +32,10 @@ export interface CaptureRequest {
 }
 
 
-/** Where finished captures go: the incident store. */
-export interface IncidentPersister {
-  /** Writes the incident (incident.json from `record`, and `files`) whole or not at all; returns where it went. */
-  persist(record: IncidentRecord, files: IncidentFile[]): Promise<string>;
+/** What the capture needs of the incident store (IncidentStore has it). */
+export interface IncidentWriter {
+  /** Writes the incident (incident.json from `record`, and `files`) whole or not at all; returns its directory. */
+  write(record: IncidentRecord, files: IncidentFile[]): Promise<string>;
 }
 
 /** Metric values kept by the collectors, for the incident's chart. */
@@ -50,7 +51,8 @@ export interface CaptureClock {
 }
 
 export interface CaptureDependencies {
-  persister: IncidentPersister;
+  /** Where finished captures go. */
+  store: IncidentWriter;
   /** Makes the artifact files; each that fails is a problem, not a failure. @defaultValue renderIncidentFiles */
   render?: (record: IncidentRecord, profiles: IncidentProfiles) => Promise<RenderedIncident>;
   buffer: RollingBuffer;
@@ -71,8 +73,11 @@ export interface CaptureDependencies {
   retryForMs?: number;
   /** First wait after a failed write (ms); doubles up to 60 s. @defaultValue 10_000 */
   retryDelayMs?: number;
-  /** Called with each incident once it is on disk (`record.problems` says what it lacks). */
-  onIncident?: (record: IncidentRecord, directory: string) => void;
+  /**
+   * Called with each incident once it is in the store (`record.problems` says what it lacks): its
+   * notifications are in the store's outbox from then on, and retention may run.
+   */
+  onStored?: (record: IncidentRecord, directory: string) => void;
   onError?: (id: string, error: Error, willRetry: boolean) => void;
   /** An incident that could not be written at all, even reduced: it is gone. Logged loudly by the caller. */
   onLost?: (id: string, error: Error) => void;
@@ -137,9 +142,9 @@ export class CaptureManager {
     return id;
   }
 
-  /** Captures not yet on disk; `pinned` while the window is still held in the buffer. */
-  pending(): Array<{ id: string; rule: string; atMs: number; attempts: number; pinned: boolean }> {
-    return [...this.inFlight].map(([id, c]) => ({ id, rule: c.request.rule, atMs: c.request.atMs, attempts: c.attempts, pinned: c.pin !== undefined }));
+  /** Captures not yet on disk (`captures.in_flight` in GET /api/status). */
+  pending(): CaptureInFlight[] {
+    return [...this.inFlight].map(([id, c]) => ({ id, rule: c.request.rule, at_ms: c.request.atMs, attempts: c.attempts, pinned: c.pin !== undefined }));
   }
 
   /** Incidents that could not be written at all since the daemon started. */
@@ -243,7 +248,7 @@ export class CaptureManager {
   private async write(id: string, capture: InFlight, record: IncidentRecord, files: IncidentFile[], final: boolean): Promise<void> {
     let failure: Error;
     try {
-      const directory = await this.deps.persister.persist(record, files);
+      const directory = await this.deps.store.write(record, files);
       this.done(id, capture, record, directory);
       return;
     } catch (error) {
@@ -263,7 +268,7 @@ export class CaptureManager {
       problems: [...(record.problems ?? []), { ...problemOf('artifacts', failure), error: `not written (${dropped.join(', ') || 'none'}): ${failure.message}` }],
     };
     try {
-      const directory = await this.deps.persister.persist(reduced, essential);
+      const directory = await this.deps.store.write(reduced, essential);
       this.done(id, capture, reduced, directory);
     } catch (error) {
       this.drop(id, capture, error as Error);
@@ -287,7 +292,7 @@ export class CaptureManager {
     if (capture.timer) clearTimeout(capture.timer);
     this.inFlight.delete(id);
     this.releasePin(capture);
-    this.deps.onIncident?.(record, directory);
+    this.deps.onStored?.(record, directory);
   }
 
   /** Not even the reduced incident could be written: count it and say so; nothing is held any more. */

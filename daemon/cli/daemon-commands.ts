@@ -3,6 +3,8 @@ import { Tail2Error } from '../model/tail2-error.js';
 import { parseDuration } from '../model/duration.js';
 import { callDaemon, daemonEndpoint } from './daemon-client.js';
 import { formatStatus } from './status-text.js';
+import { daemonStatusSchema, type DaemonStatus } from '../model/daemon-status.js';
+import { TAIL2_VERSION } from '../tail2d/version.js';
 
 interface Connection {
   url?: string;
@@ -13,6 +15,18 @@ function connectionOptions(command: Command): Command {
   return command
     .option('--url <url>', 'the daemon\'s base URL (default: from the config\'s web.listen)')
     .option('-c, --config <file>', 'the daemon\'s configuration, for its address and token', undefined);
+}
+
+/** GET /api/status's answer as a {@link DaemonStatus}, or an error naming the first field that is not. */
+function readStatus(answer: unknown, baseUrl: string): DaemonStatus {
+  const parsed = daemonStatusSchema.safeParse(answer);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new Tail2Error(
+    'TAIL2_DAEMON',
+    `tail2d at ${baseUrl} answered a status this tail2 ${TAIL2_VERSION} cannot read: ${issue.path.length > 0 ? issue.path.join('.') : 'the answer'}: ${issue.message}.`,
+    'Is it another version of tail2? `tail2 status --json` prints the answer as it came.',
+  );
 }
 
 /** `tail2 capture`, `tail2 incidents`, `tail2 status`: ask the running daemon. */
@@ -60,12 +74,12 @@ export function registerDaemonCommands(program: Command): void {
   connectionOptions(program.command('status').description('is the daemon sampling, and how').option('--json', 'print the API\'s JSON')).action(
     async (options: Connection & { json?: boolean }) => {
       const endpoint = await daemonEndpoint(options);
-      const status = await callDaemon<Record<string, unknown>>(endpoint, '/api/status');
+      const answer = await callDaemon<unknown>(endpoint, '/api/status');
       if (options.json) {
-        process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+        process.stdout.write(JSON.stringify(answer, null, 2) + '\n');
         return;
       }
-      const lines = formatStatus(status);
+      const lines = formatStatus(readStatus(answer, endpoint.baseUrl));
       process.stdout.write(lines.join('\n') + '\n');
     },
   );

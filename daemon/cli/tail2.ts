@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { Tail2Error } from '../model/tail2-error.js';
 import { parseDuration } from '../model/duration.js';
 import { parseProcessPattern, runRecord } from './record-command.js';
@@ -41,8 +41,8 @@ const program = new Command('tail2').description('tail2: always-on eBPF profiler
 program
   .command('record')
   .description('profile the host (or one process) for a while and write a flamegraph, pprof, folded or speedscope file')
-  .requiredOption('-o, --output <file>', 'output file; the format follows the ending: .svg, .folded, .pb.gz, .speedscope.json')
-  .option('-d, --duration <duration>', 'how long to sample (e.g. 10s, 1m)', durationOption, 10_000)
+  .requiredOption('-o, --output <file>', 'output file; the format follows the ending: .svg, .png, .folded, .pb.gz, .speedscope.json')
+  .addOption(new Option('-d, --duration <duration>', 'how long to sample (e.g. 10s, 1m)').argParser(durationOption).default(10_000, '10s'))
   .option('-p, --pid <pid>', 'sample only this process', positiveInteger('--pid', 4_194_304))
   .option('--process <regex>', 'keep only processes whose name or command line matches')
   .option('-F, --frequency <hz>', 'samples per second per CPU', positiveInteger('--frequency', 10_000), 99)

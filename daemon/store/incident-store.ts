@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { NotificationOutcome } from '../model/notification.js';
 import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
 import type { IncidentRecord } from '../model/incident-record.js';
+import type { StoreLastError, StoreStatus } from '../model/store-status.js';
 import { fsyncDirectory, isNotFound, replaceFileAtomically, writeFileDurably } from './durable-fs.js';
 import { INCIDENT_FILE_NAME_PATTERN, isIncidentArtifact, RECORD_FILE } from './incident-artifacts.js';
 import { IncidentHolds } from './incident-holds.js';
@@ -24,25 +25,6 @@ export interface IncidentStoreOptions extends Partial<RetentionLimits> {
   onProblem?: StoreProblemHandler;
 }
 
-/** The last write the disk refused, for /status. */
-export interface StoreLastError {
-  atMs: number;
-  message: string;
-  code: string;
-}
-
-/** What /status shows of the store. */
-export interface StoreStats {
-  /** Incidents on disk (index rows not marked missing). */
-  incidents: number;
-  /** Index rows whose directory is gone. */
-  missing: number;
-  /** Bytes of the incidents on disk. */
-  bytes: number;
-  lastError: StoreLastError | null;
-  dbPath: string;
-  incidentsDir: string;
-}
 
 /** What one {@link IncidentStore.enforceRetention} pass did. */
 export interface RetentionResult {
@@ -287,9 +269,10 @@ export class IncidentStore {
     this.limits = retentionLimits({ ...this.limits, ...limits });
   }
 
-  stats(): StoreStats {
+  /** What GET /api/status shows under `store`. */
+  stats(): StoreStatus {
     const totals = this.index.totals();
-    return { incidents: totals.present, missing: totals.missing, bytes: totals.bytes, lastError: this.lastError, dbPath: this.dbPath, incidentsDir: this.incidentsDir };
+    return { incidents: totals.present, missing: totals.missing, bytes: totals.bytes, last_error: this.lastError, db_path: this.dbPath, incidents_dir: this.incidentsDir };
   }
 
   /** Closes the index. Await writes and updates in flight first. */
@@ -412,7 +395,7 @@ export class IncidentStore {
   private failure(message: string, error: unknown): StoreError {
     const code = storageErrorCode(error);
     const cause = (error as Error | undefined)?.message ?? String(error);
-    this.lastError = { atMs: this.clock(), message: `${message}: ${cause}`, code };
+    this.lastError = { at_ms: this.clock(), message: `${message}: ${cause}`, code };
     return new StoreError(code, `${message}: ${cause}`, storageHint(code, this.stateDir), { cause: error });
   }
 

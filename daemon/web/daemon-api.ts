@@ -1,3 +1,4 @@
+import type { DaemonStatus } from '../model/daemon-status.js';
 import type { RuleStateView } from '../model/rule-state.js';
 import type { IncidentStore } from '../store/incident-store.js';
 
@@ -7,8 +8,8 @@ export interface DaemonApi {
   /** `web.token`: when set, pages and API need it (Bearer header or the login cookie). */
   token?: string;
   healthy(): boolean;
-  /** What GET /api/status returns; the status page reads it defensively (any part may be absent). */
-  status(): unknown;
+  /** What GET /api/status returns and `/status` renders. */
+  status(): DaemonStatus;
   /** Every rule with its state per instance (RuleEngine.states()). */
   rules(): readonly RuleStateView[];
   /** Starts a manual capture; returns the incident id it will have. */

@@ -92,8 +92,7 @@ export function listPage(api: DaemonApi, req: Request, nowMs: number): { model: 
   const filtered = Object.values(filters).some((value) => value !== '');
   if (model.incidents.length === 0) model.empty = filtered || cursor ? 'filtered' : 'none';
   if (model.empty === 'none') {
-    const rules = (api.status() as { rules?: { file?: unknown } } | null | undefined)?.rules;
-    model.rulesFile = typeof rules?.file === 'string' ? rules.file : null;
+    model.rulesFile = api.status().rules.file;
     model.ruleCount = api.rules().length;
   }
   return { model, status: 200 };

@@ -1,6 +1,7 @@
 import type { InstanceStateView, RuleStateView } from '../model/rule-state.js';
 import type { Rule } from '../model/rule.js';
 import type { MetricInstance } from '../model/metrics.js';
+import type { DaemonStatus } from '../model/daemon-status.js';
 import type { DaemonApi } from './daemon-api.js';
 import { chartUnit, withUnit } from './metric-units.js';
 import type { PageModel } from './page-renderer.js';
@@ -116,13 +117,7 @@ function scopeText(scope: Rule['scope']): string {
   }
 }
 
-/** status().rules.unavailable, read defensively: rule name → why it has no data. */
-function rulesWithoutData(status: unknown): Map<string, string> {
-  const result = new Map<string, string>();
-  const list = (status as { rules?: { unavailable?: unknown } } | null | undefined)?.rules?.unavailable;
-  if (!Array.isArray(list)) return result;
-  for (const entry of list as Array<{ rule?: unknown; reason?: unknown }>) {
-    if (typeof entry?.rule === 'string') result.set(entry.rule, typeof entry.reason === 'string' ? entry.reason : 'no data on this host');
-  }
-  return result;
+/** status().rules.unavailable: rule name → why it has no data. */
+function rulesWithoutData(status: DaemonStatus): Map<string, string> {
+  return new Map(status.rules.unavailable.map((entry) => [entry.rule, entry.reason || 'no data on this host']));
 }

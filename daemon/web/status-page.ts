@@ -1,3 +1,5 @@
+import type { BufferStatus, CapturesStatus, DaemonStatus, MemoryStatus, SamplerStatus, SymbolsStatus } from '../model/daemon-status.js';
+import type { StoreStatus } from '../model/store-status.js';
 import type { PageModel } from './page-renderer.js';
 import { durationText, timeView } from './time-text.js';
 
@@ -29,100 +31,79 @@ export interface StatusPageModel extends PageModel {
   raw: string;
 }
 
-/** A reader over the untyped status() object: missing parts come back as undefined, never throw. */
-type Bag = Record<string, unknown>;
-const bag = (value: unknown): Bag | undefined => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Bag) : undefined);
-const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-const list = (value: unknown): Bag[] => (Array.isArray(value) ? value.map(bag).filter((b): b is Bag => b !== undefined) : []);
-
-const count = (value: unknown): string => (num(value) === undefined ? '—' : (num(value) as number).toLocaleString('en-US'));
-const row = (label: string, value: string | undefined, tone: StatusRow['tone'] = ''): StatusRow => ({ label, value: value ?? '—', tone });
+const count = (value: number | undefined): string => (value === undefined ? '—' : value.toLocaleString('en-US'));
+const row = (label: string, value: string | undefined, tone: StatusRow['tone'] = ''): StatusRow => ({ label, value: value || '—', tone });
 
 /**
- * `/status`, from what GET /api/status returns (Tail2Daemon.status()): sampler, buffer, metrics
- * and rules, captures, store and notification queue. Every part may be missing or null (a
- * stand-in daemon, a store that is closed, no notifiers): those read as "—" or a sentence.
+ * `/status`, from what GET /api/status returns ({@link DaemonStatus}): the daemon, sampler,
+ * buffer, memory, symbols, metrics and rules, captures, the store and the notification queue.
+ * A store that is closed and notifications that are off read as a sentence.
  */
-export function statusPage(status: unknown, nowMs: number): StatusPageModel {
-  const s = bag(status) ?? {};
-  const when = (value: unknown): string | undefined => {
-    const t = timeView(typeof value === 'number' || typeof value === 'string' ? value : undefined, nowMs);
+export function statusPage(status: DaemonStatus, nowMs: number): StatusPageModel {
+  const when = (time: string | number | null): string | undefined => {
+    const t = timeView(time, nowMs);
     return t ? `${t.utc} (${t.relative})` : undefined;
   };
   return {
     title: 'Status',
-    sections: [overview(s), sampler(s), buffer(s), memory(s), symbols(s, when), metrics(s, when), captures(s), store(s, when), queue(s)],
-    raw: JSON.stringify(status ?? null, null, 2),
+    sections: [overview(status), sampler(status), buffer(status.buffer), memory(status.memory), symbols(status.symbols, when), metrics(status, when), captures(status.captures), store(status.store, when), queue(status.notifications)],
+    raw: JSON.stringify(status, null, 2),
   };
 }
 
-function overview(s: Bag): StatusSection {
-  const uptime = num(s.uptime_s);
+type When = (time: string | number | null) => string | undefined;
+
+function overview(s: DaemonStatus): StatusSection {
   return {
     id: 'status-daemon',
     title: 'Daemon',
-    rows: [row('Version', str(s.version)), row('Host', str(s.host)), row('Up for', uptime === undefined ? undefined : durationText(uptime * 1000)), row('State directory', str(s.state_dir))],
+    rows: [row('Version', s.version), row('Host', s.host), row('Up for', durationText(s.uptime_s * 1000)), row('State directory', s.state_dir)],
     tables: [],
   };
 }
 
-function sampler(s: Bag): StatusSection {
-  const sm = bag(s.sampler);
-  if (!sm) return { id: 'status-sampler', title: 'Sampler', rows: [row('State', 'not reported')], tables: [] };
-  const frequency = num(sm.frequency);
-  const cpus = num(sm.cpus);
-  const samples = num(sm.samples);
-  const uptime = num(s.uptime_s);
-  const rate = samples !== undefined && uptime ? `${Math.round(samples / uptime).toLocaleString('en-US')}/s on average since start` : undefined;
-  const expected = frequency !== undefined && cpus !== undefined ? ` (expected ${(frequency * cpus).toLocaleString('en-US')}/s: ${frequency} Hz × ${cpus} CPUs)` : '';
-  const lost = num(sm.lost) ?? 0;
-  const dropped = num(sm.dropped_in_userspace) ?? 0;
-  const failed = num(sm.failed_batches) ?? 0;
+function sampler(s: DaemonStatus): StatusSection {
+  const sm = s.sampler;
+  const rate = s.uptime_s > 0 ? `${Math.round(sm.samples / s.uptime_s).toLocaleString('en-US')}/s on average since start` : undefined;
+  const expected = ` (expected ${(sm.frequency * sm.cpus).toLocaleString('en-US')}/s: ${sm.frequency} Hz × ${sm.cpus} CPUs)`;
   return {
     id: 'status-sampler',
     title: 'Sampler',
     rows: [
-      row('State', sm.running === false ? `stopped: ${str(sm.error) ?? 'unknown error'}` : 'sampling', sm.running === false ? 'bad' : 'ok'),
-      row('Frequency', frequency === undefined ? undefined : `${frequency} Hz per CPU`),
-      row('Slowed down to protect the host', backoffText(bag(sm.backoff), num(sm.configured_frequency)), bag(sm.backoff) ? 'warn' : ''),
+      row('State', sm.running ? 'sampling' : `stopped: ${sm.error || 'unknown error'}`, sm.running ? 'ok' : 'bad'),
+      row('Frequency', `${sm.frequency} Hz per CPU`),
+      row('Slowed down to protect the host', backoffText(sm), sm.backoff ? 'warn' : ''),
       row('CPUs', count(sm.cpus)),
-      row('Samples', count(samples)),
+      row('Samples', count(sm.samples)),
       row('Samples per second', rate === undefined ? undefined : rate + expected),
-      row('Lost in the kernel (ring buffer full)', count(sm.lost), lost > 0 ? 'warn' : ''),
-      row('Dropped in userspace', count(sm.dropped_in_userspace), dropped > 0 ? 'warn' : ''),
-      row('Failed batches', count(sm.failed_batches), failed > 0 ? 'bad' : ''),
+      row('Lost in the kernel (ring buffer full)', count(sm.lost), sm.lost > 0 ? 'warn' : ''),
+      row('Dropped in userspace', count(sm.dropped_in_userspace), sm.dropped_in_userspace > 0 ? 'warn' : ''),
+      row('Failed batches', count(sm.failed_batches), sm.failed_batches > 0 ? 'bad' : ''),
     ],
     tables: [],
   };
 }
 
-/** Why sampling runs below the configured frequency; undefined (row left out) when it does not. */
-function backoffText(backoff: Bag | undefined, configured: number | undefined): string | undefined {
-  if (!backoff) return undefined;
-  return `${num(backoff.frequency) ?? '?'} Hz instead of ${configured ?? '?'} Hz since ${str(backoff.since) ?? '?'}: ${str(backoff.reason) ?? ''}`;
+/** Why sampling runs below the configured frequency; undefined ("—") when it does not. */
+function backoffText(sm: SamplerStatus): string | undefined {
+  if (!sm.backoff) return undefined;
+  return `${sm.backoff.frequency} Hz instead of ${sm.configured_frequency} Hz since ${sm.backoff.since}: ${sm.backoff.reason}`;
 }
 
-function buffer(s: Bag): StatusSection {
-  const b = bag(s.buffer);
-  if (!b) return { id: 'status-buffer', title: 'Buffer', rows: [row('State', 'not reported')], tables: [] };
-  const bytes = num(b.bytes);
-  const max = num(b.max_bytes);
-  const span = num(b.span_s);
-  const evicted = num(b.evicted_early_samples) ?? 0;
-  const memory = bytes === undefined ? undefined : `${mib(bytes)}${max ? ` of ${mib(max)} (${Math.round((bytes / max) * 100)}%)` : ''}`;
+function buffer(b: BufferStatus): StatusSection {
+  const memory = `${mib(b.bytes)}${b.max_bytes ? ` of ${mib(b.max_bytes)} (${Math.round((b.bytes / b.max_bytes) * 100)}%)` : ''}`;
   return {
     id: 'status-buffer',
     title: 'Buffer',
     rows: [
-      row('History held', span === undefined ? undefined : durationText(span * 1000)),
-      row('Memory', memory, max && bytes !== undefined && bytes / max > 0.9 ? 'warn' : ''),
+      row('History held', durationText(b.span_s * 1000)),
+      row('Memory', memory, b.max_bytes && b.bytes / b.max_bytes > 0.9 ? 'warn' : ''),
       row('Samples', count(b.samples)),
       row('Unique stacks', count(b.stacks)),
       row('Processes', count(b.processes)),
       row('Expired (older than buffer.retain)', count(b.expired_samples)),
-      row('Evicted early (buffer.max_memory reached)', count(b.evicted_early_samples), evicted > 0 ? 'warn' : ''),
-      row('Dropped', count(b.dropped_samples), (num(b.dropped_samples) ?? 0) > 0 ? 'warn' : ''),
+      row('Evicted early (buffer.max_memory reached)', count(b.evicted_early_samples), b.evicted_early_samples > 0 ? 'warn' : ''),
+      row('Dropped', count(b.dropped_samples), b.dropped_samples > 0 ? 'warn' : ''),
     ],
     tables: [],
   };
@@ -136,45 +117,36 @@ const MEMORY_PARTS: Record<string, string> = {
   process_metrics: 'Collectors (per live process)',
 };
 
-function memory(s: Bag): StatusSection {
-  const m = bag(s.memory);
-  if (!m) return { id: 'status-memory', title: 'Memory', rows: [row('State', 'not reported')], tables: [] };
-  const bytes = num(m.bytes);
-  const max = num(m.max_bytes);
-  const evicted = bag(m.evicted) ?? {};
+function memory(m: MemoryStatus): StatusSection {
   return {
     id: 'status-memory',
     title: 'Memory',
     rows: [
-      row('Budget (buffer.max_memory)', bytes === undefined ? undefined : `${mib(bytes)}${max ? ` of ${mib(max)}` : ''}`, max && bytes !== undefined && bytes > max ? 'warn' : ''),
-      row('V8 heap in use', num(m.heap_used_bytes) === undefined ? undefined : mib(num(m.heap_used_bytes) as number)),
-      row('Resident (RSS)', num(m.rss_bytes) === undefined ? undefined : mib(num(m.rss_bytes) as number)),
+      row('Budget (buffer.max_memory)', `${mib(m.bytes)}${m.max_bytes ? ` of ${mib(m.max_bytes)}` : ''}`, m.max_bytes && m.bytes > m.max_bytes ? 'warn' : ''),
+      row('V8 heap in use', mib(m.heap_used_bytes)),
+      row('Resident (RSS)', mib(m.rss_bytes)),
     ],
     tables: [
       {
         caption: 'By part',
         headers: ['Part', 'Held', 'Given up to stay within the budget'],
-        rows: Object.entries(bag(m.parts) ?? {}).map(([name, held]) => [MEMORY_PARTS[name] ?? name, num(held) === undefined ? '—' : mib(num(held) as number), count(evicted[name])]),
+        rows: Object.entries(m.parts).map(([name, held]) => [MEMORY_PARTS[name] ?? name, mib(held), count(m.evicted[name])]),
         empty: 'Nothing counted yet.',
       },
     ],
   };
 }
 
-function symbols(s: Bag, when: (value: unknown) => string | undefined): StatusSection {
-  const y = bag(s.symbols);
-  if (!y) return { id: 'status-symbols', title: 'Symbols', rows: [row('State', 'not reported')], tables: [] };
-  const problems = bag(y.problems) ?? {};
-  const counts = Object.entries(bag(problems.counts) ?? {});
-  const readers = list(y.readers);
-  const restarts = readers.reduce((n, r) => n + (num(r.timeouts) ?? 0) + (num(r.crashes) ?? 0), 0);
-  const snapshots = bag(y.snapshots) ?? {};
+function symbols(y: SymbolsStatus, when: When): StatusSection {
+  const counts = Object.entries(y.problems.counts);
+  const restarts = y.readers.reduce((n, r) => n + r.timeouts + r.crashes, 0);
+  const { snapshots } = y;
   return {
     id: 'status-symbols',
     title: 'Symbols',
     rows: [
       row('Files refused or given up', counts.length === 0 ? 'none' : counts.map(([code, n]) => `${code} ${count(n)}`).join(', '), counts.length > 0 ? 'warn' : ''),
-      row('Set aside (overran their budget or crashed the reader)', count(y.quarantined), (num(y.quarantined) ?? 0) > 0 ? 'warn' : ''),
+      row('Set aside (overran their budget or crashed the reader)', count(y.quarantined), y.quarantined > 0 ? 'warn' : ''),
       row('tail2-reader restarts', count(restarts), restarts > 0 ? 'warn' : ''),
       row('Process snapshots', `${count(snapshots.taken)} taken, ${count(snapshots.gone)} gone before read, ${count(snapshots.skipped)} skipped (too many at once)`),
     ],
@@ -182,29 +154,28 @@ function symbols(s: Bag, when: (value: unknown) => string | undefined): StatusSe
       {
         caption: 'Latest problems',
         headers: ['When', 'File', 'Problem'],
-        rows: list(problems.recent).map((p) => [when(p.at) ?? '—', str(p.file) ?? '?', `${str(p.code) ?? '?'}: ${str(p.message) ?? ''}`]),
+        rows: y.problems.recent.map((p) => [when(p.at) ?? '—', p.file || '?', `${p.code || '?'}: ${p.message}`]),
         empty: 'No file was refused or given up.',
       },
     ],
   };
 }
 
-function metrics(s: Bag, when: (value: unknown) => string | undefined): StatusSection {
-  const m = bag(s.metrics) ?? {};
-  const r = bag(s.rules) ?? {};
-  const reload = bag(r.last_reload);
-  const cost = num(m.cost_ms);
+function metrics(s: DaemonStatus, when: When): StatusSection {
+  const m = s.metrics;
+  const r = s.rules;
+  const reload = r.last_reload;
   return {
     id: 'status-metrics',
     title: 'Metrics and rules',
     rows: [
       row('Last collection', when(m.last_collect)),
-      row('Collection cost', cost === undefined ? undefined : `${cost.toFixed(1)} ms`),
+      row('Collection cost', `${m.cost_ms.toFixed(1)} ms`),
       row('Rules', count(r.count)),
-      row('Rules file', str(r.file)),
+      row('Rules file', r.file),
       row(
         'Last reload',
-        reload ? `${when(reload.atMs) ?? '—'}: ${reload.ok === false ? `failed, previous rules kept: ${str(reload.error) ?? ''}` : 'ok'}` : 'none since start',
+        reload ? `${when(reload.at_ms) ?? '—'}: ${reload.ok ? 'ok' : `failed, previous rules kept: ${reload.error ?? ''}`}` : 'none since start',
         reload?.ok === false ? 'bad' : '',
       ),
     ],
@@ -212,72 +183,63 @@ function metrics(s: Bag, when: (value: unknown) => string | undefined): StatusSe
       {
         caption: 'Metrics this host cannot provide',
         headers: ['Metric', 'For', 'Why'],
-        rows: list(m.unavailable).map((u) => [str(u.metric) ?? '?', str(u.scope) ?? 'every instance', str(u.reason) ?? '']),
+        rows: m.unavailable.map((u) => [u.metric, u.scope ?? 'every instance', u.reason]),
         empty: 'Every metric is available.',
       },
       {
         caption: 'Rules without data',
         headers: ['Rule', 'Metric', 'Why'],
-        rows: list(r.unavailable).map((u) => [str(u.rule) ?? '?', str(u.metric) ?? '?', str(u.reason) ?? '']),
+        rows: r.unavailable.map((u) => [u.rule, u.metric, u.reason]),
         empty: 'Every rule has data.',
       },
     ],
   };
 }
 
-function captures(s: Bag): StatusSection {
-  const c = bag(s.captures) ?? {};
-  const error = str(c.last_error);
+function captures(c: CapturesStatus): StatusSection {
   return {
     id: 'status-captures',
     title: 'Captures',
-    rows: [row('In flight', count(c.in_flight)), row('Written since start', count(c.written)), row('Last error', error ?? 'none', error ? 'bad' : '')],
+    rows: [row('In flight', count(c.in_flight.length)), row('Written since start', count(c.written)), row('Last error', c.last_error ?? 'none', c.last_error ? 'bad' : '')],
     tables: [],
   };
 }
 
-function store(s: Bag, when: (value: unknown) => string | undefined): StatusSection {
-  const st = bag(s.store);
+function store(st: StoreStatus | null, when: When): StatusSection {
   if (!st) return { id: 'status-store', title: 'Incident store', rows: [row('State', 'closed or not reported', 'warn')], tables: [] };
-  const error = bag(st.lastError);
-  const missing = num(st.missing) ?? 0;
+  const error = st.last_error;
   return {
     id: 'status-store',
     title: 'Incident store',
     rows: [
       row('Incidents', count(st.incidents)),
-      row('Missing (directory removed by hand)', count(st.missing), missing > 0 ? 'warn' : ''),
-      row('Disk used', num(st.bytes) === undefined ? undefined : mib(num(st.bytes) as number)),
-      row('Directory', str(st.incidentsDir)),
-      row('Last error', error ? `${when(error.atMs) ?? ''} ${str(error.code) ?? ''}: ${str(error.message) ?? ''}`.trim() : 'none', error ? 'bad' : ''),
+      row('Missing (directory removed by hand)', count(st.missing), st.missing > 0 ? 'warn' : ''),
+      row('Disk used', mib(st.bytes)),
+      row('Directory', st.incidents_dir),
+      row('Last error', error ? `${when(error.at_ms) ?? ''} ${error.code}: ${error.message}`.trim() : 'none', error ? 'bad' : ''),
     ],
     tables: [],
   };
 }
 
-function queue(s: Bag): StatusSection {
-  const n = bag(s.notifications);
-  if (!n) return { id: 'status-queue', title: 'Notifications', rows: [row('State', 'not reported')], tables: [] };
-  if (n.enabled === false) return { id: 'status-queue', title: 'Notifications', rows: [row('State', `off: ${str(n.reason) ?? 'no notifiers'}`)], tables: [] };
-  const redis = bag(n.redis) ?? {};
-  const managed = bag(redis.managed);
-  const lastExit = bag(managed?.lastExit);
-  const policyProblem = str(redis.policy_problem);
-  const dispatchError = str(n.last_dispatch_error);
+function queue(n: DaemonStatus['notifications']): StatusSection {
+  if ('enabled' in n) return { id: 'status-queue', title: 'Notifications', rows: [row('State', `off: ${n.reason || 'no notifiers'}`)], tables: [] };
+  const { redis } = n;
+  const { managed } = redis;
+  const lastExit = managed?.last_exit;
   const rows = [
-    row('Redis', redis.reachable === true ? 'reachable' : `unreachable: ${str(redis.error) ?? 'no answer'}`, redis.reachable === true ? 'ok' : 'bad'),
-    row('Where', str(redis.where)),
-    row('Eviction policy', `${str(redis.maxmemory_policy) ?? 'unknown'}${policyProblem ? `: ${policyProblem}` : ''}`, policyProblem ? 'bad' : ''),
+    row('Redis', redis.reachable ? 'reachable' : `unreachable: ${redis.error || 'no answer'}`, redis.reachable ? 'ok' : 'bad'),
+    row('Where', redis.where),
+    row('Eviction policy', `${redis.maxmemory_policy || 'unknown'}${redis.policy_problem ? `: ${redis.policy_problem}` : ''}`, redis.policy_problem ? 'bad' : ''),
     row('Outbox (not yet delivered or failed)', count(n.outbox)),
-    row('Last dispatch error', dispatchError ?? 'none', dispatchError ? 'warn' : ''),
+    row('Last dispatch error', n.last_dispatch_error ?? 'none', n.last_dispatch_error ? 'warn' : ''),
   ];
   if (managed) {
-    rows.push(row('tail2d’s redis-server', managed.running === true ? `running, pid ${count(managed.pid)}` : 'down', managed.running === true ? 'ok' : 'bad'));
-    rows.push(row('Restarts', count(managed.restarts), (num(managed.restarts) ?? 0) > 0 ? 'warn' : ''));
-    if (lastExit) rows.push(row('Last exit', `code ${String(lastExit.code ?? '—')}, signal ${String(lastExit.signal ?? '—')}`, 'warn'));
+    rows.push(row('tail2d’s redis-server', managed.running ? `running, pid ${count(managed.pid ?? undefined)}` : 'down', managed.running ? 'ok' : 'bad'));
+    rows.push(row('Restarts', count(managed.restarts), managed.restarts > 0 ? 'warn' : ''));
+    if (lastExit) rows.push(row('Last exit', `code ${lastExit.code ?? '—'}, signal ${lastExit.signal ?? '—'}`, 'warn'));
   }
-  const startError = str(redis.start_error);
-  if (startError) rows.push(row('Start error', startError, 'bad'));
+  if (redis.start_error) rows.push(row('Start error', redis.start_error, 'bad'));
   return {
     id: 'status-queue',
     title: 'Notifications',
@@ -286,7 +248,7 @@ function queue(s: Bag): StatusSection {
       {
         caption: 'Per notifier',
         headers: ['Target', 'Waiting', 'Delayed (retrying)', 'Active', 'Failed', 'Completed'],
-        rows: list(n.targets).map((t) => [str(t.target) ?? '?', count(t.waiting), count(t.delayed), count(t.active), count(t.failed), count(t.completed)]),
+        rows: n.targets.map((t) => [t.target || '?', count(t.waiting), count(t.delayed), count(t.active), count(t.failed), count(t.completed)]),
         empty: 'No notifiers.',
       },
     ],

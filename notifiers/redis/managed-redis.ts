@@ -30,6 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { pingRedis, type RedisConnectionOptions } from './redis-connection.js';
 import { Tail2Error } from '../../daemon/model/tail2-error.js';
+import type { ManagedRedisStatus, RedisExit } from '../../daemon/model/notifications-status.js';
 
 /** sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -59,33 +60,13 @@ export interface ManagedRedisOptions {
   log?: ManagedRedisLog;
 }
 
-/** How the server last ended without being asked to. */
-export interface ManagedRedisExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** Wall-clock time of the exit, ms since the epoch. */
-  atMs: number;
-  /** Its last lines of output (up to 50). */
-  output: string;
-}
-
-export interface ManagedRedisStatus {
-  managed: true;
-  socket: string;
-  /** The running server's pid; null while it is down. */
-  pid: number | null;
-  running: boolean;
-  /** Restarts after unexpected exits since this object was created. */
-  restarts: number;
-  lastExit?: ManagedRedisExit;
-}
 
 /**
  * Events: `exit` (the server died without being asked to; a restart is scheduled) and `restart`
  * (a restarted server answers PING). Neither needs a listener: both are also logged.
  */
 export interface ManagedRedisEvents {
-  exit: [ManagedRedisExit];
+  exit: [RedisExit];
   restart: [{ pid: number; restarts: number }];
 }
 
@@ -149,7 +130,7 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
   private restartTimer: NodeJS.Timeout | undefined;
   private backoffMs = BACKOFF_FIRST_MS;
   private restarts = 0;
-  private lastExit: ManagedRedisExit | undefined;
+  private lastExit: RedisExit | undefined;
   /** undefined: not looked up yet; null: not installed. */
   private setprivPath: string | null | undefined;
   // Why: process.exit() or an uncaught exception skips stop(); SIGTERM lets redis flush its AOF then too.
@@ -223,6 +204,7 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
     this.log.info({ pid: launch.child.pid }, 'redis-server stopped');
   }
 
+  /** `notifications.redis.managed` in GET /api/status. */
   status(): ManagedRedisStatus {
     const running = this.current !== undefined && !this.current.ended;
     const status: ManagedRedisStatus = {
@@ -232,7 +214,7 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
       running,
       restarts: this.restarts,
     };
-    if (this.lastExit) status.lastExit = this.lastExit;
+    if (this.lastExit) status.last_exit = this.lastExit;
     return status;
   }
 
@@ -307,7 +289,7 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
 
   private onExit(launch: Launch, code: number | null, signal: NodeJS.Signals | null): void {
     if (launch !== this.current || !this.supervising) return;
-    const exit: ManagedRedisExit = { code, signal, atMs: Date.now(), output: this.output.join('\n') };
+    const exit: RedisExit = { code, signal, at_ms: Date.now(), output: this.output.join('\n') };
     this.lastExit = exit;
     if (performance.now() - launch.startedAt >= STABLE_AFTER_MS) this.backoffMs = BACKOFF_FIRST_MS;
     const delayMs = this.backoffMs;

@@ -35,10 +35,12 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) 
   const tables = createStackTables();
   const buffer = new RollingBuffer(tables, { retainNs: 60e9, maxBytes: 64 * 1024 * 1024 });
   const written: IncidentRecord[] = [];
+  /** What onStored saw: where the incident went, and whether its notifications were in the store's outbox then. */
+  const stored: Array<{ id: string; directory: string; inOutbox: boolean }> = [];
   const lost: Array<{ id: string; error: Error }> = [];
   const errors: Array<{ id: string; error: Error; willRetry: boolean }> = [];
   const captures = new CaptureManager({
-    persister: { persist: (record, files) => store.write(record, files) },
+    store,
     buffer,
     tables,
     symbolizer: new ProfileSymbolizer(files),
@@ -46,12 +48,15 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) 
     host: { name: 'test-host', kernel: '6.18.0', version: '0.1.0' },
     clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
     flush: async () => undefined,
-    onIncident: (record) => written.push(record),
+    onStored: (record, directory) => {
+      written.push(record);
+      stored.push({ id: record.id, directory, inOutbox: store.outbox().some((entry) => entry.id === record.id) });
+    },
     onError: (id, error, willRetry) => errors.push({ id, error, willRetry }),
     onLost: (id, error) => lost.push({ id, error }),
     ...overrides,
   });
-  return { store, buffer, captures, written, lost, errors };
+  return { store, buffer, captures, written, stored, lost, errors };
 }
 
 function request(): CaptureRequest {
@@ -128,10 +133,12 @@ describe('CaptureManager', () => {
     it('past the retry time, writes the incident reduced to incident.json and samples when that fits', async () => {
       // Room for two small files and their index row, not for the nine files of a whole incident
       // (tmpfs gives each file at least a 4 KiB page).
-      const { store, captures, written, lost } = await fullDisk(40 * 1024, { retryDelayMs: 100, retryForMs: 1_000 });
+      const { store, captures, written, stored, lost } = await fullDisk(40 * 1024, { retryDelayMs: 100, retryForMs: 1_000 });
       const id = captures.start(request());
       await expect.poll(() => written.length + lost.length, { timeout: 60_000 }).toBe(1);
       expect(lost).toEqual([]);
+      // Told once, after the write that went through, with its notifications already owed.
+      expect(stored).toEqual([{ id, directory: join(mountPoint, 'incidents', id), inOutbox: true }]);
       const record = await store.get(id);
       expect(record?.problems).toEqual([expect.objectContaining({ part: 'artifacts', code: 'ENOSPC', error: expect.stringMatching(/^not written \(.*flamegraph\.png.*\): cannot write incident/) })]);
       expect(readdirSync(join(mountPoint, 'incidents', id)).sort()).toEqual(['incident.json', 'samples.json.gz']);

@@ -123,7 +123,7 @@ describe('tail2d under faults', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<section id="problems"[\s\S]*<code>flamegraph\.png<\/code>: cannot render PNG flamegraphs[^<]*fonts-dejavu-core/);
     expect(d.log()).toContain('incident written without some of its parts');
-    const status = await d.get<{ captures: { in_flight: unknown[]; degraded: number; lost: number } }>('/api/status');
+    const status = await d.status();
     expect(status.captures).toMatchObject({ in_flight: [], degraded: 1, lost: 0 });
     // The next capture is no different: the daemon goes on.
     expect((await capture(d)).problems?.map((p) => p.part)).toEqual(['flamegraph.png']);
@@ -172,10 +172,10 @@ describe('tail2d under faults', () => {
       const { id } = (await response.json()) as { id: string };
       await d.waitFor('a failed write that will be retried', async () => (d.log().includes('writing the incident failed; retrying') ? true : undefined));
       expect(d.log()).toContain('ENOSPC');
-      const status = await d.get<{ captures: { in_flight: Array<{ id: string; pinned: boolean }> }; store: { lastError: { code: string } } }>('/api/status');
+      const status = await d.status();
       // Symbolized and waiting for the disk: the window is no longer pinned in the buffer.
       expect(status.captures.in_flight).toEqual([expect.objectContaining({ id, pinned: false })]);
-      expect(status.store.lastError.code).toBe('ENOSPC');
+      expect(status.store?.last_error?.code).toBe('ENOSPC');
       expect(await healthz(d)).toBe(200);
 
       rmSync(join(state, 'ballast'));

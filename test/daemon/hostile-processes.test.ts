@@ -19,11 +19,6 @@ afterAll(async () => {
   for (const d of running) await d.stop('SIGKILL');
 });
 
-interface Status {
-  symbols: { problems: { counts: Record<string, number>; recent: Array<{ file: string; code: string; message: string }> }; readers: Array<{ timeouts: number; crashes: number }> };
-  captures: { in_flight: unknown[] };
-}
-
 /** A JavaScript busy loop run by `nobody`, its perf map prepared by `prepare` (shell, as nobody). */
 function hostileNode(prepare: string): ChildProcess {
   const script = `cd /tmp && ${prepare} && exec "${process.execPath}" -e 'for (;;) {}'`;
@@ -73,7 +68,7 @@ describe('tail2d among hostile processes', () => {
       expect(unanswered).toBe(0);
       const record = await d.get<{ profile: { samples: number } }>(`/api/incidents/${id}`);
       expect(record.profile.samples).toBeGreaterThan(0);
-      const status = await d.get<Status>('/api/status');
+      const status = await d.status();
       expect(status.symbols.problems.counts.ENOTREG).toBeGreaterThanOrEqual(1);
       expect(status.symbols.problems.recent.some((p) => p.code === 'ENOTREG' && p.file.includes(`perf-${child.pid}.map`))).toBe(true);
       // Refused at once: no reader waited on the FIFO until its budget ran out.
@@ -112,7 +107,7 @@ describe('tail2d among hostile processes', () => {
         for (const secret of secrets) expect(text.includes(secret), `${file} holds a line of /etc/shadow`).toBe(false);
       }
       for (const secret of secrets) expect(d.log().includes(secret)).toBe(false);
-      const status = await d.get<Status>('/api/status');
+      const status = await d.status();
       expect(status.symbols.problems.recent.some((p) => p.file.includes(`perf-${child.pid}.map`) && p.code === 'ELOOP')).toBe(true);
     } finally {
       rmSync(`/tmp/perf-${child.pid}.map`, { force: true });

@@ -23,11 +23,6 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kib('VmRSS'), peak: kib('VmHWM') };
 }
 
-interface Status {
-  memory: { max_bytes: number; bytes: number; parts: Record<string, number> };
-  buffer: { processes: number };
-}
-
 const RULES = [
   'rules:',
   '  - { name: spin, metric: cpu, scope: { process: "." }, above: 95%, for: 2m }',
@@ -52,7 +47,7 @@ describe('tail2d memory under bursts of processes', () => {
     }
     await Promise.all(exits);
     await new Promise((resolve) => setTimeout(resolve, 2000)); // a collector round after the last exit
-    const status = await d.get<Status>('/api/status');
+    const status = await d.status();
     const { rss, peak } = memoryOf(pid);
     highest = Math.max(highest, rss);
     expect(status.memory.bytes).toBeLessThanOrEqual(status.memory.max_bytes);
@@ -71,7 +66,7 @@ describe('tail2d memory under bursts of processes', () => {
     const pid = d.child.pid!;
     execFileSync(buildCFixture('forker'), ['3000', '10'], { timeout: 300_000 });
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const status = await d.get<Status & { memory: { evicted: Record<string, number> } }>('/api/status');
+    const status = await d.status();
     expect(status.memory.bytes).toBeLessThanOrEqual(status.memory.max_bytes);
     expect(status.memory.evicted.samples + status.memory.evicted.processes).toBeGreaterThan(0);
     expect(memoryOf(pid).peak).toBeLessThanOrEqual(1024 * 1024 + FIXED_OVERHEAD_BYTES);

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentRecord } from '../../daemon/model/incident-record.js';
+import type { NotificationsStatus } from '../../daemon/model/notifications-status.js';
 import { isAlive } from '../../notifiers/redis/managed-redis.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture } from '../helpers/fixtures.js';
@@ -20,8 +21,11 @@ const children: ChildProcess[] = [];
 let slack: SlackApiServer;
 let smtp: SmtpTestServer;
 
-interface Status {
-  notifications: { redis: { reachable: boolean; managed: { pid: number | null; running: boolean } | null; maxmemory_policy: string | null }; outbox: number };
+/** GET /api/status's notifications: this file's daemons all configure notifiers. */
+async function queueOf(d: RunningDaemon): Promise<NotificationsStatus> {
+  const { notifications } = await d.status();
+  if ('enabled' in notifications) throw new Error(`notifications are off: ${notifications.reason}`);
+  return notifications;
 }
 
 const RULES = [
@@ -102,10 +106,10 @@ describe('tail2d notifications', () => {
     expect(mail.text).toContain(`https://tail2.example.net/incidents/${id}`);
 
     // Its own redis-server: on a unix socket in the state folder, noeviction, stopped with the daemon.
-    const status = await d.get<Status>('/api/status');
-    expect(status.notifications.redis.managed).toMatchObject({ running: true });
-    expect(status.notifications.redis.maxmemory_policy).toBe('noeviction');
-    const redisPid = status.notifications.redis.managed!.pid!;
+    const queue = await queueOf(d);
+    expect(queue.redis.managed).toMatchObject({ running: true });
+    expect(queue.redis.maxmemory_policy).toBe('noeviction');
+    const redisPid = queue.redis.managed!.pid!;
     expect(existsSync(join(d.dir, 'state', 'redis', 'redis.sock'))).toBe(true);
     expect(await d.stop('SIGTERM')).toBe(0);
     expect(existsSync(`/proc/${redisPid}`)).toBe(false);
@@ -114,7 +118,7 @@ describe('tail2d notifications', () => {
   it('takes its own redis-server down with it when SIGKILLed (PR_SET_PDEATHSIG), and the next start runs a fresh one', async () => {
     const d = await startDaemon('notify-sigkill', 'rules: []\n', notifierConfig(), { web: WEB });
     running.push(d);
-    const redisPid = await d.waitFor('its redis-server', async () => (await d.get<Status>('/api/status')).notifications.redis.managed?.pid ?? undefined);
+    const redisPid = await d.waitFor('its redis-server', async () => (await queueOf(d)).redis.managed?.pid ?? undefined);
     expect(readFileSync(`/proc/${redisPid}/comm`, 'utf8').trim()).toBe('redis-server');
     // No exit hook runs on SIGKILL: only the kernel can take the server down now.
     expect(await d.stop('SIGKILL')).toBeNull();
@@ -122,11 +126,11 @@ describe('tail2d notifications', () => {
 
     const again = await startDaemon('notify-sigkill', 'rules: []\n', notifierConfig(), { web: WEB, keepState: true });
     running.push(again);
-    const status = await again.waitFor('a reachable redis-server', async () => {
-      const s = await again.get<Status>('/api/status');
-      return s.notifications.redis.reachable && s.notifications.redis.managed?.pid ? s : undefined;
+    const queue = await again.waitFor('a reachable redis-server', async () => {
+      const q = await queueOf(again);
+      return q.redis.reachable && q.redis.managed?.pid ? q : undefined;
     });
-    expect(status.notifications.redis.managed!.pid).not.toBe(redisPid);
+    expect(queue.redis.managed!.pid).not.toBe(redisPid);
     // Nothing was left over to shut down.
     expect(again.log()).not.toContain('left over from a previous tail2d');
     expect(await again.stop('SIGTERM')).toBe(0);
@@ -144,11 +148,11 @@ describe('tail2d notifications', () => {
     try {
       ({ id } = await firstIncident(first));
       // Stored with its notifications pending: the outbox holds them while Redis is away.
-      const status = await first.waitFor('the outbox to hold the incident', async () => {
-        const s = await first.get<Status>('/api/status');
-        return s.notifications.outbox === 2 ? s : undefined;
+      const queue = await first.waitFor('the outbox to hold the incident', async () => {
+        const q = await queueOf(first);
+        return q.outbox === 2 ? q : undefined;
       });
-      expect(status.notifications.redis.reachable).toBe(false);
+      expect(queue.redis.reachable).toBe(false);
       expect((await notificationsOf(first, id)).map((n) => n.status)).toEqual(['pending', 'pending']);
     } finally {
       spin.kill('SIGKILL');

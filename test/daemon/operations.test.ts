@@ -59,7 +59,7 @@ describe('tail2d operations', () => {
     const list = await d.get<{ incidents: Array<{ process: { pid: number } | null }> }>('/api/incidents');
     const daemonPid = d.child.pid!;
     expect(list.incidents.some((i) => i.process?.pid === daemonPid)).toBe(false);
-    const status = await d.get<{ self: { pid: number; excluded_from_rules: number[]; rss_bytes: number } }>('/api/status');
+    const status = await d.status();
     expect(status.self.pid).toBe(daemonPid);
     expect(status.self.excluded_from_rules).toContain(daemonPid);
     expect(status.self.rss_bytes).toBeGreaterThan(10e6);
@@ -89,9 +89,8 @@ describe('tail2d operations', () => {
   it('slows sampling down when its own CPU stays above sampling.max_cpu, and says so', async () => {
     const d = await startDaemon('backoff', 'rules: []\n', 'sampling: { frequency: 99, max_cpu: "0.1%" }\n');
     running.push(d);
-    type Sampler = { frequency: number; configured_frequency: number; backoff: { frequency: number; reason: string } | null; running: boolean; samples: number };
     const slowed = await d.waitFor('the sampler to slow down', async () => {
-      const sampler = (await d.get<{ sampler: Sampler }>('/api/status')).sampler;
+      const sampler = (await d.status()).sampler;
       return sampler.frequency < 99 ? sampler : undefined;
     });
     expect(slowed).toMatchObject({ frequency: 49, configured_frequency: 99, running: true, backoff: { frequency: 49 } });
@@ -99,7 +98,7 @@ describe('tail2d operations', () => {
     expect(d.log()).toMatch(/sampling slowed down to protect the host/);
     // Sampling goes on at the new frequency and the totals keep growing across the change.
     const before = slowed.samples;
-    await d.waitFor('more samples', async () => ((await d.get<{ sampler: Sampler }>('/api/status')).sampler.samples > before + 50 ? true : undefined));
+    await d.waitFor('more samples', async () => ((await d.status()).sampler.samples > before + 50 ? true : undefined));
     const page = await (await fetch(`${d.baseUrl}/status`)).text();
     expect(page).toContain('Slowed down to protect the host');
     expect(page).toMatch(/49 Hz instead of 99 Hz/);

@@ -180,8 +180,8 @@ describe('tail2d', () => {
     writeFileSync(d.rulesPath, 'rules:\n  - name: broken\n    metric: cpu\n    above: lots\n');
     d.child.kill('SIGHUP');
     const reload = await d.waitFor('the failed reload', async () => {
-      const status = await d.get<{ rules: { count: number; last_reload: { ok: boolean; error?: string } | null } }>('/api/status');
-      return status.rules.last_reload && !status.rules.last_reload.ok ? status.rules : undefined;
+      const { rules } = await d.status();
+      return rules.last_reload && !rules.last_reload.ok ? { ...rules, last_reload: rules.last_reload } : undefined;
     });
     expect(reload.count).toBe(2);
     expect(reload.last_reload.error).toMatch(/rules\.yaml:4:12: /);

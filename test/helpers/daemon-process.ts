@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { daemonStatusSchema, type DaemonStatus } from '../../daemon/model/daemon-status.js';
 import { repoRoot, testOutput } from './fixtures.js';
 
 export const tail2dPath = join(repoRoot, 'dist', 'daemon', 'cli', 'tail2d.js');
@@ -26,6 +28,8 @@ export interface RunningDaemon {
   /** Everything the daemon logged so far. */
   log(): string;
   get<T>(path: string): Promise<T>;
+  /** GET /api/status, checked against {@link DaemonStatus}: throws naming any field it lacks, mistypes or adds. */
+  status(): Promise<DaemonStatus>;
   /** Polls until `check` returns a value (not undefined), or throws after `timeoutMs`. */
   waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -71,6 +75,9 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
       if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
       return (await response.json()) as T;
     },
+    async status(): Promise<DaemonStatus> {
+      return checkedStatus(await daemon.get<unknown>('/api/status'));
+    },
     async waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -88,4 +95,26 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
   };
   await daemon.waitFor('tail2d to serve /healthz', async () => ((await fetch(`${baseUrl}/healthz`)).ok ? true : undefined), 60_000);
   return daemon;
+}
+
+/** `answer` as a {@link DaemonStatus}, or an error naming the fields that are not as the type says. */
+export function checkedStatus(answer: unknown): DaemonStatus {
+  const parsed = daemonStatusSchema.safeParse(answer);
+  if (!parsed.success) {
+    throw new Error(`GET /api/status is not a DaemonStatus: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  // zod drops keys the schema does not name: whatever the answer has more is untyped.
+  if (!isDeepStrictEqual(parsed.data, answer)) throw new Error(`GET /api/status has fields DaemonStatus does not name: ${extraKeys(answer, parsed.data).join(', ')}`);
+  return parsed.data;
+}
+
+function extraKeys(raw: unknown, typed: unknown, path = ''): string[] {
+  if (raw === null || typeof raw !== 'object' || typed === null || typeof typed !== 'object') return [];
+  const extra: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    const at = path ? `${path}.${key}` : key;
+    if (!(key in typed)) extra.push(at);
+    else extra.push(...extraKeys(value, (typed as Record<string, unknown>)[key], at));
+  }
+  return extra;
 }

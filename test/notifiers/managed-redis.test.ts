@@ -92,7 +92,7 @@ describe('ManagedRedis lifecycle', () => {
     const status = server.status();
     expect(status).toMatchObject({ managed: true, socket: server.socketPath, running: true, restarts: 0 });
     expect(status.pid).toBeGreaterThan(0);
-    expect(status.lastExit).toBeUndefined();
+    expect(status.last_exit).toBeUndefined();
     // The server's own pid, so the process we supervise is the one answering.
     expect(await redis.info('server')).toContain(`process_id:${status.pid}`);
   });
@@ -113,8 +113,8 @@ describe('ManagedRedis lifecycle', () => {
     expect(status).toMatchObject({ running: true, restarts: 1, pid });
     expect(pid).not.toBe(oldPid);
     expect(isAlive(oldPid)).toBe(false);
-    expect(status.lastExit).toMatchObject({ code: null, signal: 'SIGKILL' });
-    expect(status.lastExit?.output).toMatch(/ready to accept connections/i);
+    expect(status.last_exit).toMatchObject({ code: null, signal: 'SIGKILL' });
+    expect(status.last_exit?.output).toMatch(/ready to accept connections/i);
     expect(lines.some((line) => line.startsWith('error redis-server exited unexpectedly'))).toBe(true);
     // SIGKILL of the process loses nothing redis already wrote to the AOF (appendfsync only guards
     // against the machine going down).

@@ -164,7 +164,7 @@ describe('IncidentStore: write, list, get', () => {
     expect(store.artifactPath('..', 'flamegraph.svg')).toBeUndefined();
 
     const stats = store.stats();
-    expect(stats).toMatchObject({ incidents: 2, missing: 0, lastError: null, dbPath: join(dir, 'index.sqlite') });
+    expect(stats).toMatchObject({ incidents: 2, missing: 0, last_error: null, db_path: join(dir, 'index.sqlite'), incidents_dir: join(dir, 'incidents') });
     expect(stats.bytes).toBe(page.incidents[0].bytes + page.incidents[1].bytes);
   });
 
@@ -180,7 +180,7 @@ describe('IncidentStore: write, list, get', () => {
     await store.write(good, []);
     expect((await rejection(store.write(good, []))).code).toBe('EEXIST');
     // Validation failures are the caller's bug, not the disk's: /status stays clean.
-    expect(store.stats().lastError).toBeNull();
+    expect(store.stats().last_error).toBeNull();
   });
 });
 
@@ -652,7 +652,7 @@ describe('IncidentStore: disk full', () => {
     expect(first.error.code).toBe('ENOSPC');
     expect(first.error.message).toMatch(/full/);
     expect(entries(mountPoint).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
-    expect(store.stats().lastError).toMatchObject({ code: 'ENOSPC', message: expect.stringContaining(first.failed.id) });
+    expect(store.stats().last_error).toMatchObject({ code: 'ENOSPC', message: expect.stringContaining(first.failed.id) });
     const listed = listAll(store).map((i) => i.id);
     for (const r of first.stored) {
       expect(listed).toContain(r.id);

@@ -78,6 +78,7 @@ function largeProfile(): SymbolizedProfile {
     return (random() < 0.6 ? 30 + t * 40 : t * 70) * 1e9;
   }).sort((a, b) => a - b);
   return {
+    kind: 'cpu',
     startTimeMs: Date.UTC(2026, 10, 25, 3, 0, 0),
     durationNs: 70e9,
     periodNs: 1e9 / 99,

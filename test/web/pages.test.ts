@@ -8,6 +8,8 @@ import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { createHttpApp, listen, type DaemonApi } from '../../daemon/web/http-server.js';
 import type { RuleStateView } from '../../daemon/model/rule-state.js';
 import type { Rule } from '../../daemon/model/rule.js';
+import { daemonStatusSchema, type DaemonStatus } from '../../daemon/model/daemon-status.js';
+import { quietDaemonStatus } from '../helpers/daemon-status.js';
 import { hasClass, htmlCount, htmlXpath } from '../helpers/html.js';
 import { storeIncident } from '../helpers/stored-incident.js';
 
@@ -38,7 +40,7 @@ async function start(store: IncidentStore, overrides: Partial<DaemonApi> = {}): 
     createHttpApp({
       store,
       healthy: () => true,
-      status: () => ({}),
+      status: () => quietDaemonStatus(NOW),
       rules: () => [],
       capture: () => '20261125T030000Z-manual-abcdef',
       host: 'db-1',
@@ -117,32 +119,74 @@ const RULES: RuleStateView[] = [
   { rule: rule('cache-spike', 'cache_miss_rate', { kind: 'system' }, '5000/s'), threshold: 5000, instances: [] },
 ];
 
-/** What Tail2Daemon.status() returns on a host without a PMU whose Redis is down. */
-function daemonStatus(store: IncidentStore): Record<string, unknown> {
+/**
+ * What Tail2Daemon.status() returns on a 4-CPU host without a PMU whose Redis is down, an hour
+ * after the start, a capture in flight, the last rules reload failed.
+ */
+function daemonStatus(store: IncidentStore): DaemonStatus {
   return {
     version: '0.1.0',
     host: 'db-1',
     uptime_s: 3600,
-    sampler: { running: true, error: null, frequency: 99, cpus: 4, samples: 1_425_600, lost: 12, dropped_in_userspace: 0, failed_batches: 0 },
+    sampler: {
+      running: true,
+      error: null,
+      frequency: 99,
+      configured_frequency: 99,
+      max_cpu_percent_of_core: 25,
+      backoff: null,
+      cpus: 4,
+      samples: 1_425_600,
+      lost: 12,
+      dropped_in_userspace: 0,
+      failed_batches: 0,
+    },
     buffer: { samples: 237_600, span_s: 600, bytes: 3_800_000, max_bytes: 268_435_456, expired_samples: 10, evicted_early_samples: 0, dropped_samples: 0, stacks: 5000, processes: 120 },
     metrics: { last_collect: new Date(NOW - 1000).toISOString(), cost_ms: 2.5, unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU: cache-misses <not supported>' }] },
-    rules: { count: 2, file: '/etc/tail2/rules.yaml', last_reload: { atMs: NOW - MIN, ok: false, error: 'rules.yaml:3:5: unknown metric "cpuu"' }, unavailable: [{ rule: 'cache-spike', metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },
-    captures: { in_flight: 1, written: 3, last_error: null },
+    rules: { count: 2, file: '/etc/tail2/rules.yaml', last_reload: { at_ms: NOW - MIN, ok: false, error: 'rules.yaml:3:5: unknown metric "cpuu"' }, unavailable: [{ rule: 'cache-spike', metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },
+    captures: { in_flight: [{ id: '20261125T030000Z-db-spin-4f2a9c', rule: 'db-spin', at_ms: NOW - 5000, attempts: 0, pinned: true }], written: 3, degraded: 0, lost: 0, last_error: null },
+    self: { pid: 812, cpu_percent_of_core: 1.2, rss_bytes: 140_000_000, heap_used_bytes: 30_000_000, excluded_from_rules: [812, 830] },
+    memory: {
+      max_bytes: 268_435_456,
+      bytes: 6_000_000,
+      parts: { samples: 3_800_000, processes: 1_200_000, metric_history: 600_000, process_metrics: 300_000, rule_instances: 100_000 },
+      evicted: { samples: 0, processes: 4, metric_history: 0, process_metrics: 0, rule_instances: 0 },
+      rss_bytes: 140_000_000,
+      heap_used_bytes: 30_000_000,
+    },
+    symbols: {
+      problems: { counts: { ENOENT: 3 }, recent: [] },
+      quarantined: 0,
+      snapshots: { taken: 900, gone: 3, skipped: 0, pending: 0 },
+      readers: [
+        { pid: 813, requests: 903, timeouts: 0, crashes: 0, queued: 0 },
+        { pid: 814, requests: 40, timeouts: 0, crashes: 0, queued: 0 },
+        { pid: 815, requests: 38, timeouts: 0, crashes: 0, queued: 0 },
+      ],
+    },
     store: store.stats(),
     notifications: {
-      redis: { reachable: false, error: 'connect ECONNREFUSED /var/lib/tail2/redis/redis.sock', maxmemory_policy: 'allkeys-lru', policy_problem: 'maxmemory-policy is allkeys-lru: BullMQ loses jobs', where: 'unix:///var/lib/tail2/redis/redis.sock', managed: null, start_error: null },
+      redis: {
+        reachable: false,
+        error: 'connect ECONNREFUSED /var/lib/tail2/redis/redis.sock',
+        maxmemory_policy: 'allkeys-lru',
+        policy_problem: 'maxmemory-policy is allkeys-lru: BullMQ loses jobs',
+        where: 'unix:///var/lib/tail2/redis/redis.sock',
+        managed: null,
+        start_error: null,
+      },
       outbox: 2,
       targets: [{ target: 'oncall-slack', waiting: 1, delayed: 1, active: 0, failed: 0, completed: 5 }],
       last_dispatch_error: null,
     },
     state_dir: '/var/lib/tail2',
-  };
+  } satisfies DaemonStatus;
 }
 
 describe('incident pages without a token', () => {
   let store: IncidentStore;
   let server: Running;
-  let status: () => unknown;
+  let status: () => DaemonStatus;
   // Oldest first: spin (XSS comm, markup symbol), leak (java), then a plain postgres spin.
   let spin: IncidentRecord;
   let leak: IncidentRecord;
@@ -403,7 +447,7 @@ describe('incident pages without a token', () => {
     expect(cacheRow).toContain('never');
   });
 
-  it('renders every part of the daemon status, and survives a status with parts missing', async () => {
+  it('renders every part of the daemon status, a daemon in trouble too', async () => {
     const html = await page('/status');
     const fact = (id: string, label: string) => htmlXpath(html, `string(//*[@id='${id}']//dt[.='${label}']/following-sibling::dd[1])`);
     expect(fact('status-sampler', 'State')).toBe('sampling');
@@ -427,13 +471,29 @@ describe('incident pages without a token', () => {
     expect(html).toContain('no hardware PMU: cache-misses &lt;not supported&gt;');
     expect(htmlXpath(html, "string(//*[@id='status-queue']//dd[@class='tone-bad'][1])")).toMatch(/^unreachable/);
 
-    status = () => ({ sampler: null, store: null, notifications: { enabled: false, reason: 'no notifiers configured in tail2.yaml' }, uptime_s: 'soon' });
+    expect(fact('status-captures', 'In flight')).toBe('1');
+    expect(fact('status-captures', 'Written since start')).toBe('3');
+    expect(fact('status-memory', 'Budget (buffer.max_memory)')).toBe('5.7 MiB of 256 MiB');
+    expect(fact('status-symbols', 'Process snapshots')).toBe('900 taken, 3 gone before read, 0 skipped (too many at once)');
+    expect(fact('status-daemon', 'Up for')).toBe('1 h');
+    // The fixture is what the type says, to the field: nothing more, nothing less.
+    expect(daemonStatusSchema.parse(daemonStatus(store))).toEqual(daemonStatus(store));
+
+    // A daemon in trouble: sampling stopped after a slow-down, the store closed, no notifiers.
+    const quiet = quietDaemonStatus(NOW);
+    status = () => ({
+      ...quiet,
+      sampler: { ...quiet.sampler, running: false, error: 'changing the sampling frequency to 49 Hz failed: EBUSY', frequency: 49, backoff: { frequency: 49, since: new Date(NOW - 5 * MIN).toISOString(), reason: 'tail2d used 31.0% of a core' } },
+      store: null,
+    });
     try {
-      const partial = await page('/status');
-      for (const id of ['status-sampler', 'status-buffer', 'status-metrics', 'status-store', 'status-queue']) expect(htmlCount(partial, `//*[@id='${id}']`), id).toBe(1);
-      expect(htmlXpath(partial, "string(//*[@id='status-queue'])")).toContain('off: no notifiers configured in tail2.yaml');
-      status = () => null;
-      expect(htmlCount(await page('/status'), "//*[@id='status-queue']")).toBe(1);
+      const troubled = await page('/status');
+      const fact2 = (id: string, label: string) => htmlXpath(troubled, `string(//*[@id='${id}']//dt[.='${label}']/following-sibling::dd[1])`);
+      expect(fact2('status-sampler', 'State')).toBe('stopped: changing the sampling frequency to 49 Hz failed: EBUSY');
+      expect(fact2('status-sampler', 'Slowed down to protect the host')).toMatch(/^49 Hz instead of 99 Hz since .*: tail2d used 31\.0% of a core$/);
+      expect(fact2('status-store', 'State')).toBe('closed or not reported');
+      expect(fact2('status-captures', 'In flight')).toBe('0');
+      expect(htmlXpath(troubled, "string(//*[@id='status-queue'])")).toContain('off: no notifiers configured in tail2.yaml');
     } finally {
       status = () => daemonStatus(store);
     }
@@ -549,7 +609,7 @@ describe('incident list of a fresh store', () => {
 
   beforeAll(async () => {
     store = await openStore();
-    server = await start(store, { status: () => ({ rules: { count: 0, file: '/etc/tail2/rules.yaml' } }) });
+    server = await start(store);
   });
 
   afterAll(async () => {

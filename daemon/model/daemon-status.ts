@@ -1,0 +1,231 @@
+import { z } from 'zod';
+import { metricNameSchema } from './metrics.js';
+import { notificationsOffSchema, notificationsStatusSchema } from './notifications-status.js';
+import { storeStatusSchema } from './store-status.js';
+
+/**
+ * What GET /api/status returns (docs/api.md, field by field), what `/status` and `tail2 status`
+ * render: one type, snake_case throughout. Counts are since the daemon started; times are ISO
+ * text or wall-clock ms since the epoch where the field name ends in `_ms`.
+ */
+
+/** Sampling runs below `sampling.frequency` to keep tail2d under `sampling.max_cpu`. */
+export const samplerBackoffSchema = z.object({
+  /** The frequency sampling runs at now (Hz per CPU). */
+  frequency: z.number(),
+  /** ISO time of the last change. */
+  since: z.string(),
+  reason: z.string(),
+});
+
+export const samplerStatusSchema = z.object({
+  /** False once sampling stopped on an error (the watchdog then stops being fed). */
+  running: z.boolean(),
+  /** Why sampling stopped; null while it runs. */
+  error: z.string().nullable(),
+  /** Samples per second per CPU now. */
+  frequency: z.number(),
+  /** `sampling.frequency`. */
+  configured_frequency: z.number(),
+  /** `sampling.max_cpu`, in percent of one core. */
+  max_cpu_percent_of_core: z.number(),
+  /** Set while sampling is slowed down; null at the configured frequency. */
+  backoff: samplerBackoffSchema.nullable(),
+  /** CPUs sampled. */
+  cpus: z.number(),
+  /** Samples received. */
+  samples: z.number(),
+  /** Samples lost in the kernel: the ring buffer was full. */
+  lost: z.number(),
+  /** Samples dropped in userspace: JavaScript fell behind the drain thread. */
+  dropped_in_userspace: z.number(),
+  /** Batches whose ingest threw and that were dropped. */
+  failed_batches: z.number(),
+});
+export type SamplerStatus = z.infer<typeof samplerStatusSchema>;
+
+/** The rolling buffer of samples (`buffer.retain`, `buffer.max_memory`). */
+export const bufferStatusSchema = z.object({
+  /** Samples held. */
+  samples: z.number(),
+  /** Seconds from the oldest sample held to the newest. */
+  span_s: z.number(),
+  /** Bytes held: sample chunks, the stack and thread-name tables, process snapshots (estimated). */
+  bytes: z.number(),
+  /** `buffer.max_memory` in bytes. */
+  max_bytes: z.number(),
+  /** Samples that aged out past `buffer.retain`. */
+  expired_samples: z.number(),
+  /** Samples given up early to stay within `buffer.max_memory`. */
+  evicted_early_samples: z.number(),
+  /** Samples refused: the budget was reached and everything held was pinned by captures or live. */
+  dropped_samples: z.number(),
+  /** Unique stacks interned. */
+  stacks: z.number(),
+  /** Processes known (pid and start time). */
+  processes: z.number(),
+});
+export type BufferStatus = z.infer<typeof bufferStatusSchema>;
+
+/** A metric this host cannot provide, and for which instances. */
+export const unavailableMetricStatusSchema = z.object({
+  metric: metricNameSchema,
+  /** Absent: no instance has it; else only this kind of instance lacks it. */
+  scope: z.enum(['system', 'process', 'cgroup']).optional(),
+  reason: z.string(),
+});
+export type UnavailableMetricStatus = z.infer<typeof unavailableMetricStatusSchema>;
+
+/** The collectors' rounds (one a second). */
+export const metricsStatusSchema = z.object({
+  /** ISO time of the last round that completed; null before the first. */
+  last_collect: z.string().nullable(),
+  /** How long the last round took (ms). */
+  cost_ms: z.number(),
+  unavailable: z.array(unavailableMetricStatusSchema),
+});
+export type MetricsStatus = z.infer<typeof metricsStatusSchema>;
+
+/** The last reload of the rules (SIGHUP). */
+export const rulesReloadSchema = z.object({
+  /** Wall-clock ms since the epoch. */
+  at_ms: z.number(),
+  /** False: the file did not load and the previous rules stay in force. */
+  ok: z.boolean(),
+  /** Why it failed (`FILE:LINE:COL: message`); absent when it did not. */
+  error: z.string().optional(),
+});
+export type RulesReload = z.infer<typeof rulesReloadSchema>;
+
+export const rulesStatusSchema = z.object({
+  /** Rules in force. */
+  count: z.number(),
+  /** `rules_file`, absolute. */
+  file: z.string(),
+  /** Null when the rules were not reloaded since the start. */
+  last_reload: rulesReloadSchema.nullable(),
+  /** Rules that cannot fire on this host: their metric is unavailable for their scope. */
+  unavailable: z.array(z.object({ rule: z.string(), metric: metricNameSchema, reason: z.string() })),
+});
+export type RulesStatus = z.infer<typeof rulesStatusSchema>;
+
+/** A capture not yet on disk (CaptureManager.pending()). */
+export const captureInFlightSchema = z.object({
+  /** The incident id it will have. */
+  id: z.string(),
+  /** The rule's name, or `manual`. */
+  rule: z.string(),
+  /** Wall-clock ms since the epoch it fired (or was asked for). */
+  at_ms: z.number(),
+  /** Attempts to write it so far (0 while its after window runs). */
+  attempts: z.number(),
+  /** True while its window is held in the buffer (until it is symbolized). */
+  pinned: z.boolean(),
+});
+export type CaptureInFlight = z.infer<typeof captureInFlightSchema>;
+
+export const capturesStatusSchema = z.object({
+  in_flight: z.array(captureInFlightSchema),
+  /** Incidents written. */
+  written: z.number(),
+  /** Of those, written without some of their parts (`problems` in incident.json). */
+  degraded: z.number(),
+  /** Incidents that could not be written at all. */
+  lost: z.number(),
+  /** The last write error, `<id>: <message>`; null when none. */
+  last_error: z.string().nullable(),
+});
+export type CapturesStatus = z.infer<typeof capturesStatusSchema>;
+
+/** tail2d's own process. */
+export const selfStatusSchema = z.object({
+  pid: z.number(),
+  /** Over the last collector round, in percent of one core. */
+  cpu_percent_of_core: z.number(),
+  rss_bytes: z.number(),
+  heap_used_bytes: z.number(),
+  /** tail2d and its own redis-server: the rules never fire on them. */
+  excluded_from_rules: z.array(z.number()),
+});
+export type SelfStatus = z.infer<typeof selfStatusSchema>;
+
+/**
+ * The `buffer.max_memory` budget (MemoryBudget.stats(), mirrored here) and the process's memory.
+ * Parts: `samples`, `processes`, `metric_history`, `rule_instances`, `process_metrics`.
+ */
+export const memoryStatusSchema = z.object({
+  /** `buffer.max_memory` in bytes. */
+  max_bytes: z.number(),
+  /** Bytes counted against the budget. */
+  bytes: z.number(),
+  /** Bytes per part. */
+  parts: z.record(z.string(), z.number()),
+  /** Things each part gave up to stay within the budget. */
+  evicted: z.record(z.string(), z.number()),
+  rss_bytes: z.number(),
+  heap_used_bytes: z.number(),
+});
+export type MemoryStatus = z.infer<typeof memoryStatusSchema>;
+
+/** One file symbolization refused or gave up on. */
+export const symbolProblemStatusSchema = z.object({
+  /** ISO time it last happened. */
+  at: z.string(),
+  /** The file as the profiled process named it: untrusted text, escaped wherever it is shown. */
+  file: z.string(),
+  /** tail2-reader's code: ETIMEDOUT, ECRASHED, ENOTREG, EMISMATCH, ENOTOWNER, ETOOBIG, EBADELF, … */
+  code: z.string(),
+  message: z.string(),
+});
+
+/** One tail2-reader process (ReaderProcess.stats(), mirrored here). */
+export const readerStatusSchema = z.object({
+  /** Null while none runs. */
+  pid: z.number().nullable(),
+  requests: z.number(),
+  /** Requests that overran their time budget (the reader was killed). */
+  timeouts: z.number(),
+  /** Readers that died during a request. */
+  crashes: z.number(),
+  /** Requests waiting or running. */
+  queued: z.number(),
+});
+
+/** Reading files of profiled processes (ProcessFiles.status(), mirrored here). */
+export const symbolsStatusSchema = z.object({
+  problems: z.object({
+    /** How often each code happened. */
+    counts: z.record(z.string(), z.number()),
+    /** The latest problems, newest first, one per file (up to 20). */
+    recent: z.array(symbolProblemStatusSchema),
+  }),
+  /** Files not read again for ten minutes after they overran the budget or crashed the reader. */
+  quarantined: z.number(),
+  /** /proc snapshots of new processes: taken, gone before read, skipped (too many at once), pending. */
+  snapshots: z.object({ taken: z.number(), gone: z.number(), skipped: z.number(), pending: z.number() }),
+  /** The snapshot reader first, then the symbol readers. */
+  readers: z.array(readerStatusSchema),
+});
+export type SymbolsStatus = z.infer<typeof symbolsStatusSchema>;
+
+export const daemonStatusSchema = z.object({
+  /** tail2's version. */
+  version: z.string(),
+  host: z.string(),
+  /** Seconds since the daemon started. */
+  uptime_s: z.number(),
+  sampler: samplerStatusSchema,
+  buffer: bufferStatusSchema,
+  metrics: metricsStatusSchema,
+  rules: rulesStatusSchema,
+  captures: capturesStatusSchema,
+  self: selfStatusSchema,
+  memory: memoryStatusSchema,
+  symbols: symbolsStatusSchema,
+  /** Null while the store is closed (during start and stop). */
+  store: storeStatusSchema.nullable(),
+  notifications: z.union([notificationsStatusSchema, notificationsOffSchema]),
+  /** `state_dir`, absolute. */
+  state_dir: z.string(),
+});
+export type DaemonStatus = z.infer<typeof daemonStatusSchema>;

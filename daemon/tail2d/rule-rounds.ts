@@ -1,0 +1,150 @@
+import type { Logger } from 'pino';
+import type { MemoryBudget } from '../buffer/memory-budget.js';
+import type { MetricCollector, ScopedUnavailableMetric } from '../metrics/metric-collector.js';
+import type { Tail2Config } from '../model/config.js';
+import type { MetricsStatus, RulesReload, RulesStatus } from '../model/daemon-status.js';
+import type { RuleStateView } from '../model/rule-state.js';
+import type { Rule } from '../model/rule.js';
+import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
+import { loadRulesFile } from '../../triggers/rules-file.js';
+
+/** One collector round a second: the cadence of every metric and rule. */
+const COLLECT_INTERVAL_MS = 1000;
+
+export interface RuleRoundsOptions {
+  /** `rules_file`, and the notifier names a rule's `notify` may use. */
+  config: Pick<Tail2Config, 'rulesFile' | 'notifiers'>;
+  collector: MetricCollector;
+  /** The rule engine's instances count against `buffer.max_memory`. */
+  budget: MemoryBudget;
+  /** tail2d's own processes (itself, its redis-server): never an instance of its rules. */
+  ownPids: () => Set<number>;
+  /** After each round's collection, before the rules: `costMs` is what the collection took. */
+  onCollected: (nowMs: number, costMs: number) => void;
+  /** Every event of the rules (pending, firing, suppressed, cleared, resolved). */
+  onRuleEvent: (event: RuleEvent) => void;
+  log: Logger;
+}
+
+/**
+ * The rules and the rounds that feed them: loads the rules file (a bad one refuses the start, and
+ * on reload keeps the rules in force), collects the metrics every second, evaluates the rules on
+ * the readings and hands their events on.
+ */
+export class RuleRounds {
+  private engine: RuleEngine | undefined;
+  private rules: Rule[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private unavailable: ScopedUnavailableMetric[] = [];
+  private lastCollectMs = 0;
+  private lastCollectCostMs = 0;
+  private lastReload: RulesReload | undefined;
+  private collectFailures = 0;
+
+  constructor(private readonly options: RuleRoundsOptions) {}
+
+  /** Reads the rules file and sets the engine up. @throws RulesFileError on a bad file: the daemon must not start. */
+  async load(): Promise<void> {
+    const { collector, budget } = this.options;
+    this.rules = await this.readRules();
+    this.engine = new RuleEngine(this.rules, collector.hostFacts());
+    budget.add(this.engine);
+  }
+
+  /** Takes the baselines for the rates, then runs a round every second. */
+  start(): void {
+    this.options.collector.collect(Date.now());
+    this.timer = setInterval(() => this.round(), COLLECT_INTERVAL_MS);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Reads the rules again; a bad file keeps the rules in force and says why (log, status). */
+  async reload(): Promise<boolean> {
+    try {
+      const rules = await this.readRules();
+      this.engine?.replaceRules(rules);
+      this.rules = rules;
+      this.lastReload = { at_ms: Date.now(), ok: true };
+      this.options.log.info({ rules: rules.length }, 'rules reloaded');
+      return true;
+    } catch (error) {
+      this.reloadFailed(error as Error);
+      this.options.log.error({ err: error }, 'rules reload failed; the previous rules stay in force');
+      return false;
+    }
+  }
+
+  /** A reload that failed before the rules were read (tail2.yaml did not load): shown as the last reload. */
+  reloadFailed(error: Error): void {
+    this.lastReload = { at_ms: Date.now(), ok: false, error: error.message };
+  }
+
+  /** Rules in force. */
+  get count(): number {
+    return this.rules.length;
+  }
+
+  /** Every rule with its state per instance. */
+  states(): readonly RuleStateView[] {
+    return this.engine?.states() ?? [];
+  }
+
+  /** `metrics` in GET /api/status. */
+  metricsStatus(): MetricsStatus {
+    return {
+      last_collect: this.lastCollectMs ? new Date(this.lastCollectMs).toISOString() : null,
+      cost_ms: this.lastCollectCostMs,
+      unavailable: this.unavailable,
+    };
+  }
+
+  /** `rules` in GET /api/status. */
+  rulesStatus(): RulesStatus {
+    return { count: this.rules.length, file: this.options.config.rulesFile, last_reload: this.lastReload ?? null, unavailable: this.rulesWithoutData() };
+  }
+
+  private readRules(): Promise<Rule[]> {
+    const { config } = this.options;
+    return loadRulesFile(config.rulesFile, { notifiers: new Set(Object.keys(config.notifiers)) });
+  }
+
+  private round(): void {
+    const { collector, budget, log } = this.options;
+    const now = Date.now();
+    try {
+      const result = collector.collect(now);
+      this.lastCollectMs = now;
+      this.lastCollectCostMs = result.costMs;
+      this.options.onCollected(now, result.costMs);
+      this.unavailable = result.unavailable;
+      // tail2d and its own redis-server are never an incident of their own rules: a profiler that
+      // profiles itself into an incident storm is the last thing a host needs at 3am.
+      const own = this.options.ownPids();
+      const readings = result.readings.filter((r) => r.instance.kind !== 'process' || !own.has(r.instance.pid));
+      const events = this.engine?.evaluate(readings, now) ?? [];
+      // New processes' history and rule instances count against the same budget as the samples.
+      budget.makeRoom();
+      for (const event of events) this.options.onRuleEvent(event);
+    } catch (error) {
+      // Once a minute at most: a collector that keeps failing must not write a line a second.
+      this.collectFailures++;
+      if (this.collectFailures === 1 || this.collectFailures % 60 === 0) log.error({ err: error, failures: this.collectFailures }, 'metric collection failed');
+    }
+  }
+
+  /** Rules that cannot fire on this host because their metric is unavailable for their scope. */
+  private rulesWithoutData(): RulesStatus['unavailable'] {
+    const scopeKind = (rule: Rule): 'system' | 'process' | 'cgroup' =>
+      rule.scope.kind === 'system' ? 'system' : rule.scope.kind === 'process' || rule.scope.kind === 'pid' ? 'process' : 'cgroup';
+    const affected: RulesStatus['unavailable'] = [];
+    for (const rule of this.rules) {
+      const missing = this.unavailable.find((u) => u.metric === rule.metric && (u.scope === undefined || u.scope === scopeKind(rule)));
+      if (missing) affected.push({ rule: rule.name, metric: rule.metric, reason: missing.reason });
+    }
+    return affected;
+  }
+}

@@ -1,0 +1,53 @@
+import type { DaemonStatus } from '../../daemon/model/daemon-status.js';
+
+/**
+ * What Tail2Daemon.status() returns a minute after the start on a quiet 2-CPU host without
+ * notifiers: nothing fired, nothing failed. Tests that need a status but check none of it use
+ * this; tests that check a part spread their own over it.
+ */
+export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
+  return {
+    version: '0.1.0',
+    host: 'db-1',
+    uptime_s: 60,
+    sampler: {
+      running: true,
+      error: null,
+      frequency: 99,
+      configured_frequency: 99,
+      max_cpu_percent_of_core: 25,
+      backoff: null,
+      cpus: 2,
+      samples: 2_140,
+      lost: 0,
+      dropped_in_userspace: 0,
+      failed_batches: 0,
+    },
+    buffer: { samples: 2_140, span_s: 59.6, bytes: 1_310_720, max_bytes: 268_435_456, expired_samples: 0, evicted_early_samples: 0, dropped_samples: 0, stacks: 310, processes: 42 },
+    metrics: { last_collect: new Date(nowMs - 400).toISOString(), cost_ms: 1.8, unavailable: [] },
+    rules: { count: 0, file: '/etc/tail2/rules.yaml', last_reload: null, unavailable: [] },
+    captures: { in_flight: [], written: 0, degraded: 0, lost: 0, last_error: null },
+    self: { pid: 812, cpu_percent_of_core: 0.4, rss_bytes: 121_634_816, heap_used_bytes: 24_117_248, excluded_from_rules: [812] },
+    memory: {
+      max_bytes: 268_435_456,
+      bytes: 1_572_864,
+      parts: { samples: 1_048_576, processes: 262_144, metric_history: 131_072, process_metrics: 98_304, rule_instances: 32_768 },
+      evicted: { samples: 0, processes: 0, metric_history: 0, process_metrics: 0, rule_instances: 0 },
+      rss_bytes: 121_634_816,
+      heap_used_bytes: 24_117_248,
+    },
+    symbols: {
+      problems: { counts: {}, recent: [] },
+      quarantined: 0,
+      snapshots: { taken: 42, gone: 0, skipped: 0, pending: 0 },
+      readers: [
+        { pid: 813, requests: 42, timeouts: 0, crashes: 0, queued: 0 },
+        { pid: 814, requests: 0, timeouts: 0, crashes: 0, queued: 0 },
+        { pid: 815, requests: 0, timeouts: 0, crashes: 0, queued: 0 },
+      ],
+    },
+    store: { incidents: 0, missing: 0, bytes: 0, last_error: null, db_path: '/var/lib/tail2/index.sqlite', incidents_dir: '/var/lib/tail2/incidents' },
+    notifications: { enabled: false, reason: 'no notifiers configured in tail2.yaml' },
+    state_dir: '/var/lib/tail2',
+  } satisfies DaemonStatus;
+}
