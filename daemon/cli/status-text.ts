@@ -16,7 +16,7 @@ export function formatStatus(status: DaemonStatus): string[] {
   const { sampler, buffer, rules, captures } = status;
   const lines = [
     `tail2d ${status.version} on ${status.host}, up ${status.uptime_s} s`,
-    `sampler:  ${sampler.running ? 'sampling' : `STOPPED: ${sampler.error}`} at ${sampler.frequency} Hz on ${sampler.cpus} CPUs; ${sampler.samples} samples, ${sampler.lost} lost, ${sampler.dropped_in_userspace} dropped`,
+    `sampler:  ${sampler.running ? 'sampling' : `STOPPED: ${sampler.error}`} at ${sampler.frequency} Hz on ${sampler.cpus} CPUs; ${sampler.samples} samples, ${sampler.lost} lost, ${sampler.dropped_in_userspace} dropped${sampler.stack_errors.kernel + sampler.stack_errors.user > 0 ? `; stacks not readable: ${sampler.stack_errors.user} user, ${sampler.stack_errors.kernel} kernel` : ''}`,
   ];
   if (sampler.backoff) lines.push(`          slowed down from ${sampler.configured_frequency} Hz since ${sampler.backoff.since}: ${sampler.backoff.reason}`);
   lines.push(

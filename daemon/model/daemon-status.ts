@@ -41,6 +41,8 @@ export const samplerStatusSchema = z.object({
   dropped_in_userspace: z.number(),
   /** Batches whose ingest threw and that were dropped. */
   failed_batches: z.number(),
+  /** Samples whose stack the kernel could not read (bpf_get_stack failed), by side; shown as such in profiles. */
+  stack_errors: z.object({ kernel: z.number(), user: z.number() }),
 });
 export type SamplerStatus = z.infer<typeof samplerStatusSchema>;
 

@@ -105,6 +105,7 @@ export class Sampling {
       lost: totals.lost,
       dropped_in_userspace: totals.droppedInUserspace,
       failed_batches: this.failedBatches,
+      stack_errors: { ...this.options.ingest.stackErrors },
     };
   }
 

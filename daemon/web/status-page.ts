@@ -79,6 +79,7 @@ function sampler(s: DaemonStatus): StatusSection {
       row('Lost in the kernel (ring buffer full)', count(sm.lost), sm.lost > 0 ? 'warn' : ''),
       row('Dropped in userspace', count(sm.dropped_in_userspace), sm.dropped_in_userspace > 0 ? 'warn' : ''),
       row('Failed batches', count(sm.failed_batches), sm.failed_batches > 0 ? 'bad' : ''),
+      row('Stacks the kernel could not read (user, kernel)', `${count(sm.stack_errors.user)}, ${count(sm.stack_errors.kernel)}`, sm.stack_errors.user + sm.stack_errors.kernel > 0 ? 'warn' : ''),
     ],
     tables: [],
   };

@@ -22,6 +22,7 @@ export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
       lost: 0,
       dropped_in_userspace: 0,
       failed_batches: 0,
+      stack_errors: { kernel: 0, user: 0 },
     },
     buffer: { samples: 2_140, span_s: 59.6, bytes: 1_310_720, max_bytes: 268_435_456, expired_samples: 0, evicted_early_samples: 0, dropped_samples: 0, stacks: 310, processes: 42 },
     metrics: { last_collect: new Date(nowMs - 400).toISOString(), cost_ms: 1.8, unavailable: [] },

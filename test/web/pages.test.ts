@@ -140,6 +140,7 @@ function daemonStatus(store: IncidentStore): DaemonStatus {
       lost: 12,
       dropped_in_userspace: 0,
       failed_batches: 0,
+      stack_errors: { kernel: 0, user: 3 },
     },
     buffer: { samples: 237_600, span_s: 600, bytes: 3_800_000, max_bytes: 268_435_456, expired_samples: 10, evicted_early_samples: 0, dropped_samples: 0, stacks: 5000, processes: 120 },
     metrics: { last_collect: new Date(NOW - 1000).toISOString(), cost_ms: 2.5, unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU: cache-misses <not supported>' }] },
@@ -452,6 +453,7 @@ describe('incident pages without a token', () => {
     const fact = (id: string, label: string) => htmlXpath(html, `string(//*[@id='${id}']//dt[.='${label}']/following-sibling::dd[1])`);
     expect(fact('status-sampler', 'State')).toBe('sampling');
     expect(fact('status-sampler', 'Frequency')).toBe('99 Hz per CPU');
+    expect(fact('status-sampler', 'Stacks the kernel could not read (user, kernel)')).toBe('3, 0');
     expect(fact('status-sampler', 'Samples per second')).toBe('396/s on average since start (expected 396/s: 99 Hz × 4 CPUs)');
     expect(fact('status-sampler', 'Lost in the kernel (ring buffer full)')).toBe('12');
     expect(fact('status-sampler', 'CPUs')).toBe('4');
