@@ -60,6 +60,6 @@ export async function storeIncident(store: IncidentStore, options: StoredInciden
     notify: options.notify,
     notifications: options.notifications ?? options.notify.map((target) => ({ target, status: 'pending' })),
   };
-  await store.write(record, (await renderIncidentFiles(record, { profile: trigger, trigger, baseline })).files);
+  await store.write(record, (await renderIncidentFiles(record, { profile: trigger, trigger, baseline, others: [] })).files);
   return record;
 }

@@ -2,6 +2,9 @@ import type { Pin, RollingBuffer } from '../buffer/rolling-buffer.js';
 import type { MetricInstance, MetricName } from '../model/metrics.js';
 import type { StackTables } from '../profile/sample-source.js';
 import { sliceProfile } from '../profile/slice-profile.js';
+import { kindsIn } from '../profile/kinds-in.js';
+import { totalWeight } from '../profile/symbolized-profile.js';
+import { PROFILE_KINDS } from '../model/profile-kind.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { isTransientStorageError } from '../store/store-error.js';
@@ -210,19 +213,25 @@ export class CaptureManager {
     let profiles: IncidentProfiles;
     try {
       await this.deps.flush();
-      const profile = await symbolizer.symbolize(tables, buffer, {
+      const window = {
         frequency: this.deps.frequency(),
         monotonicToWallMs: clock.monotonicToWallMs,
         fromNs: clock.wallToMonotonicNs(fromMs),
         toNs: clock.wallToMonotonicNs(toMs),
         title: `${request.rule} on ${this.deps.host.name}`,
-      });
+      };
+      const profile = await symbolizer.symbolize(tables, buffer, window);
+      // Every other kind of profile the window holds (page faults, off-CPU time…), whole.
+      const others: SymbolizedProfile[] = [];
+      for (const kind of kindsIn(tables, buffer, window.fromNs, window.toNs)) {
+        if (kind !== 'cpu') others.push(await symbolizer.symbolize(tables, buffer, { ...window, kind }));
+      }
       // One symbolization; the baseline (before the condition held) is cut out of it.
       const heldSince = request.heldSinceMs;
       const splitNs = heldSince !== undefined ? (heldSince - fromMs) * 1e6 : 0;
       const baseline = splitNs > 0 ? sliceProfile(profile, 0, splitNs) : undefined;
       const trigger = splitNs > 0 ? sliceProfile(profile, splitNs, Infinity) : profile;
-      profiles = { profile, trigger, baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined };
+      profiles = { profile, trigger, baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined, others };
     } catch (error) {
       if (!final && isTransientStorageError(error) && this.withinRetryTime(capture)) {
         this.deps.onError?.(id, error as Error, true);
@@ -239,6 +248,9 @@ export class CaptureManager {
     }
     this.releasePin(capture);
     const record = this.recordFor(id, request, fromMs, toMs, profiles.profile);
+    if (profiles.others.length > 0) {
+      record.profiles = [profiles.profile, ...profiles.others].map((p) => ({ kind: p.kind, unit: PROFILE_KINDS[p.kind].unit, samples: p.samples.stack.length, weight: totalWeight(p) }));
+    }
     const rendered = await (this.deps.render ?? renderIncidentFiles)(record, profiles);
     if (rendered.problems.length > 0) record.problems = rendered.problems;
     return { record, files: rendered.files };

@@ -6,6 +6,8 @@ import { encodePprofGzip } from '../formats/pprof.js';
 import { encodeProfileSamples } from '../formats/profile-samples.js';
 import { renderSpeedscope } from '../formats/speedscope.js';
 import type { IncidentProfiles } from './incident-profiles.js';
+import { PROFILE_KINDS } from '../model/profile-kind.js';
+import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { IncidentProblem, IncidentRecord } from '../model/incident-record.js';
 import { summarizeIncident } from './summarize-incident.js';
 import { describeTrigger } from '../model/trigger-text.js';
@@ -61,12 +63,33 @@ export const INCIDENT_RENDERERS: readonly ArtifactRenderer[] = [
 ];
 
 /**
+ * What each profile of another kind than CPU gets, named `<kind>.<name>` (KIND_ARTIFACTS of the
+ * store): the flamegraph in its unit, pprof, folded, speedscope, its summary and its samples.
+ */
+export function kindRenderers(profile: SymbolizedProfile): ArtifactRenderer[] {
+  const prefix = `${profile.kind}.`;
+  const what = PROFILE_KINDS[profile.kind].title;
+  return [
+    { name: `${prefix}samples.json.gz`, render: () => encodeProfileSamples(profile) },
+    { name: `${prefix}summary.json`, render: ({ record }) => JSON.stringify(summarizeIncident(profile, undefined, record.process?.pid), null, 2) + '\n' },
+    { name: `${prefix}stacks.folded`, render: () => renderFolded(profile) },
+    { name: `${prefix}flamegraph.svg`, render: ({ title, subtitle }) => renderFlamegraphSvg(profile, { title: `${what} · ${title} · ${subtitle}` }) },
+    { name: `${prefix}profile.pb.gz`, render: () => encodePprofGzip(profile) },
+    { name: `${prefix}speedscope.json`, render: ({ title }) => JSON.stringify(renderSpeedscope(profile, `${what} · ${title}`)) },
+  ];
+}
+
+/**
  * Renders the artifact files of an incident (incident.json itself is written by the store from the
  * record). Each artifact is rendered on its own: one that throws (a renderer's bug, fonts missing
  * for the PNG) is left out and named in `problems`, and the others are still made, so a capture is
  * never lost to one broken format.
  */
-export async function renderIncidentFiles(record: IncidentRecord, profiles: IncidentProfiles, renderers: readonly ArtifactRenderer[] = INCIDENT_RENDERERS): Promise<RenderedIncident> {
+export async function renderIncidentFiles(
+  record: IncidentRecord,
+  profiles: IncidentProfiles,
+  renderers: readonly ArtifactRenderer[] = [...INCIDENT_RENDERERS, ...profiles.others.flatMap(kindRenderers)],
+): Promise<RenderedIncident> {
   const who = record.process ? ` · ${record.process.comm} (pid ${record.process.pid})` : '';
   const input: RenderInput = {
     record,

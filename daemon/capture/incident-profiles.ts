@@ -8,4 +8,9 @@ export interface IncidentProfiles {
   trigger: SymbolizedProfile;
   /** Before the condition held, when that part has samples: what "normal" looked like. */
   baseline?: SymbolizedProfile;
+  /**
+   * The window's profiles of every other kind that has samples in it (page faults, off-CPU time…:
+   * daemon/model/profile-kind.ts), whole; each gets artifacts of its own, named `<kind>.<artifact>`.
+   */
+  others: SymbolizedProfile[];
 }

@@ -68,7 +68,13 @@ export const incidentRecordSchema = z.object({
   process: z.object({ pid: z.number(), comm: z.string(), cmdline: z.string() }).optional(),
   /** The captured window; `held_since` splits it into baseline (before) and trigger (after). */
   window: z.object({ from: isoTime, to: isoTime, before_ms: z.number(), after_ms: z.number(), held_since: isoTime.nullable() }),
+  /** The CPU profile of the window. */
   profile: z.object({ samples: z.number(), stacks: z.number(), processes: z.number(), frequency: z.number() }),
+  /**
+   * Every kind of profile the window holds, when there is more than CPU: each with its own
+   * artifacts (`<kind>.flamegraph.svg` …, docs/api.md); `weight` in the kind's `unit`.
+   */
+  profiles: z.array(z.object({ kind: z.string(), unit: z.string(), samples: z.number(), weight: z.number() })).optional(),
   series: z.array(metricSeriesSchema),
   /** The notifiers the rule names. */
   notify: z.array(z.string()),

@@ -1,3 +1,5 @@
+import { PROFILE_KIND_NAMES } from '../model/profile-kind.js';
+
 /**
  * The artifacts an incident directory may hold and the HTTP routes serve
  * (`GET /api/incidents/:id/<name>`, docs/api.md). Only these names are ever turned into paths
@@ -7,11 +9,20 @@ export const INCIDENT_ARTIFACTS = ['flamegraph.svg', 'flamegraph.png', 'profile.
 
 export type IncidentArtifact = (typeof INCIDENT_ARTIFACTS)[number];
 
+/**
+ * What a profile of a kind other than CPU gets (daemon/model/profile-kind.ts): served as
+ * `<kind>.<artifact>`, e.g. `page_faults.flamegraph.svg`.
+ */
+export const KIND_ARTIFACTS = ['flamegraph.svg', 'profile.pb.gz', 'stacks.folded', 'speedscope.json', 'summary.json', 'samples.json.gz'] as const;
+
 /** The metadata file every incident directory has; the store writes it from the record. */
 export const RECORD_FILE = 'incident.json';
 
-export function isIncidentArtifact(name: string): name is IncidentArtifact {
-  return (INCIDENT_ARTIFACTS as readonly string[]).includes(name);
+export function isIncidentArtifact(name: string): boolean {
+  if ((INCIDENT_ARTIFACTS as readonly string[]).includes(name)) return true;
+  const dot = name.indexOf('.');
+  const kind = name.slice(0, dot);
+  return dot > 0 && kind !== 'cpu' && (PROFILE_KIND_NAMES as readonly string[]).includes(kind) && (KIND_ARTIFACTS as readonly string[]).includes(name.slice(dot + 1));
 }
 
 /**

@@ -150,7 +150,8 @@ export function createHttpApp(api: DaemonApi): express.Express {
       const outcome = await sendArtifact(res, path, {
         'Content-Type': type,
         'Content-Security-Policy': ARTIFACT_CSP,
-        'Content-Disposition': ATTACHMENTS.has(artifact) ? `attachment; filename="${id}-${artifact}"` : 'inline',
+        // `page_faults.profile.pb.gz` downloads as `profile.pb.gz` does.
+        'Content-Disposition': ATTACHMENTS.has(artifact.replace(/^[a-z_]+\.(?=.+\.)/, '')) ? `attachment; filename="${id}-${artifact}"` : 'inline',
         // An incident's artifacts never change once written.
         'Cache-Control': 'private, max-age=86400, immutable',
       });

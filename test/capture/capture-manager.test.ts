@@ -10,6 +10,9 @@ import { createStackTables } from '../../daemon/profile/stack-tables.js';
 import { monotonicToWallMs } from '../../daemon/sampler/stack-sampler.js';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { ProcessFiles } from '../../daemon/symbols/process-files.js';
+import { PROFILE_KINDS } from '../../daemon/model/profile-kind.js';
+import { BatchIngest } from '../../daemon/profile/batch-ingest.js';
+import { encodeRecords, type SyntheticRecord } from '../../harness/synthetic-records.js';
 import { ProfileSymbolizer } from '../../daemon/symbols/profile-symbolizer.js';
 import { testOutput } from '../helpers/fixtures.js';
 
@@ -56,7 +59,7 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) 
     onLost: (id, error) => lost.push({ id, error }),
     ...overrides,
   });
-  return { store, buffer, captures, written, stored, lost, errors };
+  return { store, buffer, tables, captures, written, stored, lost, errors };
 }
 
 function request(): CaptureRequest {
@@ -64,6 +67,37 @@ function request(): CaptureRequest {
 }
 
 describe('CaptureManager', () => {
+  it('captures every kind of profile the window holds, each with artifacts of its own in its unit', async () => {
+    const dir = join(scratch, 'kinds');
+    rmSync(dir, { recursive: true, force: true });
+    const parts = await setup(dir);
+    const { store, buffer, captures, written } = parts;
+    // Samples of now: CPU (kind 0) and page faults (a kind no producer writes yet), through the real decoder.
+    const now = Number(process.hrtime.bigint());
+    const user = [0x401000n, 0x402000n];
+    const records: SyntheticRecord[] = [
+      ...Array.from({ length: 20 }, (_, i) => ({ timeNs: now - 5e8 + i * 1e6, pid: 77, comm: 'app', user })),
+      ...Array.from({ length: 3 }, (_, i) => ({ timeNs: now - 4e8 + i * 1e6, pid: 77, comm: 'app', kind: PROFILE_KINDS.page_faults.record, weight: 4096, user })),
+    ];
+    new BatchIngest(parts.tables, buffer).ingest(encodeRecords(records.sort((a, b) => a.timeNs - b.timeNs)));
+    const id = captures.start(request());
+    await expect.poll(() => written.length).toBe(1);
+    const record = await store.get(id);
+    expect(record?.profile.samples).toBe(20);
+    expect(record?.profiles).toEqual([
+      { kind: 'cpu', unit: 'samples', samples: 20, weight: 20 },
+      { kind: 'page_faults', unit: 'bytes', samples: 3, weight: 12288 },
+    ]);
+    const files = readdirSync(join(dir, 'incidents', id));
+    for (const name of ['flamegraph.svg', 'page_faults.flamegraph.svg', 'page_faults.profile.pb.gz', 'page_faults.stacks.folded', 'page_faults.summary.json', 'page_faults.samples.json.gz']) expect(files).toContain(name);
+    expect(readFileSync(join(dir, 'incidents', id, 'page_faults.flamegraph.svg'), 'utf8')).toContain('Page faults: 12.0 KiB in 3 samples');
+    expect(readFileSync(join(dir, 'incidents', id, 'page_faults.stacks.folded'), 'utf8')).toMatch(/ 12288\n$/);
+    // The store serves them by name, and nothing else by a name that only looks like one.
+    expect(store.artifactPath(id, 'page_faults.flamegraph.svg')).toBe(join(dir, 'incidents', id, 'page_faults.flamegraph.svg'));
+    expect(store.artifactPath(id, 'cpu.flamegraph.svg')).toBeUndefined();
+    expect(store.artifactPath(id, 'page_faults.incident.json')).toBeUndefined();
+  });
+
   it('writes an incident whose renderer throws without that artifact, naming it in problems, and lets the window go', async () => {
     const dir = join(scratch, 'render-throws');
     rmSync(dir, { recursive: true, force: true });
