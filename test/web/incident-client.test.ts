@@ -12,8 +12,9 @@ import { launchChromium, screenshot, watchPage, type PageIncidents } from '../he
 import { repoRoot } from '../helpers/fixtures.js';
 import { buildProfile } from '../helpers/profile-fixture.js';
 
-// The incident page's client script (views/static/incident.js) against a static page that follows
-// the server's contract, served with the page's CSP, in Debian's chromium. No daemon involved.
+// The incident page's client script (views/client/, bundled into dist/static/incident.js by
+// `npm run build`) against a static page that follows the server's contract, served with the
+// page's CSP, in Debian's chromium. No daemon involved.
 
 // The pages' policy (daemon/web/security-headers.ts): nothing inline, no eval, only our own files.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -148,6 +149,7 @@ beforeAll(async () => {
   ]);
   const backtrackingSvg = renderFlamegraphSvg(backtrackingProfile());
   const staticDir = join(repoRoot, 'views', 'static');
+  const builtDir = join(repoRoot, 'dist', 'static');
   server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     response.setHeader('Content-Security-Policy', CSP);
@@ -168,9 +170,12 @@ beforeAll(async () => {
     } else if (path.endsWith('/flamegraph.png')) {
       response.setHeader('Content-Type', 'image/png');
       response.end(PNG);
-    } else if (path === '/static/incident.js' || path === '/static/incident.css') {
-      response.setHeader('Content-Type', path.endsWith('.js') ? 'text/javascript' : 'text/css');
-      response.end(readFileSync(join(staticDir, path.slice('/static/'.length))));
+    } else if (path === '/static/incident.js' || path === '/static/incident.js.map') {
+      response.setHeader('Content-Type', path.endsWith('.js') ? 'text/javascript' : 'application/json');
+      response.end(readFileSync(join(builtDir, path.slice('/static/'.length))));
+    } else if (path === '/static/incident.css') {
+      response.setHeader('Content-Type', 'text/css');
+      response.end(readFileSync(join(staticDir, 'incident.css')));
     } else if (path === '/static/test-page.css') {
       response.setHeader('Content-Type', 'text/css');
       response.end(TEST_PAGE_CSS);
