@@ -165,6 +165,24 @@ describe('renderFlamegraphSvg', () => {
     expect(xpath(narrow, `count(${frame('tiny')}/${el('text')})`)).toBe('0');
   });
 
+  it('cuts names of emoji and other astral characters between characters, never inside one', () => {
+    // Shifted by zero, one or two ASCII letters, at widths from a few characters up: some cuts
+    // fall where a plain cut would keep half of a pair.
+    const names = Array.from({ length: 12 }, (_, i) => `${'ab'.slice(0, i % 3)}${'😀'.repeat(20 + i)}`);
+    const svg = renderFlamegraphSvg(buildProfile(names.map((name, i) => ({ frames: ['main', name], count: 6 + 5 * i }))));
+    expectWellFormed(svg);
+    let cut = 0;
+    for (const name of names) {
+      const text = xpath(svg, `string(${frame(name)}/${el('text')})`);
+      if (text === '' || text === name) continue;
+      cut++;
+      // A half pair would have reached the file as U+FFFD and so be no prefix of the name.
+      expect(text.endsWith('..'), text).toBe(true);
+      expect(name.startsWith(text.slice(0, -2)), text).toBe(true);
+    }
+    expect(cut).toBeGreaterThan(6);
+  });
+
   it('stays small and exact with 50,000 unique stacks: narrow boxes are left out', () => {
     const profile = manyStacks(50_000);
     const started = performance.now();
