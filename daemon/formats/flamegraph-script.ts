@@ -17,13 +17,21 @@ let cached: string | undefined;
  * The script embedded in interactive SVG flamegraphs: views/client/svg-flamegraph.ts bundled with
  * what it imports into one classic script by `npm run build` (scripts/build-client.mjs). Read once,
  * at the first SVG, from the package root (found from the sources under vitest or from dist/).
- * @throws FlamegraphScriptError when it is not built, or holds `]]>` (it goes in a CDATA section)
+ * @throws FlamegraphScriptError when it is not built or cannot be embedded (see {@link readFlamegraphScript})
  */
 export function flamegraphScript(): string {
-  if (cached !== undefined) return cached;
-  const text = readFileSync(scriptPath(), 'utf8');
-  if (text.includes(']]>')) throw new FlamegraphScriptError('TAIL2_SVG_SCRIPT', `${FLAMEGRAPH_SCRIPT_FILE} contains "]]>", which would end the SVG's CDATA section early.`);
-  return (cached = text);
+  return (cached ??= readFlamegraphScript(scriptPath()));
+}
+
+/**
+ * The script at `file`, checked for what would break the SVG it goes into.
+ * @throws FlamegraphScriptError when the file is missing, or holds `]]>` (the script sits in a CDATA section)
+ */
+export function readFlamegraphScript(file: string): string {
+  if (!existsSync(file)) throw notBuilt();
+  const text = readFileSync(file, 'utf8');
+  if (text.includes(']]>')) throw new FlamegraphScriptError('TAIL2_SVG_SCRIPT', `${file} contains "]]>", which would end the SVG's CDATA section early.`);
+  return text;
 }
 
 function scriptPath(): string {
@@ -33,5 +41,9 @@ function scriptPath(): string {
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new FlamegraphScriptError('TAIL2_SVG_SCRIPT', `the SVG flamegraphs' script ${FLAMEGRAPH_SCRIPT_FILE} is not built.`, 'Run `npm run build`.');
+  throw notBuilt();
+}
+
+function notBuilt(): FlamegraphScriptError {
+  return new FlamegraphScriptError('TAIL2_SVG_SCRIPT', `the SVG flamegraphs' script ${FLAMEGRAPH_SCRIPT_FILE} is not built.`, 'Run `npm run build`.');
 }

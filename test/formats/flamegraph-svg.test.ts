@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FlamegraphScriptError, readFlamegraphScript } from '../../daemon/formats/flamegraph-script.js';
 import { escapeXml } from '../../daemon/model/escape-xml.js';
 import { layoutFlamegraph } from '../../daemon/formats/flamegraph-layout.js';
 import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
@@ -17,6 +21,16 @@ const literal = (text: string): string =>
 /** The frame `<g>` whose details start with this name (titles read "name (N samples, P%)"). */
 const frame = (name: string): string => `//${el('g')}[@data-samples][starts-with(${el('title')}, ${literal(`${name} (`)})]`;
 const ROOT = `//${el('g')}[@id='frames']/${el('g')}[1]`;
+
+/** The error `run` throws (the test fails when it throws none). */
+function catching(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
 
 const spinProfile = buildProfile([
   { frames: ['main', 'outer', 'middle', 'leaf_spin'], count: 90 },
@@ -236,6 +250,22 @@ describe('renderFlamegraphSvg', () => {
     expect(xpath(svg, `count(//${el('g')}[@id='frames']/${el('g')}[not(@data-start) or not(@data-samples) or not(@data-name-length)])`)).toBe('0');
     expect(xpath(svg, `string(${frame('other')}/@data-start)`)).toBe('0');
     expect(xpath(svg, `string(${frame('outer')}/@data-start)`)).toBe('10');
+  });
+
+  it('says what to do when its script is not built, and refuses one that would end the CDATA section', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tail2-svg-script-'));
+    try {
+      const missing = catching(() => readFlamegraphScript(join(dir, 'flamegraph-svg.js')));
+      expect(missing).toBeInstanceOf(FlamegraphScriptError);
+      expect(missing).toMatchObject({ code: 'TAIL2_SVG_SCRIPT', message: expect.stringMatching(/dist\/embedded\/flamegraph-svg\.js is not built\. Run `npm run build`/) });
+      const broken = join(dir, 'broken.js');
+      writeFileSync(broken, 'const s = "]]>";');
+      expect(catching(() => readFlamegraphScript(broken))).toMatchObject({ code: 'TAIL2_SVG_SCRIPT', message: expect.stringContaining('would end the SVG') });
+      writeFileSync(broken, 'const s = "] ]>";');
+      expect(readFlamegraphScript(broken)).toBe('const s = "] ]>";');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects unusable options with a message saying what to change', () => {
