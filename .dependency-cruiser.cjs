@@ -46,6 +46,20 @@ module.exports = {
       to: { path: '^(bench|test|harness)/' },
     },
     {
+      name: 'browser-code-imports-only-browser-code',
+      comment: 'views/client/ runs in browsers (and its flame-style.ts in Node too): it imports nothing outside views/client/.',
+      severity: 'error',
+      from: { path: '^views/client/' },
+      to: { pathNot: '^views/client/' },
+    },
+    {
+      name: 'server-imports-only-the-shared-browser-module',
+      comment: 'The server renderers share views/client/flame-style.ts with the browser; the rest of views/client/ is browser-only.',
+      severity: 'error',
+      from: { path: '^(daemon|triggers|notifiers|bench|harness)/' },
+      to: { path: '^views/client/', pathNot: '^views/client/flame-style\\.ts$' },
+    },
+    {
       name: 'tests-import-no-benchmarks',
       comment: 'What tests and benchmarks share lives in harness/.',
       severity: 'error',

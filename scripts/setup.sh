@@ -2,7 +2,8 @@
 # Installs and builds what tail2 needs, skipping every step that is already done, so `npm start`,
 # `npm test` and `npm run bench` work on a fresh Debian machine (as root) and stay fast afterwards:
 #   Debian packages (apt-get) -> npm packages (npm ci) -> BPF objects + skeletons (bpf/Makefile)
-#   -> tail2-reader (native/reader/Makefile) -> native addon (node-gyp) -> TypeScript (tsc).
+#   -> tail2-reader (native/reader/Makefile) -> native addon (node-gyp) -> TypeScript (tsc)
+#   -> browser code (views/client/: tsc checks it, rolldown bundles it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,8 +58,18 @@ fi
 
 # --- TypeScript ------------------------------------------------------------------------------
 stamp=dist/.tsc-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find daemon triggers notifiers bench harness tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+# views/client/ too: the server renderers import its flame-style.ts.
+if [ ! -f "$stamp" ] || [ -n "$(find daemon triggers notifiers bench harness views/client tsconfig.json package-lock.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   log "compiling TypeScript"
   npx tsc -p tsconfig.json
   touch "$stamp"
+fi
+
+# --- Browser code: the incident page's script (dist/static/) and the SVG flamegraphs' (dist/embedded/)
+client_stamp=dist/.client-stamp
+if [ ! -f "$client_stamp" ] || [ -n "$(find views/client scripts/build-client.mjs package-lock.json -newer "$client_stamp" -print -quit 2>/dev/null)" ]; then
+  log "checking and bundling the browser code"
+  npx tsc -p views/client/tsconfig.json
+  node scripts/build-client.mjs
+  touch "$client_stamp"
 fi

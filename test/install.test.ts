@@ -70,7 +70,7 @@ describe('tail2 install', () => {
     // The copy: root's alone, with what tail2d loads at run time and no development packages.
     const copy = join(root, 'opt/tail2');
     expect(unsafeEntries(join(root, 'opt'))).toEqual([]);
-    for (const file of ['dist/daemon/cli/tail2d.js', 'dist/notifiers/notifications.js', 'views/incident.ejs', 'views/static/incident.js', 'native/build/Release/tail2_native.node', 'build/reader/tail2-reader', 'package.json', 'node_modules/better-sqlite3/package.json', 'node_modules/express/package.json']) {
+    for (const file of ['dist/daemon/cli/tail2d.js', 'dist/notifiers/notifications.js', 'views/incident.ejs', 'views/static/incident.css', 'dist/static/incident.js', 'dist/embedded/flamegraph-svg.js', 'dist/views/client/flame-style.js', 'native/build/Release/tail2_native.node', 'build/reader/tail2-reader', 'package.json', 'node_modules/better-sqlite3/package.json', 'node_modules/express/package.json']) {
       expect(existsSync(join(copy, file)), file).toBe(true);
     }
     for (const dev of ['vitest', 'playwright-core', 'typescript', 'smtp-server']) expect(existsSync(join(copy, 'node_modules', dev)), dev).toBe(false);

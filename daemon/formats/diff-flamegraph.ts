@@ -4,11 +4,13 @@
  * red grew, blue shrank, grey unchanged. Shares, not sample counts, are compared, so a baseline
  * of a different length or with more idle CPUs still compares fairly.
  *
- * It is the interactive SVG flamegraph (same layout, zoom, search, escaping) with a paint hook.
+ * It is the interactive SVG flamegraph (same layout, zoom, search, escaping) with a paint hook;
+ * the colours are views/client/flame-style.ts's, as on the incident page's diff view.
  */
+import { DIFF_LEGEND, diffColor, FULL_COLOUR_POINTS } from '../../views/client/flame-style.js';
 import { weightPerStack, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { FlameKind, FlameLayout } from './flamegraph-layout.js';
-import { renderFlamegraphSvg, SEARCH_MATCH_COLOR, type FramePainter } from './flamegraph-svg.js';
+import { renderFlamegraphSvg, type FramePainter } from './flamegraph-svg.js';
 
 /** One call path (process, then frames root first) and its share in both windows. */
 export interface FrameDiff {
@@ -216,23 +218,6 @@ function share(samples: number, total: number): number {
 // ---------------------------------------------------------------------------------------------
 // Colours and tooltips.
 
-type Rgb = readonly [number, number, number];
-const UNCHANGED: Rgb = [0xdc, 0xdc, 0xdc];
-const GREW: Rgb = [0xe0, 0x34, 0x24];
-const SHRANK: Rgb = [0x3a, 0x72, 0xe0];
-/**
- * A change of this many points or more gets the full colour even when nothing changed more, so
- * a graph of small noise stays pale instead of being scaled up to look alarming.
- */
-const FULL_COLOUR_POINTS = 5;
-
-const DIFF_LEGEND: ReadonlyArray<{ label: string; color: string }> = [
-  { label: 'grew', color: hex(GREW) },
-  { label: 'shrank', color: hex(SHRANK) },
-  { label: 'unchanged', color: hex(UNCHANGED) },
-  { label: 'search match', color: SEARCH_MATCH_COLOR },
-];
-
 function diffPainter(layout: FlameLayout, tree: PathTree): FramePainter {
   const { rects, identities } = layout;
   // Layout boxes → tree nodes, walking down from the root: each box's path is its parent's plus
@@ -261,20 +246,4 @@ function diffPainter(layout: FlameLayout, tree: PathTree): FramePainter {
       return `: ${from} → ${(after * 100).toFixed(1)}% (${points < 0 ? '-' : '+'}${Math.abs(points).toFixed(1)} points)`;
     },
   };
-}
-
-/**
- * Fill for a change of `points`: grey at 0, towards red (grew) or blue (shrank) with the size of
- * the change relative to `scale`. The square root keeps changes of a few points visible next to
- * one large one.
- */
-function diffColor(points: number, scale: number): string {
-  const strength = Math.sqrt(Math.min(1, Math.abs(points) / scale));
-  const target = points > 0 ? GREW : SHRANK;
-  const mix = (c: number): number => UNCHANGED[c] + (target[c] - UNCHANGED[c]) * strength;
-  return hex([mix(0), mix(1), mix(2)]);
-}
-
-function hex(rgb: Rgb): string {
-  return `#${rgb.map((v) => Math.round(v).toString(16).padStart(2, '0')).join('')}`;
 }

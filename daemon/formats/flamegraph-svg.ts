@@ -2,15 +2,19 @@
  * Standalone interactive SVG flamegraph, in the style of Brendan Gregg's flamegraph.pl: root at
  * the bottom, `comm` as the first frame, click to zoom, text search, no external resources.
  *
- * Three parts: the SVG text (boxes come from `flamegraph-layout.ts`), the box colours (exported,
- * so other renderers of the same layout match), and the embedded script that makes it interactive.
- * The same text, with `static: true`, is the still image the PNG renderer rasterizes, and with a
- * `paint` hook it is the differential flamegraph: one drawing code for all three.
+ * The SVG text is drawn here (boxes come from `flamegraph-layout.ts`); colours and label cutting
+ * come from views/client/flame-style.ts, which the incident page's flamegraph uses too, and the
+ * script that makes it interactive is views/client/svg-flamegraph.ts, built into one file and
+ * embedded (see flamegraph-script.ts). The same text, with `static: true`, is the still image the
+ * PNG renderer rasterizes, and with a `paint` hook it is the differential flamegraph: one drawing
+ * code for all three.
  */
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
+import { FLAMEGRAPH_LEGEND, SEARCH_MATCH_COLOR, fitLabel, flameColor, type LegendEntry } from '../../views/client/flame-style.js';
 import { escapeXml } from '../model/escape-xml.js';
 import { formatWeight, PROFILE_KINDS, type ProfileKindName } from '../model/profile-kind.js';
-import { layoutFlamegraph, type FlameIdentity, type FlameKind, type FlameLayout } from './flamegraph-layout.js';
+import { layoutFlamegraph, type FlameIdentity, type FlameLayout } from './flamegraph-layout.js';
+import { flamegraphScript } from './flamegraph-script.js';
 
 export interface FlamegraphOptions {
   /** Heading line. @defaultValue `profile.title`, else "Flame Graph" */
@@ -44,7 +48,7 @@ export interface FlamegraphOptions {
    */
   paint?: (layout: FlameLayout) => FramePainter;
   /** Legend entries, left to right. @defaultValue {@link FLAMEGRAPH_LEGEND} (without "search match" when static) */
-  legend?: ReadonlyArray<{ label: string; color: string }>;
+  legend?: readonly LegendEntry[];
 }
 
 /** How a {@link FlamegraphOptions.paint} hook draws each box, by index into `layout.rects`. */
@@ -154,8 +158,8 @@ export function renderFlamegraphSvg(profile: SymbolizedProfile, options: Flamegr
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="url(#background)"/>\n`);
   if (still) {
     // Cut rather than overflow: a chat preview shows the start of a long title, not its middle.
-    const titleText = label(title, areaWidth, 0.61 * g.titleSize) || title.slice(0, 1);
-    const subtitleText = label(subtitle, areaWidth, 0.61 * STILL_SUBTITLE_SIZE);
+    const titleText = fitLabel(title, areaWidth, 0.61 * g.titleSize) || title.slice(0, 1);
+    const subtitleText = fitLabel(subtitle, areaWidth, 0.61 * STILL_SUBTITLE_SIZE);
     out.push(
       `<text id="title" x="${width / 2}" y="${g.titleY}" text-anchor="middle" font-size="${g.titleSize}" font-weight="bold">${escapeXml(titleText)}</text>\n`,
       `<text id="subtitle" x="${width / 2}" y="${g.subtitleY}" text-anchor="middle" font-size="${STILL_SUBTITLE_SIZE}" fill="#333">${escapeXml(subtitleText)}</text>\n`,
@@ -184,7 +188,7 @@ export function renderFlamegraphSvg(profile: SymbolizedProfile, options: Flamegr
     out.push(
       `<text id="details" x="${XPAD}" y="${height - 12}"> </text>\n`,
       `<text id="matched" x="${width - XPAD}" y="${height - 12}" text-anchor="end"> </text>\n`,
-      `<script type="text/ecmascript"><![CDATA[${FLAMEGRAPH_SCRIPT}]]></script>\n`,
+      `<script type="text/ecmascript"><![CDATA[${flamegraphScript()}]]></script>\n`,
     );
   }
   out.push('</svg>\n');
@@ -265,7 +269,7 @@ function writeFrames(out: TextSink, layout: FlameLayout, areaWidth: number, g: G
     const x = XPAD + rect.start * scale;
     const w = rect.samples * scale;
     const y = g.headerHeight + (depthShown - rect.depth) * g.rowHeight;
-    const text = label(identity.name, w, g.charWidth);
+    const text = fitLabel(identity.name, w, g.charWidth);
     const summary = painter ? escapeXml(painter.summary(i)) : ` (${escapeXml(weightText(rect.samples, kind))}, ${percent(rect.samples, totalSamples)}%)`;
     const color = painter ? escapeXml(painter.fill(i)) : (fill[id] ??= flameColor(identity.kind, identity.name));
     out.push(
@@ -280,21 +284,6 @@ function writeFrames(out: TextSink, layout: FlameLayout, areaWidth: number, g: G
   out.push('</g>\n');
 }
 
-/** The text that fits in `width` px: all of it, or its start and "..", or nothing under 3 characters. */
-function label(name: string, width: number, charWidth: number): string {
-  const chars = Math.floor((width - 6) / charWidth);
-  if (chars < 3) return '';
-  if (name.length <= chars) return name;
-  let cut = chars - 2;
-  // Never split a surrogate pair: half of one is not a character XML can carry.
-  if (cut > 0 && isHighSurrogate(name.charCodeAt(cut - 1))) cut--;
-  return name.slice(0, cut) + '..';
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
-}
-
 /** Module and source location lines of a box's details, already escaped. */
 function detailLines(identity: FlameIdentity): string {
   let lines = '';
@@ -303,7 +292,7 @@ function detailLines(identity: FlameIdentity): string {
   return lines;
 }
 
-function legend(entries: ReadonlyArray<{ label: string; color: string }>, y: number): string {
+function legend(entries: readonly LegendEntry[], y: number): string {
   const parts = ['<g id="legend" font-size="11">'];
   let x = XPAD;
   for (const { label: text, color } of entries) {
@@ -344,240 +333,3 @@ function percent(part: number, whole: number): string {
 function round2(value: number): string {
   return String(Math.round(value * 100) / 100);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Colours: a hue family per kind of box and a shade within it picked by a hash of the name, so a
-// function keeps its colour from one graph to the next. Exported for the other renderers.
-
-/** Per channel: base value and how far the name hash may move it (0–255 scale). */
-type Palette = readonly [r: number, rSpread: number, g: number, gSpread: number, b: number, bSpread: number];
-
-const PALETTES: Record<FlameKind, Palette> = {
-  root: [200, 0, 200, 0, 210, 0],
-  process: [110, 30, 150, 30, 205, 35], // neutral blue
-  kernel: [225, 30, 135, 55, 0, 45], // orange / amber
-  native: [205, 50, 50, 70, 45, 45], // red / warm
-  jit: [50, 60, 190, 60, 50, 50], // green
-  unknown: [165, 45, 165, 45, 165, 45], // grey (all channels move together below)
-};
-
-/** Fill of boxes that match the current search. */
-export const SEARCH_MATCH_COLOR = '#e600e6';
-
-/** Labels and mid-shade colours for a legend, in the order they read best. */
-export const FLAMEGRAPH_LEGEND: ReadonlyArray<{ label: string; color: string }> = [
-  ...(
-    [
-      ['process', 'process'],
-      ['kernel', 'kernel'],
-      ['native', 'native (user)'],
-      ['jit', 'jit'],
-      ['unknown', 'unknown'],
-    ] as const
-  ).map(([kind, label]) => ({ label, color: shade(PALETTES[kind], 0.5, 0.5, 0.5) })),
-  { label: 'search match', color: SEARCH_MATCH_COLOR },
-];
-
-/** The `#rrggbb` fill of a box of this kind and name. */
-export function flameColor(kind: FlameKind, name: string): string {
-  const h = fnv1a(name);
-  const v1 = (h & 0xff) / 255;
-  // Grey shades move all channels together so they stay grey.
-  if (kind === 'unknown') return shade(PALETTES.unknown, v1, v1, v1);
-  return shade(PALETTES[kind], v1, ((h >>> 8) & 0xff) / 255, ((h >>> 16) & 0xff) / 255);
-}
-
-function shade(p: Palette, v1: number, v2: number, v3: number): string {
-  const channel = (base: number, spread: number, v: number): string =>
-    Math.min(255, Math.round(base + spread * v))
-      .toString(16)
-      .padStart(2, '0');
-  return `#${channel(p[0], p[1], v1)}${channel(p[2], p[3], v2)}${channel(p[4], p[5], v3)}`;
-}
-
-/** 32-bit FNV-1a over UTF-16 code units: cheap, stable, and spreads similar names apart. */
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The embedded script.
-
-/**
- * The JavaScript embedded in SVG flamegraphs: click to zoom, Reset Zoom, search by name (plain
- * text in any case, `a|b` for either; button, Ctrl+F or `?s=TEXT` in the URL; Escape clears) and a
- * details line on hover.
- *
- * It carries no data of its own: it reads the numbers from attributes the renderer writes
- * (`data-total`, `data-xpad`, `data-area-width`, `data-char-width`, `data-match-color` on the
- * `<svg>`; `data-start`, `data-samples`, `data-name-length` on each frame `<g>` in `#frames`),
- * and frame names from each frame's `<title>`. Untrusted text is only ever set through
- * `textContent`, never parsed as markup. It must not contain `]]>` (it sits in a CDATA section).
- */
-const FLAMEGRAPH_SCRIPT = String.raw`
-(function () {
-  'use strict';
-  var script = document.currentScript;
-  var svg = (script && script.ownerSVGElement) || document.documentElement;
-  var num = function (el, name) { return Number(el.getAttribute(name)); };
-  var total = num(svg, 'data-total');
-  var xpad = num(svg, 'data-xpad');
-  var areaWidth = num(svg, 'data-area-width');
-  var charWidth = num(svg, 'data-char-width');
-  var matchColor = svg.getAttribute('data-match-color');
-  var framesGroup = svg.querySelector('#frames');
-  var details = svg.querySelector('#details');
-  var unzoomButton = svg.querySelector('#unzoom');
-  var searchButton = svg.querySelector('#search');
-  var matched = svg.querySelector('#matched');
-  if (!framesGroup) return;
-
-  // One record per frame, read once: zooming 100,000 frames must not re-parse attributes.
-  var frames = [];
-  var byGroup = new WeakMap();
-  Array.prototype.forEach.call(framesGroup.children, function (g) {
-    var rect = g.querySelector('rect');
-    var title = g.querySelector('title').textContent;
-    var frame = {
-      g: g, rect: rect, text: g.querySelector('text'),
-      start: num(g, 'data-start'), samples: num(g, 'data-samples'),
-      name: title.slice(0, num(g, 'data-name-length')), details: title.replace(/\n/g, '  |  '),
-      y: num(rect, 'y'), fill: rect.getAttribute('fill'), isRoot: frames.length === 0
-    };
-    frames.push(frame);
-    byGroup.set(g, frame);
-  });
-
-  function frameOf(target) {
-    var g = target && target.closest ? target.closest('#frames > g') : null;
-    return g ? byGroup.get(g) : undefined;
-  }
-
-  // Same rule as the renderer: ".." marks a cut name; under 3 characters nothing is shown.
-  function label(name, width) {
-    var chars = Math.floor((width - 6) / charWidth);
-    if (chars < 3) return '';
-    return name.length <= chars ? name : name.slice(0, chars - 2) + '..';
-  }
-
-  function place(frame, x, width) {
-    frame.g.removeAttribute('display');
-    frame.rect.setAttribute('x', x.toFixed(2));
-    frame.rect.setAttribute('width', width.toFixed(2));
-    var text = label(frame.name, width);
-    if (!frame.text) {
-      if (!text) return;
-      // The renderer leaves out labels of boxes too narrow for one; zooming may make room.
-      frame.text = document.createElementNS('http://www.w3.org/2000/svg', 'text');
-      frame.text.setAttribute('y', (frame.y + 11).toString());
-      frame.g.appendChild(frame.text);
-    }
-    frame.text.setAttribute('x', (x + 3).toFixed(2));
-    frame.text.textContent = text;
-  }
-
-  function zoom(target) {
-    if (target.isRoot) return unzoom();
-    var lo = target.start, hi = target.start + target.samples, scale = areaWidth / target.samples;
-    frames.forEach(function (frame) {
-      var overlaps = frame.start < hi && frame.start + frame.samples > lo;
-      if (!overlaps) {
-        frame.g.setAttribute('display', 'none');
-      } else if (frame.y > target.y) {
-        // Drawn below the target, so shallower: an ancestor. Kept, full width, faded.
-        frame.g.setAttribute('opacity', '0.5');
-        place(frame, xpad, areaWidth);
-      } else {
-        frame.g.removeAttribute('opacity');
-        place(frame, xpad + (frame.start - lo) * scale, frame.samples * scale);
-      }
-    });
-    unzoomButton.removeAttribute('display');
-  }
-
-  function unzoom() {
-    var scale = areaWidth / total;
-    frames.forEach(function (frame) {
-      frame.g.removeAttribute('opacity');
-      place(frame, xpad + frame.start * scale, frame.samples * scale);
-    });
-    unzoomButton.setAttribute('display', 'none');
-  }
-
-  function resetSearch() {
-    frames.forEach(function (frame) { frame.rect.setAttribute('fill', frame.fill); });
-    matched.textContent = ' ';
-  }
-
-  // Plain text, never a regular expression: a link someone else made (a ?s= in a chat message)
-  // must not be able to freeze the viewer's tab with a pattern that backtracks for minutes on a
-  // long frame name. Case-insensitive; '|' separates alternatives. indexOf is linear.
-  function textMatcher(term) {
-    var needles = term.toLowerCase().split('|').filter(function (t) { return t !== ''; });
-    if (needles.length === 0) return null;
-    return function (name) {
-      var lower = name.toLowerCase();
-      for (var i = 0; i < needles.length; i++) if (lower.indexOf(needles[i]) >= 0) return true;
-      return false;
-    };
-  }
-
-  function search(term) {
-    resetSearch();
-    var test = term ? textMatcher(term) : null;
-    if (!test) return;
-    var ranges = [];
-    frames.forEach(function (frame) {
-      if (frame.isRoot || !test(frame.name)) return;
-      frame.rect.setAttribute('fill', matchColor);
-      ranges.push([frame.start, frame.start + frame.samples]);
-    });
-    // Union of the matched ranges, so a match nested in another match is not counted twice.
-    ranges.sort(function (a, b) { return a[0] - b[0]; });
-    var covered = 0, end = -1;
-    ranges.forEach(function (r) {
-      if (r[1] <= end) return;
-      covered += r[1] - Math.max(r[0], end);
-      end = r[1];
-    });
-    matched.textContent = 'Matched: ' + (total > 0 ? covered * 100 / total : 0).toFixed(1) + '%';
-  }
-
-  function askSearch() {
-    var term = window.prompt('Search frames (text, any case; a|b finds either; empty clears):', '');
-    if (term !== null) search(term);
-  }
-
-  framesGroup.addEventListener('click', function (e) {
-    var frame = frameOf(e.target);
-    if (frame) zoom(frame);
-  });
-  framesGroup.addEventListener('mouseover', function (e) {
-    var frame = frameOf(e.target);
-    if (frame) details.textContent = frame.details;
-  });
-  framesGroup.addEventListener('mouseout', function () { details.textContent = ' '; });
-  unzoomButton.addEventListener('click', unzoom);
-  searchButton.addEventListener('click', askSearch);
-  window.addEventListener('keydown', function (e) {
-    if ((e.ctrlKey || e.metaKey) && (e.key === 'f' || e.key === 'F')) {
-      e.preventDefault();
-      askSearch();
-    } else if (e.key === 'Escape') {
-      resetSearch();
-    }
-  });
-
-  try {
-    var fromUrl = new URLSearchParams(window.location.search).get('s');
-    if (fromUrl) search(fromUrl);
-  } catch (e) {
-    // No usable location (e.g. an embedded copy): searching from the URL is just unavailable.
-  }
-})();
-`;

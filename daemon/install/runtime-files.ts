@@ -3,15 +3,17 @@ import { join } from 'node:path';
 
 /**
  * What a running tail2 reads from its package, relative to the package root: the compiled code
- * (`dist/daemon`, `dist/triggers`, `dist/notifiers`), the page templates and their static files
- * (`views/`), the native addon (`native/build/Release/tail2_native.node`; the BPF objects are
+ * (`dist/daemon`, `dist/triggers`, `dist/notifiers`, and `dist/views`: the flamegraph style the
+ * server shares with the browser), the page templates and their stylesheets (`views/`), the
+ * bundled browser scripts (`dist/static`: the pages'; `dist/embedded`: the SVG flamegraphs'), the
+ * native addon (`native/build/Release/tail2_native.node`; the BPF objects are
  * compiled into it as skeletons, so no `.bpf.o` is read at run time), tail2-reader
  * (`build/reader/tail2-reader`, which reads the files of profiled processes), `package.json` (the
  * version), the production dependencies in `node_modules`, and what `tail2 install` itself needs
  * to run again from the copy (`systemd/`, `config/`) and the documentation the unit points at.
  */
 export function runtimeFiles(source: string): string[] {
-  const files = ['package.json', 'package-lock.json', 'README.md', 'LICENSE', 'docs', 'dist/daemon', 'dist/triggers', 'dist/notifiers', 'views', 'native/build/Release/tail2_native.node', 'build/reader/tail2-reader', 'systemd', 'config'];
+  const files = ['package.json', 'package-lock.json', 'README.md', 'LICENSE', 'docs', 'dist/daemon', 'dist/triggers', 'dist/notifiers', 'dist/views', 'dist/static', 'dist/embedded', 'views', 'native/build/Release/tail2_native.node', 'build/reader/tail2-reader', 'systemd', 'config'];
   return [...files.filter((file) => existsSync(join(source, file))), ...productionPackages(source)];
 }
 

@@ -13,7 +13,7 @@ import { addPageRoutes, renderClientError, renderNotFound, renderServerError } f
 import { ARTIFACT_CSP, securityHeaders } from './security-headers.js';
 import { CAPTURE_PROOF_HEADER, isApiPath, SessionAuth } from './session-auth.js';
 import { sendArtifact } from './send-artifact.js';
-import { STATIC_DIR, VIEWS_DIR } from './views-dir.js';
+import { BUILT_STATIC_DIR, STATIC_DIR, VIEWS_DIR } from './views-dir.js';
 
 export type { DaemonApi } from './daemon-api.js';
 
@@ -70,7 +70,10 @@ export function createHttpApp(api: DaemonApi): express.Express {
 
   // Public, like the login page that uses them. `..` in any spelling is refused by `send` and
   // falls through to the 404 below, as does every file that is not there.
-  app.use('/static', express.static(STATIC_DIR, { index: false, dotfiles: 'ignore', fallthrough: true, redirect: false, maxAge: '5m' }));
+  // Two folders: the stylesheets in views/static/, the bundled scripts in dist/static/.
+  for (const dir of [STATIC_DIR, BUILT_STATIC_DIR]) {
+    app.use('/static', express.static(dir, { index: false, dotfiles: 'ignore', fallthrough: true, redirect: false, maxAge: '5m' }));
+  }
   app.use('/static', (_req, res) => renderNotFound(pages, res));
 
   // With a token the token is the guard (and the daemon may be reached under any name).

@@ -15,8 +15,13 @@ function packageRoot(): string {
   }
 }
 
-/** The ejs templates. */
-export const VIEWS_DIR = join(packageRoot(), 'views');
+const ROOT = packageRoot();
 
-/** Served at `/static/`: stylesheets and the client scripts. */
+/** The ejs templates. */
+export const VIEWS_DIR = join(ROOT, 'views');
+
+/** Served at `/static/`: the stylesheets. */
 export const STATIC_DIR = join(VIEWS_DIR, 'static');
+
+/** Also served at `/static/`: the pages' scripts, bundled from views/client/ by `npm run build`. */
+export const BUILT_STATIC_DIR = join(ROOT, 'dist', 'static');

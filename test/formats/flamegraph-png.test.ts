@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MAX_PNG_HEIGHT, renderFlamegraphPng } from '../../daemon/formats/flamegraph-png.js';
-import { flameColor, renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
+import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
+import { flameColor } from '../../views/client/flame-style.js';
 import type { SymbolizedProfile } from '../../daemon/profile/symbolized-profile.js';
 import { buildProfile } from '../helpers/profile-fixture.js';
 

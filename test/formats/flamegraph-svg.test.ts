@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FlamegraphScriptError, readFlamegraphScript } from '../../daemon/formats/flamegraph-script.js';
 import { escapeXml } from '../../daemon/model/escape-xml.js';
 import { layoutFlamegraph } from '../../daemon/formats/flamegraph-layout.js';
 import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
@@ -17,6 +21,16 @@ const literal = (text: string): string =>
 /** The frame `<g>` whose details start with this name (titles read "name (N samples, P%)"). */
 const frame = (name: string): string => `//${el('g')}[@data-samples][starts-with(${el('title')}, ${literal(`${name} (`)})]`;
 const ROOT = `//${el('g')}[@id='frames']/${el('g')}[1]`;
+
+/** The error `run` throws (the test fails when it throws none). */
+function catching(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error');
+}
 
 const spinProfile = buildProfile([
   { frames: ['main', 'outer', 'middle', 'leaf_spin'], count: 90 },
@@ -165,6 +179,24 @@ describe('renderFlamegraphSvg', () => {
     expect(xpath(narrow, `count(${frame('tiny')}/${el('text')})`)).toBe('0');
   });
 
+  it('cuts names of emoji and other astral characters between characters, never inside one', () => {
+    // Shifted by zero, one or two ASCII letters, at widths from a few characters up: some cuts
+    // fall where a plain cut would keep half of a pair.
+    const names = Array.from({ length: 12 }, (_, i) => `${'ab'.slice(0, i % 3)}${'😀'.repeat(20 + i)}`);
+    const svg = renderFlamegraphSvg(buildProfile(names.map((name, i) => ({ frames: ['main', name], count: 6 + 5 * i }))));
+    expectWellFormed(svg);
+    let cut = 0;
+    for (const name of names) {
+      const text = xpath(svg, `string(${frame(name)}/${el('text')})`);
+      if (text === '' || text === name) continue;
+      cut++;
+      // A half pair would have reached the file as U+FFFD and so be no prefix of the name.
+      expect(text.endsWith('..'), text).toBe(true);
+      expect(name.startsWith(text.slice(0, -2)), text).toBe(true);
+    }
+    expect(cut).toBeGreaterThan(6);
+  });
+
   it('stays small and exact with 50,000 unique stacks: narrow boxes are left out', () => {
     const profile = manyStacks(50_000);
     const started = performance.now();
@@ -218,6 +250,22 @@ describe('renderFlamegraphSvg', () => {
     expect(xpath(svg, `count(//${el('g')}[@id='frames']/${el('g')}[not(@data-start) or not(@data-samples) or not(@data-name-length)])`)).toBe('0');
     expect(xpath(svg, `string(${frame('other')}/@data-start)`)).toBe('0');
     expect(xpath(svg, `string(${frame('outer')}/@data-start)`)).toBe('10');
+  });
+
+  it('says what to do when its script is not built, and refuses one that would end the CDATA section', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tail2-svg-script-'));
+    try {
+      const missing = catching(() => readFlamegraphScript(join(dir, 'flamegraph-svg.js')));
+      expect(missing).toBeInstanceOf(FlamegraphScriptError);
+      expect(missing).toMatchObject({ code: 'TAIL2_SVG_SCRIPT', message: expect.stringMatching(/dist\/embedded\/flamegraph-svg\.js is not built\. Run `npm run build`/) });
+      const broken = join(dir, 'broken.js');
+      writeFileSync(broken, 'const s = "]]>";');
+      expect(catching(() => readFlamegraphScript(broken))).toMatchObject({ code: 'TAIL2_SVG_SCRIPT', message: expect.stringContaining('would end the SVG') });
+      writeFileSync(broken, 'const s = "] ]>";');
+      expect(readFlamegraphScript(broken)).toBe('const s = "] ]>";');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects unusable options with a message saying what to change', () => {

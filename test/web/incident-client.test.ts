@@ -4,16 +4,19 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderDiffFlamegraphSvg } from '../../daemon/formats/diff-flamegraph.js';
 import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
 import { encodeProfileSamples } from '../../daemon/formats/profile-samples.js';
 import { ARTIFACT_CSP } from '../../daemon/web/security-headers.js';
+import { sliceProfile } from '../../daemon/profile/slice-profile.js';
 import type { Frame, SymbolizedProfile } from '../../daemon/profile/symbolized-profile.js';
 import { launchChromium, screenshot, watchPage, type PageIncidents } from '../helpers/browser.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { buildProfile } from '../helpers/profile-fixture.js';
 
-// The incident page's client script (views/static/incident.js) against a static page that follows
-// the server's contract, served with the page's CSP, in Debian's chromium. No daemon involved.
+// The incident page's client script (views/client/, bundled into dist/static/incident.js by
+// `npm run build`) against a static page that follows the server's contract, served with the
+// page's CSP, in Debian's chromium. No daemon involved.
 
 // The pages' policy (daemon/web/security-headers.ts): nothing inline, no eval, only our own files.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -105,6 +108,27 @@ function backtrackingProfile(): SymbolizedProfile {
   );
 }
 
+/**
+ * Names of emoji (two UTF-16 code units each) after zero, one or two ASCII letters, in boxes of
+ * many widths: wherever a zoom puts them, some labels are cut where a plain cut would keep half
+ * of a pair.
+ */
+function emojiProfile(): SymbolizedProfile {
+  // Under a busy sibling the names' boxes are too narrow for labels until `group` is zoomed into.
+  return buildProfile(
+    [
+      { frames: ['main', 'busy'], count: 4000 },
+      ...EMOJI_NAMES.map((name, i) => ({ frames: ['main', 'group', name], count: 5 + 4 * i })),
+    ],
+    100,
+  );
+}
+const EMOJI_NAMES = Array.from({ length: 14 }, (_, i) => `${'ab'.slice(0, i % 3)}${'😀'.repeat(24 + i)}`);
+/** A UTF-16 code unit that is half of a pair without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Where incidentProfile's condition began to hold (s from the window start). */
+const HELD_S = 30;
 const START_MS = Date.UTC(2026, 10, 25, 3, 0, 0);
 const iso = (offsetS: number): string => new Date(START_MS + offsetS * 1000).toISOString();
 const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -119,7 +143,7 @@ function incidentPage(id: string, pid: string, comm: string): string {
 <script src="/static/incident.js" defer></script></head>
 <body><h1>Incident ${escapeHtml(id)}</h1>
 <div id="incident-data" hidden data-id="${escapeHtml(id)}" data-samples-url="/api/incidents/${escapeHtml(id)}/samples.json.gz"
-  data-fired-at="${iso(60)}" data-held-since="${iso(30)}" data-window-from="${iso(0)}" data-window-to="${iso(70)}"
+  data-fired-at="${iso(60)}" data-held-since="${iso(HELD_S)}" data-window-from="${iso(0)}" data-window-to="${iso(70)}"
   data-pid="${escapeHtml(pid)}" data-comm="${escapeHtml(comm)}" data-frequency="100"></div>
 <section id="timeline"><h2>Samples over time</h2><div id="heatmap"><p class="js-only-note">The heatmap needs JavaScript.</p></div><p id="heatmap-selection"></p></section>
 <section id="flamegraph-section"><h2>Flamegraph</h2>
@@ -147,8 +171,16 @@ beforeAll(async () => {
     ['inc-big', encodeProfileSamples(largeProfile())],
     ['inc-redos', encodeProfileSamples(backtrackingProfile())],
   ]);
-  const backtrackingSvg = renderFlamegraphSvg(backtrackingProfile());
+  // The server's renderings, for the page to be compared with.
+  const profile = incidentProfile();
+  const svgs = new Map<string, string>([
+    ['/api/incidents/inc-redos/flamegraph.svg', renderFlamegraphSvg(backtrackingProfile())],
+    ['/api/incidents/inc-1/flamegraph.svg', renderFlamegraphSvg(profile)],
+    ['/api/incidents/inc-1/diff.svg', renderDiffFlamegraphSvg(sliceProfile(profile, HELD_S * 1e9, Infinity), sliceProfile(profile, 0, HELD_S * 1e9), { title: 'diff' })],
+    ['/api/incidents/inc-emoji/flamegraph.svg', renderFlamegraphSvg(emojiProfile())],
+  ]);
   const staticDir = join(repoRoot, 'views', 'static');
+  const builtDir = join(repoRoot, 'dist', 'static');
   server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     response.setHeader('Content-Security-Policy', CSP);
@@ -161,17 +193,20 @@ beforeAll(async () => {
     } else if ((match = path.match(/^\/api\/incidents\/([\w-]+)\/samples\.json\.gz$/)) && samples.has(match[1])) {
       response.setHeader('Content-Type', 'application/gzip');
       response.end(samples.get(match[1]));
-    } else if (path === '/api/incidents/inc-redos/flamegraph.svg') {
+    } else if (svgs.has(path)) {
       // As the daemon serves artifacts: the SVG's own script runs under the artifact policy.
       response.setHeader('Content-Security-Policy', ARTIFACT_CSP);
       response.setHeader('Content-Type', 'image/svg+xml');
-      response.end(backtrackingSvg);
+      response.end(svgs.get(path));
     } else if (path.endsWith('/flamegraph.png')) {
       response.setHeader('Content-Type', 'image/png');
       response.end(PNG);
-    } else if (path === '/static/incident.js' || path === '/static/incident.css') {
-      response.setHeader('Content-Type', path.endsWith('.js') ? 'text/javascript' : 'text/css');
-      response.end(readFileSync(join(staticDir, path.slice('/static/'.length))));
+    } else if (path === '/static/incident.js' || path === '/static/incident.js.map') {
+      response.setHeader('Content-Type', path.endsWith('.js') ? 'text/javascript' : 'application/json');
+      response.end(readFileSync(join(builtDir, path.slice('/static/'.length))));
+    } else if (path === '/static/incident.css') {
+      response.setHeader('Content-Type', 'text/css');
+      response.end(readFileSync(join(staticDir, 'incident.css')));
     } else if (path === '/static/test-page.css') {
       response.setHeader('Content-Type', 'text/css');
       response.end(TEST_PAGE_CSS);
@@ -508,5 +543,112 @@ describe('incident page client', () => {
     expectClean(seen);
     expectClean(phone.seen);
     await phone.page.close();
+  });
+});
+
+describe('the same look as the server renderers', () => {
+  /** `rgb(r, g, b)` as `#rrggbb`. */
+  const hex = (css: string): string => `#${(css.match(/\d+/g) ?? []).slice(0, 3).map((v) => Number(v).toString(16).padStart(2, '0')).join('')}`;
+
+  /** Every frame box of the server's SVG open in `page`: name and fill, as the renderer wrote them. */
+  const svgFrames = (page: Page): Promise<Array<[string, string]>> =>
+    page.evaluate(() =>
+      [...document.querySelectorAll('#frames > g')].map((g): [string, string] => [
+        (g.querySelector('title')?.textContent ?? '').slice(0, Number(g.getAttribute('data-name-length'))),
+        g.querySelector('rect')?.getAttribute('fill') ?? '',
+      ]),
+    );
+  const svgLegend = (page: Page): Promise<Array<[string, string]>> =>
+    page.evaluate(() => [...document.querySelectorAll('#legend rect')].map((r): [string, string] => [r.nextElementSibling?.textContent ?? '', r.getAttribute('fill') ?? '']));
+  /** Every frame the incident page drew: name, kind and the colour it was painted in. */
+  const pageFrames = async (page: Page): Promise<Array<{ name: string; kind: string; color: string }>> =>
+    (
+      await page.locator('.frame').evaluateAll((frames) =>
+        frames.map((f) => ({ name: f.getAttribute('data-name') ?? '', kind: /\bkind-(\w+)/.exec(f.className)?.[1] ?? '', color: (f as HTMLElement).style.backgroundColor })),
+      )
+    ).map((f) => ({ ...f, color: hex(f.color) }));
+  const pageLegend = async (page: Page): Promise<Array<[string, string]>> =>
+    (await page.locator('.flame-legend-item').evaluateAll((items) => items.map((i) => [i.textContent ?? '', getComputedStyle(i.querySelector('.swatch')!).backgroundColor]))).map(
+      ([label, color]) => [label, hex(color)] as [string, string],
+    );
+
+  it('paints frames, legends and search matches in the colours of the server’s SVG and diff flamegraphs', async () => {
+    const svgPage = await browser.newPage();
+    const svgSeen = watchPage(svgPage);
+    await svgPage.goto(`${base}/api/incidents/inc-1/flamegraph.svg`);
+    const serverFill = new Map(await svgFrames(svgPage));
+    const serverLegend = await svgLegend(svgPage);
+    const serverMatch = await svgPage.evaluate(() => document.documentElement.getAttribute('data-match-color'));
+    await svgPage.goto(`${base}/api/incidents/inc-1/diff.svg`);
+    const serverDiffFill = new Map(await svgFrames(svgPage));
+    const serverDiffLegend = await svgLegend(svgPage);
+    expectClean(svgSeen);
+    await svgPage.close();
+
+    const { page, seen } = await openIncident();
+    // A process is "comm (pid)" on the page and "comm" in the SVG, and its shade follows the
+    // name: processes are compared in the diff, whose colours follow the change alone.
+    const frames = (await pageFrames(page)).filter((f) => f.kind !== 'process');
+    expect(new Set(frames.map((f) => f.kind))).toEqual(new Set(['root', 'native', 'jit', 'kernel']));
+    expect(frames.length).toBeGreaterThan(8);
+    for (const f of frames) expect(f.color, f.name).toBe(serverFill.get(f.name));
+    expect(new Set(frames.map((f) => f.color)).size).toBeGreaterThan(5);
+    expect(serverLegend.length).toBe(6);
+    expect(await pageLegend(page)).toEqual(serverLegend);
+
+    await page.fill('#flame-search', 'spin');
+    await expect.poll(() => page.locator('.frame.match').count()).toBeGreaterThan(0);
+    expect(hex(await page.locator('.frame.match').first().evaluate((f) => getComputedStyle(f).backgroundColor))).toBe(serverMatch);
+    await page.fill('#flame-search', '');
+
+    await page.click('button[data-view="diff"]');
+    await expect.poll(() => frame(page, 'pg_extension_spin').getAttribute('class')).toContain('diff-grew');
+    const diff = await pageFrames(page);
+    // The same boxes (the trigger window's), each in the server's colour for its change.
+    expect(diff.length).toBe(serverDiffFill.size);
+    for (const f of diff) expect(f.color, f.name).toBe(serverDiffFill.get(f.kind === 'process' ? f.name.replace(/ \(\d+\)$/, '') : f.name));
+    expect(new Set(diff.map((f) => f.color)).size).toBeGreaterThan(3);
+    expect(await pageLegend(page)).toEqual(serverDiffLegend);
+    expectClean(seen);
+    await page.close();
+  });
+
+  it('relabels zoomed SVG boxes without ever cutting an emoji in half', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const seen = watchPage(page);
+    await page.goto(`${base}/api/incidents/inc-emoji/flamegraph.svg`);
+    const labels = (): Promise<Array<{ name: string; text: string; width: number; charWidth: number }>> =>
+      page.evaluate(() => {
+        const charWidth = Number(document.documentElement.getAttribute('data-char-width'));
+        return [...document.querySelectorAll('#frames > g')]
+          .filter((g) => g.getAttribute('display') !== 'none')
+          .map((g) => ({
+            name: (g.querySelector('title')?.textContent ?? '').slice(0, Number(g.getAttribute('data-name-length'))),
+            text: g.querySelector('text')?.textContent ?? '',
+            width: Number(g.querySelector('rect')?.getAttribute('width')),
+            charWidth,
+          }));
+      });
+    const emoji = async (): Promise<Array<{ name: string; text: string; width: number; charWidth: number }>> => (await labels()).filter((l) => EMOJI_NAMES.includes(l.name));
+    // Drawn by the server: the names' boxes are too narrow for any label.
+    expect((await emoji()).filter((l) => l.text !== '')).toEqual([]);
+
+    await page.locator('#frames > g').filter({ has: page.locator('title', { hasText: /^group \(/ }) }).locator('rect').click();
+    await expect.poll(async () => (await emoji()).filter((l) => l.text !== '').length).toBeGreaterThan(10);
+    let cut = 0;
+    let guarded = 0;
+    for (const { name, text, width, charWidth } of await emoji()) {
+      expect(text, name).not.toMatch(LONE_SURROGATE);
+      if (text === '' || text === name) continue;
+      cut++;
+      expect(text.endsWith('..'), text).toBe(true);
+      expect(name.startsWith(text.slice(0, -2)), text).toBe(true);
+      if (LONE_SURROGATE.test(name.slice(0, Math.floor((width - 6) / charWidth) - 2))) guarded++;
+    }
+    // Labels were cut, and some where a plain cut would have split a pair.
+    expect(cut).toBeGreaterThan(10);
+    expect(guarded).toBeGreaterThan(2);
+    expectClean(seen);
+    await page.close();
   });
 });
