@@ -5,6 +5,7 @@ import ejs from 'ejs';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TAIL2_VERSION } from '../tail2d/version.js';
 import { parseDuration } from '../model/duration.js';
+import { PROFILE_KIND_NAMES } from '../model/profile-kind.js';
 import type { DaemonApi } from './daemon-api.js';
 import { addLoginRoutes } from './login-routes.js';
 import { loopbackHostOnly } from './loopback-host.js';
@@ -31,6 +32,12 @@ const CONTENT_TYPES: Record<string, string> = {
  * (summary.json) is data for scripts and stays inline.
  */
 const ATTACHMENTS = new Set(['profile.pb.gz', 'stacks.folded', 'speedscope.json', 'samples.json.gz']);
+
+/** `page_faults.profile.pb.gz` is `profile.pb.gz` of another kind: the name CPU's artifact has. */
+function artifactOfCpuKind(artifact: string): string {
+  const kind = PROFILE_KIND_NAMES.find((name) => artifact.startsWith(`${name}.`));
+  return kind === undefined ? artifact : artifact.slice(kind.length + 1);
+}
 
 const CAPTURE_LIMIT = { beforeMs: 3_600_000, afterMs: 600_000 };
 /** Manual captures allowed per minute, so a script in a loop cannot fill the disk. */
@@ -154,7 +161,7 @@ export function createHttpApp(api: DaemonApi): express.Express {
         'Content-Type': type,
         'Content-Security-Policy': ARTIFACT_CSP,
         // `page_faults.profile.pb.gz` downloads as `profile.pb.gz` does.
-        'Content-Disposition': ATTACHMENTS.has(artifact.replace(/^[a-z_]+\.(?=.+\.)/, '')) ? `attachment; filename="${id}-${artifact}"` : 'inline',
+        'Content-Disposition': ATTACHMENTS.has(artifactOfCpuKind(artifact)) ? `attachment; filename="${id}-${artifact}"` : 'inline',
         // An incident's artifacts never change once written.
         'Cache-Control': 'private, max-age=86400, immutable',
       });
