@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildCFixture, repoRoot } from '../harness/fixture-programs.js';
+import { tail2dCommand } from '../harness/daemon-command.js';
+import { buildCFixture } from '../harness/fixture-programs.js';
 
 export interface BurstPhase {
   name: string;
@@ -52,7 +53,8 @@ export async function runBurstBench(): Promise<BurstResult> {
     'rules:\n  - { name: spin, metric: cpu, scope: { process: "." }, above: 95%, for: 2m }\n  - { name: leak, metric: rss_growth, scope: { process: "." }, above: 50MiB/min, for: 3m }\n',
   );
   writeFileSync(join(dir, 'tail2.yaml'), `state_dir: state\nweb: { listen: "127.0.0.1:${port}" }\nrules_file: rules.yaml\nbuffer: { retain: 10m, max_memory: 64MiB }\n`);
-  const daemon = spawn(process.execPath, [join(repoRoot, 'dist', 'daemon', 'cli', 'tail2d.js'), '--config', join(dir, 'tail2.yaml')], { stdio: 'ignore' });
+  const [node, ...daemonArgs] = tail2dCommand(join(dir, 'tail2.yaml'));
+  const daemon = spawn(node, daemonArgs, { stdio: 'ignore' });
   const pid = daemon.pid!;
   const status = async () => (await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { memory: { bytes: number; max_bytes: number } };
   const phases: BurstPhase[] = [];

@@ -7,6 +7,7 @@ import { INCIDENT_ID_PATTERN } from '../daemon/capture/incident-id.js';
 import type { IncidentRecord } from '../daemon/model/incident-record.js';
 import { IncidentStore } from '../daemon/store/incident-store.js';
 import { encodeCursor } from '../daemon/store/list-cursor.js';
+import { fixtureRecord } from '../harness/fixture-incident.js';
 import { testOutput } from '../harness/fixture-programs.js';
 
 /** Median milliseconds of one query shape, and of the directory-scan baseline where there is one. */
@@ -102,26 +103,18 @@ export async function runStoreBench(count = 10_000, runs = 200): Promise<StoreBe
 
 function benchRecord(i: number, firedAtMs: number): IncidentRecord {
   const comm = COMMS[i % COMMS.length];
-  const pid = 1000 + (i % 5000);
   const time = new Date(firedAtMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const rule = `rule-${i % RULES}`;
-  return {
+  return fixtureRecord({
     id: `${time}-${rule}-${i.toString(36).padStart(6, '0')}`,
     rule,
-    fired_at: new Date(firedAtMs).toISOString(),
+    firedAtMs,
     host: 'bench-host',
-    kernel: '6.18',
-    tail2_version: '0.1.0',
-    status: 'captured',
-    trigger: { kind: 'rule', metric: 'cpu', comparison: 'above', value: 0.95, threshold: 0.9, thresholdText: '90%', forMs: 30_000 },
-    instance: { kind: 'process', pid, startTime: 1, comm, cmdline: `/usr/bin/${comm}` },
-    process: { pid, comm, cmdline: `/usr/bin/${comm}` },
-    window: { from: new Date(firedAtMs - 60_000).toISOString(), to: new Date(firedAtMs + 10_000).toISOString(), before_ms: 60_000, after_ms: 10_000, held_since: null },
+    process: { pid: 1000 + (i % 5000), comm, cmdline: `/usr/bin/${comm}` },
+    value: 0.95,
     profile: { samples: 5940, stacks: 800, processes: 40, frequency: 99 },
-    series: [],
-    notify: ['oncall-slack'],
     notifications: [{ target: 'oncall-slack', status: 'delivered' }],
-  };
+  });
 }
 
 /**

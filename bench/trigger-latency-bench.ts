@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildCFixture, repoRoot } from '../harness/fixture-programs.js';
+import { tail2dCommand } from '../harness/daemon-command.js';
+import { buildCFixture } from '../harness/fixture-programs.js';
 
 export interface TriggerLatencyResult {
   afterMs: number;
@@ -37,7 +38,8 @@ export async function runTriggerLatencyBench(firings = 3): Promise<TriggerLatenc
     `rules:\n  - name: spin\n    metric: cpu\n    scope: { process: "^burner$" }\n    above: 50%\n    for: 2s\n    capture: { before: 10s, after: ${afterMs / 1000}s }\n`,
   );
   writeFileSync(join(dir, 'tail2.yaml'), `state_dir: state\nweb: { listen: "127.0.0.1:${await freePort()}" }\nrules_file: rules.yaml\n`);
-  const daemon = spawn(process.execPath, [join(repoRoot, 'dist', 'daemon', 'cli', 'tail2d.js'), '--config', join(dir, 'tail2.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [node, ...daemonArgs] = tail2dCommand(join(dir, 'tail2.yaml'));
+  const daemon = spawn(node, daemonArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   const fired: number[] = [];
   const written: number[] = [];
   let pending = '';

@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config/load-config.js';
 import { startDaemon } from './helpers/daemon-process.js';
+import { daemonNodeFlags } from '../harness/daemon-command.js';
 import { cliPath, repoRoot, runCli } from './helpers/fixtures.js';
 
 // `tail2 install` into scratch roots: the root-owned copy the service runs, the unit systemd
@@ -55,7 +56,7 @@ describe('tail2 install', () => {
     expect(result.stdout).toContain(`copied tail2 to ${root}/opt/tail2 (owned by root`);
     const unitPath = join(root, 'etc/systemd/system/tail2.service');
     const unit = readFileSync(unitPath, 'utf8');
-    expect(unit).toContain(`ExecStart=${process.execPath} /opt/tail2/dist/daemon/cli/tail2d.js --config /etc/tail2/tail2.yaml`);
+    expect(unit).toContain(`ExecStart=${[process.execPath, ...daemonNodeFlags].join(' ')} /opt/tail2/dist/daemon/cli/tail2d.js --config /etc/tail2/tail2.yaml`);
     expect(unit).not.toContain(repoRoot);
     expect(unit).toMatch(/^Type=notify$/m);
     expect(unit).toMatch(/^WatchdogSec=/m);
@@ -191,5 +192,11 @@ describe('tail2 install', () => {
     const asNobody = spawnSync(AS_NOBODY[0], [...AS_NOBODY.slice(1), process.execPath, cliPath, 'install', '--root', target], { encoding: 'utf8' });
     expect(asNobody.status).toBe(1);
     expect(asNobody.stderr).toContain('tail2 install must run as root');
+  });
+
+  it('runs node with the same flags under systemd and under npm start, the flags tests and benchmarks start tail2d with', () => {
+    expect(daemonNodeFlags).toContain('--max-semi-space-size=4');
+    const start = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(start).toContain(`node ${daemonNodeFlags.join(' ')} dist/daemon/cli/tail2d.js `);
   });
 });

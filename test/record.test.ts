@@ -1,14 +1,21 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Profile } from 'pprof-format';
 import { parseFolded } from '../daemon/formats/folded.js';
-import { buildCFixture, fixtureSources, runCli, startFixture, testOutput } from './helpers/fixtures.js';
+import { buildCFixture, fixtureSources, runCli, startCli, startFixture, testOutput } from './helpers/fixtures.js';
+import { untilExecd } from './helpers/process-state.js';
 
 // `tail2 record` end to end: the real CLI, real BPF programs in this kernel, real fixture processes.
 const out = join(testOutput, 'record');
+
+/** The file's text, or '' while it does not exist. */
+function readIfExists(path: string): string {
+  return existsSync(path) ? readFileSync(path, 'utf8') : '';
+}
 
 /** Sum of counts of folded lines whose path starts with `prefix`. */
 function samplesWhere(folded: Map<string, number>, test: (path: string) => boolean): number {
@@ -72,7 +79,8 @@ describe('tail2 record', () => {
   it('names the JavaScript functions of a Node.js process run with --perf-basic-prof', async () => {
     const child = startFixture(process.execPath, ['--perf-basic-prof', join(fixtureSources, 'js-burner.js'), '10']);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500)); // let V8 optimise the hot function
+      // V8 has compiled the hot function once it names it in the perf map.
+      await expect.poll(() => readIfExists(`/tmp/perf-${child.pid}.map`), { timeout: 30_000 }).toContain('tail2HotJavaScriptFunction');
       const result = await runCli(['record', '-d', '3s', '--pid', String(child.pid), '-o', join(out, 'node.folded')]);
       expect(result.code).toBe(0);
     } finally {
@@ -98,11 +106,11 @@ describe('tail2 record', () => {
   });
 
   it('symbolizes a process started during the recording that lived shorter than one batch', async () => {
-    const recorder = runCli(['record', '-d', '3s', '--process', '^burner$', '-o', join(out, 'short-lived.folded')]);
-    await new Promise((resolve) => setTimeout(resolve, 1200)); // sampling has started
+    const recorder = startCli(['record', '-d', '3s', '--process', '^burner$', '-o', join(out, 'short-lived.folded')]);
+    await expect.poll(() => recorder.stderr(), { timeout: 30_000 }).toContain('sampling');
     const child = startFixture(burner, ['0.4']);
     await new Promise((resolve) => child.on('exit', resolve));
-    const result = await recorder;
+    const result = await recorder.done;
     expect(result.code, result.stderr).toBe(0);
     const folded = parseFolded(readFileSync(join(out, 'short-lived.folded'), 'utf8'));
     // Its samples in user code resolve completely, the C library (mapped by the dynamic loader
@@ -122,7 +130,7 @@ describe('tail2 record', () => {
     const script = `mount -t tmpfs tmpfs ${hidden} && cp ${burner} ${hidden}/nsburner && exec ${hidden}/nsburner 0`;
     const child = startFixture('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await untilExecd(child.pid!, 'nsburner');
       const result = await runCli(['record', '-d', '2s', '--process', '^nsburner$', '-o', join(out, 'namespace.folded')]);
       expect(result.code, result.stderr).toBe(0);
     } finally {
@@ -176,24 +184,11 @@ describe('tail2 record', () => {
   });
 
   it('stops early on Ctrl-C and still writes the file', async () => {
-    const { spawn } = await import('node:child_process');
-    const { cliPath } = await import('./helpers/fixtures.js');
-    const child = spawn(process.execPath, [cliPath, 'record', '-d', '60s', '--include-idle', '-o', join(out, 'interrupted.pb.gz')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (stderr.includes('sampling')) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 50);
-    });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const recorder = startCli(['record', '-d', '60s', '--include-idle', '-o', join(out, 'interrupted.pb.gz')]);
+    await expect.poll(() => recorder.stderr(), { timeout: 30_000 }).toContain('sampling');
+    await sleep(1500); // a recording of 1.5 s, of the 60 s asked for
+    recorder.child.kill('SIGINT');
+    const { code, stderr } = await recorder.done;
     expect(code).toBe(0);
     // The profile covers the time until the signal, not the 60 s asked for.
     expect(stderr).toContain('wrote');

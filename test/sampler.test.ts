@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Recording } from '../daemon/profile/recording.js';
 import { RecordLayout } from '../daemon/sampler/sample-record.js';
@@ -6,7 +7,6 @@ import { StackSampler } from '../daemon/sampler/stack-sampler.js';
 import { buildCFixture } from './helpers/fixtures.js';
 
 // The BPF sampler, loaded into this kernel and attached to every CPU.
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const attachedPrograms = () => execFileSync('bpftool', ['prog', 'show']).toString().split('\n').filter((l) => l.includes('sample_stack')).length;
 
 describe('StackSampler', () => {

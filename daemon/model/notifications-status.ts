@@ -21,6 +21,8 @@ export const managedRedisStatusSchema = z.object({
   running: z.boolean(),
   /** Restarts after unexpected exits since tail2d started. */
   restarts: z.number(),
+  /** When the next restart is due (wall-clock ms) while one is scheduled; null otherwise. */
+  restart_at_ms: z.number().nullable(),
   /** Present once it has exited without being asked to. */
   last_exit: redisExitSchema.optional(),
 });

@@ -128,6 +128,8 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
   private output: string[] = [];
   private supervising = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** When restartTimer fires (wall-clock ms); null while no restart is scheduled. */
+  private restartAtMs: number | null = null;
   private backoffMs = BACKOFF_FIRST_MS;
   private restarts = 0;
   private lastExit: RedisExit | undefined;
@@ -197,6 +199,7 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
     this.supervising = false;
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
+    this.restartAtMs = null;
     process.off('exit', this.killOnExit);
     const launch = this.current;
     if (!launch || launch.ended) return;
@@ -213,6 +216,7 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
       pid: running ? (this.current?.child.pid ?? null) : null,
       running,
       restarts: this.restarts,
+      restart_at_ms: this.restartAtMs,
     };
     if (this.lastExit) status.last_exit = this.lastExit;
     return status;
@@ -296,11 +300,17 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     this.log.error({ code, signal, output: exit.output, restartInMs: delayMs }, 'redis-server exited unexpectedly; restarting it');
     this.emit('exit', exit);
+    this.scheduleRestart(delayMs);
+  }
+
+  private scheduleRestart(delayMs: number): void {
+    this.restartAtMs = Date.now() + delayMs;
     this.restartTimer = setTimeout(() => void this.restart(), delayMs);
   }
 
   private async restart(): Promise<void> {
     this.restartTimer = undefined;
+    this.restartAtMs = null;
     if (!this.supervising) return;
     this.restarts++;
     let launch: Launch;
@@ -311,7 +321,7 @@ export class ManagedRedis extends EventEmitter<ManagedRedisEvents> {
     } catch (error) {
       this.log.error({ err: error }, 'cannot restart redis-server');
       // Treat it as another failed run, so the backoff keeps growing.
-      this.restartTimer = setTimeout(() => void this.restart(), this.backoffMs);
+      this.scheduleRestart(this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
       return;
     }

@@ -4,9 +4,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { runCli } from '../helpers/fixtures.js';
+import { untilRanFor } from '../helpers/process-state.js';
 
 const running: RunningDaemon[] = [];
 const children: ChildProcess[] = [];
@@ -40,7 +42,7 @@ async function healthDuring<T>(d: RunningDaemon, work: Promise<T>): Promise<{ va
       );
       if (ok) answered++;
       else unanswered++;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   })();
   const value = await work;
@@ -63,7 +65,7 @@ describe('tail2d among hostile processes', () => {
     running.push(d);
     const child = hostileNode('rm -f /tmp/perf-$$.map && mkfifo /tmp/perf-$$.map');
     try {
-      await new Promise((resolve) => setTimeout(resolve, 3000)); // sampled for a while
+      await untilRanFor(child.pid!, 'node', 2); // sampled for a while
       const { value: id, unanswered } = await healthDuring(d, capture(d));
       expect(unanswered).toBe(0);
       const record = await d.get<{ profile: { samples: number } }>(`/api/incidents/${id}`);
@@ -94,7 +96,7 @@ describe('tail2d among hostile processes', () => {
     running.push(d);
     const child = hostileNode('rm -f /tmp/perf-$$.map && ln -s /etc/shadow /tmp/perf-$$.map');
     try {
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await untilRanFor(child.pid!, 'node', 2);
       const id = await capture(d);
       const dir = join(d.dir, 'state', 'incidents', id);
       const secrets = readFileSync('/etc/shadow', 'utf8')

@@ -20,8 +20,8 @@ describe('tail2d logs', () => {
     const child = spawn(process.execPath, [tail2dPath, '--config', join(dir, 'tail2.yaml')], { stdio: ['ignore', 'ignore', fd], env: { ...process.env, JOURNAL_STREAM: `${dev}:${ino}` } });
     closeSync(fd);
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 60_000;
-    while (!readFileSync(logPath, 'utf8').includes('tail2d started') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    await expect.poll(() => child.exitCode !== null || readFileSync(logPath, 'utf8').includes('tail2d started'), { timeout: 60_000, interval: 100 }).toBe(true);
+    expect(child.exitCode).toBeNull();
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     const lines = readFileSync(logPath, 'utf8').trim().split('\n');

@@ -4,6 +4,7 @@
 // ("Memory"), and the budget it keeps must hold.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildCFixture } from '../helpers/fixtures.js';
@@ -42,12 +43,11 @@ describe('tail2d memory under bursts of processes', () => {
       // Each lives about three seconds: seen by the collectors and sampled, then gone.
       const child = spawn(sleeper, ['3', `--classpath-${i}`, ...huge], { stdio: 'ignore' });
       exits.push(new Promise((resolve) => child.once('exit', () => resolve())));
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      await sleep(25);
       if (i % 20 === 0) highest = Math.max(highest, memoryOf(pid).rss);
     }
     await Promise.all(exits);
-    await new Promise((resolve) => setTimeout(resolve, 2000)); // a collector round after the last exit
-    const status = await d.status();
+    const status = await d.collectedSince(Date.now());
     const { rss, peak } = memoryOf(pid);
     highest = Math.max(highest, rss);
     expect(status.memory.bytes).toBeLessThanOrEqual(status.memory.max_bytes);
@@ -67,8 +67,7 @@ describe('tail2d memory under bursts of processes', () => {
     running.push(d);
     const pid = d.child.pid!;
     execFileSync(buildCFixture('forker'), ['3000', '10'], { timeout: 300_000 });
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const status = await d.status();
+    const status = await d.collectedSince(Date.now());
     expect(status.memory.bytes).toBeLessThanOrEqual(status.memory.max_bytes);
     expect(status.memory.evicted.samples + status.memory.evicted.processes).toBeGreaterThan(0);
     expect(memoryOf(pid).peak).toBeLessThanOrEqual(2 * 1024 * 1024 + FIXED_OVERHEAD_BYTES);

@@ -167,7 +167,12 @@ describe('tail2d notifications', () => {
         const outcomes = await notificationsOf(second, id);
         return outcomes.every((n) => n.status === 'delivered') ? outcomes : undefined;
       });
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Nothing left that could send again: no open notification, no job waiting, retrying or
+      // running, one job done per notifier (the next daemon's re-add of the same job was a no-op).
+      await second.waitFor('the queues to settle', async () => {
+        const q = await queueOf(second);
+        return q.outbox === 0 && q.targets.every((t) => t.waiting + t.delayed + t.active === 0 && t.completed === 1) ? q : undefined;
+      });
       expect(slack.messages.slice(slackBefore).filter((m) => JSON.stringify(m.blocks).includes(id))).toHaveLength(1);
       expect(smtp.received.filter((m) => String(m.html).includes(id))).toHaveLength(1);
       expect(await second.stop('SIGTERM')).toBe(0);

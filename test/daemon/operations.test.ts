@@ -52,12 +52,18 @@ describe('tail2d operations', () => {
         const list = await d.get<{ incidents: Array<{ process: { comm: string } | null }> }>('/api/incidents');
         return list.incidents.find((i) => i.process?.comm === 'burner');
       });
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // Rounds evaluated after the incident, and every one of them without tail2d: the rule has
+      // an instance for each process it saw (the burner's among them), none for tail2d's pid.
+      await d.collectedSince(Date.now());
     } finally {
       child.kill('SIGKILL');
     }
-    const list = await d.get<{ incidents: Array<{ process: { pid: number } | null }> }>('/api/incidents');
     const daemonPid = d.child.pid!;
+    const { rules } = await d.get<{ rules: Array<{ instances: Array<{ instance: { kind: string; pid?: number } }> }> }>('/api/rules');
+    const seenPids = rules[0].instances.map((i) => i.instance.pid);
+    expect(seenPids).toContain(child.pid);
+    expect(seenPids).not.toContain(daemonPid);
+    const list = await d.get<{ incidents: Array<{ process: { pid: number } | null }> }>('/api/incidents');
     expect(list.incidents.some((i) => i.process?.pid === daemonPid)).toBe(false);
     const status = await d.status();
     expect(status.self.pid).toBe(daemonPid);

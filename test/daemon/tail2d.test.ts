@@ -15,7 +15,6 @@ interface IncidentList {
   next: string | null;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const running: RunningDaemon[] = [];
 
 async function daemon(name: string, rules: string, extraConfig = ''): Promise<RunningDaemon> {

@@ -3,10 +3,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { tail2dCommand } from '../../harness/daemon-command.js';
 import { daemonStatusSchema, type DaemonStatus } from '../../daemon/model/daemon-status.js';
-import { repoRoot, testOutput } from './fixtures.js';
+import { testOutput } from './fixtures.js';
 
-export const tail2dPath = join(repoRoot, 'dist', 'daemon', 'cli', 'tail2d.js');
+export { tail2dPath } from '../../harness/daemon-command.js';
 
 /** A port nobody listens on right now. */
 export function freePort(): Promise<number> {
@@ -32,6 +33,11 @@ export interface RunningDaemon {
   status(): Promise<DaemonStatus>;
   /** Polls until `check` returns a value (not undefined), or throws after `timeoutMs`. */
   waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number): Promise<T>;
+  /**
+   * Waits for a collector round (and the rule round and memory budget pass after it) that began
+   * after `sinceMs` (wall clock), and returns the status it left.
+   */
+  collectedSince(sinceMs: number): Promise<DaemonStatus>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -52,11 +58,11 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
   const configPath = join(dir, 'tail2.yaml');
   writeFileSync(rulesPath, rules);
   writeFileSync(configPath, `state_dir: state\nweb: { listen: "127.0.0.1:${port}"${options.web ? `, ${options.web}` : ''} }\nrules_file: rules.yaml\n${extraConfig}`);
-  const argv = [options.tail2d ?? tail2dPath, '--config', configPath];
+  const [node, ...argv] = tail2dCommand(configPath, options.tail2d);
   // A wrapper (unshare, …) and the umask shell must exec the daemon in their place, so that signals reach it.
   const command = options.umask
-    ? [...(options.wrapper ?? []), '/bin/sh', '-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, ...argv]
-    : [...(options.wrapper ?? []), process.execPath, ...argv];
+    ? [...(options.wrapper ?? []), '/bin/sh', '-c', `umask ${options.umask} && exec "$0" "$@"`, node, ...argv]
+    : [...(options.wrapper ?? []), node, ...argv];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -87,6 +93,13 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; tail2d log:\n${output}`);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
+    },
+    collectedSince(sinceMs: number): Promise<DaemonStatus> {
+      return daemon.waitFor(`a collector round after ${new Date(sinceMs).toISOString()}`, async () => {
+        const status = await daemon.status();
+        const last = status.metrics.last_collect;
+        return last !== null && Date.parse(last) > sinceMs ? status : undefined;
+      });
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
       if (child.exitCode === null) child.kill(signal);

@@ -19,17 +19,30 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the tail2 CLI to completion. */
-export function runCli(args: string[], options: { wrapper?: string[] } = {}): Promise<CliResult> {
+/** A tail2 CLI still running: what it wrote to stderr so far, and its result once it ends. */
+export interface RunningCli {
+  child: ChildProcess;
+  stderr(): string;
+  done: Promise<CliResult>;
+}
+
+/** Starts the tail2 CLI (after `wrapper`, a command line that ends by exec'ing its arguments). */
+export function startCli(args: string[], options: { wrapper?: string[] } = {}): RunningCli {
   const command = options.wrapper ? options.wrapper[0] : process.execPath;
   const argv = options.wrapper ? [...options.wrapper.slice(1), process.execPath, cliPath, ...args] : [cliPath, ...args];
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<CliResult>((resolvePromise, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
+  return { child, stderr: () => stderr, done };
+}
+
+/** Runs the tail2 CLI to completion. */
+export function runCli(args: string[], options: { wrapper?: string[] } = {}): Promise<CliResult> {
+  return startCli(args, options).done;
 }

@@ -1,2 +1,2 @@
-// The stored-incident fixture lives with the benchmarks, which use it too.
-export { storeIncident, type StoredIncidentOptions } from '../../harness/fixture-incident.js';
+// The stored-incident fixture lives in harness/, where the benchmarks use it too.
+export { fixtureRecord, storeIncident, type FixtureRecordOptions, type StoredIncidentOptions } from '../../harness/fixture-incident.js';

@@ -3,12 +3,12 @@ import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it, vi } from 'vitest';
 import { CgroupStats, findCgroup2Mount, parseCpuStatUsage, systemdUnit } from '../../daemon/metrics/cgroup-stats.js';
 import type { MetricReading } from '../../daemon/model/metrics.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function forPath(readings: MetricReading[], path: string): Map<string, MetricReading> {
   const found = new Map<string, MetricReading>();
@@ -91,15 +91,8 @@ describe('CgroupStats on this machine', () => {
     } finally {
       burner.kill('SIGKILL');
       await once(burner, 'exit');
-      for (let attempt = 0; ; attempt++) {
-        try {
-          rmdirSync(directory);
-          break;
-        } catch (error) {
-          if (attempt >= 20) throw error;
-          await sleep(50); // the killed task leaves the cgroup asynchronously
-        }
-      }
+      // The killed task leaves the cgroup asynchronously: EBUSY until it has.
+      await vi.waitFor(() => rmdirSync(directory), { timeout: 5_000, interval: 50 });
     }
     const after = stats.collect(Date.now());
     expect(forPath(after, `/${name}`).size).toBe(0);

@@ -1,9 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { MetricCollector } from '../../daemon/metrics/metric-collector.js';
 import { MetricHistory } from '../../daemon/metrics/metric-history.js';
 import { instanceKey, METRIC_NAMES } from '../../daemon/model/metrics.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('MetricCollector on this machine', () => {
   it('gives rss at once, rates from the second round on, every value in its canonical unit, and records history', async () => {
@@ -18,9 +18,11 @@ describe('MetricCollector on this machine', () => {
 
       await sleep(1000);
       const now = Date.now();
+      const startedMs = performance.now();
       const { readings, unavailable, costMs } = collector.collect(now);
+      // The cost it reports is the time the round took, as measured around it.
       expect(costMs).toBeGreaterThan(0);
-      expect(costMs).toBeLessThan(1000);
+      expect(costMs).toBeLessThanOrEqual(performance.now() - startedMs);
       const metrics = new Set(readings.map((r) => r.metric));
       for (const metric of ['cpu', 'rss', 'psi_cpu', 'psi_memory', 'psi_io'] as const) expect(metrics, metric).toContain(metric);
       for (const r of readings) {

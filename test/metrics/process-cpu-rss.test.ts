@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { instanceKey, type MetricReading } from '../../daemon/model/metrics.js';
 import { parseProcPidStat, ProcessCpuRss } from '../../daemon/metrics/process-cpu-rss.js';
 import { buildCFixture } from '../helpers/fixtures.js';
+import { untilExecd } from '../helpers/process-state.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MiB = 1024 * 1024;
 
 /** A /proc/PID/stat line as the kernel writes it (52 fields), with the fields the collector reads set. */
@@ -123,7 +124,7 @@ describe('ProcessCpuRss on this machine', () => {
       await sleep(300);
       collector.collect(Date.now());
       idle = spawn('sleep', ['60'], { stdio: 'ignore' });
-      await sleep(200);
+      await untilExecd(idle.pid!, 'sleep');
       const firstSight = readingsFor(collector.collect(Date.now()), idle.pid!);
       expect(firstSight.has('rss')).toBe(true);
       expect(firstSight.has('cpu')).toBe(false);

@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { MetricReading } from '../../daemon/model/metrics.js';
 import { parsePressureSomeTotal, Pressure, stallFraction } from '../../daemon/metrics/psi.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('pressure parsing', () => {
   it('reads the some line total and turns a delta into a fraction of the interval', () => {

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { MetricCollector } from '../../daemon/metrics/metric-collector.js';
 import type { MetricInstance } from '../../daemon/model/metrics.js';
 import { RssGrowth, theilSenSlope } from '../../daemon/metrics/rss-growth.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MiB = 1024 * 1024;
 const PROCESS: MetricInstance = { kind: 'process', pid: 10, startTime: 1, comm: 'svc', cmdline: 'svc' };
 

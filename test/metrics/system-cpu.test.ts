@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { parseProcStat, SystemCpu, systemCoresBusy } from '../../daemon/metrics/proc-stat.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Recorded from this machine (2 CPUs).
 const STAT_A = `cpu  370286 287 56947 549508 1452 0 1864 0 0 0

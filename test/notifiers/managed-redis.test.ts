@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Tail2Error } from '../../daemon/model/tail2-error.js';
 import { ManagedRedis, ManagedRedisError, isAlive, redisServerArgs, type ManagedRedisLog } from '../../notifiers/redis/managed-redis.js';
 import { checkEvictionPolicy, describeRedis, pingRedis, redisConnectionOptions } from '../../notifiers/redis/redis-connection.js';
@@ -47,12 +46,13 @@ function killLater(pid: number): void {
   cleanups.push(() => isAlive(pid) && process.kill(pid, 'SIGKILL'));
 }
 
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+async function waitUntil(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error(`still waiting for ${what}`);
+    },
+    { timeout: 10_000, interval: 50 },
+  );
 }
 
 /** A redis-server started with `args` as our direct child. */
@@ -105,12 +105,14 @@ describe('ManagedRedis lifecycle', () => {
     const [exit] = await exited;
     const exitedAt = Date.now();
     expect(exit).toMatchObject({ code: null, signal: 'SIGKILL' });
-    expect(server.status().running).toBe(false);
+    expect(server.status()).toMatchObject({ running: false, restart_at_ms: expect.any(Number) });
+    // The backoff's first step, counted from the exit.
+    expect(server.status().restart_at_ms).toBeGreaterThanOrEqual(exit.at_ms + 1000);
     const [{ pid }] = await restarted;
     expect(Date.now() - exitedAt).toBeGreaterThanOrEqual(1000);
 
     const status = server.status();
-    expect(status).toMatchObject({ running: true, restarts: 1, pid });
+    expect(status).toMatchObject({ running: true, restarts: 1, pid, restart_at_ms: null });
     expect(pid).not.toBe(oldPid);
     expect(isAlive(oldPid)).toBe(false);
     expect(status.last_exit).toMatchObject({ code: null, signal: 'SIGKILL' });
@@ -140,9 +142,8 @@ describe('ManagedRedis lifecycle', () => {
     expect(existsSync(server.socketPath)).toBe(false);
     expect(server.status()).toMatchObject({ running: false, pid: null });
     expect(existsSync(join(stateDir, 'redis', 'appendonlydir'))).toBe(true);
-    // No restart follows a requested stop.
-    await sleep(1500);
-    expect(server.status().running).toBe(false);
+    // No restart follows a requested stop: none is scheduled.
+    expect(server.status().restart_at_ms).toBeNull();
   });
 
   it('starts again over the same folder with the data still there', async () => {

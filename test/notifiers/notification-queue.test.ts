@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { EmailSender } from '../../notifiers/email-sender.js';
 import type { NotificationOutcome } from '../../daemon/model/notification.js';
@@ -73,18 +73,26 @@ async function setup(options: { senders?: (slack: SlackApiServer) => Notificatio
 }
 
 /** Polls the incident until its notification for `target` satisfies `check`. */
-async function waitForOutcome(store: IncidentStore, id: string, target: string, check: (n: NotificationOutcome) => boolean, timeoutMs = 30_000): Promise<NotificationOutcome> {
-  const deadline = Date.now() + timeoutMs;
-  let last: NotificationOutcome | undefined;
-  while (Date.now() < deadline) {
-    last = (await store.get(id))?.notifications.find((n) => n.target === target);
-    if (last && check(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`notification ${target} of ${id} never matched; last: ${JSON.stringify(last)}`);
+async function waitForOutcome(store: IncidentStore, id: string, target: string, check: (n: NotificationOutcome) => boolean): Promise<NotificationOutcome> {
+  return vi.waitFor(
+    async () => {
+      const outcome = (await store.get(id))?.notifications.find((n) => n.target === target);
+      if (!outcome || !check(outcome)) throw new Error(`notification ${target} of ${id} does not match yet; now: ${JSON.stringify(outcome)}`);
+      return outcome;
+    },
+    { timeout: 30_000, interval: 50 },
+  );
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Until `target`'s queue holds nothing that could still send: no job waiting, delayed for a retry
+ * or running, and `done` jobs finished. From then on the messages counted are all there will be.
+ */
+async function queueSettled(service: NotificationService, target: string, done: Partial<Record<'completed' | 'failed', number>> = { completed: 1 }): Promise<void> {
+  await expect
+    .poll(() => service.status().targets.find((t) => t.target === target), { timeout: 30_000 })
+    .toMatchObject({ waiting: 0, delayed: 0, active: 0, ...done });
+}
 
 describe('NotificationService: delivery', () => {
   it('sends Slack (PNG + link + top functions) and email, records delivered, empties the outbox', async () => {
@@ -121,7 +129,7 @@ describe('NotificationService: delivery', () => {
   });
 
   it('retries Slack answering 500 twice, then delivers exactly one message', async () => {
-    const { store } = await setup();
+    const { store, service } = await setup();
     slack.script('files.getUploadURLExternal', [{ status: 500 }, { status: 500 }]);
     const record = await storeIncident(store, { notify: ['oncall-slack'] });
     const retrying = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'retrying');
@@ -129,13 +137,13 @@ describe('NotificationService: delivery', () => {
     expect(Date.parse(retrying.next_attempt_at!)).toBeGreaterThan(Date.parse(retrying.updated_at!));
     const delivered = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
     expect(delivered.attempts).toBe(3);
-    await sleep(1500);
+    await queueSettled(service, 'oncall-slack');
     expect(slack.messages).toHaveLength(1);
     expect(slack.calls.filter((c) => c.method === 'files.getUploadURLExternal').map((c) => c.status)).toEqual([500, 500, 200]);
   });
 
   it('waits as long as a 429 Retry-After asks, then delivers exactly one message', async () => {
-    const { store } = await setup();
+    const { store, service } = await setup();
     slack.script('files.getUploadURLExternal', [{ status: 429, retryAfterS: 2 }]);
     const record = await storeIncident(store, { notify: ['oncall-slack'] });
     const limited = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'retrying');
@@ -145,18 +153,18 @@ describe('NotificationService: delivery', () => {
     expect(calls.map((c) => c.status)).toEqual([429, 200]);
     // Honoring Retry-After is a lower bound on the wait, which no machine's load can shorten.
     expect(calls[1].atMs - calls[0].atMs).toBeGreaterThanOrEqual(1900);
-    await sleep(1000);
+    await queueSettled(service, 'oncall-slack');
     expect(slack.messages).toHaveLength(1);
   });
 
   it('records a permanent refusal (invalid_auth) as failed after one attempt, without retrying', async () => {
-    const { store } = await setup({ senders: (s) => [new SlackSender({ target: 'oncall-slack', token: 'xoxb-revoked', channel: 'C0123456', apiUrl: s.apiUrl })] });
+    const { store, service } = await setup({ senders: (s) => [new SlackSender({ target: 'oncall-slack', token: 'xoxb-revoked', channel: 'C0123456', apiUrl: s.apiUrl })] });
     const record = await storeIncident(store, { notify: ['oncall-slack'] });
     const failed = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'failed');
     expect(failed.detail).toContain('invalid_auth');
     expect(failed.attempts).toBe(1);
-    // With 100 ms backoff, a retrying queue would have called dozens of times by now.
-    await sleep(2000);
+    // The job failed for good: nothing is left in the queue to call Slack again.
+    await queueSettled(service, 'oncall-slack', { completed: 0, failed: 1 });
     expect(slack.calls.length).toBe(1);
     expect(slack.messages).toHaveLength(0);
     expect(store.outbox()).toEqual([]);
@@ -173,7 +181,7 @@ describe('NotificationService: delivery', () => {
 
 describe('NotificationService: outages', () => {
   it('keeps mail while SMTP is down and delivers it once SMTP is back', async () => {
-    const { store } = await setup({ senders: () => [new EmailSender({ target: 'oncall-email', smtp: smtp.url, from: 'tail2@db-1', to: ['oncall@example.com'] })] });
+    const { store, service } = await setup({ senders: () => [new EmailSender({ target: 'oncall-email', smtp: smtp.url, from: 'tail2@db-1', to: ['oncall@example.com'] })] });
     await smtp.stop();
     const mailsBefore = smtp.received.length;
     const record = await storeIncident(store, { notify: ['oncall-email'] });
@@ -184,7 +192,7 @@ describe('NotificationService: outages', () => {
       await smtp.start();
     }
     await waitForOutcome(store, record.id, 'oncall-email', (n) => n.status === 'delivered');
-    await sleep(1000);
+    await queueSettled(service, 'oncall-email');
     const mine = smtp.received.slice(mailsBefore).filter((m) => m.html && m.html.includes(record.id));
     expect(mine).toHaveLength(1);
   });
@@ -196,16 +204,14 @@ describe('NotificationService: outages', () => {
     try {
       record = await storeIncident(store, { notify: ['oncall-slack'] });
       service.dispatchSoon();
-      const deadline = Date.now() + 20_000;
-      while (service.status().last_dispatch_error === null && Date.now() < deadline) await sleep(100);
-      expect(service.status().last_dispatch_error).toMatch(/outbox/);
+      await expect.poll(() => service.status().last_dispatch_error, { timeout: 20_000 }).toMatch(/outbox/);
       expect(store.outbox().map((o) => o.id)).toEqual([record.id]);
       expect(slack.messages).toHaveLength(0);
     } finally {
       await redis.start();
     }
     await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
-    await sleep(1500);
+    await queueSettled(service, 'oncall-slack');
     expect(slack.messages).toHaveLength(1);
     expect(service.status().last_dispatch_error).toBeNull();
   });
@@ -232,7 +238,7 @@ describe('NotificationService: outages', () => {
     const delivered = await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
     // The failed reads sent nothing and are not counted as delivery attempts.
     expect(delivered.attempts).toBe(1);
-    await sleep(1000);
+    await queueSettled(service, 'oncall-slack');
     expect(slack.messages).toHaveLength(1);
     expect(store.outbox()).toEqual([]);
   });
@@ -240,11 +246,12 @@ describe('NotificationService: outages', () => {
   it('sends what a daemon stored but never queued (killed in between) when the next one starts', async () => {
     const { store, service } = await setup({ start: false });
     const record = await storeIncident(store, { notify: ['oncall-slack'] });
-    await sleep(500);
+    // What the killed daemon left: the incident in the outbox, nothing in the queue.
+    expect(store.outbox().map((o) => o.id)).toEqual([record.id]);
     expect(slack.messages).toHaveLength(0);
     service.start();
     await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
-    await sleep(1000);
+    await queueSettled(service, 'oncall-slack');
     expect(slack.messages).toHaveLength(1);
   });
 
@@ -258,9 +265,9 @@ describe('NotificationService: outages', () => {
     const next = newService();
     next.start();
     await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
-    await sleep(1500);
+    // One job, completed once: the second service's add of the same job id was a no-op.
+    await queueSettled(next, 'oncall-slack');
     expect(slack.messages).toHaveLength(1);
-    expect(next.status().targets[0]).toMatchObject({ target: 'oncall-slack', completed: 1 });
   });
 });
 
@@ -271,7 +278,7 @@ describe('NotificationService: shutdown', () => {
     try {
       const record = await storeIncident(store, { notify: ['oncall-slack'] });
       service.dispatchSoon();
-      await sleep(500);
+      await expect.poll(() => service.status().redis.reachable, { timeout: 20_000 }).toBe(false);
       // Resolves (bounded by the stop timeout) although no Redis command can complete.
       await service.stop();
       expect(store.outbox().map((o) => o.id)).toEqual([record.id]);
@@ -287,8 +294,7 @@ describe('NotificationService: graceful shutdown', () => {
     const { store, service } = await setup();
     slack.script('files.completeUploadExternal', [{ delayMs: 1500 }]);
     const record = await storeIncident(store, { notify: ['oncall-slack'] });
-    const deadline = Date.now() + 20_000;
-    while (!slack.calls.some((c) => c.method === 'upload') && Date.now() < deadline) await sleep(20);
+    await expect.poll(() => slack.calls.some((c) => c.method === 'upload'), { timeout: 20_000, interval: 20 }).toBe(true);
     // The upload is done and the post is held by Slack: stop now.
     await service.stop();
     expect(slack.messages).toHaveLength(1);

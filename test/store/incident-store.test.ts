@@ -2,8 +2,8 @@ import Database from 'better-sqlite3';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newIncidentId } from '../../daemon/capture/incident-id.js';
 import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import type { NotificationOutcome } from '../../daemon/model/notification.js';
 import { IncidentStore, type IncidentStoreOptions } from '../../daemon/store/incident-store.js';
@@ -12,6 +12,7 @@ import { planRetention } from '../../daemon/store/retention-plan.js';
 import { storageErrorCode, type StoreError } from '../../daemon/store/store-error.js';
 import type { StoreProblem } from '../../daemon/store/store-problem.js';
 import { repoRoot, testOutput } from '../helpers/fixtures.js';
+import { fixtureRecord, type FixtureRecordOptions } from '../helpers/stored-incident.js';
 // @ts-expect-error plain-JS fixture (it runs as a child process), no type declarations
 import { CRASH_MAX_INCIDENTS, crashFileSizes, crashRecord } from '../fixtures/store-writer.mjs';
 
@@ -46,33 +47,10 @@ async function open(dir: string, options: IncidentStoreOptions = {}): Promise<In
   return store;
 }
 
-interface RecordOptions {
-  rule?: string;
-  firedAtMs?: number;
-  process?: { pid: number; comm: string };
-}
+type RecordOptions = Pick<FixtureRecordOptions, 'rule' | 'firedAtMs' | 'process'>;
 
 function record(options: RecordOptions = {}): IncidentRecord {
-  const rule = options.rule ?? 'db-spin';
-  const firedAtMs = options.firedAtMs ?? BASE_MS;
-  const proc = options.process;
-  return {
-    id: newIncidentId(firedAtMs, rule),
-    rule,
-    fired_at: new Date(firedAtMs).toISOString(),
-    host: 'db-1',
-    kernel: '6.18.0',
-    tail2_version: '0.1.0',
-    status: 'captured',
-    trigger: { kind: 'rule', metric: 'cpu', comparison: 'above', value: 0.97, threshold: 0.9, thresholdText: '90%', forMs: 30_000 },
-    instance: proc ? { kind: 'process', pid: proc.pid, startTime: 1, comm: proc.comm, cmdline: `/usr/bin/${proc.comm} -D /data` } : { kind: 'system' },
-    process: proc ? { pid: proc.pid, comm: proc.comm, cmdline: `/usr/bin/${proc.comm} -D /data` } : undefined,
-    window: { from: new Date(firedAtMs - 60_000).toISOString(), to: new Date(firedAtMs + 10_000).toISOString(), before_ms: 60_000, after_ms: 10_000, held_since: null },
-    profile: { samples: 100, stacks: 10, processes: 1, frequency: 99 },
-    series: [],
-    notify: ['oncall-slack'],
-    notifications: [{ target: 'oncall-slack', status: 'pending' }],
-  };
+  return fixtureRecord({ firedAtMs: BASE_MS, ...options });
 }
 
 function artifacts(size = 1000): Array<[string, string | Uint8Array]> {
@@ -555,7 +533,7 @@ describe('IncidentStore: crash safety (writer SIGKILLed mid-write)', () => {
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
-      await waitFor(() => stdout.startsWith('ready\n') || stderr.length > 0, 20_000);
+      await expect.poll(() => stdout.startsWith('ready\n') || stderr.length > 0, { timeout: 20_000, interval: 5 }).toBe(true);
       expect(stderr).toBe('');
       await sleep(delay);
       child.kill('SIGKILL');
@@ -684,14 +662,3 @@ describe('IncidentStore: disk full', () => {
   });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the writer');
-    await sleep(5);
-  }
-}

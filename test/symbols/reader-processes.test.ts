@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { redactCommandLine } from '../../daemon/redact/redact-command-line.js';
 import { ProcessFiles } from '../../daemon/symbols/process-files.js';
 import type { ProcessSnapshot } from '../../daemon/symbols/proc-maps.js';
@@ -27,12 +27,14 @@ function start(command: string, args: string[], options: { asNobody?: boolean } 
 
 /** Polls until the process runs `binary` (setpriv and chroot exec it), then snapshots it. */
 async function snapshotOf(child: ChildProcess, binary: string): Promise<ProcessSnapshot> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const snapshot = await reader.snapshot(child.pid!);
-    if (snapshot?.mappings.some((m) => m.path.endsWith(path.basename(binary)))) return snapshot;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`process ${child.pid} never ran ${binary}`);
+  return vi.waitFor(
+    async () => {
+      const snapshot = await reader.snapshot(child.pid!);
+      if (!snapshot?.mappings.some((m) => m.path.endsWith(path.basename(binary)))) throw new Error(`process ${child.pid} does not run ${binary} yet`);
+      return snapshot;
+    },
+    { timeout: 10_000, interval: 25 },
+  );
 }
 
 function perfMapPath(pid: number, root = ''): string {
