@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* System-wide stack sampler: runs on a cpu-clock perf event on every CPU and writes one
- * struct tail2_sample per tick into a ring buffer. Frame-pointer unwinding for user stacks. */
+ * struct tail2_sample per tick into a ring buffer. User stacks are walked with unwind tables
+ * where userspace loaded them (user-stack.h), by frame pointer elsewhere. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -27,10 +28,10 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-#define RECORD_MAX (sizeof(struct tail2_sample) + 2 * TAIL2_MAX_STACK_DEPTH * sizeof(__u64))
+#define RECORD_MAX (sizeof(struct tail2_sample) + (TAIL2_MAX_STACK_DEPTH + TAIL2_MAX_USER_DEPTH) * sizeof(__u64))
 
 /* A record is built here, then copied into the ring buffer at its real size: reserving the
- * maximum (2 KiB) per sample would waste most of the ring on the common 10–30 frame stack. */
+ * maximum (3 KiB) per sample would waste most of the ring on the common 10–30 frame stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -45,6 +46,8 @@ static __always_inline void count(__u32 which)
 	if (value)
 		*value += 1;
 }
+
+#include "user-stack.h"
 
 /* Minimum time between two early wakeups of the reader (for a process seen for the first time, or
  * an exec), so a fork storm costs a bounded number of wakeups. A wakeup that falls inside the
@@ -154,10 +157,14 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	if (klen > TAIL2_MAX_STACK_DEPTH)
 		klen = TAIL2_MAX_STACK_DEPTH;
 
-	ulen = 0;
+	ulen = -1;
 	if (!task->mm) {
 		record->flags |= TAIL2_FLAG_KERNEL_THREAD;
-	} else {
+		ulen = 0;
+	} else if (unwind_tables) {
+		ulen = walk_user_stack(ctx, task, tgid, record->start_time_ns, klen, &record->flags);
+	}
+	if (ulen < 0) {
 		ulen = bpf_get_stack(ctx, &record->stacks[klen & TAIL2_MAX_STACK_DEPTH],
 				     TAIL2_MAX_STACK_DEPTH * sizeof(__u64), BPF_F_USER_STACK);
 		if (ulen < 0) {
@@ -168,6 +175,8 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 		if (ulen > TAIL2_MAX_STACK_DEPTH)
 			ulen = TAIL2_MAX_STACK_DEPTH;
 	}
+	if (ulen > TAIL2_MAX_USER_DEPTH)
+		ulen = TAIL2_MAX_USER_DEPTH;
 	record->kstack_len = klen;
 	record->ustack_len = ulen;
 	size = sizeof(*record) + (klen + ulen) * sizeof(__u64);
@@ -217,6 +226,47 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	/* The exec'd image maps its libraries only now: its first sample wakes the reader early too,
 	 * so userspace reads the mappings again once they are complete. */
 	bpf_map_delete_elem(&seen_processes, &tgid);
+	/* Its mappings are another image's now: the walk forgets them until userspace reads the new
+	 * ones (it frees the old on this record). */
+	bpf_map_delete_elem(&unwind_processes, &tgid);
 	count(TAIL2_COUNTER_EXECS);
+	return 0;
+}
+
+/* A process exited: forget its tables' entry and tell userspace, which frees its mappings. Only
+ * for processes that have one, so short-lived processes the walk never knew cost no record.
+ * tp_btf needs no tracefs; the leader's exit stands for the process's (a leader that leaves
+ * before its threads costs the rest a frame-pointer walk until userspace learns them again). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+	struct tail2_sample *record;
+	__u64 now;
+
+	if (task->pid != task->tgid || bpf_map_delete_elem(&unwind_processes, &tgid))
+		return 0;
+	record = bpf_ringbuf_reserve(&samples, sizeof(*record), 0);
+	if (!record) {
+		count(TAIL2_COUNTER_LOST);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	record->timestamp_ns = now;
+	record->cgroup_id = 0;
+	record->start_time_ns = task->start_boottime;
+	record->weight = 0;
+	record->size = sizeof(*record);
+	record->pid = tgid;
+	record->tid = task->pid;
+	record->cpu = bpf_get_smp_processor_id();
+	record->kstack_len = 0;
+	record->ustack_len = 0;
+	record->version = TAIL2_RECORD_VERSION;
+	record->flags = 0;
+	record->kind = TAIL2_KIND_EXIT;
+	bpf_probe_read_kernel_str(record->comm, sizeof(record->comm), task->comm);
+	bpf_ringbuf_submit(record, 0);
+	count(TAIL2_COUNTER_EXITS);
 	return 0;
 }

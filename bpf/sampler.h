@@ -4,31 +4,46 @@
  * when the two drift).
  *
  * Layout: the fixed header (struct tail2_sample), then kstack_len kernel addresses, then
- * ustack_len user addresses (u64 each, innermost frame first). Records are 8-byte aligned. A
+ * ustack_len user addresses (u64 each, innermost frame first): at most TAIL2_MAX_STACK_DEPTH
+ * kernel and TAIL2_MAX_USER_DEPTH user frames. Records are 8-byte aligned. A
  * reader skips any record whose version it does not know, using `size`. */
 #ifndef TAIL2_SAMPLER_H
 #define TAIL2_SAMPLER_H
 
-#define TAIL2_RECORD_VERSION 2
-#define TAIL2_MAX_STACK_DEPTH 127
+#define TAIL2_RECORD_VERSION 3
+#define TAIL2_MAX_STACK_DEPTH 127 /* kernel frames, and user frames walked by frame pointer alone */
+#define TAIL2_MAX_USER_DEPTH 255  /* user frames of a walk with unwind tables */
 #define TAIL2_COMM_LEN 16
 
 /* flags */
 #define TAIL2_FLAG_KSTACK_ERROR 0x1 /* bpf_get_stack failed for the kernel stack */
 #define TAIL2_FLAG_USTACK_ERROR 0x2 /* ... for the user stack (e.g. a kernel thread has none) */
 #define TAIL2_FLAG_KERNEL_THREAD 0x4 /* task has no user address space */
+#define TAIL2_FLAG_USTACK_TRUNCATED 0x8 /* the user walk stopped at TAIL2_MAX_USER_DEPTH frames, short of a root */
+#define TAIL2_FLAG_USTACK_FRAME_POINTER 0x10 /* the table walk stepped by frame pointer at least once (no table or no rule there) */
+#define TAIL2_FLAG_USTACK_UNKNOWN_MAPPING 0x20 /* a user address outside every mapping the walk knows (dlopen since): refresh them */
+#define TAIL2_FLAG_USTACK_NO_TABLES 0x40 /* the process has no tables loaded (yet): its user stack is a frame-pointer walk */
+#define TAIL2_FLAG_USTACK_STOPPED 0x80 /* the table walk stopped short of a root: unreadable stack or a frame that goes nowhere */
 
-/* kinds of record: 1 is the exec event, every other kind a sample of one profile
- * (daemon/model/profile-kind.ts names them and their weights' units) */
+/* kinds of record: 1 and 128 are process events (header only), every other kind a sample of one
+ * profile (daemon/model/profile-kind.ts names them and their weights' units) */
 #define TAIL2_KIND_SAMPLE 0 /* a CPU sample (a perf tick): the stacks follow the header */
 #define TAIL2_KIND_EXEC 1   /* a process just exec'd a new image: header only, read its maps now */
+#define TAIL2_KIND_EXIT 128 /* a process the walk had tables for exited: header only, free its entries */
 
 /* indexes into the per-CPU counters map */
 #define TAIL2_COUNTER_SAMPLES 0 /* perf events handled */
 #define TAIL2_COUNTER_LOST 1    /* records dropped because the ring buffer was full */
 #define TAIL2_COUNTER_FILTERED 2 /* samples skipped by the pid filter */
 #define TAIL2_COUNTER_EXECS 3    /* exec events written */
-#define TAIL2_COUNTER_MAX 4
+#define TAIL2_COUNTER_TABLE_WALKS 4 /* user stacks walked with unwind tables */
+#define TAIL2_COUNTER_TRUNCATED 5   /* ... that hit TAIL2_MAX_USER_DEPTH */
+#define TAIL2_COUNTER_FRAME_POINTER 6 /* ... that stepped by frame pointer at least once */
+#define TAIL2_COUNTER_UNKNOWN_MAPPING 7 /* ... that met an address outside every known mapping */
+#define TAIL2_COUNTER_STOPPED 8     /* ... that stopped short of a root */
+#define TAIL2_COUNTER_NO_TABLES 9   /* user stacks of processes without tables (frame pointers alone) */
+#define TAIL2_COUNTER_EXITS 10      /* exit events written */
+#define TAIL2_COUNTER_MAX 11
 
 struct tail2_sample {
 	__u64 timestamp_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */

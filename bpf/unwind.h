@@ -49,4 +49,31 @@ struct tail2_unwind_row {
 	__s16 cfa_offset;  /* bytes (the PLT threshold for TAIL2_CFA_PLT) */
 };
 
+/* The walk's view of a process: its executable mappings, sorted by start, held contiguously in
+ * the unwind_mappings array from `mappings_first` (userspace allocates the ranges). The walk uses
+ * them only while `start_time_ns` matches the sampled process (pids are reused). */
+struct tail2_unwind_process {
+	__u64 start_time_ns;  /* boot-time clock, as struct tail2_sample's */
+	__u32 mappings_first;
+	__u32 mappings_count; /* at most TAIL2_MAX_PROCESS_MAPPINGS */
+};
+
+/* One executable mapping of a process. An address A in [start, end) is row address A - bias of
+ * the file's table, held in unwind_rows from `rows_first`; `rows_count` 0 means no table (JIT
+ * code, anonymous memory, a file without CFI, table memory full): the walk steps by frame
+ * pointer there. */
+struct tail2_unwind_mapping {
+	__u64 start;
+	__u64 end;
+	__u64 bias;
+	__u32 rows_first;
+	__u32 rows_count; /* below 1 << TAIL2_ROW_SEARCH_STEPS */
+};
+
+/* Bounds of the walk's binary searches: a process's mappings, and a file's rows. */
+#define TAIL2_MAPPING_SEARCH_STEPS 12
+#define TAIL2_MAX_PROCESS_MAPPINGS (1 << TAIL2_MAPPING_SEARCH_STEPS)
+#define TAIL2_ROW_SEARCH_STEPS 24
+#define TAIL2_MAX_FILE_ROWS (1 << TAIL2_ROW_SEARCH_STEPS)
+
 #endif

@@ -8,6 +8,7 @@
         "online-cpus.cc",
         "perf-counters.cc",
         "sampler.cc",
+        "unwind-maps.cc",
         "sd-notify.cc"
       ],
       "include_dirs": [

@@ -6,6 +6,7 @@
 #include <linux/types.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,8 +23,10 @@
 #include "libbpf-error.h"
 #include "online-cpus.h"
 #include "sampler.skel.h"
+#include "unwind-maps.h"
 // bpf/sampler.h (the record layout) needs the __u64 family from linux/types.h, included above.
 #include "sampler.h"
+#include "unwind.h"
 
 namespace {
 
@@ -52,7 +55,11 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Sampler",
                        {InstanceMethod<&Sampler::Start>("start"), InstanceMethod<&Sampler::Stop>("stop"),
-                        InstanceMethod<&Sampler::Stats>("stats"), InstanceMethod<&Sampler::Flush>("flush")});
+                        InstanceMethod<&Sampler::Stats>("stats"), InstanceMethod<&Sampler::Flush>("flush"),
+                        InstanceMethod<&Sampler::SetFrequency>("setFrequency"),
+                        InstanceMethod<&Sampler::WriteUnwindRows>("writeUnwindRows"),
+                        InstanceMethod<&Sampler::SetUnwindProcess>("setUnwindProcess"),
+                        InstanceMethod<&Sampler::DeleteUnwindProcess>("deleteUnwindProcess")});
   }
 
   explicit Sampler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sampler>(info) {
@@ -67,6 +74,12 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     ring_bytes_ = RoundUpToPowerOfTwo(ReadUint(options, "ringBufferBytes", 8u << 20));
     batch_interval_ms_ = ReadUint(options, "batchIntervalMs", 1000);
     max_queued_bytes_ = ReadUint(options, "maxQueuedBytes", kDefaultMaxQueuedBytes);
+    unwind_tables_ = options.Get("unwindTables").ToBoolean().Value();
+    unwind_rows_ = ReadUint(options, "unwindRows", 1u << 20);
+    unwind_mappings_ = ReadUint(options, "unwindMappings", 1u << 16);
+    unwind_processes_ = ReadUint(options, "unwindProcesses", 1u << 14);
+    if (unwind_tables_ && (unwind_rows_ == 0 || unwind_mappings_ == 0 || unwind_processes_ == 0))
+      throw Napi::RangeError::New(env, "Sampler: unwindRows, unwindMappings and unwindProcesses must be at least 1");
     if (batch_interval_ms_ == 0 || batch_interval_ms_ > 60000) throw Napi::RangeError::New(env, "Sampler: batchIntervalMs must be 1..60000");
     if (frequency_ == 0) throw Napi::RangeError::New(env, "Sampler: frequency must be at least 1 Hz");
   }
@@ -100,13 +113,28 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       if (skel_ == nullptr) Fail(env, "open the BPF object", errno, log.Text());
       skel_->rodata->target_tgid = target_pid_;       // fixed at load time
       skel_->rodata->wakeup_bytes = ring_bytes_ / 4;  // fixed at load time: see Drain()
+      skel_->rodata->unwind_tables = unwind_tables_ ? 1 : 0;
       int err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
       if (err) Fail(env, "size the ring buffer", -err, log.Text());
+      // Without tables the maps stay at one entry each: they cost nothing.
+      if (unwind_tables_) {
+        if ((err = bpf_map__set_max_entries(skel_->maps.unwind_rows, unwind_rows_)) != 0 ||
+            (err = bpf_map__set_max_entries(skel_->maps.unwind_mappings, unwind_mappings_)) != 0 ||
+            (err = bpf_map__set_max_entries(skel_->maps.unwind_processes, unwind_processes_)) != 0) {
+          Fail(env, "size the unwind-table maps", -err, log.Text());
+        }
+      }
       err = sampler_bpf__load(skel_);
       if (err == 0) break;
       if (err != -EAGAIN || attempt == kLoadAttempts) Fail(env, "load the BPF programs", -err, log.Text());
       sampler_bpf__destroy(skel_);
       skel_ = nullptr;
+    }
+
+    if (unwind_tables_) {
+      std::string what;
+      int err = unwind_maps_.Attach(skel_->maps.unwind_rows, skel_->maps.unwind_mappings, skel_->maps.unwind_processes, &what);
+      if (err != 0) Fail(env, what, err, "");
     }
 
     std::vector<int> cpus = ReadOnlineCpus();
@@ -134,6 +162,11 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     struct bpf_link* exec_link = bpf_program__attach(skel_->progs.process_exec);
     if (exec_link == nullptr) Fail(env, "attach the exec tracepoint (tp_btf/sched_process_exec)", errno, log.Text());
     links_.push_back(exec_link);
+    if (unwind_tables_) {
+      struct bpf_link* exit_link = bpf_program__attach(skel_->progs.process_exit);
+      if (exit_link == nullptr) Fail(env, "attach the exit tracepoint (tp_btf/sched_process_exit)", errno, log.Text());
+      links_.push_back(exit_link);
+    }
     ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.samples), &Sampler::OnRecord, this, nullptr);
     if (ring_ == nullptr) Fail(env, "create the ring buffer reader", errno, log.Text());
 
@@ -185,6 +218,17 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     stats.Set("samples", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_SAMPLES])));
     stats.Set("lost", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_LOST])));
     stats.Set("filtered", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_FILTERED])));
+    stats.Set("tableWalks", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_TABLE_WALKS])));
+    stats.Set("walksTruncated", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_TRUNCATED])));
+    stats.Set("walksFramePointer", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_FRAME_POINTER])));
+    stats.Set("walksUnknownMapping", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_UNKNOWN_MAPPING])));
+    stats.Set("walksStopped", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_STOPPED])));
+    stats.Set("walksWithoutTables", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_NO_TABLES])));
+    stats.Set("exits", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_EXITS])));
+    stats.Set("unwindRowCapacity", Napi::Number::New(env, unwind_maps_.row_capacity()));
+    stats.Set("unwindMappingCapacity", Napi::Number::New(env, unwind_maps_.mapping_capacity()));
+    stats.Set("unwindProcessCapacity", Napi::Number::New(env, unwind_maps_.process_capacity()));
+    stats.Set("unwindMapBytes", Napi::Number::New(env, static_cast<double>(unwind_maps_.MemoryBytes())));
     stats.Set("execs", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_EXECS])));
     stats.Set("droppedInUserspace", Napi::Number::New(env, static_cast<double>(dropped_records_.load())));
     stats.Set("delivered", Napi::Number::New(env, static_cast<double>(delivered_records_.load())));
@@ -220,6 +264,68 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
         return;
       }
     }
+  }
+
+  // setFrequency(hz): a new sampling period on every CPU's perf event, in place (ioctl
+  // PERF_EVENT_IOC_PERIOD): the programs, maps and unwind tables stay as they are.
+  Napi::Value SetFrequency(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "setFrequency(hz: number)");
+    const uint32_t hz = info[0].As<Napi::Number>().Uint32Value();
+    if (hz == 0 || hz > 1000000) throw Napi::RangeError::New(env, "setFrequency: hz must be 1..1000000");
+    uint64_t period = 1000000000ull / hz;
+    for (size_t i = 0; i < perf_fds_.size(); i++) {
+      if (ioctl(perf_fds_[i], PERF_EVENT_IOC_PERIOD, &period) != 0) {
+        throw MakeBpfError(env, "change the sampling period of the perf event (" + std::to_string(i) + " of " + std::to_string(perf_fds_.size()) + ")", errno, "");
+      }
+    }
+    frequency_ = hz;
+    return env.Undefined();
+  }
+
+  // writeUnwindRows(first, rows: Uint8Array of struct tail2_unwind_row): into the mmap'd array.
+  Napi::Value WriteUnwindRows(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray())
+      throw Napi::TypeError::New(env, "writeUnwindRows(first: number, rows: Uint8Array)");
+    Napi::Uint8Array rows = info[1].As<Napi::Uint8Array>();
+    if (rows.ByteLength() % sizeof(struct tail2_unwind_row) != 0)
+      throw Napi::RangeError::New(env, "writeUnwindRows: rows must be whole 8-byte rows (bpf/unwind.h)");
+    const uint32_t first = info[0].As<Napi::Number>().Uint32Value();
+    const size_t count = rows.ByteLength() / sizeof(struct tail2_unwind_row);
+    const int err = unwind_maps_.WriteRows(first, rows.Data(), count);
+    if (err == EINVAL || err == ENODEV)
+      throw Napi::RangeError::New(env, "writeUnwindRows: rows " + std::to_string(first) + "+" + std::to_string(count) +
+                                           " do not fit the unwind_rows map (capacity " + std::to_string(unwind_maps_.row_capacity()) +
+                                           "), or unwinding with tables is off");
+    if (err != 0) throw MakeBpfError(env, "write unwind rows into the unwind_rows map (mmap)", err, "");
+    return env.Undefined();
+  }
+
+  // setUnwindProcess(tgid, startTimeNs: bigint, first, mappings: BigUint64Array of 5 words each).
+  Napi::Value SetUnwindProcess(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsBigInt() || !info[2].IsNumber() || !info[3].IsTypedArray() ||
+        info[3].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array)
+      throw Napi::TypeError::New(env, "setUnwindProcess(tgid: number, startTimeNs: bigint, first: number, mappings: BigUint64Array)");
+    bool lossless = false;
+    const uint64_t start = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+    Napi::BigUint64Array words = info[3].As<Napi::BigUint64Array>();
+    if (!lossless || words.ElementLength() % 5 != 0) throw Napi::RangeError::New(env, "setUnwindProcess: bad start time or mappings (5 words each)");
+    const int err = unwind_maps_.SetProcess(info[0].As<Napi::Number>().Uint32Value(), start, info[2].As<Napi::Number>().Uint32Value(),
+                                            words.Data(), words.ElementLength() / 5);
+    if (err == EINVAL || err == ENODEV)
+      throw Napi::RangeError::New(env, "setUnwindProcess: mappings outside the unwind maps, unsorted or overlapping, or unwinding with tables is off");
+    if (err != 0) throw MakeBpfError(env, "add a process to the unwind_processes map", err, "");
+    return env.Undefined();
+  }
+
+  Napi::Value DeleteUnwindProcess(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "deleteUnwindProcess(tgid: number)");
+    const int err = unwind_maps_.DeleteProcess(info[0].As<Napi::Number>().Uint32Value());
+    if (err != 0) throw MakeBpfError(env, "remove a process from the unwind_processes map", err, "");
+    return env.Undefined();
   }
 
   static int OnRecord(void* context, void* data, size_t size) {
@@ -353,6 +459,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     if (skel_ != nullptr) {
       ReadCounters();
       ReadProgramRunTime();
+      unwind_maps_.Detach();
       sampler_bpf__destroy(skel_);
       skel_ = nullptr;
     }
@@ -365,6 +472,11 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   uint32_t ring_bytes_ = 8u << 20;
   uint32_t batch_interval_ms_ = 1000;
   uint32_t max_queued_bytes_ = kDefaultMaxQueuedBytes;
+  bool unwind_tables_ = false;
+  uint32_t unwind_rows_ = 0;
+  uint32_t unwind_mappings_ = 0;
+  uint32_t unwind_processes_ = 0;
+  UnwindMaps unwind_maps_;
   int wait_fd_ = -1;  // epoll set: ring buffer + wake_fd_
   int wake_fd_ = -1;  // eventfd written by Flush and Teardown to wake the drain thread
 
@@ -404,6 +516,7 @@ void InitSampler(Napi::Env env, Napi::Object exports) {
   exports.Set("RECORD_HEADER_BYTES", Napi::Number::New(env, sizeof(struct tail2_sample)));
   exports.Set("RECORD_VERSION", Napi::Number::New(env, TAIL2_RECORD_VERSION));
   exports.Set("MAX_STACK_DEPTH", Napi::Number::New(env, TAIL2_MAX_STACK_DEPTH));
+  exports.Set("MAX_USER_DEPTH", Napi::Number::New(env, TAIL2_MAX_USER_DEPTH));
   // Field offsets of struct tail2_sample, so a test can hold the TypeScript decoder to the C layout.
   Napi::Object layout = Napi::Object::New(env);
 #define TAIL2_FIELD(name) layout.Set(#name, Napi::Number::New(env, offsetof(struct tail2_sample, name)))

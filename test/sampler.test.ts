@@ -77,6 +77,8 @@ describe('StackSampler', () => {
   it('samples only the target process when given a pid, counting the rest as filtered', async () => {
     const burner = buildCFixture('burner');
     const child = spawn(burner, ['0'], { stdio: 'ignore' });
+    // Another busy process: what the filter must leave out (an idle CPU may not be sampled).
+    const other = spawn(burner, ['0'], { stdio: 'ignore' });
     const recording = new Recording();
     const sampler = new StackSampler({ pid: child.pid, onBatch: (batch) => recording.ingest(batch) });
     try {
@@ -85,6 +87,7 @@ describe('StackSampler', () => {
       await sampler.stop();
     } finally {
       child.kill('SIGKILL');
+      other.kill('SIGKILL');
     }
     expect(recording.samples.length).toBeGreaterThan(50);
     expect(recording.processes.all().map((p) => p.pid)).toEqual([child.pid]);

@@ -6,6 +6,17 @@ import { ProcessFiles } from '../symbols/process-files.js';
 import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { formatDuration } from '../model/duration.js';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { UnwindMode } from '../model/unwind-table.js';
+import { ReaderUnwindTables } from '../unwind/reader-unwind-tables.js';
+import { unwindCapacities } from '../unwind/unwind-budget.js';
+import { UnwindLoader } from '../unwind/unwind-loader.js';
+import { processAlive } from '../unwind/process-alive.js';
+
+/** Kernel memory for the unwind tables of a recording: one process, or a host's worth for a while. */
+const RECORD_UNWIND_MEMORY = 64 << 20;
+/** The most `--pid` waits for its process's tables before it records anyway. */
+const TABLES_WAIT_MAX_MS = 3000;
 
 export interface RecordOptions {
   durationMs: number;
@@ -17,6 +28,8 @@ export interface RecordOptions {
   processPattern?: RegExp;
   /** Keep the idle task's samples (pid 0). */
   includeIdle?: boolean;
+  /** How user stacks are walked. @defaultValue auto */
+  unwind?: UnwindMode;
   /** Where progress goes; stderr in the CLI. */
   log: (line: string, transient?: boolean) => void;
   /** Resolves early on Ctrl-C; the recording is still written. */
@@ -44,10 +57,31 @@ export async function runRecord(options: RecordOptions): Promise<RecordSummary> 
 }
 
 async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<RecordSummary> {
-  const recording = new Recording((pid, startTimeNs) => files.snapshot(pid, startTimeNs));
-  const sampler = new StackSampler({ frequency: options.frequency, pid: options.pid, onBatch: (batch) => recording.ingest(batch) });
-  const startedNs = Number(process.hrtime.bigint());
+  const withTables = (options.unwind ?? 'auto') === 'auto';
+  let loader: UnwindLoader | undefined;
+  const recording = new Recording((pid, startTimeNs) => files.snapshot(pid, startTimeNs), {
+    tablesWanted: (pid, startTimeNs, unknownMapping) => loader?.tablesWanted(pid, startTimeNs, unknownMapping),
+    gone: (pid, startTimeNs) => loader?.gone(pid, startTimeNs),
+  });
+  const sampler = new StackSampler({
+    frequency: options.frequency,
+    pid: options.pid,
+    unwind: withTables ? unwindCapacities(RECORD_UNWIND_MEMORY) : undefined,
+    onBatch: (batch) => recording.ingest(batch),
+  });
+  let startedNs = Number(process.hrtime.bigint());
   const cpus = sampler.start();
+  const maps = sampler.unwindMaps();
+  if (maps) {
+    loader = new UnwindLoader({ maps, tables: new ReaderUnwindTables(files), snapshot: (pid, startTimeNs) => files.snapshot(pid, startTimeNs), alive: processAlive });
+    // One process: its recording starts once its tables are loaded, so that none of its stacks
+    // is a frame-pointer walk. Host-wide, each process is walked with tables from the moment its
+    // own are loaded (its first ~100 ms are frame-pointer walks), and nothing waits.
+    if (options.pid !== undefined) {
+      await tablesLoaded(sampler, loader, options.pid);
+      startedNs = Number(process.hrtime.bigint());
+    }
+  }
   const target = options.pid ? `pid ${options.pid}` : options.processPattern ? `processes matching ${options.processPattern}` : 'every process';
   options.log(`tail2: sampling ${target} on ${cpus} CPUs at ${options.frequency} Hz for ${formatDuration(options.durationMs)} (Ctrl-C to stop early)`);
 
@@ -62,6 +96,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     clearTimeout(timer); // an early stop must not leave the timer holding the process open
     clearInterval(progress);
     await sampler.stop();
+    loader?.close();
   }
   const stoppedNs = Number(process.hrtime.bigint());
   const stats = sampler.stats();
@@ -97,6 +132,19 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
       (summary.lost ? `, ${summary.lost} samples lost (ring buffer full)` : ''),
   );
   return summary;
+}
+
+/**
+ * Until the process's tables are loaded: its first sample reaches the loader within the
+ * early-wakeup interval, and the loader reads its mappings and tables. Bounded: a process that
+ * does not run starts recording after TABLES_WAIT_MAX_MS anyway.
+ */
+async function tablesLoaded(sampler: StackSampler, loader: UnwindLoader, pid: number): Promise<void> {
+  const deadline = Date.now() + TABLES_WAIT_MAX_MS;
+  while (!loader.knows(pid) && Date.now() < deadline) {
+    await sampler.flush(50);
+    await Promise.race([loader.idle(), sleep(50)]);
+  }
 }
 
 /** Validates `--process`: an invalid regular expression is a usage error naming it. */

@@ -19,6 +19,19 @@ export function formatStatus(status: DaemonStatus): string[] {
     `sampler:  ${sampler.running ? 'sampling' : `STOPPED: ${sampler.error}`} at ${sampler.frequency} Hz on ${sampler.cpus} CPUs; ${sampler.samples} samples, ${sampler.lost} lost, ${sampler.dropped_in_userspace} dropped${sampler.stack_errors.kernel + sampler.stack_errors.user > 0 ? `; stacks not readable: ${sampler.stack_errors.user} user, ${sampler.stack_errors.kernel} kernel` : ''}`,
   ];
   if (sampler.backoff) lines.push(`          slowed down from ${sampler.configured_frequency} Hz since ${sampler.backoff.since}: ${sampler.backoff.reason}`);
+  const unwinding = status.unwinding;
+  if (unwinding.mode === 'auto') {
+    const w = unwinding.walks;
+    lines.push(
+      `unwind:   tables for ${unwinding.processes.with_tables} processes and ${unwinding.files.with_tables} files, ${mib(unwinding.map_bytes)} of kernel memory; ` +
+        `walks: ${w.with_tables} with tables, ${w.without_tables} frame pointers only (process not learned yet), ${w.frame_pointer} partly by frame pointer, ${w.truncated} truncated, ${w.stopped} stopped short`,
+    );
+    if (unwinding.files.without_room > 0 || unwinding.processes.evicted > 0) {
+      lines.push(`          table memory FULL: ${unwinding.files.without_room} files walked by frame pointer, ${unwinding.processes.evicted} processes evicted (raise sampling.unwind_memory)`);
+    }
+  } else {
+    lines.push('unwind:   frame pointers alone (sampling.unwind: frame-pointer)');
+  }
   lines.push(
     `buffer:   ${buffer.span_s.toFixed(0)} s held, ${mib(buffer.bytes)} of ${mib(buffer.max_bytes)}; ${buffer.evicted_early_samples} samples evicted early`,
     `rules:    ${rules.count} from ${rules.file}`,

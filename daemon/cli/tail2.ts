@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Tail2Error } from '../model/tail2-error.js';
 import { parseDuration } from '../model/duration.js';
 import { parseProcessPattern, runRecord } from './record-command.js';
+import { UNWIND_MODES, type UnwindMode } from '../model/unwind-table.js';
 import { registerDaemonCommands } from './daemon-commands.js';
 import { registerInstallCommand } from './install-command.js';
 import { registerRulesCommand } from './rules-command.js';
@@ -47,7 +48,12 @@ program
   .option('--process <regex>', 'keep only processes whose name or command line matches')
   .option('-F, --frequency <hz>', 'samples per second per CPU', positiveInteger('--frequency', 10_000), 99)
   .option('--include-idle', 'keep the idle task (pid 0) in the profile')
-  .action(async (options: { output: string; duration: number; pid?: number; process?: string; frequency: number; includeIdle?: boolean }) => {
+  .addOption(
+    new Option('--unwind <mode>', 'how user stacks are walked: auto (unwind tables from .eh_frame, frame pointers where a file has none) or frame-pointer (docs/unwinding.md)')
+      .choices(UNWIND_MODES)
+      .default('auto'),
+  )
+  .action(async (options: { output: string; duration: number; pid?: number; process?: string; frequency: number; includeIdle?: boolean; unwind: UnwindMode }) => {
     if (options.pid !== undefined && options.process !== undefined) throw new Tail2Error('TAIL2_USAGE', 'use --pid or --process, not both');
     let interrupt: () => void = () => {};
     const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
@@ -60,6 +66,7 @@ program
       pid: options.pid,
       processPattern: options.process !== undefined ? parseProcessPattern(options.process) : undefined,
       includeIdle: options.includeIdle,
+      unwind: options.unwind,
       log: stderrLogger(),
       interrupted,
     });

@@ -1,4 +1,5 @@
 import type { RedactRules } from './redact-rules.js';
+import type { UnwindMode } from './unwind-table.js';
 
 /** The daemon's configuration (tail2.yaml) after validation, with defaults applied and paths absolute. */
 export interface Tail2Config {
@@ -9,6 +10,10 @@ export interface Tail2Config {
     frequency: number;
     /** tail2d's own CPU cap, a share of one core; above it sampling slows down. @defaultValue 0.25 */
     maxCpu: number;
+    /** How user stacks are walked (docs/unwinding.md). @defaultValue 'auto' */
+    unwind: UnwindMode;
+    /** Kernel memory for the unwind tables' BPF maps (bytes). @defaultValue 64 MiB */
+    unwindMemoryBytes: number;
   };
   buffer: {
     /** History kept in memory (ms). @defaultValue 10 minutes */

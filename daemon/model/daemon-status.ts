@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { metricNameSchema } from './metrics.js';
 import { notificationsOffSchema, notificationsStatusSchema } from './notifications-status.js';
 import { storeStatusSchema } from './store-status.js';
+import { UNWIND_MODES } from './unwind-table.js';
 
 /**
  * What GET /api/status returns (docs/api.md, field by field), what `/status` and `tail2 status`
@@ -45,6 +46,58 @@ export const samplerStatusSchema = z.object({
   stack_errors: z.object({ kernel: z.number(), user: z.number() }),
 });
 export type SamplerStatus = z.infer<typeof samplerStatusSchema>;
+
+/** User-stack unwinding (docs/unwinding.md): the tables in the kernel and how walks went. */
+export const unwindingStatusSchema = z.object({
+  /** `sampling.unwind`: `auto` walks with unwind tables where files have them, `frame-pointer` never. */
+  mode: z.enum(UNWIND_MODES),
+  /** Kernel memory the unwind maps take (bytes): `sampling.unwind_memory`, 0 in frame-pointer mode. */
+  map_bytes: z.number(),
+  processes: z.object({
+    /** Processes the walk has tables for now, and room for. */
+    with_tables: z.number(),
+    capacity: z.number(),
+    /** Learned from their first sample; mappings read again (dlopen); reads that failed. */
+    learned: z.number(),
+    refreshed: z.number(),
+    failed: z.number(),
+    /** Waiting to be learned. */
+    queued: z.number(),
+    /** Forgotten to make room for others (the map was full). */
+    evicted: z.number(),
+  }),
+  files: z.object({
+    /** Files whose table is loaded, and of those how many no process maps now (kept until room is needed). */
+    with_tables: z.number(),
+    unused: z.number(),
+    /** Files read that have no call-frame information (walked by frame pointer). */
+    without_cfi: z.number(),
+    /** Tables that did not fit the rows left (walked by frame pointer). */
+    without_room: z.number(),
+    /** Tables dropped to make room. */
+    evicted: z.number(),
+    /** Table reads that failed (see `symbols.problems`). */
+    errors: z.number(),
+  }),
+  rows: z.object({ used: z.number(), capacity: z.number() }),
+  mappings: z.object({ used: z.number(), capacity: z.number() }),
+  /** User stacks since start, by how they were walked (a walk can count in several). */
+  walks: z.object({
+    /** Walked with tables. */
+    with_tables: z.number(),
+    /** Of a process with no tables yet: frame pointers alone. */
+    without_tables: z.number(),
+    /** Stopped at the depth limit (255 frames). */
+    truncated: z.number(),
+    /** Stepped by frame pointer somewhere (JIT code, a file without CFI, a rule tables cannot express). */
+    frame_pointer: z.number(),
+    /** Met an address outside every mapping known (the process's mappings are then read again). */
+    unknown_mapping: z.number(),
+    /** Stopped short of a root: an unreadable stack or a frame that goes nowhere. */
+    stopped: z.number(),
+  }),
+});
+export type UnwindingStatus = z.infer<typeof unwindingStatusSchema>;
 
 /** The rolling buffer of samples (`buffer.retain`, `buffer.max_memory`). */
 export const bufferStatusSchema = z.object({
@@ -217,6 +270,7 @@ export const daemonStatusSchema = z.object({
   /** Seconds since the daemon started. */
   uptime_s: z.number(),
   sampler: samplerStatusSchema,
+  unwinding: unwindingStatusSchema,
   buffer: bufferStatusSchema,
   metrics: metricsStatusSchema,
   rules: rulesStatusSchema,

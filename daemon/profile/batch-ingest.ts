@@ -1,3 +1,4 @@
+import type { ProcessEvents } from '../model/process-events.js';
 import { kindOfRecord, MAX_RECORD_KIND } from '../model/profile-kind.js';
 import { RECORD_HEADER_BYTES, RECORD_VERSION, RecordFlags, RecordKind, RecordWords, readComm } from '../sampler/sample-record.js';
 import type { StackTables } from './sample-source.js';
@@ -13,6 +14,12 @@ const TWO_32 = 4294967296;
 // only (x86-64, arm64), like the BPF side that wrote them.
 const W = RecordWords;
 const UNREADABLE = RecordFlags.kstackError | RecordFlags.ustackError;
+const TABLES_WANTED = RecordFlags.ustackNoTables | RecordFlags.ustackUnknownMapping;
+
+/** A record's exact start time (see ProcessEvents); only built for the few records that need it. */
+function startTimeOf(words: Uint32Array, w: number): bigint {
+  return (BigInt(words[w + W.startHi]) << 32n) | BigInt(words[w + W.startLo]);
+}
 
 /** Stacks the kernel could not read, by side, since the decoder started. */
 export interface StackErrorCounts {
@@ -32,6 +39,8 @@ export class BatchIngest {
   records = 0;
   /** Exec events decoded. */
   execs = 0;
+  /** Exit events decoded (processes the unwind tables knew). */
+  exits = 0;
   /** Records skipped: unknown version, unknown kind, or cut short. */
   skipped = 0;
   readonly stackErrors: StackErrorCounts = { kernel: 0, user: 0 };
@@ -39,6 +48,7 @@ export class BatchIngest {
   constructor(
     private readonly tables: StackTables,
     private readonly sink: SampleSink,
+    private readonly events?: ProcessEvents,
   ) {}
 
   ingest(batch: Uint8Array): void {
@@ -64,7 +74,14 @@ export class BatchIngest {
       const timeNs = words[w + W.timeHi] * TWO_32 + words[w + W.timeLo];
       if (kind === RecordKind.exec) {
         processes.exec(words[w + W.pid], words[w + W.startHi] * TWO_32 + words[w + W.startLo], readComm(bytes, w * 4), timeNs);
+        this.events?.gone(words[w + W.pid], startTimeOf(words, w));
         this.execs++;
+        w = next;
+        continue;
+      }
+      if (kind === RecordKind.exit) {
+        this.events?.gone(words[w + W.pid], startTimeOf(words, w));
+        this.exits++;
         w = next;
         continue;
       }
@@ -75,7 +92,11 @@ export class BatchIngest {
         w = next;
         continue;
       }
-      const flags = ((versionFlagsKind >>> 8) & 0xff) & UNREADABLE;
+      const allFlags = (versionFlagsKind >>> 8) & 0xff;
+      if (allFlags & TABLES_WANTED && this.events) {
+        this.events.tablesWanted(words[w + W.pid], startTimeOf(words, w), (allFlags & RecordFlags.ustackUnknownMapping) !== 0);
+      }
+      const flags = allFlags & UNREADABLE;
       if (flags & RecordFlags.kstackError) this.stackErrors.kernel++;
       if (flags & RecordFlags.ustackError) this.stackErrors.user++;
       const tid = words[w + W.tid];

@@ -1,3 +1,4 @@
+import type { ProcessEvents } from '../model/process-events.js';
 import type { ProcessSnapshot } from '../symbols/proc-maps.js';
 import { BatchIngest } from './batch-ingest.js';
 import type { CommTable } from './comm-table.js';
@@ -26,12 +27,13 @@ export class Recording implements StackTables {
 
   /**
    * @param snapshot reads a new process's mappings (ProcessFiles.snapshot); none in benchmarks.
+   * @param events hears what records say about processes (the unwind loader).
    */
-  constructor(snapshot?: Snapshotter) {
+  constructor(snapshot?: Snapshotter, events?: ProcessEvents) {
     const tables = createStackTables(snapshot);
     ({ processes: this.processes, comms: this.comms, stacks: this.stacks } = tables);
     this.snapshotsSettled = tables.snapshotsSettled;
-    this.decoder = new BatchIngest(this, this.samples);
+    this.decoder = new BatchIngest(this, this.samples, events);
   }
 
   ingest(batch: Uint8Array): void {

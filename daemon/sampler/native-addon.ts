@@ -25,6 +25,25 @@ export interface NativeSamplerStats {
   ringBufferBytes: number;
   /** ns the kernel spent running the BPF program; counted only while kernel.bpf_stats_enabled=1 */
   bpfRunTimeNs: number;
+  /** user stacks walked with unwind tables */
+  tableWalks: number;
+  /** ... that stopped at MAX_USER_DEPTH frames */
+  walksTruncated: number;
+  /** ... that stepped by frame pointer at least once */
+  walksFramePointer: number;
+  /** ... that met an address outside every mapping known */
+  walksUnknownMapping: number;
+  /** ... that stopped short of a root */
+  walksStopped: number;
+  /** user stacks of processes without tables (frame pointers alone), with tables on */
+  walksWithoutTables: number;
+  /** exit events written (processes that had tables) */
+  exits: number;
+  /** Capacities of the unwind maps (0 with tables off) and the kernel memory they take. */
+  unwindRowCapacity: number;
+  unwindMappingCapacity: number;
+  unwindProcessCapacity: number;
+  unwindMapBytes: number;
 }
 
 export interface NativeSamplerOptions {
@@ -38,6 +57,14 @@ export interface NativeSamplerOptions {
   batchIntervalMs?: number;
   /** Bytes of batches JS has not taken yet past which new ones are dropped and counted. @defaultValue 64 MiB */
   maxQueuedBytes?: number;
+  /** Walk user stacks with unwind tables where they are loaded (bpf/user-stack.h). @defaultValue false */
+  unwindTables?: boolean;
+  /** Capacity of the rows map (8 bytes each). */
+  unwindRows?: number;
+  /** Capacity of the mappings map (32 bytes each). */
+  unwindMappings?: number;
+  /** Capacity of the processes hash. */
+  unwindProcesses?: number;
   onBatch: (batch: Buffer) => void;
   onError?: (error: Error) => void;
 }
@@ -49,6 +76,14 @@ export interface NativeSampler {
   stats(): NativeSamplerStats;
   /** Wakes the drain thread: what the ring holds is handed to JS now. */
   flush(): void;
+  /** A new sampling frequency (Hz per CPU) on the running perf events, in place. */
+  setFrequency(hz: number): void;
+  /** Copies rows (struct tail2_unwind_row each) into the rows map at index `first`. Throws RangeError when they do not fit. */
+  writeUnwindRows(first: number, rows: Uint8Array): void;
+  /** Writes a process's mappings (5 words each: start, end, bias, rows_first, rows_count) at `first` and points its entry at them. */
+  setUnwindProcess(tgid: number, startTimeNs: bigint, first: number, mappings: BigUint64Array): void;
+  /** Removes a process's entry (none is fine). */
+  deleteUnwindProcess(tgid: number): void;
 }
 
 export interface NativeAddon {
@@ -63,6 +98,7 @@ export interface NativeAddon {
   RECORD_HEADER_BYTES: number;
   RECORD_VERSION: number;
   MAX_STACK_DEPTH: number;
+  MAX_USER_DEPTH: number;
   RECORD_LAYOUT: Record<string, number>;
 }
 

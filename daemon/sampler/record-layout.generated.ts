@@ -25,8 +25,11 @@ export const SAMPLE_FIELDS = {
 export const SAMPLE_BYTES = 72;
 
 // The #defines of bpf/sampler.h.
-export const TAIL2_RECORD_VERSION = 2;
+export const TAIL2_RECORD_VERSION = 3;
+/** kernel frames, and user frames walked by frame pointer alone */
 export const TAIL2_MAX_STACK_DEPTH = 127;
+/** user frames of a walk with unwind tables */
+export const TAIL2_MAX_USER_DEPTH = 255;
 export const TAIL2_COMM_LEN = 16;
 /** bpf_get_stack failed for the kernel stack */
 export const TAIL2_FLAG_KSTACK_ERROR = 1;
@@ -34,10 +37,22 @@ export const TAIL2_FLAG_KSTACK_ERROR = 1;
 export const TAIL2_FLAG_USTACK_ERROR = 2;
 /** task has no user address space */
 export const TAIL2_FLAG_KERNEL_THREAD = 4;
+/** the user walk stopped at TAIL2_MAX_USER_DEPTH frames, short of a root */
+export const TAIL2_FLAG_USTACK_TRUNCATED = 8;
+/** the table walk stepped by frame pointer at least once (no table or no rule there) */
+export const TAIL2_FLAG_USTACK_FRAME_POINTER = 16;
+/** a user address outside every mapping the walk knows (dlopen since): refresh them */
+export const TAIL2_FLAG_USTACK_UNKNOWN_MAPPING = 32;
+/** the process has no tables loaded (yet): its user stack is a frame-pointer walk */
+export const TAIL2_FLAG_USTACK_NO_TABLES = 64;
+/** the table walk stopped short of a root: unreadable stack or a frame that goes nowhere */
+export const TAIL2_FLAG_USTACK_STOPPED = 128;
 /** a CPU sample (a perf tick): the stacks follow the header */
 export const TAIL2_KIND_SAMPLE = 0;
 /** a process just exec'd a new image: header only, read its maps now */
 export const TAIL2_KIND_EXEC = 1;
+/** a process the walk had tables for exited: header only, free its entries */
+export const TAIL2_KIND_EXIT = 128;
 /** perf events handled */
 export const TAIL2_COUNTER_SAMPLES = 0;
 /** records dropped because the ring buffer was full */
@@ -46,4 +61,18 @@ export const TAIL2_COUNTER_LOST = 1;
 export const TAIL2_COUNTER_FILTERED = 2;
 /** exec events written */
 export const TAIL2_COUNTER_EXECS = 3;
-export const TAIL2_COUNTER_MAX = 4;
+/** user stacks walked with unwind tables */
+export const TAIL2_COUNTER_TABLE_WALKS = 4;
+/** ... that hit TAIL2_MAX_USER_DEPTH */
+export const TAIL2_COUNTER_TRUNCATED = 5;
+/** ... that stepped by frame pointer at least once */
+export const TAIL2_COUNTER_FRAME_POINTER = 6;
+/** ... that met an address outside every known mapping */
+export const TAIL2_COUNTER_UNKNOWN_MAPPING = 7;
+/** ... that stopped short of a root */
+export const TAIL2_COUNTER_STOPPED = 8;
+/** user stacks of processes without tables (frame pointers alone) */
+export const TAIL2_COUNTER_NO_TABLES = 9;
+/** exit events written */
+export const TAIL2_COUNTER_EXITS = 10;
+export const TAIL2_COUNTER_MAX = 11;

@@ -5,9 +5,16 @@ import {
   TAIL2_FLAG_KERNEL_THREAD,
   TAIL2_FLAG_KSTACK_ERROR,
   TAIL2_FLAG_USTACK_ERROR,
+  TAIL2_FLAG_USTACK_FRAME_POINTER,
+  TAIL2_FLAG_USTACK_NO_TABLES,
+  TAIL2_FLAG_USTACK_STOPPED,
+  TAIL2_FLAG_USTACK_TRUNCATED,
+  TAIL2_FLAG_USTACK_UNKNOWN_MAPPING,
   TAIL2_KIND_EXEC,
+  TAIL2_KIND_EXIT,
   TAIL2_KIND_SAMPLE,
   TAIL2_MAX_STACK_DEPTH,
+  TAIL2_MAX_USER_DEPTH,
   TAIL2_RECORD_VERSION,
 } from './record-layout.generated.js';
 
@@ -31,10 +38,25 @@ export const RECORD_HEADER_BYTES = SAMPLE_BYTES;
 export const RECORD_VERSION = TAIL2_RECORD_VERSION;
 export const COMM_BYTES = TAIL2_COMM_LEN;
 export const MAX_STACK_DEPTH = TAIL2_MAX_STACK_DEPTH;
+export const MAX_USER_DEPTH = TAIL2_MAX_USER_DEPTH;
 
-export const RecordKind = { sample: TAIL2_KIND_SAMPLE, exec: TAIL2_KIND_EXEC } as const;
+export const RecordKind = { sample: TAIL2_KIND_SAMPLE, exec: TAIL2_KIND_EXEC, exit: TAIL2_KIND_EXIT } as const;
 
-export const RecordFlags = { kstackError: TAIL2_FLAG_KSTACK_ERROR, ustackError: TAIL2_FLAG_USTACK_ERROR, kernelThread: TAIL2_FLAG_KERNEL_THREAD } as const;
+export const RecordFlags = {
+  kstackError: TAIL2_FLAG_KSTACK_ERROR,
+  ustackError: TAIL2_FLAG_USTACK_ERROR,
+  kernelThread: TAIL2_FLAG_KERNEL_THREAD,
+  /** The table walk stopped at MAX_USER_DEPTH frames. */
+  ustackTruncated: TAIL2_FLAG_USTACK_TRUNCATED,
+  /** The table walk stepped by frame pointer somewhere (no table or no rule there). */
+  ustackFramePointer: TAIL2_FLAG_USTACK_FRAME_POINTER,
+  /** An address outside every mapping the walk knew: the process's mappings should be read again. */
+  ustackUnknownMapping: TAIL2_FLAG_USTACK_UNKNOWN_MAPPING,
+  /** The process had no tables loaded: a frame-pointer stack. */
+  ustackNoTables: TAIL2_FLAG_USTACK_NO_TABLES,
+  /** The table walk stopped short of a root (unreadable stack, a frame going nowhere). */
+  ustackStopped: TAIL2_FLAG_USTACK_STOPPED,
+} as const;
 
 /**
  * u32 word indexes of the fields the decoder reads: it walks a batch as a Uint32Array and reads

@@ -16,10 +16,25 @@ export interface StackSamplerOptions {
    * counted in `droppedInUserspace`): what a stalled event loop may cost. @defaultValue 64 MiB
    */
   maxQueuedBytes?: number;
+  /**
+   * Unwind tables in BPF: capacities of the rows, mappings and processes maps (see
+   * daemon/unwind/unwind-budget.ts). Without, user stacks are walked by frame pointer alone.
+   */
+  unwind?: { rows: number; mappings: number; processes: number };
   /** Receives batches of raw records (see sample-record.ts). Must not throw. */
   onBatch: (batch: Buffer) => void;
   /** The drain thread failed; sampling has stopped. */
   onError?: (error: Error) => void;
+}
+
+/** What the unwind loader writes into the sampler's BPF maps (bpf/user-stack.h). */
+export interface UnwindMapWriter {
+  readonly capacity: { rows: number; mappings: number; processes: number };
+  /** Rows (8-byte struct tail2_unwind_row each) at index `first`. */
+  writeRows(first: number, rows: Uint8Array): void;
+  /** A process's mappings (start, end, bias, rows_first, rows_count each) at `first`, then its entry. */
+  setProcess(tgid: number, startTimeNs: bigint, first: number, mappings: BigUint64Array): void;
+  deleteProcess(tgid: number): void;
 }
 
 /**
@@ -27,14 +42,14 @@ export interface StackSamplerOptions {
  * thread and delivered in batches. Start and stop are synchronous; stop leaves nothing attached.
  */
 export class StackSampler {
-  readonly frequency: number;
+  private currentFrequency: number;
   private native: NativeSampler | undefined;
   private lastStats: NativeSamplerStats | undefined;
   private batchesReceived = 0;
   private started = false;
 
   constructor(private readonly options: StackSamplerOptions) {
-    this.frequency = options.frequency ?? 99;
+    this.currentFrequency = options.frequency ?? 99;
   }
 
   /** Loads and attaches. Throws {@link Tail2Error} with an actionable message. Returns the CPUs attached. */
@@ -44,11 +59,15 @@ export class StackSampler {
     assertSamplingPrivileges();
     const addon = loadNativeAddon();
     const native = new addon.Sampler({
-      frequency: this.frequency,
+      frequency: this.currentFrequency,
       targetPid: this.options.pid ?? 0,
       ringBufferBytes: this.options.ringBufferBytes ?? 8 << 20,
       batchIntervalMs: this.options.batchIntervalMs ?? 1000,
       maxQueuedBytes: this.options.maxQueuedBytes,
+      unwindTables: this.options.unwind !== undefined,
+      unwindRows: this.options.unwind?.rows,
+      unwindMappings: this.options.unwind?.mappings,
+      unwindProcesses: this.options.unwind?.processes,
       onBatch: (batch) => {
         this.batchesReceived++;
         this.options.onBatch(batch);
@@ -63,6 +82,25 @@ export class StackSampler {
     }
     this.native = native;
     return cpus;
+  }
+
+  /** Samples per second per CPU. */
+  get frequency(): number {
+    return this.currentFrequency;
+  }
+
+  /**
+   * Samples at `hz` from now on: the perf events' period changes in place, so nothing sampled is
+   * lost and the unwind tables stay loaded. Throws {@link Tail2Error} when the kernel refuses.
+   */
+  setFrequency(hz: number): void {
+    if (!this.native) throw new Error('StackSampler: not running');
+    try {
+      this.native.setFrequency(hz);
+    } catch (error) {
+      throw fromNativeError(error);
+    }
+    this.currentFrequency = hz;
   }
 
   /**
@@ -91,6 +129,21 @@ export class StackSampler {
     this.native.flush();
     const deadline = Date.now() + timeoutMs;
     while (this.batchesReceived === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  /**
+   * The unwind-table maps of the running sampler, for daemon/unwind/unwind-loader.ts; undefined
+   * when it runs without tables or is not running.
+   */
+  unwindMaps(): UnwindMapWriter | undefined {
+    const native = this.native;
+    if (!native || !this.options.unwind) return undefined;
+    return {
+      capacity: { ...this.options.unwind },
+      writeRows: (first, rows) => native.writeUnwindRows(first, rows),
+      setProcess: (tgid, startTimeNs, first, mappings) => native.setUnwindProcess(tgid, startTimeNs, first, mappings),
+      deleteProcess: (tgid) => native.deleteUnwindProcess(tgid),
+    };
   }
 
   /** Counters so far (after stop: the last counters read). */

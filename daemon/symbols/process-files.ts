@@ -1,6 +1,7 @@
 import { ReaderError, ReaderProcess, type ReaderProcessStats } from './reader-process.js';
 import { mappingCacheKey, snapshotBytes, startTicksOf, type ExecutableMapping, type ProcessSnapshot } from './proc-maps.js';
 import { SymbolProblems, type SymbolProblemsView } from './symbol-problems.js';
+import type { UnwindTable } from '../model/unwind-table.js';
 
 /** One frame of a native lookup, innermost first. */
 export interface NativeSymbolFrame {
@@ -59,6 +60,8 @@ const SNAPSHOT_TIMEOUT_MS = 2000;
 const DEFAULT_DEBUG_DIRECTORIES = ['/usr/lib/debug'];
 /** Reader codes after which a file is not tried again for a while: it costs the budget each time. */
 const QUARANTINE_CODES = new Set(['ETIMEDOUT', 'ECRASHED', 'ECHANGED', 'ENOMEM']);
+/** The reader's answer for a file that has no call-frame information: no table, not a problem. */
+const NO_CFI: ReadonlySet<string> = new Set(['ENOCFI']);
 
 type Tuple = [number, number, number, number, number, number, string];
 
@@ -85,6 +88,13 @@ interface SymbolizeAnswer {
  * (docs/security.md); here each request gets a time budget, a file that overran it (or crashed a
  * reader) is quarantined, and every refusal is counted for `tail2 status`.
  */
+interface UnwindTableAnswer {
+  base: number;
+  segments: Array<[number, number, number]>;
+  build_id: string;
+  rows_base64: string;
+}
+
 export class ProcessFiles {
   private readonly proc: ReaderProcess;
   private readonly symbolReaders: ReaderProcess[];
@@ -207,6 +217,20 @@ export class ProcessFiles {
   }
 
   /**
+   * The unwind table of one mapped file (native/reader/unwind-table.cc); undefined when the file
+   * has no call-frame information. Rejects like {@link symbolize}.
+   */
+  async unwindTable(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<UnwindTable | undefined> {
+    try {
+      const answer = await this.fileRequest<UnwindTableAnswer>(process, mapping, { op: 'unwind_table' }, NO_CFI);
+      return { key: answer.build_id ? `build-id:${answer.build_id}` : mapping.cacheKey, base: answer.base, rows: Buffer.from(answer.rows_base64, 'base64'), segments: answer.segments };
+    } catch (error) {
+      if ((error as ReaderError).code === 'ENOCFI') return undefined;
+      throw error;
+    }
+  }
+
+  /**
    * Names of JIT code from the process's /tmp/perf-PID.map, one per address (undefined where no
    * line covers it); all undefined when there is no map it may read.
    */
@@ -254,7 +278,8 @@ export class ProcessFiles {
     for (const reader of this.symbolReaders) reader.close();
   }
 
-  private async fileRequest<T>(process: ProcessSnapshot, mapping: ExecutableMapping, body: Record<string, unknown>): Promise<T> {
+  /** `expected`: error codes that are answers, not problems (a file without CFI). */
+  private async fileRequest<T>(process: ProcessSnapshot, mapping: ExecutableMapping, body: Record<string, unknown>, expected?: ReadonlySet<string>): Promise<T> {
     const key = mapping.cacheKey;
     if (this.quarantined(key)) throw new ReaderError('EQUARANTINED', `'${mapping.path}' is not read again yet: it overran its time budget or crashed the reader a little while ago`);
     try {
@@ -267,7 +292,7 @@ export class ProcessFiles {
       for (const refused of answer.refused ?? []) this.problems.record(mapping.path, refused.code, refused.message);
       return answer;
     } catch (error) {
-      this.failed(key, mapping.path, error);
+      if (!(error instanceof ReaderError && expected?.has(error.code))) this.failed(key, mapping.path, error);
       throw error;
     }
   }

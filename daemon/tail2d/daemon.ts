@@ -26,6 +26,8 @@ import { OwnUsage } from './own-usage.js';
 import { preparePrivateStateDir } from './private-state-dir.js';
 import { RuleRounds } from './rule-rounds.js';
 import { Sampling } from './sampling.js';
+import type { ProcessEvents } from '../model/process-events.js';
+import { ReaderUnwindTables } from '../unwind/reader-unwind-tables.js';
 import { StatusReport } from './status-report.js';
 import { TAIL2_VERSION } from './version.js';
 
@@ -81,7 +83,18 @@ export class Tail2Daemon {
     this.tables = createStackTables((pid, startTimeNs) => this.files.snapshot(pid, startTimeNs), monotonicToWallMs);
     this.budget = new MemoryBudget(config.buffer.maxMemoryBytes);
     this.buffer = new RollingBuffer(this.tables, { retainNs: config.buffer.retainMs * 1e6, maxBytes: config.buffer.maxMemoryBytes, budget: this.budget, monotonicToWallMs });
-    this.sampling = new Sampling({ config: config.sampling, ingest: new BatchIngest(this.tables, this.buffer), buffer: this.buffer, log });
+    // The ingest tells the unwind tables of new, remapped and gone processes (sampling.ts forwards).
+    const processEvents: ProcessEvents = {
+      tablesWanted: (pid, startTimeNs, unknownMapping) => this.sampling.processEvents.tablesWanted(pid, startTimeNs, unknownMapping),
+      gone: (pid, startTimeNs) => this.sampling.processEvents.gone(pid, startTimeNs),
+    };
+    this.sampling = new Sampling({
+      config: config.sampling,
+      ingest: new BatchIngest(this.tables, this.buffer, processEvents),
+      buffer: this.buffer,
+      unwind: { tables: new ReaderUnwindTables(this.files), snapshot: (pid, startTimeNs) => this.files.snapshot(pid, startTimeNs) },
+      log,
+    });
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
     // Command lines are read in tail2-reader and redacted there, before anything keeps them.
     this.collector = new MetricCollector({ history: this.history, cmdlineReader: (pid, startTicks) => this.files.cmdline(pid, startTicks) });

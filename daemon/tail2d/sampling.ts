@@ -1,9 +1,13 @@
 import type { Logger } from 'pino';
 import type { RollingBuffer } from '../buffer/rolling-buffer.js';
 import type { Tail2Config } from '../model/config.js';
-import type { SamplerStatus } from '../model/daemon-status.js';
+import type { SamplerStatus, UnwindingStatus } from '../model/daemon-status.js';
 import type { BatchIngest } from '../profile/batch-ingest.js';
+import type { ProcessEvents } from '../model/process-events.js';
 import { StackSampler } from '../sampler/stack-sampler.js';
+import { processAlive } from '../unwind/process-alive.js';
+import { unwindCapacities } from '../unwind/unwind-budget.js';
+import { UnwindLoader, type UnwindLoaderOptions } from '../unwind/unwind-loader.js';
 import { CpuBackoff } from './cpu-backoff.js';
 
 /** Sampler totals since the daemon started, across frequency changes. */
@@ -22,26 +26,36 @@ export interface SamplingOptions {
   ingest: BatchIngest;
   /** Bounded after every batch. */
   buffer: RollingBuffer;
+  /** Where unwind tables and process mappings come from; with `config.unwind` 'auto'. */
+  unwind?: Pick<UnwindLoaderOptions, 'tables' | 'snapshot'>;
   log: Logger;
 }
 
+/** How often processes gone without an exit record (lost to a full ring) are looked for. */
+const SWEEP_INTERVAL_MS = 60_000;
+
 /**
- * The sampling lifecycle: the stack sampler on every CPU, each batch into the buffer, and
- * self-protection: while tail2d itself uses more CPU than `sampling.max_cpu` the sampler is
- * replaced by one at a lower frequency, and by one at the configured frequency when calm again
- * (cpu-backoff.ts decides). Counters go on across the replacements.
+ * The sampling lifecycle: the stack sampler on every CPU, each batch into the buffer, the unwind
+ * tables its walk reads (daemon/unwind/), and self-protection: while tail2d itself uses more CPU
+ * than `sampling.max_cpu` the sampler slows down, and comes back to the configured frequency
+ * when calm again (cpu-backoff.ts decides); the perf events change period in place, so nothing
+ * is lost or reloaded.
  */
 export class Sampling {
-  private sampler: StackSampler;
+  private readonly sampler: StackSampler;
   private readonly cpuBackoff: CpuBackoff;
+  private loader: UnwindLoader | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   /** Set while sampling runs below the configured frequency to protect the host. */
   private backoff: SamplerStatus['backoff'] = null;
-  /** Totals of samplers replaced by a frequency change, so counters never go back. */
-  private readonly retired = { samples: 0, lost: 0, droppedInUserspace: 0 };
-  private changingFrequency = false;
-  private stopping = false;
   private failedBatches = 0;
   private stoppedBy: string | undefined;
+
+  /** What the ingest hears about processes, for the unwind tables (forwarded once they exist). */
+  readonly processEvents: ProcessEvents = {
+    tablesWanted: (pid, startTimeNs, unknownMapping) => this.loader?.tablesWanted(pid, startTimeNs, unknownMapping),
+    gone: (pid, startTimeNs) => this.loader?.gone(pid, startTimeNs),
+  };
 
   constructor(private readonly options: SamplingOptions) {
     this.sampler = this.createSampler(options.config.frequency);
@@ -50,13 +64,58 @@ export class Sampling {
 
   /** Attaches to every CPU; returns how many. Throws (a Tail2Error) when the kernel refuses. */
   start(): number {
-    return this.sampler.start();
+    const cpus = this.sampler.start();
+    const maps = this.sampler.unwindMaps();
+    if (maps && this.options.unwind) {
+      this.loader = new UnwindLoader({ maps, ...this.options.unwind, alive: processAlive });
+      this.sweepTimer = setInterval(() => this.loader?.sweep(processAlive), SWEEP_INTERVAL_MS);
+      this.sweepTimer.unref();
+    }
+    return cpus;
   }
 
-  /** Detaches; every batch handed over has reached the buffer when it resolves. No sampler starts after it. */
+  /** Detaches; every batch handed over has reached the buffer when it resolves. */
   async stop(): Promise<void> {
-    this.stopping = true;
+    clearInterval(this.sweepTimer);
+    this.loader?.close();
     await this.sampler.stop();
+  }
+
+  /** `unwinding` in GET /api/status. */
+  unwindingStatus(): UnwindingStatus {
+    const loader = this.loader?.status();
+    const stats = this.sampler.stats();
+    return {
+      mode: this.options.config.unwind,
+      map_bytes: stats?.unwindMapBytes ?? 0,
+      processes: {
+        with_tables: loader?.processes ?? 0,
+        capacity: loader?.processCapacity ?? 0,
+        learned: loader?.learned ?? 0,
+        refreshed: loader?.refreshed ?? 0,
+        failed: loader?.failed ?? 0,
+        queued: loader?.queued ?? 0,
+        evicted: loader?.processesEvicted ?? 0,
+      },
+      files: {
+        with_tables: loader?.files ?? 0,
+        unused: loader?.unusedFiles ?? 0,
+        without_cfi: loader?.filesWithoutTables ?? 0,
+        without_room: loader?.filesWithoutRoom ?? 0,
+        evicted: loader?.filesEvicted ?? 0,
+        errors: loader?.tableErrors ?? 0,
+      },
+      rows: loader?.rows ?? { used: 0, capacity: 0 },
+      mappings: loader?.mappings ?? { used: 0, capacity: 0 },
+      walks: {
+        with_tables: stats?.tableWalks ?? 0,
+        without_tables: stats?.walksWithoutTables ?? 0,
+        truncated: stats?.walksTruncated ?? 0,
+        frame_pointer: stats?.walksFramePointer ?? 0,
+        unknown_mapping: stats?.walksUnknownMapping ?? 0,
+        stopped: stats?.walksStopped ?? 0,
+      },
+    };
   }
 
   /** Makes the sampler hand over what it holds, so the buffer has the last second too. */
@@ -78,11 +137,16 @@ export class Sampling {
   totals(): SamplingTotals {
     const stats = this.sampler.stats();
     return {
-      samples: this.retired.samples + (stats?.samples ?? 0),
-      lost: this.retired.lost + (stats?.lost ?? 0),
-      droppedInUserspace: this.retired.droppedInUserspace + (stats?.droppedInUserspace ?? 0),
+      samples: stats?.samples ?? 0,
+      lost: stats?.lost ?? 0,
+      droppedInUserspace: stats?.droppedInUserspace ?? 0,
       cpus: stats?.cpus ?? 0,
     };
+  }
+
+  /** The sampler's own counters (walks by kind among them). */
+  samplerStats(): ReturnType<StackSampler['stats']> {
+    return this.sampler.stats();
   }
 
   /** Batches whose ingest threw (and were dropped). */
@@ -114,46 +178,26 @@ export class Sampling {
    * last round (1 = one core). Slows sampling down or restores it when cpu-backoff.ts says so.
    */
   protectHost(cpuShareOfCore: number): void {
-    if (this.changingFrequency || this.stoppedBy !== undefined) return;
+    if (this.stoppedBy !== undefined) return;
     const decision = this.cpuBackoff.observe(cpuShareOfCore, this.sampler.frequency);
     if (decision.change === 'none') return;
-    void this.changeFrequency(decision.frequency, decision.change, decision.reason);
-  }
-
-  /**
-   * Replaces the sampler with one at `frequency`. The buffer and every capture in flight stay; the
-   * handover loses at most the batch in the old sampler's ring (it is flushed first).
-   */
-  private async changeFrequency(frequency: number, change: 'lower' | 'restore', reason: string): Promise<void> {
     const { log, config } = this.options;
-    this.changingFrequency = true;
     const from = this.sampler.frequency;
     try {
-      const old = this.sampler;
-      await old.flush().catch(() => undefined);
-      await old.stop();
-      const stats = old.stats();
-      this.retired.samples += stats?.samples ?? 0;
-      this.retired.lost += stats?.lost ?? 0;
-      this.retired.droppedInUserspace += stats?.droppedInUserspace ?? 0;
-      // Shutdown began while the old sampler stopped: attaching a new one now would outlive it.
-      if (this.stopping) return;
-      this.sampler = this.createSampler(frequency);
-      this.sampler.start();
-      this.backoff = frequency < config.frequency ? { frequency, since: new Date().toISOString(), reason } : null;
-      log.warn({ from, to: frequency, reason }, change === 'lower' ? 'sampling slowed down to protect the host' : 'sampling back up');
+      this.sampler.setFrequency(decision.frequency);
+      this.backoff = decision.frequency < config.frequency ? { frequency: decision.frequency, since: new Date().toISOString(), reason: decision.reason } : null;
+      log.warn({ from, to: decision.frequency, reason: decision.reason }, decision.change === 'lower' ? 'sampling slowed down to protect the host' : 'sampling back up');
     } catch (error) {
-      this.stoppedBy = `changing the sampling frequency to ${frequency} Hz failed: ${(error as Error).message}`;
-      log.error({ err: error, from, to: frequency }, 'changing the sampling frequency failed; sampling stopped');
-    } finally {
-      this.changingFrequency = false;
+      // The perf events keep their old period: sampling goes on at `from`.
+      log.error({ err: error, from, to: decision.frequency }, 'changing the sampling frequency failed; sampling goes on at the old one');
     }
   }
 
   private createSampler(frequency: number): StackSampler {
-    const { ingest, buffer, log } = this.options;
+    const { ingest, buffer, log, config } = this.options;
     return new StackSampler({
       frequency,
+      unwind: config.unwind === 'auto' && this.options.unwind ? unwindCapacities(config.unwindMemoryBytes) : undefined,
       onBatch: (batch) => {
         // A throw here would surface as an uncaught exception from the native callback and take
         // the daemon down with every pinned capture: report it and drop this batch instead.

@@ -51,6 +51,7 @@ export class StatusReport {
       host: hostname(),
       uptime_s: Math.round((Date.now() - parts.startedAtMs) / 1000),
       sampler: parts.sampling.status(),
+      unwinding: parts.sampling.unwindingStatus(),
       buffer: this.bufferStatus(),
       metrics: parts.rounds.metricsStatus(),
       rules: parts.rounds.rulesStatus(),

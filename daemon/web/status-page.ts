@@ -1,4 +1,4 @@
-import type { BufferStatus, CapturesStatus, DaemonStatus, MemoryStatus, SamplerStatus, SymbolsStatus } from '../model/daemon-status.js';
+import type { BufferStatus, CapturesStatus, DaemonStatus, MemoryStatus, SamplerStatus, SymbolsStatus, UnwindingStatus } from '../model/daemon-status.js';
 import type { StoreStatus } from '../model/store-status.js';
 import type { PageModel } from './page-renderer.js';
 import { durationText, timeView } from './time-text.js';
@@ -46,7 +46,7 @@ export function statusPage(status: DaemonStatus, nowMs: number): StatusPageModel
   };
   return {
     title: 'Status',
-    sections: [overview(status), sampler(status), buffer(status.buffer), memory(status.memory), symbols(status.symbols, when), metrics(status, when), captures(status.captures), store(status.store, when), queue(status.notifications)],
+    sections: [overview(status), sampler(status), unwinding(status.unwinding), buffer(status.buffer), memory(status.memory), symbols(status.symbols, when), metrics(status, when), captures(status.captures), store(status.store, when), queue(status.notifications)],
     raw: JSON.stringify(status, null, 2),
   };
 }
@@ -80,6 +80,33 @@ function sampler(s: DaemonStatus): StatusSection {
       row('Dropped in userspace', count(sm.dropped_in_userspace), sm.dropped_in_userspace > 0 ? 'warn' : ''),
       row('Failed batches', count(sm.failed_batches), sm.failed_batches > 0 ? 'bad' : ''),
       row('Stacks the kernel could not read (user, kernel)', `${count(sm.stack_errors.user)}, ${count(sm.stack_errors.kernel)}`, sm.stack_errors.user + sm.stack_errors.kernel > 0 ? 'warn' : ''),
+    ],
+    tables: [],
+  };
+}
+
+function unwinding(u: UnwindingStatus): StatusSection {
+  const tables = u.mode === 'auto';
+  const walks = u.walks.with_tables + u.walks.without_tables;
+  const share = (n: number) => (walks > 0 ? ` (${((n / walks) * 100).toFixed(1)}%)` : '');
+  return {
+    id: 'status-unwinding',
+    title: 'Unwinding',
+    rows: [
+      row('User stacks walked with', tables ? 'unwind tables (.eh_frame), frame pointers where a file has none' : 'frame pointers alone (sampling.unwind: frame-pointer)'),
+      ...(tables
+        ? [
+            row('Table memory (kernel)', `${mib(u.map_bytes)}: ${count(u.rows.used)} of ${count(u.rows.capacity)} rows, ${count(u.mappings.used)} of ${count(u.mappings.capacity)} mappings`),
+            row('Processes with tables', `${count(u.processes.with_tables)} of ${count(u.processes.capacity)}; ${count(u.processes.learned)} learned, ${count(u.processes.refreshed)} read again, ${count(u.processes.queued)} waiting`),
+            row('Processes not learned (gone, unreadable), evicted', `${count(u.processes.failed)}, ${count(u.processes.evicted)}`, u.processes.evicted > 0 ? 'warn' : ''),
+            row('Files with tables', `${count(u.files.with_tables)} (${count(u.files.unused)} mapped by no process now)`),
+            row('Files without CFI, without room, evicted, unreadable', `${count(u.files.without_cfi)}, ${count(u.files.without_room)}, ${count(u.files.evicted)}, ${count(u.files.errors)}`, u.files.without_room > 0 ? 'warn' : ''),
+            row('Walks with tables', `${count(u.walks.with_tables)}${share(u.walks.with_tables)}`),
+            row('Walks of processes without tables yet (frame pointers)', `${count(u.walks.without_tables)}${share(u.walks.without_tables)}`),
+            row('Walks that stepped by frame pointer somewhere', count(u.walks.frame_pointer)),
+            row('Walks truncated at 255 frames, stopped short of a root', `${count(u.walks.truncated)}, ${count(u.walks.stopped)}`, u.walks.truncated + u.walks.stopped > 0 ? 'warn' : ''),
+          ]
+        : []),
     ],
     tables: [],
   };

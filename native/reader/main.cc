@@ -72,6 +72,9 @@ uint64_t NumberArg(int argc, char** argv, int* i) {
 
 }  // namespace
 
+// How much lower than tail2d's the readers' scheduling priority is (nice(2)).
+constexpr int kNiceIncrement = 5;
+
 int main(int argc, char** argv) {
   ReaderConfig config;
   uint64_t maxModules = 64;
@@ -95,6 +98,13 @@ int main(int argc, char** argv) {
   // Dies with the daemon, even when the daemon is SIGKILLed; and if it already died, now.
   const pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) return 1;
+  // Below the processes it reads for: compiling a large binary's unwind table or symbols is
+  // background work, and the host's own work comes first. Relative to tail2d's niceness, so
+  // the unit's Nice= carries over. Failing to lower it is harmless.
+  errno = 0;
+  if (nice(kNiceIncrement) == -1 && errno != 0) {
+    // stays at the daemon's priority
+  }
   // No core dumps (they would hold file contents) and nobody else may attach to it.
   struct rlimit noCore = {0, 0};
   setrlimit(RLIMIT_CORE, &noCore);

@@ -9,7 +9,7 @@ import { createHttpApp, listen, type DaemonApi } from '../../daemon/web/http-ser
 import type { RuleStateView } from '../../daemon/model/rule-state.js';
 import type { Rule } from '../../daemon/model/rule.js';
 import { daemonStatusSchema, type DaemonStatus } from '../../daemon/model/daemon-status.js';
-import { quietDaemonStatus } from '../helpers/daemon-status.js';
+import { quietDaemonStatus, quietUnwindingStatus } from '../helpers/daemon-status.js';
 import { hasClass, htmlCount, htmlXpath } from '../helpers/html.js';
 import { storeIncident } from '../helpers/stored-incident.js';
 
@@ -142,6 +142,7 @@ function daemonStatus(store: IncidentStore): DaemonStatus {
       failed_batches: 0,
       stack_errors: { kernel: 0, user: 3 },
     },
+    unwinding: quietUnwindingStatus(),
     buffer: { samples: 237_600, span_s: 600, bytes: 3_800_000, max_bytes: 268_435_456, expired_samples: 10, evicted_early_samples: 0, dropped_samples: 0, stacks: 5000, processes: 120 },
     metrics: { last_collect: new Date(NOW - 1000).toISOString(), cost_ms: 2.5, unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU: cache-misses <not supported>' }] },
     rules: { count: 2, file: '/etc/tail2/rules.yaml', last_reload: { at_ms: NOW - MIN, ok: false, error: 'rules.yaml:3:5: unknown metric "cpuu"' }, unavailable: [{ rule: 'cache-spike', metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },

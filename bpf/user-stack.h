@@ -1,0 +1,321 @@
+/* The user stack walk with unwind tables (bpf/unwind.h), included by sampler.bpf.c.
+ *
+ * From the user registers of the sampled thread, each step records the frame's address, finds the
+ * mapping that holds it and the table row for it (two bounded binary searches), and applies the
+ * row's rule: the caller's CFA, return address and frame pointer. Where there is no table (JIT
+ * code, anonymous memory, a file without CFI) or the row says "no rule", it steps by frame
+ * pointer instead and goes back to tables at the next frame that has one. Steps run in bpf_loop,
+ * so the verifier checks one step, not 255.
+ *
+ * Every read is bpf_probe_read_user of the current task's memory: a bad address fails the read
+ * and stops the walk (flagged), never the program. */
+#ifndef TAIL2_USER_STACK_H
+#define TAIL2_USER_STACK_H
+
+#include "unwind.h"
+
+/* Fixed at load time: 0 walks user stacks by frame pointer alone (bpf_get_stack). */
+const volatile __u32 unwind_tables = 0;
+
+/* Every file's rows, back to back (a file's table is one range); written by userspace through
+ * mmap, sized by the loader from sampling.unwind_memory. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* resized by the loader */
+	__type(key, __u32);
+	__type(value, struct tail2_unwind_row);
+} unwind_rows SEC(".maps");
+
+/* Every known process's mappings, each process's a contiguous range sorted by start. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* resized by the loader */
+	__type(key, __u32);
+	__type(value, struct tail2_unwind_mapping);
+} unwind_mappings SEC(".maps");
+
+/* tgid -> its range of unwind_mappings. Userspace adds a process once its mappings are read and
+ * removes it when it exits (the exit program below tells it) or when memory is short. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* resized by the loader */
+	__type(key, __u32);
+	__type(value, struct tail2_unwind_process);
+} unwind_processes SEC(".maps");
+
+/* x86-64 user addresses are below this (47-bit address space); a sampled ip above it is the
+ * kernel's. (The perf context only lets whole words of the registers be read, not cs.) */
+#define USER_ADDRESS_END 0x800000000000ULL
+
+struct user_walk {
+	__u64 pc;
+	__u64 sp;
+	__u64 bp;
+	__u32 first;          /* index in the record's stacks[] of the first user frame */
+	__u32 frames;         /* user frames written */
+	__u32 mappings_first;
+	__u32 mappings_count;
+	__u8 flags;           /* TAIL2_FLAG_USTACK_* */
+	__u8 exact_pc;        /* pc is where the frame is (sampled, or interrupted by a signal), not a return address */
+	__u8 at_root;         /* the walk reached a process or thread root */
+};
+
+static __always_inline int read_user_u64(__u64 *value, __u64 address)
+{
+	return bpf_probe_read_user(value, sizeof(*value), (const void *)address);
+}
+
+/* The mapping of the walk's process holding `pc`, or NULL. */
+static __always_inline struct tail2_unwind_mapping *find_mapping(const struct user_walk *walk, __u64 pc)
+{
+	struct tail2_unwind_mapping *mapping;
+	__u32 lo = 0, hi = walk->mappings_count, index, i;
+
+	if (hi > TAIL2_MAX_PROCESS_MAPPINGS)
+		return NULL;
+	for (i = 0; i <= TAIL2_MAPPING_SEARCH_STEPS && lo < hi; i++) {
+		__u32 mid = lo + (hi - lo) / 2;
+
+		index = walk->mappings_first + mid;
+		mapping = bpf_map_lookup_elem(&unwind_mappings, &index);
+		if (!mapping)
+			return NULL;
+		if (mapping->start <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || lo < hi)
+		return NULL;
+	index = walk->mappings_first + lo - 1;
+	mapping = bpf_map_lookup_elem(&unwind_mappings, &index);
+	if (!mapping || pc >= mapping->end)
+		return NULL;
+	return mapping;
+}
+
+/* The row of `mapping`'s table that holds for table address `pc`, or NULL. */
+static __always_inline struct tail2_unwind_row *find_row(const struct tail2_unwind_mapping *mapping, __u32 pc)
+{
+	struct tail2_unwind_row *row;
+	__u32 lo = 0, hi = mapping->rows_count, index, i;
+
+	if (hi >= TAIL2_MAX_FILE_ROWS)
+		return NULL;
+	for (i = 0; i <= TAIL2_ROW_SEARCH_STEPS && lo < hi; i++) {
+		__u32 mid = lo + (hi - lo) / 2;
+
+		index = mapping->rows_first + mid;
+		row = bpf_map_lookup_elem(&unwind_rows, &index);
+		if (!row)
+			return NULL;
+		if (row->pc <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || lo < hi)
+		return NULL;
+	index = mapping->rows_first + lo - 1;
+	return bpf_map_lookup_elem(&unwind_rows, &index);
+}
+
+/* One step by frame pointer: the caller's RBP and return address sit at RBP and RBP + 8. 0 to go
+ * on, 1 to stop. RBP 0 is the root of a frame-pointer chain (_start clears it). */
+static __always_inline long frame_pointer_step(struct user_walk *walk)
+{
+	__u64 caller_bp, return_address;
+
+	walk->flags |= TAIL2_FLAG_USTACK_FRAME_POINTER;
+	if (walk->bp == 0) {
+		walk->at_root = 1;
+		return 1;
+	}
+	/* Frames live above the one they called: a pointer below the stack is no frame. */
+	if (walk->bp < walk->sp || read_user_u64(&caller_bp, walk->bp) || read_user_u64(&return_address, walk->bp + 8)) {
+		walk->flags |= TAIL2_FLAG_USTACK_STOPPED;
+		return 1;
+	}
+	walk->sp = walk->bp + 16;
+	walk->bp = caller_bp;
+	walk->pc = return_address;
+	return 0;
+}
+
+/* The caller's CFA under `row`, or 0 when it cannot be read. */
+static __always_inline __u64 canonical_frame_address(const struct user_walk *walk, const struct tail2_unwind_row *row)
+{
+	__u64 cfa = 0;
+
+	switch (row->type & 0xf) {
+	case TAIL2_CFA_RSP:
+		return walk->sp + row->cfa_offset;
+	case TAIL2_CFA_RBP:
+		return walk->bp + row->cfa_offset;
+	case TAIL2_CFA_DEREF_RSP:
+		if (read_user_u64(&cfa, walk->sp + row->cfa_offset))
+			return 0;
+		return cfa + 8 * (((__u8)row->aux) >> 5);
+	case TAIL2_CFA_DEREF_RBP:
+		if (read_user_u64(&cfa, walk->bp + row->cfa_offset))
+			return 0;
+		return cfa + 8 * (((__u8)row->aux) >> 5);
+	case TAIL2_CFA_PLT:
+		return walk->sp + 8 + ((walk->pc & 15) >= (__u64)row->cfa_offset ? 8 : 0);
+	}
+	return 0;
+}
+
+/* The saved-RBP offset of a row, in 8-byte words: a signed byte, or for the DEREF rules a signed
+ * 5-bit field under the addend. */
+static __always_inline __s64 frame_pointer_words(const struct tail2_unwind_row *row)
+{
+	__u8 cfa_rule = row->type & 0xf;
+
+	if (cfa_rule == TAIL2_CFA_DEREF_RSP || cfa_rule == TAIL2_CFA_DEREF_RBP)
+		return ((__s64)((__u64)(row->aux & 0x1f) << 59)) >> 59;
+	return row->aux;
+}
+
+/* bpf_loop's body: records the frame at walk->pc and steps to its caller. 0 to go on, 1 to stop. */
+static long user_walk_step(__u64 index, void *context)
+{
+	struct user_walk *walk = context;
+	struct tail2_unwind_mapping *mapping;
+	struct tail2_unwind_row *row;
+	struct tail2_sample *record;
+	__u64 lookup, table_pc, cfa, return_address, caller_bp;
+	__u32 zero = 0, slot;
+
+	if (walk->pc == 0) {
+		walk->at_root = 1;
+		return 1;
+	}
+	slot = walk->first + walk->frames;
+	record = bpf_map_lookup_elem(&scratch, &zero);
+	if (!record || slot >= TAIL2_MAX_STACK_DEPTH + TAIL2_MAX_USER_DEPTH)
+		return 1;
+	record->stacks[slot] = walk->pc;
+	walk->frames++;
+	if (walk->frames >= TAIL2_MAX_USER_DEPTH) {
+		walk->flags |= TAIL2_FLAG_USTACK_TRUNCATED;
+		return 1;
+	}
+
+	/* A return address is the instruction after the call: its row may be the next function's. */
+	lookup = walk->exact_pc ? walk->pc : walk->pc - 1;
+	walk->exact_pc = 0;
+	mapping = find_mapping(walk, lookup);
+	if (!mapping) {
+		walk->flags |= TAIL2_FLAG_USTACK_UNKNOWN_MAPPING;
+		return frame_pointer_step(walk);
+	}
+	if (mapping->rows_count == 0)
+		return frame_pointer_step(walk);
+	table_pc = lookup - mapping->bias;
+	if (table_pc > 0xffffffffULL)
+		return frame_pointer_step(walk);
+	row = find_row(mapping, (__u32)table_pc);
+	if (!row)
+		return frame_pointer_step(walk);
+
+	switch (row->type & 0xf) {
+	case TAIL2_CFA_NONE:
+		return frame_pointer_step(walk);
+	case TAIL2_CFA_END:
+		walk->at_root = 1;
+		return 1;
+	case TAIL2_CFA_SIGNAL:
+		/* rt_sigreturn's frame: the interrupted registers are in the ucontext at RSP, and the
+		 * interrupted pc is where that frame is, not a return address. */
+		if (read_user_u64(&caller_bp, walk->sp + TAIL2_SIGFRAME_RBP) ||
+		    read_user_u64(&cfa, walk->sp + TAIL2_SIGFRAME_RSP) ||
+		    read_user_u64(&return_address, walk->sp + TAIL2_SIGFRAME_RIP)) {
+			walk->flags |= TAIL2_FLAG_USTACK_STOPPED;
+			return 1;
+		}
+		walk->bp = caller_bp;
+		walk->sp = cfa;
+		walk->pc = return_address;
+		walk->exact_pc = 1;
+		return 0;
+	}
+
+	cfa = canonical_frame_address(walk, row);
+	/* The caller's frame is above this one; anything else is a corrupt stack or table. */
+	if (cfa <= walk->sp || read_user_u64(&return_address, cfa - 8)) {
+		walk->flags |= TAIL2_FLAG_USTACK_STOPPED;
+		return 1;
+	}
+	switch (row->type >> 4) {
+	case TAIL2_RBP_CFA:
+		if (read_user_u64(&caller_bp, cfa + 8 * frame_pointer_words(row)))
+			caller_bp = 0;
+		walk->bp = caller_bp;
+		break;
+	case TAIL2_RBP_RBP:
+		if (read_user_u64(&caller_bp, walk->bp + 8 * frame_pointer_words(row)))
+			caller_bp = 0;
+		walk->bp = caller_bp;
+		break;
+	case TAIL2_RBP_UNDEF:
+		walk->bp = 0;
+		break;
+	}
+	walk->sp = cfa;
+	walk->pc = return_address;
+	return 0;
+}
+
+/* Walks the current task's user stack with tables into record->stacks[first...]. Returns the
+ * number of frames, or -1 when the process has no tables (the caller walks by frame pointer). */
+static __always_inline long walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
+					    __u32 tgid, __u64 start_time, __u32 first, __u8 *flags)
+{
+	struct tail2_unwind_process *process;
+	struct user_walk walk = {};
+	struct pt_regs *regs;
+
+	process = bpf_map_lookup_elem(&unwind_processes, &tgid);
+	if (!process || process->start_time_ns != start_time) {
+		*flags |= TAIL2_FLAG_USTACK_NO_TABLES;
+		count(TAIL2_COUNTER_NO_TABLES);
+		return -1;
+	}
+	walk.mappings_first = process->mappings_first;
+	walk.mappings_count = process->mappings_count;
+	/* Sampled in user mode: the interrupted registers are the user's. In kernel mode (a system
+	 * call, a page fault) the user's were saved at kernel entry. */
+	if (ctx->regs.ip < USER_ADDRESS_END) {
+		walk.pc = ctx->regs.ip;
+		walk.sp = ctx->regs.sp;
+		walk.bp = ctx->regs.bp;
+	} else {
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		if (!regs)
+			return -1;
+		walk.pc = BPF_CORE_READ(regs, ip);
+		walk.sp = BPF_CORE_READ(regs, sp);
+		walk.bp = BPF_CORE_READ(regs, bp);
+	}
+	walk.first = first;
+	walk.exact_pc = 1;
+	count(TAIL2_COUNTER_TABLE_WALKS);
+	bpf_loop(TAIL2_MAX_USER_DEPTH, user_walk_step, &walk, 0);
+	if (!walk.at_root && !(walk.flags & (TAIL2_FLAG_USTACK_STOPPED | TAIL2_FLAG_USTACK_TRUNCATED)))
+		walk.flags |= TAIL2_FLAG_USTACK_TRUNCATED;
+	if (walk.flags & TAIL2_FLAG_USTACK_TRUNCATED)
+		count(TAIL2_COUNTER_TRUNCATED);
+	if (walk.flags & TAIL2_FLAG_USTACK_FRAME_POINTER)
+		count(TAIL2_COUNTER_FRAME_POINTER);
+	if (walk.flags & TAIL2_FLAG_USTACK_UNKNOWN_MAPPING)
+		count(TAIL2_COUNTER_UNKNOWN_MAPPING);
+	if (walk.flags & TAIL2_FLAG_USTACK_STOPPED)
+		count(TAIL2_COUNTER_STOPPED);
+	*flags |= walk.flags;
+	return walk.frames;
+}
+
+#endif

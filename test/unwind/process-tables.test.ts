@@ -1,0 +1,146 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Recording } from '../../daemon/profile/recording.js';
+import { StackSampler } from '../../daemon/sampler/stack-sampler.js';
+import { ProcessFiles } from '../../daemon/symbols/process-files.js';
+import type { ProcessSnapshot } from '../../daemon/symbols/proc-maps.js';
+import { processAlive } from '../../daemon/unwind/process-alive.js';
+import { ReaderUnwindTables } from '../../daemon/unwind/reader-unwind-tables.js';
+import { UnwindLoader } from '../../daemon/unwind/unwind-loader.js';
+import type { UnwindCapacities } from '../../daemon/unwind/unwind-budget.js';
+import { buildCFixture } from '../helpers/fixtures.js';
+import { untilExecd } from '../helpers/process-state.js';
+
+// The unwind loader against the real BPF maps: processes come and go, memory runs out.
+
+interface Session {
+  sampler: StackSampler;
+  loader: UnwindLoader;
+  files: ProcessFiles;
+  recording: Recording;
+}
+
+const open: Session[] = [];
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const session of open.splice(0)) {
+    session.loader.close();
+    await session.sampler.stop();
+    session.files.close();
+  }
+});
+
+/** A sampler with tables; `only` limits which processes the loader learns (all by default). */
+function startSession(capacity: UnwindCapacities, frequency = 99, only: (pid: number) => boolean = () => true): Session {
+  const files = new ProcessFiles();
+  // The loader needs the running sampler's maps; the recording needs somewhere to send events first.
+  const late: { loader?: UnwindLoader } = {};
+  const recording = new Recording(undefined, {
+    tablesWanted: (p, start, unknownMapping) => (only(p) ? late.loader?.tablesWanted(p, start, unknownMapping) : undefined),
+    gone: (p, start) => late.loader?.gone(p, start),
+  });
+  const sampler = new StackSampler({ frequency, unwind: capacity, batchIntervalMs: 100, onBatch: (batch) => recording.ingest(batch) });
+  sampler.start();
+  const loader = new UnwindLoader({ maps: sampler.unwindMaps()!, tables: new ReaderUnwindTables(files), snapshot: (p, start) => files.snapshot(p, start), alive: processAlive });
+  late.loader = loader;
+  const session = { sampler, loader, files, recording };
+  open.push(session);
+  return session;
+}
+
+/** The entries of the newest sampler's unwind_processes map (the kernel cuts map names at 15 bytes). */
+function processEntries(): Array<{ pid: number; startTimeNs: bigint }> {
+  const maps = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'show'], { encoding: 'utf8' })) as Array<{ id: number; name?: string }>;
+  const ids = maps.filter((m) => m.name === 'unwind_processe').map((m) => m.id);
+  expect(ids.length).toBeGreaterThan(0);
+  const dump = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'id', String(Math.max(...ids))], { encoding: 'utf8' })) as Array<{ key: string[]; value: string[] }>;
+  const bytes = (hex: string[]) => Buffer.from(hex.map((h) => Number.parseInt(h, 16)));
+  return dump.map((entry) => ({ pid: bytes(entry.key).readUInt32LE(0), startTimeNs: bytes(entry.value).readBigUInt64LE(0) }));
+}
+
+const spinning = (binary: string) => {
+  const child = spawn(binary, ['60'], { stdio: 'ignore' });
+  children.push(child);
+  return child;
+};
+
+describe('unwind tables of processes', () => {
+  it('leaves no entry of a process that is gone through 10,000 fork/exec/exit cycles', async () => {
+    // At 999 Hz many of the short-lived processes are sampled, so learned (or caught exiting
+    // while being learned): every path by which an entry is added or freed is taken.
+    const session = startSession({ rows: 1 << 20, mappings: 1 << 14, processes: 4096 }, 999);
+    const burner = spinning(buildCFixture('burner'));
+    const storm = spawn('/bin/sh', ['-c', 'i=0; while [ $i -lt 10000 ]; do /bin/true; i=$((i+1)); done'], { stdio: 'ignore' });
+    const stormDone = new Promise((resolve) => storm.on('exit', resolve));
+    await stormDone;
+    await session.sampler.flush();
+    await session.loader.idle();
+    session.loader.sweep(processAlive);
+    const status = session.loader.status();
+    expect(status.learned, JSON.stringify(status)).toBeGreaterThan(0);
+    const entries = processEntries();
+    // Every entry left is a process that still runs as the one it was learned for (the burner,
+    // this test runner, whatever else the host runs), and the loader knows exactly those.
+    expect(entries.filter((e) => !processAlive(e.pid, e.startTimeNs))).toEqual([]);
+    expect(entries.length).toBe(status.processes);
+    expect(entries.some((e) => e.pid === burner.pid)).toBe(true);
+    expect(session.sampler.stats()!.exits).toBeGreaterThan(0);
+  });
+
+  it('walks by frame pointer the files whose table does not fit, and makes room from tables nobody uses', async () => {
+    const burnerPath = buildCFixture('burner');
+    const syscallerPath = buildCFixture('syscaller');
+    // Rows for the C library, the dynamic loader and one of the two fixtures, not both.
+    const files = new ProcessFiles();
+    const rowsOf = async (binary: string) => {
+      const child = spinning(binary);
+      await untilExecd(child.pid!, basename(binary));
+      // Past the dynamic loader: libc is mapped.
+      const withLibc = async () => {
+        const taken = await files.snapshot(child.pid!);
+        return taken?.mappings.some((m) => m.path.includes('/libc.so')) ? taken : undefined;
+      };
+      await expect.poll(withLibc, { timeout: 20_000 }).toBeDefined();
+      const snapshot = (await withLibc()) as ProcessSnapshot;
+      const rows = new Map<string, number>();
+      for (const mapping of snapshot.mappings.filter((m) => m.inode !== 0)) {
+        const table = await files.unwindTable(snapshot, mapping);
+        if (table) rows.set(mapping.path, table.rows.byteLength / 8);
+      }
+      child.kill('SIGKILL');
+      return rows;
+    };
+    const burnerRows = await rowsOf(burnerPath).finally(() => undefined);
+    const syscallerRows = await rowsOf(syscallerPath).finally(() => files.close());
+    expect(syscallerRows.get(syscallerPath)).toBeGreaterThan(1);
+    const shared = [...burnerRows].filter(([path]) => path !== burnerPath).reduce((sum, [, n]) => sum + n, 0);
+    const capacity = shared + Math.max(burnerRows.get(burnerPath)!, syscallerRows.get(syscallerPath)!) + 1;
+
+    const ours = new Set<number>();
+    const session = startSession({ rows: capacity, mappings: 1024, processes: 64 }, 99, (pid) => ours.has(pid));
+    const spinningOurs = (binary: string) => {
+      const child = spinning(binary);
+      ours.add(child.pid!);
+      return child;
+    };
+    const first = spinningOurs(burnerPath);
+    await expect.poll(() => session.loader.knows(first.pid!), { timeout: 20_000 }).toBe(true);
+    // Gone: its own table is used by nobody now, and the next fixture's needs its rows.
+    first.kill('SIGKILL');
+    await expect.poll(() => session.loader.knows(first.pid!), { timeout: 20_000 }).toBe(false);
+    const second = spinningOurs(syscallerPath);
+    await expect.poll(() => session.loader.knows(second.pid!), { timeout: 20_000 }).toBe(true);
+    expect(session.loader.status()).toMatchObject({ filesEvicted: 1, filesWithoutRoom: 0 });
+
+    // A third binary finds no table it could drop (the second's are in use): frame pointers.
+    const third = spinningOurs(burnerPath);
+    await expect.poll(() => session.loader.knows(third.pid!), { timeout: 20_000 }).toBe(true);
+    expect(session.loader.status().filesWithoutRoom).toBe(1);
+    await sleep(500);
+    expect(session.sampler.stats()!.walksFramePointer).toBeGreaterThan(0);
+  });
+});
