@@ -13,7 +13,8 @@ const TWO_32 = 4294967296;
 // The fields' u32 word indexes, from the layout generated from bpf/sampler.h. Little-endian hosts
 // only (x86-64, arm64), like the BPF side that wrote them.
 const W = RecordWords;
-const UNREADABLE = RecordFlags.kstackError | RecordFlags.ustackError;
+/** The flags a stack keeps (its identity): what the profile shows at its root. */
+const SHOWN_FLAGS = RecordFlags.kstackError | RecordFlags.ustackError | RecordFlags.ustackTruncated | RecordFlags.ustackStopped;
 const TABLES_WANTED = RecordFlags.ustackNoTables | RecordFlags.ustackUnknownMapping;
 
 /** A record's exact start time (see ProcessEvents); only built for the few records that need it. */
@@ -96,7 +97,7 @@ export class BatchIngest {
       if (allFlags & TABLES_WANTED && this.events) {
         this.events.tablesWanted(words[w + W.pid], startTimeOf(words, w), (allFlags & RecordFlags.ustackUnknownMapping) !== 0);
       }
-      const flags = allFlags & UNREADABLE;
+      const flags = allFlags & SHOWN_FLAGS;
       if (flags & RecordFlags.kstackError) this.stackErrors.kernel++;
       if (flags & RecordFlags.ustackError) this.stackErrors.user++;
       const tid = words[w + W.tid];

@@ -127,7 +127,7 @@ export class StackTable {
     return this.arena[this.offsets[stackId] + 4] & 0xffff;
   }
 
-  /** The record's stack flags (bpf/sampler.h TAIL2_FLAG_*): which of its stacks the kernel could not read. */
+  /** The record's stack flags (bpf/sampler.h TAIL2_FLAG_*): which of its stacks the kernel could not read, and whether its user walk was cut short. */
   flagsOf(stackId: number): number {
     return this.arena[this.offsets[stackId] + 4] >>> 16;
   }

@@ -29,6 +29,9 @@ type FrameList = Frame[];
 /** Where a stack the kernel could not read (bpf_get_stack failed) would have its frames. */
 const UNREADABLE_USER: Frame = { name: '[user stack not readable]', kind: 'unknown' };
 const UNREADABLE_KERNEL: Frame = { name: '[kernel stack not readable]', kind: 'kernel', module: '[kernel.kallsyms]' };
+// Where a user stack's walk did not reach a root, its root says so: the callers below are missing.
+const TRUNCATED_USER: Frame = { name: '[stack truncated: deeper than 255 frames]', kind: 'unknown' };
+const STOPPED_USER: Frame = { name: '[stack incomplete: unwinding stopped]', kind: 'unknown' };
 
 /** Distinct processes tried for opening one shared file, when the first has exited. */
 const MAX_OPENERS = 3;
@@ -126,6 +129,8 @@ export class ProfileSymbolizer {
       // like a process that runs without a caller.
       const flags = stacks.flagsOf(stackId);
       if (flags & RecordFlags.ustackError) rootFirst.push(internFrame(UNREADABLE_USER));
+      else if (flags & RecordFlags.ustackTruncated) rootFirst.push(internFrame(TRUNCATED_USER));
+      else if (flags & RecordFlags.ustackStopped) rootFirst.push(internFrame(STOPPED_USER));
       for (let i = userLen - 1; i >= 0; i--) {
         const resolved = userFrames.get(process.id)?.get(stacks.frame(stackId, kernelLen + i)) ?? [{ name: '[unknown]', kind: 'unknown' as FrameKind }];
         for (let j = resolved.length - 1; j >= 0; j--) rootFirst.push(internFrame(resolved[j]));

@@ -84,6 +84,8 @@ interface KnownProcess {
 }
 
 const VDSO_KEY = '[vdso]';
+/** What {@link UnwindLoader.tableKeyOf} holds for a file that has no table: it is not read again. */
+const NO_TABLE = '';
 const MAX_PROCESS_MAPPINGS = 1 << 12; // TAIL2_MAX_PROCESS_MAPPINGS, bpf/unwind.h
 const MAX_FILE_ROWS = 1 << 24; // TAIL2_MAX_FILE_ROWS
 const MAX_REFRESH_INTERVAL_MS = 60_000;
@@ -312,7 +314,10 @@ export class UnwindLoader implements ProcessEvents {
   private async fileFor(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<LoadedFile | undefined> {
     const isVdso = mapping.path === VDSO_KEY;
     if (!isVdso && (mapping.inode === 0 || !mapping.cacheKey)) return undefined;
-    const known = this.files.get(this.tableKeyOf.get(isVdso ? VDSO_KEY : mapping.cacheKey) ?? '');
+    const cacheKey = isVdso ? VDSO_KEY : mapping.cacheKey;
+    const tableKey = this.tableKeyOf.get(cacheKey);
+    if (tableKey === NO_TABLE) return undefined;
+    const known = this.files.get(tableKey ?? '');
     if (known) return known;
     let table: UnwindTable | undefined;
     try {
@@ -323,9 +328,10 @@ export class UnwindLoader implements ProcessEvents {
     }
     if (!table) {
       this.counts.filesWithoutTables++;
+      this.rememberKey(cacheKey, NO_TABLE);
       return undefined;
     }
-    this.rememberKey(isVdso ? VDSO_KEY : mapping.cacheKey, table.key);
+    this.rememberKey(cacheKey, table.key);
     const loaded = this.files.get(table.key);
     if (loaded) return loaded;
     const count = Math.floor(table.rows.byteLength / UNWIND_ROW_BYTES);

@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { basename } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Recording } from '../../daemon/profile/recording.js';
@@ -10,7 +11,8 @@ import { processAlive } from '../../daemon/unwind/process-alive.js';
 import { ReaderUnwindTables } from '../../daemon/unwind/reader-unwind-tables.js';
 import { UnwindLoader } from '../../daemon/unwind/unwind-loader.js';
 import type { UnwindCapacities } from '../../daemon/unwind/unwind-budget.js';
-import { buildCFixture } from '../helpers/fixtures.js';
+import { parseFolded } from '../../daemon/formats/folded.js';
+import { buildCFixture, runCli, testOutput } from '../helpers/fixtures.js';
 import { untilExecd } from '../helpers/process-state.js';
 
 // The unwind loader against the real BPF maps: processes come and go, memory runs out.
@@ -142,5 +144,28 @@ describe('unwind tables of processes', () => {
     expect(session.loader.status().filesWithoutRoom).toBe(1);
     await sleep(500);
     expect(session.sampler.stats()!.walksFramePointer).toBeGreaterThan(0);
+  });
+});
+
+describe('a stack deeper than the walk goes', () => {
+  it('is cut at 255 frames, counted, and says so at its root', async () => {
+    const binary = buildCFixture('deep-recursion');
+    const child = spawn(binary, ['400'], { stdio: 'ignore' });
+    children.push(child);
+    const out = join(testOutput, 'unwind');
+    mkdirSync(out, { recursive: true });
+    const result = await runCli(['record', '-d', '2s', '--pid', String(child.pid), '-o', join(out, 'deep.folded')]);
+    expect(result.code, result.stderr).toBe(0);
+    const folded = parseFolded(readFileSync(join(out, 'deep.folded'), 'utf8'));
+    let total = 0;
+    let truncated = 0;
+    for (const [path, count] of folded) {
+      total += count;
+      const frames = path.split(';');
+      // comm, the marker, then exactly 255 frames ending at the spinning leaf.
+      if (frames[1] === '[stack truncated: deeper than 255 frames]' && frames.length === 257 && frames.at(-1) === 'spin_at_the_bottom') truncated += count;
+    }
+    expect(total).toBeGreaterThan(50);
+    expect(truncated / total).toBeGreaterThanOrEqual(0.99);
   });
 });
