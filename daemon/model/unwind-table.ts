@@ -22,8 +22,12 @@ export const unwindTableStatsSchema = z.object({
   end_rows: z.number(),
   signal_rows: z.number(),
   plt_rows: z.number(),
+  /** FDEs left without (all) their rows because the file's CFI took more work than a file may (hostile, or enormous). */
+  work_limited_fdes: z.number(),
   /** Where the CFI came from: `eh_frame`, `debug_frame` or `eh_frame+debug_frame`. */
   sources: z.string(),
+  /** Sections not used because their CFI was corrupt or hostile, and why; empty when none. */
+  refused: z.string(),
 });
 export type UnwindTableStats = z.infer<typeof unwindTableStatsSchema>;
 
@@ -61,7 +65,7 @@ export const unwindTablesStatusSchema = z.object({
   shared: z.number(),
   /** Files without CFI (no .eh_frame or .debug_frame): walked by frame pointer. */
   no_cfi: z.number(),
-  /** Requests that got no table, by the reader's code (ETIMEDOUT, ECRASHED, EBADELF, EBADTABLE, …). */
+  /** Requests that got no table, by the reader's code (ETIMEDOUT, ECRASHED, EBADELF, EBADCFI, EBADTABLE, …). */
   failed: z.record(z.string(), z.number()),
   /** Cache files that were corrupt, truncated or of another version, deleted and rebuilt. */
   corrupt_on_disk: z.number(),

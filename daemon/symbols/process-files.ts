@@ -249,8 +249,9 @@ export class ProcessFiles {
    * Compiles the unwind table of one mapped file (its .eh_frame, and .debug_frame from the file or
    * its debug file) through `process`, a process that maps it; undefined when the file has no CFI
    * at all. At most `maxRows` rows (default 4 Mi). Rejects with a {@link ReaderError} like
-   * {@link symbolize} (recorded, quarantined on ETIMEDOUT/ECRASHED/…), and with EBADTABLE when the
-   * rows the reader sent are not a valid table.
+   * {@link symbolize} (recorded, quarantined on ETIMEDOUT/ECRASHED/…), with EBADCFI when the file's
+   * CFI was refused as corrupt or hostile (native/reader/unwind-table.cc), and with EBADTABLE when
+   * the rows the reader sent are not a valid table.
    */
   async unwindTable(process: ProcessSnapshot, mapping: ExecutableMapping, maxRows = DEFAULT_MAX_UNWIND_ROWS): Promise<ReaderUnwindTable | undefined> {
     let answer: UnwindTableAnswer;

@@ -30,7 +30,7 @@ const MAX_REMEMBERED_MAPPINGS = 16_384;
 /** A file whose table failed for a reason of its own is not asked for again during this long. */
 const FAILURE_MEMORY_MS = 10 * 60_000;
 /** Failures that say something about the file itself, not about the process that mapped it or the reader. */
-const FILE_FAILURES = new Set(['EBADELF', 'ENOTELF', 'ETOOBIG', 'EBADTABLE', 'ENOMEM', 'ETIMEDOUT', 'ECRASHED', 'ECHANGED', 'EQUARANTINED']);
+const FILE_FAILURES = new Set(['EBADELF', 'ENOTELF', 'ETOOBIG', 'EBADCFI', 'EBADTABLE', 'ENOMEM', 'ETIMEDOUT', 'ECRASHED', 'ECHANGED', 'EQUARANTINED']);
 const NO_TABLE = Symbol('no CFI');
 
 /**
@@ -70,7 +70,7 @@ export class UnwindTables {
    * The table of one executable mapping of `process` (the vDSO's for `[vdso]`); undefined when the
    * file has no CFI (stripped of .eh_frame, anonymous memory): the walk uses frame pointers there.
    * Rejects with a {@link ReaderError} when the file could not be read (its code: ETIMEDOUT,
-   * ECRASHED, EBADELF, EBADTABLE, EQUARANTINED, ENOENT, …); a file that failed for a reason of its
+   * ECRASHED, EBADELF, EBADCFI (CFI refused as corrupt), EBADTABLE, EQUARANTINED, ENOENT, …); a file that failed for a reason of its
    * own rejects at once with the same error for ten minutes.
    */
   async tableFor(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<UnwindTable | undefined> {

@@ -154,7 +154,8 @@ json UnwindTableJson(const json& request, const UnwindTable& table, const std::v
                  {"stats",
                   {{"fdes", st.fdes}, {"no_rule_rows", st.noRuleRows}, {"cfa_expression", st.cfaExpression},
                    {"out_of_range", st.cfaOutOfRange}, {"return_address", st.returnAddress}, {"frame_pointer", st.framePointer},
-                   {"end_rows", st.endRows}, {"signal_rows", st.signalRows}, {"plt_rows", st.pltRows}, {"sources", st.sources}}}};
+                   {"end_rows", st.endRows}, {"signal_rows", st.signalRows}, {"plt_rows", st.pltRows},
+                   {"work_limited_fdes", st.workLimitedFdes}, {"sources", st.sources}, {"refused", st.refused}}}};
   const std::string bytes(reinterpret_cast<const char*>(table.rows.data()), table.rows.size() * sizeof(tail2_unwind_row));
   if (request.contains("out_path")) {
     Failure failure;
@@ -228,7 +229,9 @@ std::string ReaderOps::Handle(const std::string& text) {
       } else if (op == "unwind_table") {
         UnwindTable table;
         std::string why;
-        if (!module->UnwindTable(MaxRows(request), &table, &why)) Fail(CodeFailure("ENOCFI", request.at("file").at("path").get<std::string>(), why));
+        if (!module->UnwindTable(MaxRows(request), &table, &why)) {
+          Fail(CodeFailure(table.stats.refused.empty() ? "ENOCFI" : "EBADCFI", request.at("file").at("path").get<std::string>(), why));
+        }
         result = UnwindTableJson(request, table, module->Segments(), module->Facts().buildId);
       } else {
         const ModuleFacts& facts = module->Facts();

@@ -121,7 +121,7 @@ bool CompileVdsoUnwindTable(size_t maxRows, VdsoTable* out, Failure* failure) {
   }
   std::string why;
   if (!CompileUnwindTable(elf.get(), nullptr, maxRows, &out->table, &why)) {
-    *failure = CodeFailure("ENOCFI", "[vdso]", why);
+    *failure = CodeFailure(out->table.stats.refused.empty() ? "ENOCFI" : "EBADCFI", "[vdso]", why);
     return false;
   }
   return true;

@@ -18,8 +18,8 @@ import { hostFile } from '../helpers/host-file.js';
 
 const libc = '/lib/x86_64-linux-gnu/libc.so.6';
 const fixtureSource = fileURLToPath(new URL('../fixtures/symbolize/inlined.cc', import.meta.url));
-/** What a damaged file may answer besides a table: no CFI left, or an ELF file that no longer reads. */
-const CLEAR_ERRORS = new Set(['EBADELF', 'ENOTELF']);
+/** What a damaged file may answer besides a table: CFI refused as corrupt, or an ELF file that no longer reads. */
+const CLEAR_ERRORS = new Set(['EBADCFI', 'EBADELF', 'ENOTELF']);
 
 let tmp: string;
 let fixture: string;
@@ -127,6 +127,11 @@ const MUTATIONS: Record<string, Mutation> = {
   'FDE ranges of zero and of 4 GiB': ({ ehFrame }, r) => {
     for (const fde of fdes(ehFrame)) ehFrame.writeUInt32LE(pick([0, 0xffffffff], r), fde.at + 12);
   },
+  'a rule for register 100,000,000 in every FDE': ({ ehFrame }) => {
+    // DW_CFA_offset_extended r100000000 (ULEB 0x80 0xc2 0xd7 0x2f), offset 1: libdw would size the
+    // frame for that many registers.
+    for (const fde of fdes(ehFrame)) if (fde.length >= 20) Buffer.from([0x05, 0x80, 0xc2, 0xd7, 0x2f, 0x01]).copy(ehFrame, fde.at + 17);
+  },
   'garbage instructions in every FDE': ({ ehFrame }, r) => {
     for (const fde of fdes(ehFrame)) for (let i = fde.at + 17; i < fde.at + 4 + fde.length; i++) ehFrame[i] = r() & 0xff;
   },
@@ -203,6 +208,13 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+/** What the outcomes were, for the log: `table 12, EBADCFI 3, …`. */
+function tally(outcomes: Outcome[]): string {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) counts.set(o.result, (counts.get(o.result) ?? 0) + 1);
+  return [...counts].map(([result, n]) => `${result} ${n}`).join(', ');
+}
+
 function expectClear(outcomes: Outcome[]): void {
   const unclear = outcomes.filter((o) => o.result !== 'table' && o.result !== 'no-cfi' && !CLEAR_ERRORS.has(o.result));
   expect(unclear).toEqual([]);
@@ -214,7 +226,10 @@ describe('corrupt CFI never crashes or hangs the reader', () => {
   it('a C++ fixture: every mutation, several seeds', async () => {
     const outcomes: Outcome[] = [];
     for (const [name, mutation] of Object.entries(MUTATIONS)) {
-      for (const seed of [1, 2, 3, 4, 5]) outcomes.push(await compile(damaged(fixture, name, mutation, seed)));
+      const these: Outcome[] = [];
+      for (const seed of [1, 2, 3, 4, 5]) these.push(await compile(damaged(fixture, name, mutation, seed)));
+      console.log(`${name}: ${tally(these)}`);
+      outcomes.push(...these);
     }
     expectClear(outcomes);
     // The damage did something: not every copy kept a whole table.
@@ -226,6 +241,7 @@ describe('corrupt CFI never crashes or hangs the reader', () => {
   it('random flips at 200 seeds', async () => {
     const outcomes: Outcome[] = [];
     for (let seed = 100; seed < 300; seed++) outcomes.push(await compile(damaged(fixture, 'flips', MUTATIONS['flip 16 bytes of .eh_frame'], seed)));
+    console.log(`16 random flips, 200 seeds: ${tally(outcomes)}`);
     expectClear(outcomes);
   });
 
@@ -236,7 +252,27 @@ describe('corrupt CFI never crashes or hangs the reader', () => {
       outcomes.push(await compile(copy));
       rmSync(copy);
     }
+    console.log(`libc, every mutation: ${tally(outcomes)}`);
     expectClear(outcomes);
+  });
+
+  it('an FDE whose lookups would take minutes gets the rows the work budget allows, and is counted', async () => {
+    // One function of 200,000 CFI rows: libdw executes its program from the start for each row,
+    // about 10^11 bytes of CFA program in all.
+    const lines = ['.text', '.globl main', '.type main, @function', 'main:', '.cfi_startproc'];
+    for (let i = 0; i < 100_000; i++) lines.push('push %rbx', '.cfi_adjust_cfa_offset 8', 'pop %rbx', '.cfi_adjust_cfa_offset -8');
+    lines.push('xor %eax, %eax', 'ret', '.cfi_endproc', '.size main, .-main', '.section .note.GNU-stack,"",@progbits', '');
+    const source = path.join(tmp, 'dense-cfi.s');
+    writeFileSync(source, lines.join('\n'));
+    const binary = path.join(tmp, 'dense-cfi');
+    execFileSync('gcc', ['-o', binary, source]);
+    const { process, mapping } = hostFile(binary);
+    const table = await files.unwindTable(process, mapping);
+    expect(table?.stats.work_limited_fdes).toBe(1);
+    expect(table?.stats.rows).toBeGreaterThan(100);
+    expect(table?.stats.rows).toBeLessThan(200_000);
+    expect(unwindRowsProblem(table?.rows ?? Buffer.alloc(1))).toBeUndefined();
+    expectClear([]);
   });
 
   it('a copy without CFI is no table, not a problem', async () => {

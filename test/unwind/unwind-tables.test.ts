@@ -130,7 +130,8 @@ describe('one table per file, shared', () => {
     expect(table.key).toBe(`file:${mapping.cacheKey}`);
     await tables.flush();
     expect(tables.status()).toMatchObject({ built: 1, files_on_disk: 0 });
-    expect(readdirSync(cacheDir(stateDir))).toEqual([]);
+    // Nothing was written: the directory is not even created.
+    expect(existsSync(cacheDir(stateDir)) ? readdirSync(cacheDir(stateDir)) : []).toEqual([]);
   });
 
   it('has no table for a file stripped of its CFI: counted as no_cfi, not as a problem', async () => {
@@ -205,7 +206,7 @@ describe('the disk cache', () => {
     'garbage': (file) => writeFileSync(file, Buffer.alloc(statSync(file).size, 0xa5)),
     'one byte more': (file) => writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from([0])])),
     "another file's table under its name": (file) => {
-      const other: UnwindTable = { key: 'build-id:00112233445566778899', base: 0, rows: Buffer.alloc(8), segments: [], stats: { fdes: 1, rows: 1, no_rule_rows: 0, cfa_expression: 0, out_of_range: 0, return_address: 0, frame_pointer: 0, end_rows: 0, signal_rows: 0, plt_rows: 0, sources: 'eh_frame' } };
+      const other: UnwindTable = { key: 'build-id:00112233445566778899', base: 0, rows: Buffer.alloc(8), segments: [], stats: { fdes: 1, rows: 1, no_rule_rows: 0, cfa_expression: 0, out_of_range: 0, return_address: 0, frame_pointer: 0, end_rows: 0, signal_rows: 0, plt_rows: 0, work_limited_fdes: 0, sources: 'eh_frame', refused: '' } };
       writeFileSync(file, encodeUnwindTableFile(other));
     },
   };
