@@ -124,29 +124,6 @@ struct FdeRange {
   uint64_t cost = 0;  // work of one lookup in it (see kMaxWork)
 };
 
-// The FDE pointer encoding a CIE's augmentation gives ('R'), or absptr without one.
-uint8_t FdeEncoding(const Dwarf_CIE& cie) {
-  if (cie.augmentation == nullptr || cie.augmentation[0] != 'z' || cie.augmentation_data == nullptr) return 0x00;
-  Reader r{cie.augmentation_data, cie.augmentation_data + cie.augmentation_data_size};
-  for (const char* a = cie.augmentation + 1; *a != '\0' && r.ok; a++) {
-    switch (*a) {
-      case 'R': return static_cast<uint8_t>(r.Fixed(1, false));
-      case 'L': r.Fixed(1, false); break;
-      case 'P': {
-        const uint8_t enc = static_cast<uint8_t>(r.Fixed(1, false));
-        r.Encoded(enc & 0x7f, 0, false);  // the personality pointer itself is not needed
-        break;
-      }
-      case 'S':
-      case 'B':
-        break;
-      default:
-        return 0x00;
-    }
-  }
-  return 0x00;
-}
-
 // What one CFA program costs libdw, and whether it may run at all.
 struct ProgramScan {
   bool ok = true;
@@ -253,13 +230,74 @@ void ScanProgram(const uint8_t* p, const uint8_t* end, uint8_t fdeEncoding, Prog
   }
 }
 
+
 struct CieInfo {
-  bool valid = false;  // a CIE is there (an FDE pointing elsewhere is never used by libdw either)
-  uint8_t encoding = 0;
-  bool sized = false;  // 'z': FDEs carry their augmentation data's length
-  size_t fdeAugmentation = 0;
-  ProgramScan scan;
+  bool valid = false;   // a CIE is there (an FDE pointing elsewhere is never used by libdw either)
+  std::string refused;  // why the section cannot be used because of this CIE; empty when it can
+  uint8_t encoding = 0;  // of its FDEs' address range
+  bool sized = false;    // 'z': FDEs carry their augmentation data's length
+  ProgramScan scan;      // of its initial instructions
 };
+
+// A pointer encoding (DW_EH_PE_*) read here exactly as libdw reads it: a value of 2, 4 or 8 bytes
+// (absptr is 8 in a 64-bit file), absolute or pc-relative, and for `indirect` (personality
+// pointers) the indirect bit. Other encodings (LEB128 values, aligned, data-relative) are not
+// what x86-64 toolchains write: a CIE using them is refused rather than decoded one way here and
+// another in libdw.
+bool PlainEncoding(uint8_t enc, bool indirect) {
+  if (indirect) enc &= 0x7f;
+  const uint8_t format = enc & 0x0f;
+  const bool sized = format == 0x00 || format == 0x02 || format == 0x03 || format == 0x04 || format == 0x0a || format == 0x0b || format == 0x0c;
+  return sized && ((enc & 0x70) == 0x00 || (enc & 0x70) == 0x10);
+}
+
+size_t EncodedSize(uint8_t enc) {
+  switch (enc & 0x07) {
+    case 0x02: return 2;
+    case 0x03: return 4;
+    default: return 8;  // udata8, absptr
+  }
+}
+
+// What libdw makes of a CIE's augmentation (cie.c, intern_new_cie): the FDE encoding ('R') and
+// whether FDEs carry sized augmentation data ('z'). Only the forms compilers write are accepted
+// ("" and "z" followed by R, P, L, S or B), so that where an FDE's program starts is certain:
+// the scan must read the very bytes libdw will execute.
+void ParseAugmentation(const Dwarf_CIE& cie, CieInfo* info) {
+  const char* a = cie.augmentation != nullptr ? cie.augmentation : "";
+  if (*a == '\0') return;
+  if (*a != 'z' || cie.augmentation_data == nullptr) {
+    info->refused = std::string("has augmentation \"") + a + "\", which compilers do not write";
+    return;
+  }
+  info->sized = true;
+  Reader r{cie.augmentation_data, cie.augmentation_data + cie.augmentation_data_size};
+  for (a++; *a != '\0'; a++) {
+    switch (*a) {
+      case 'R':
+        info->encoding = static_cast<uint8_t>(r.Fixed(1, false));
+        if (r.ok && !PlainEncoding(info->encoding, false)) info->refused = "has an FDE encoding of " + std::to_string(info->encoding);
+        break;
+      case 'L':
+        r.Fixed(1, false);
+        break;
+      case 'P': {
+        const uint8_t enc = static_cast<uint8_t>(r.Fixed(1, false));
+        if (r.ok && !PlainEncoding(enc, true)) info->refused = "has a personality encoding of " + std::to_string(enc);
+        r.Fixed(static_cast<int>(EncodedSize(enc)), false);
+        break;
+      }
+      case 'S':
+      case 'B':
+        break;
+      default:
+        info->refused = std::string("has augmentation \"") + cie.augmentation + "\", which compilers do not write";
+        return;
+    }
+    if (!info->refused.empty()) return;
+  }
+  if (!r.ok) info->refused = "has augmentation data cut short";
+}
 
 struct SectionScan {
   std::vector<FdeRange> fdes;
@@ -291,10 +329,11 @@ SectionScan ScanSection(Elf* elf, const Section& section, bool ehFrame, size_t m
     Dwarf_CFI_Entry entry;
     if (dwarf_next_cfi(ehdr.e_ident, section.data, ehFrame, at, &next, &entry) == 0 && dwarf_cfi_cie_p(&entry)) {
       info.valid = true;
-      info.encoding = ehFrame ? FdeEncoding(entry.cie) : 0x00;
-      info.sized = entry.cie.augmentation != nullptr && entry.cie.augmentation[0] == 'z';
-      info.fdeAugmentation = entry.cie.fde_augmentation_data_size;
-      ScanProgram(entry.cie.initial_instructions, entry.cie.initial_instructions_end, info.encoding, &info.scan);
+      ParseAugmentation(entry.cie, &info);
+      if (info.refused.empty()) {
+        ScanProgram(entry.cie.initial_instructions, entry.cie.initial_instructions_end, info.encoding, &info.scan);
+        if (!info.scan.ok) info.refused = info.scan.why;
+      }
     }
     return cies.emplace(at, std::move(info)).first->second;
   };
@@ -313,8 +352,8 @@ SectionScan ScanSection(Elf* elf, const Section& section, bool ehFrame, size_t m
     }
     if (dwarf_cfi_cie_p(&entry)) {
       const CieInfo& cie = cieAt(offset);
-      if (!cie.scan.ok) {
-        out.refused = std::string(name) + ": the CIE at " + Hex(offset) + " " + cie.scan.why;
+      if (!cie.refused.empty()) {
+        out.refused = std::string(name) + ": the CIE at " + Hex(offset) + " " + cie.refused;
         return out;
       }
     } else {
@@ -322,8 +361,8 @@ SectionScan ScanSection(Elf* elf, const Section& section, bool ehFrame, size_t m
       const CieInfo& cie = cieAt(entry.fde.CIE_pointer);
       if (!cie.valid && out.damaged.empty()) out.damaged = std::string(name) + ": the FDE at " + Hex(offset) + " points at no CIE";
       if (cie.valid) {
-        if (!cie.scan.ok) {
-          out.refused = std::string(name) + ": the CIE at " + Hex(entry.fde.CIE_pointer) + " " + cie.scan.why;
+        if (!cie.refused.empty()) {
+          out.refused = std::string(name) + ": the CIE at " + Hex(entry.fde.CIE_pointer) + " " + cie.refused;
           return out;
         }
         Reader r{entry.fde.start, entry.fde.end};
@@ -336,9 +375,6 @@ SectionScan ScanSection(Elf* elf, const Section& section, bool ehFrame, size_t m
           const uint64_t n = r.Leb(false);
           programOk = r.ok && n <= static_cast<uint64_t>(r.end - r.p);
           if (programOk) r.p += n;
-        } else if (programOk) {
-          programOk = cie.fdeAugmentation <= static_cast<size_t>(r.end - r.p);
-          if (programOk) r.p += cie.fdeAugmentation;
         }
         if (programOk) {
           ProgramScan scan;
