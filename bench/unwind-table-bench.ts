@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -18,9 +18,9 @@ export interface UnwindFileFigures {
   cacheFileBytes: number;
   noRuleRows: number;
   fdes: number;
-  /** Median ms of tableFor with nothing cached (module_info + unwind_table + checks), a reader already running. */
+  /** Median ms of tableFor with nothing cached (build_id + unwind_table + checks), a reader already running. */
   coldMs: number;
-  /** Median ms of tableFor after a restart, the table on disk (module_info + reading and checking the file). */
+  /** Median ms of tableFor after a restart, the table on disk (build_id + reading and checking the file). */
   warmMs: number;
   /** Whether the cold build fits the default 10 s file budget (symbols.file_time_budget). */
   fitsBudget: boolean;
@@ -51,6 +51,8 @@ export interface UnwindBenchResult {
 
 const RUNS = 3;
 const LARGE_BINARY = '/usr/bin/node';
+/** Debian's chromium, when installed (the browser tests use it): a 300 MB binary built with little CFI. */
+const CHROMIUM = '/usr/lib/chromium/chromium';
 const LIBC = '/lib/x86_64-linux-gnu/libc.so.6';
 
 function deviceNumbers(dev: number): { major: number; minor: number } {
@@ -75,7 +77,7 @@ async function daemon(stateDir: string): Promise<{ files: ProcessFiles; tables: 
   // A budget far above the default so that a slow build is measured rather than stopped.
   const files = new ProcessFiles({ debugDirectories: [], symbolReaders: 1, fileTimeBudgetMs: 300_000 });
   await files.demangle(['_Z1fv']);
-  return { files, tables: new UnwindTables({ files, stateDir, maxMemoryBytes: 1 << 30, maxDiskBytes: 4 << 30 }) };
+  return { files, tables: new UnwindTables({ files, stateDir, maxMemoryBytes: 2 ** 30, maxDiskBytes: 4 * 2 ** 30 }) };
 }
 
 async function measureFile(path: string): Promise<UnwindFileFigures> {
@@ -215,11 +217,12 @@ async function measureHost(count: number): Promise<UnwindHostFigures> {
 
 /**
  * Unwind tables (daemon/unwind/): build time cold (nothing cached, the reader compiles the file's
- * CFI) and warm (after a restart, read back from the disk cache), rows and bytes, for Debian's libc
- * and a ~100 MB binary (/usr/bin/node); and the table memory of a host running 200 distinct
+ * CFI) and warm (after a restart, read back from the disk cache), rows and bytes, for Debian's libc,
+ * a ~100 MB binary (/usr/bin/node) and chromium when installed; and the table memory of a host running 200 distinct
  * binaries from /usr/bin and /usr/lib/x86_64-linux-gnu.
  */
 export async function runUnwindTableBench(hostFiles = 200): Promise<UnwindBenchResult> {
   const files = [await measureFile(LIBC), await measureFile(LARGE_BINARY)];
+  if (existsSync(CHROMIUM)) files.push(await measureFile(CHROMIUM));
   return { files, host: await measureHost(hostFiles) };
 }

@@ -246,6 +246,15 @@ export class ProcessFiles {
   }
 
   /**
+   * The GNU build ID of one mapped file (lower-case hex), undefined when it has none: read from
+   * its notes alone, without opening its DWARF (or from the module if the reader has it open).
+   */
+  async buildId(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<string | undefined> {
+    const answer = await this.fileRequest<{ build_id: string }>(process, mapping, { op: 'build_id' });
+    return answer.build_id || undefined;
+  }
+
+  /**
    * Compiles the unwind table of one mapped file (its .eh_frame, and .debug_frame from the file or
    * its debug file) through `process`, a process that maps it; undefined when the file has no CFI
    * at all. At most `maxRows` rows (default 4 Mi). Rejects with a {@link ReaderError} like

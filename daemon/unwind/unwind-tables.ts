@@ -153,10 +153,10 @@ export class UnwindTables {
   }
 
   private async load(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<UnwindTable | undefined> {
-    // The build ID first (the reader opens the file once; the table request after it finds it
-    // open): a file another process mapped under another path, or that is on disk, costs no build.
-    const info = await this.files.moduleInfo(process, mapping);
-    const key = info.buildId ? `build-id:${info.buildId}` : `file:${mapping.cacheKey}`;
+    // The build ID first (its notes alone, no DWARF opened): a file another process mapped under
+    // another path, or whose table is on disk, costs no build.
+    const buildId = await this.files.buildId(process, mapping);
+    const key = buildId ? `build-id:${buildId}` : `file:${mapping.cacheKey}`;
     let table = this.memory.get(key);
     if (table) {
       this.counts.shared++;
@@ -192,8 +192,8 @@ export class UnwindTables {
       this.counts.noCfi++;
       return undefined;
     }
-    // The reader answered from the file module_info opened (same cache key, same reader): the
-    // same build ID. Named by what it says itself all the same.
+    // The same file as the build ID was read from (same cache key: device and inode checked
+    // again). Named by the build ID the table's own answer gives all the same.
     const table = this.tableOf(built, built.buildId ? `build-id:${built.buildId}` : `file:${mapping.cacheKey}`);
     this.counts.built++;
     this.memory.set(table);

@@ -3,12 +3,17 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <elfutils/libdwelf.h>
+#include <libelf.h>
+
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <new>
 #include <unordered_map>
 
+#include "debug-files.h"
 #include "demangle.h"
 #include "perf-map.h"
 #include "proc-snapshot.h"
@@ -167,6 +172,26 @@ json UnwindTableJson(const json& request, const UnwindTable& table, const std::v
   return result;
 }
 
+// The GNU build ID of a mapped file (lower-case hex, empty without one), read from its notes
+// alone: what the daemon needs to find a table it already has, without opening DWARF.
+std::string BuildIdOf(const ReaderConfig& config, const ProcessRef& process, const MappedFile& file) {
+  Failure failure;
+  struct stat st;
+  UniqueFd fd = OpenMappedFile(process, file, &st, &failure);
+  if (!fd.valid()) Fail(failure);
+  if (static_cast<uint64_t>(st.st_size) > config.maxFileSize) {
+    Fail(CodeFailure("ETOOBIG", file.path, "is " + std::to_string(st.st_size) + " bytes, over the " +
+                                                std::to_string(config.maxFileSize) + "-byte cap (symbols.max_debug_file_size)"));
+  }
+  std::unique_ptr<Elf, decltype(&elf_end)> elf(elf_begin(fd.get(), ELF_C_READ, nullptr), elf_end);
+  if (!elf || elf_kind(elf.get()) != ELF_K_ELF) Fail(CodeFailure("ENOTELF", file.path, "not an ELF file"));
+  const void* bits = nullptr;
+  const ssize_t len = dwelf_elf_gnu_build_id(elf.get(), &bits);
+  if (len <= 0 || bits == nullptr) return "";
+  const uint8_t* p = static_cast<const uint8_t*>(bits);
+  return HexBuildId(std::vector<uint8_t>(p, p + len));
+}
+
 }  // namespace
 
 std::string ReaderOps::Handle(const std::string& text) {
@@ -243,6 +268,11 @@ std::string ReaderOps::Handle(const std::string& text) {
       result["refused"] = std::move(refusedJson);
       answer["result"] = std::move(result);
       cache_.Trim();
+    } else if (op == "build_id") {
+      // A module already open knows it; otherwise only the notes are read.
+      const Module* module = cache_.Find(request.at("key").get<std::string>());
+      const std::string buildId = module != nullptr ? module->Facts().buildId : BuildIdOf(config_, ProcessOf(request), FileOf(request));
+      answer["result"] = {{"build_id", buildId}};
     } else if (op == "vdso_unwind_table") {
       VdsoTable vdso;
       if (!CompileVdsoUnwindTable(MaxRows(request), &vdso, &failure)) Fail(failure);

@@ -94,7 +94,7 @@ describe('one table per file, shared', () => {
     expect(tc).toBe(ta);
     const table = mustTable(ta);
     expect(table.key).toBe(`build-id:${buildIdOf(libc)}`);
-    // One module_info per distinct mapping, one unwind_table for the file.
+    // One build_id per distinct mapping, one unwind_table for the file.
     expect(requests(files) - before).toBe(3);
     expect(tables.status()).toMatchObject({ built: 1, shared: 2, from_disk: 0, no_cfi: 0, failed: {}, tables_in_memory: 1 });
     expect(tables.status().bytes_in_memory).toBe(unwindTableBytes(table));
@@ -184,7 +184,7 @@ describe('the disk cache', () => {
     const read = mustTable(await tableOf(second.tables, libc));
     expect(read.rows.equals(built.rows)).toBe(true);
     expect({ ...read, rows: undefined }).toEqual({ ...built, rows: undefined });
-    // module_info for the build ID, and nothing compiled.
+    // build_id, and nothing compiled.
     expect(requests(second.files) - before).toBe(1);
     expect(second.tables.status()).toMatchObject({ built: 0, from_disk: 1, files_on_disk: 1, corrupt_on_disk: 0 });
     expect(second.problems).toEqual([]);
