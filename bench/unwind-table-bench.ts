@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +20,8 @@ export interface UnwindFileFigures {
   fdes: number;
   /** Median ms of tableFor with nothing cached (build_id + unwind_table + checks), a reader already running. */
   coldMs: number;
+  /** Median ms of CPU the reader spent on it (/proc/PID/schedstat): what a busy machine does not inflate. */
+  coldReaderCpuMs: number;
   /** Median ms of tableFor after a restart, the table on disk (build_id + reading and checking the file). */
   warmMs: number;
   /** Whether the cold build fits the default 10 s file budget (symbols.file_time_budget). */
@@ -72,6 +74,13 @@ function hostMapping(path: string): { process: ProcessSnapshot; mapping: Executa
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
 
+/** CPU time the symbol reader of `files` has used so far (ms), from the scheduler's own count. */
+function readerCpuMs(files: ProcessFiles): number {
+  const pid = files.status().readers[1]?.pid;
+  if (!pid) return 0;
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+}
+
 /** A daemon's reader and tables; the reader started (a demangle request) so that its start-up is not timed. */
 async function daemon(stateDir: string): Promise<{ files: ProcessFiles; tables: UnwindTables }> {
   // A budget far above the default so that a slow build is measured rather than stopped.
@@ -83,15 +92,18 @@ async function daemon(stateDir: string): Promise<{ files: ProcessFiles; tables: 
 async function measureFile(path: string): Promise<UnwindFileFigures> {
   const cold: number[] = [];
   const warm: number[] = [];
-  let figures: Omit<UnwindFileFigures, 'coldMs' | 'warmMs' | 'fitsBudget'> | undefined;
+  const coldCpu: number[] = [];
+  let figures: Omit<UnwindFileFigures, 'coldMs' | 'coldReaderCpuMs' | 'warmMs' | 'fitsBudget'> | undefined;
   for (let run = 0; run < RUNS; run++) {
     const stateDir = mkdtempSync(join(tmpdir(), 'tail2-unwind-bench-'));
     try {
       const { process, mapping } = hostMapping(path);
       const first = await daemon(stateDir);
+      const cpuBefore = readerCpuMs(first.files);
       let started = performance.now();
       const table = await first.tables.tableFor(process, mapping);
       cold.push(performance.now() - started);
+      coldCpu.push(readerCpuMs(first.files) - cpuBefore);
       await first.tables.flush();
       first.files.close();
       if (!table) throw new Error(`${path} has no CFI`);
@@ -115,7 +127,7 @@ async function measureFile(path: string): Promise<UnwindFileFigures> {
     }
   }
   if (!figures) throw new Error('no run');
-  return { ...figures, coldMs: median(cold), warmMs: median(warm), fitsBudget: Math.max(...cold) < 10_000 };
+  return { ...figures, coldMs: median(cold), coldReaderCpuMs: median(coldCpu), warmMs: median(warm), fitsBudget: Math.max(...cold) < 10_000 };
 }
 
 /** Regular ELF executables and shared libraries directly in `dir`, sorted by name, one per inode. */
