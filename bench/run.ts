@@ -9,6 +9,7 @@ import { runOverheadBench } from './overhead-bench.js';
 import { runRenderBench } from './render-bench.js';
 import { formatStoreBench, runStoreBench } from './store-bench.js';
 import { runTriggerLatencyBench } from './trigger-latency-bench.js';
+import { runUnwindTableBench } from './unwind-table-bench.js';
 
 // `npm run bench [ingest|overhead|accuracy …]`: prints each figure with its target and, where there
 // is one, its ratio against a baseline measured in the same run.
@@ -108,4 +109,22 @@ if (wants('render')) {
         (at50k ? ` — targets SVG ≤ 0.5 s: ${pass(row.svgSeconds <= 0.5)}; PNG ≤ 2 s: ${pass(row.pngSeconds <= 2)}` : ''),
     );
   }
+}
+
+if (wants('unwind-tables')) {
+  const r = await runUnwindTableBench();
+  const mib = (bytes: number) => `${(bytes / 1048576).toFixed(2)} MiB`;
+  console.log('\nunwind tables (tail2-reader compiles .eh_frame/.debug_frame; median of 3, the reader already running):');
+  for (const f of r.files) {
+    console.log(
+      `  ${f.path} (${(f.fileBytes / 1e6).toFixed(1)} MB): ${f.fdes.toLocaleString()} FDEs → ${f.rows.toLocaleString()} rows, ${mib(f.rowBytes)} (${f.noRuleRows.toLocaleString()} no-rule rows; cache file ${mib(f.cacheFileBytes)}); ` +
+        `cold ${f.coldMs.toFixed(0)} ms (reader CPU ${f.coldReaderCpuMs.toFixed(0)} ms), warm from the disk cache ${f.warmMs.toFixed(1)} ms — ratio ${(f.coldMs / f.warmMs).toFixed(0)}×; within the 10 s file budget: ${pass(f.fitsBudget)}`,
+    );
+  }
+  const h = r.host;
+  console.log(
+    `  a host running ${h.files} distinct binaries (/usr/bin, /usr/lib/x86_64-linux-gnu): ${h.totalRows.toLocaleString()} rows, ${mib(h.totalRowBytes)} of rows (cache files ${mib(h.totalCacheFileBytes)}); ` +
+      `per file median ${h.medianRows.toLocaleString()} rows (${(h.medianRowBytes / 1024).toFixed(1)} KiB), p95 ${h.p95Rows.toLocaleString()} rows (${(h.p95RowBytes / 1024).toFixed(1)} KiB); ` +
+      `largest ${h.largest.path} ${h.largest.rows.toLocaleString()} rows; ${h.noCfi} without CFI, ${h.failed} failed; built in ${h.buildSeconds.toFixed(1)} s`,
+  );
 }

@@ -8,7 +8,7 @@ import { formatDuration } from '../model/duration.js';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UnwindMode } from '../model/unwind-table.js';
-import { ReaderUnwindTables } from '../unwind/reader-unwind-tables.js';
+import { UnwindTables } from '../unwind/unwind-tables.js';
 import { unwindCapacities } from '../unwind/unwind-budget.js';
 import { UnwindLoader } from '../unwind/unwind-loader.js';
 import { processAlive } from '../unwind/process-alive.js';
@@ -73,7 +73,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   const cpus = sampler.start();
   const maps = sampler.unwindMaps();
   if (maps) {
-    loader = new UnwindLoader({ maps, tables: new ReaderUnwindTables(files), snapshot: (pid, startTimeNs) => files.snapshot(pid, startTimeNs), alive: processAlive });
+    loader = new UnwindLoader({ maps, tables: new UnwindTables({ files }), snapshot: (pid, startTimeNs) => files.snapshot(pid, startTimeNs), alive: processAlive });
     // One process: its recording starts once its tables are loaded, so that none of its stacks
     // is a frame-pointer walk. Host-wide, each process is walked with tables from the moment its
     // own are loaded (its first ~100 ms are frame-pointer walks), and nothing waits.

@@ -24,6 +24,7 @@ export function formatStatus(status: DaemonStatus): string[] {
     const w = unwinding.walks;
     lines.push(
       `unwind:   tables for ${unwinding.processes.with_tables} processes and ${unwinding.files.with_tables} files, ${mib(unwinding.map_bytes)} of kernel memory; ` +
+        `${unwinding.tables.built} compiled, ${unwinding.tables.from_disk} from the disk cache; ` +
         `walks: ${w.with_tables} with tables, ${w.without_tables} frame pointers only (process not learned yet), ${w.frame_pointer} partly by frame pointer, ${w.truncated} truncated, ${w.stopped} stopped short`,
     );
     if (unwinding.files.without_room > 0 || unwinding.processes.evicted > 0) {

@@ -76,8 +76,9 @@ export const configFileSchema = z.strictObject({
       max_perf_map_size: size.default(256 * 1024 ** 2),
       file_time_budget: duration.default(10_000),
       max_memory: size.default(1024 ** 3),
+      max_unwind_cache_size: size.default(256 * 1024 ** 2),
     })
-    .default({ debug_directories: ['/usr/lib/debug'], max_debug_file_size: 2 * 1024 ** 3, max_perf_map_size: 256 * 1024 ** 2, file_time_budget: 10_000, max_memory: 1024 ** 3 }),
+    .default({ debug_directories: ['/usr/lib/debug'], max_debug_file_size: 2 * 1024 ** 3, max_perf_map_size: 256 * 1024 ** 2, file_time_budget: 10_000, max_memory: 1024 ** 3, max_unwind_cache_size: 256 * 1024 ** 2 }),
   store: z
     .strictObject({ max_incidents: z.number().int().min(1).optional(), max_age: duration.optional(), max_disk: size.optional() })
     .default({}),

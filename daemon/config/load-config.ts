@@ -55,6 +55,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       maxPerfMapBytes: raw.symbols.max_perf_map_size,
       fileTimeBudgetMs: raw.symbols.file_time_budget,
       maxReaderMemoryBytes: raw.symbols.max_memory,
+      maxUnwindCacheBytes: raw.symbols.max_unwind_cache_size,
     },
     redact: { defaults: raw.redact.defaults, names: raw.redact.names.map((name) => name.toLowerCase()), urlUserinfo: raw.redact.url_userinfo },
     store: { maxIncidents: raw.store.max_incidents, maxAgeMs: raw.store.max_age, maxDiskBytes: raw.store.max_disk },

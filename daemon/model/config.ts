@@ -50,6 +50,8 @@ export interface Tail2Config {
     fileTimeBudgetMs: number;
     /** Memory each tail2-reader process may allocate. @defaultValue 1 GiB */
     maxReaderMemoryBytes: number;
+    /** Bound on the unwind tables kept in `<stateDir>/unwind-tables/` between restarts; the oldest used go first. @defaultValue 256 MiB */
+    maxUnwindCacheBytes: number;
   };
   /** What is hidden in command lines before they are stored or sent (`redact:`); names are lower-case. */
   redact: RedactRules;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { metricNameSchema } from './metrics.js';
 import { notificationsOffSchema, notificationsStatusSchema } from './notifications-status.js';
 import { storeStatusSchema } from './store-status.js';
-import { UNWIND_MODES } from './unwind-table.js';
+import { UNWIND_MODES, unwindTablesStatusSchema } from './unwind-table.js';
 
 /**
  * What GET /api/status returns (docs/api.md, field by field), what `/status` and `tail2 status`
@@ -81,6 +81,8 @@ export const unwindingStatusSchema = z.object({
   }),
   rows: z.object({ used: z.number(), capacity: z.number() }),
   mappings: z.object({ used: z.number(), capacity: z.number() }),
+  /** Where the tables came from: compiled, the disk cache, shared (docs/api.md#unwinding). */
+  tables: unwindTablesStatusSchema,
   /** User stacks since start, by how they were walked (a walk can count in several). */
   walks: z.object({
     /** Walked with tables. */

@@ -1,7 +1,7 @@
+import { unwindRowsProblem, UNWIND_ROW_BYTES, type UnwindSegment, type UnwindTableStats } from '../model/unwind-table.js';
 import { ReaderError, ReaderProcess, type ReaderProcessStats } from './reader-process.js';
 import { mappingCacheKey, snapshotBytes, startTicksOf, type ExecutableMapping, type ProcessSnapshot } from './proc-maps.js';
 import { SymbolProblems, type SymbolProblemsView } from './symbol-problems.js';
-import type { UnwindTable } from '../model/unwind-table.js';
 
 /** One frame of a native lookup, innermost first. */
 export interface NativeSymbolFrame {
@@ -16,6 +16,26 @@ export interface NativeModuleInfo {
   hasSymbols: boolean;
   hasDwarf: boolean;
   debugFile?: string;
+}
+
+/** One file's unwind table as tail2-reader compiled it (native/reader/unwind-table.h), rows checked. */
+export interface ReaderUnwindTable {
+  /** The ELF virtual address the rows' `pc` are offsets from. */
+  base: number;
+  /** Rows exactly as bpf/unwind.h lays them out, sorted, rule types in range. */
+  rows: Buffer;
+  segments: UnwindSegment[];
+  /** Lower-case hex; absent when the file has none. */
+  buildId?: string;
+  stats: UnwindTableStats;
+}
+
+/** The reader's own vDSO's table: the image every 64-bit process on the host maps as `[vdso]`. */
+export interface ReaderVdsoTable extends ReaderUnwindTable {
+  /** Bytes of the image, from its ELF headers. */
+  imageBytes: number;
+  /** FNV-1a 64 of the image, hex: names it when it has no build ID. */
+  imageHash: string;
 }
 
 export interface ProcessFilesOptions {
@@ -60,8 +80,6 @@ const SNAPSHOT_TIMEOUT_MS = 2000;
 const DEFAULT_DEBUG_DIRECTORIES = ['/usr/lib/debug'];
 /** Reader codes after which a file is not tried again for a while: it costs the budget each time. */
 const QUARANTINE_CODES = new Set(['ETIMEDOUT', 'ECRASHED', 'ECHANGED', 'ENOMEM']);
-/** The reader's answer for a file that has no call-frame information: no table, not a problem. */
-const NO_CFI: ReadonlySet<string> = new Set(['ENOCFI']);
 
 type Tuple = [number, number, number, number, number, number, string];
 
@@ -73,6 +91,24 @@ interface SnapshotAnswer {
   euid: number;
   shares_root: boolean;
 }
+
+interface UnwindTableAnswer {
+  base: number;
+  rows: number;
+  rows_base64: string;
+  segments: UnwindSegment[];
+  build_id: string;
+  stats: Omit<UnwindTableStats, 'rows'>;
+  image_bytes?: number;
+  image_hash?: string;
+}
+
+/** The reader's answer when a file has no CFI at all: a normal case (stripped of .eh_frame), not a problem. */
+const NO_CFI = new Set(['ENOCFI']);
+/** Rows one table may have at most (8 bytes each): a hostile file's CFI bounds the work and the answer. */
+const DEFAULT_MAX_UNWIND_ROWS = 4 << 20;
+/** Key under which the vDSO's requests are spread, quarantined and counted. */
+const VDSO_KEY = 'vdso';
 
 interface SymbolizeAnswer {
   stacks: Array<Array<[number, number, number, number]>>;
@@ -88,13 +124,6 @@ interface SymbolizeAnswer {
  * (docs/security.md); here each request gets a time budget, a file that overran it (or crashed a
  * reader) is quarantined, and every refusal is counted for `tail2 status`.
  */
-interface UnwindTableAnswer {
-  base: number;
-  segments: Array<[number, number, number]>;
-  build_id: string;
-  rows_base64: string;
-}
-
 export class ProcessFiles {
   private readonly proc: ReaderProcess;
   private readonly symbolReaders: ReaderProcess[];
@@ -217,17 +246,49 @@ export class ProcessFiles {
   }
 
   /**
-   * The unwind table of one mapped file (native/reader/unwind-table.cc); undefined when the file
-   * has no call-frame information. Rejects like {@link symbolize}.
+   * The GNU build ID of one mapped file (lower-case hex), undefined when it has none: read from
+   * its notes alone, without opening its DWARF (or from the module if the reader has it open).
    */
-  async unwindTable(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<UnwindTable | undefined> {
+  async buildId(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<string | undefined> {
+    const answer = await this.fileRequest<{ build_id: string }>(process, mapping, { op: 'build_id' });
+    return answer.build_id || undefined;
+  }
+
+  /**
+   * Compiles the unwind table of one mapped file (its .eh_frame, and .debug_frame from the file or
+   * its debug file) through `process`, a process that maps it; undefined when the file has no CFI
+   * at all. At most `maxRows` rows (default 4 Mi). Rejects with a {@link ReaderError} like
+   * {@link symbolize} (recorded, quarantined on ETIMEDOUT/ECRASHED/…), with EBADCFI when the file's
+   * CFI was refused as corrupt or hostile (native/reader/unwind-table.cc), and with EBADTABLE when
+   * the rows the reader sent are not a valid table.
+   */
+  async unwindTable(process: ProcessSnapshot, mapping: ExecutableMapping, maxRows = DEFAULT_MAX_UNWIND_ROWS): Promise<ReaderUnwindTable | undefined> {
+    let answer: UnwindTableAnswer;
     try {
-      const answer = await this.fileRequest<UnwindTableAnswer>(process, mapping, { op: 'unwind_table' }, NO_CFI);
-      return { key: answer.build_id ? `build-id:${answer.build_id}` : mapping.cacheKey, base: answer.base, rows: Buffer.from(answer.rows_base64, 'base64'), segments: answer.segments };
+      answer = await this.fileRequest<UnwindTableAnswer>(process, mapping, { op: 'unwind_table', max_rows: maxRows }, NO_CFI);
     } catch (error) {
-      if ((error as ReaderError).code === 'ENOCFI') return undefined;
+      if (error instanceof ReaderError && NO_CFI.has(error.code)) return undefined;
       throw error;
     }
+    return this.checkedTable(answer, mapping.cacheKey, mapping.path);
+  }
+
+  /**
+   * Compiles the unwind table of the vDSO (the reader's own, which is the image every 64-bit
+   * process on this host maps as `[vdso]`); undefined when it has no CFI. Rejects as
+   * {@link unwindTable} does; problems are recorded under `[vdso]`.
+   */
+  async vdsoUnwindTable(maxRows = DEFAULT_MAX_UNWIND_ROWS): Promise<ReaderVdsoTable | undefined> {
+    if (this.quarantined(VDSO_KEY)) throw new ReaderError('EQUARANTINED', 'the vDSO is not read again yet: it overran its time budget or crashed the reader a little while ago');
+    let answer: UnwindTableAnswer;
+    try {
+      answer = await this.readerFor(VDSO_KEY).request<UnwindTableAnswer>({ op: 'vdso_unwind_table', max_rows: maxRows });
+    } catch (error) {
+      if (error instanceof ReaderError && NO_CFI.has(error.code)) return undefined;
+      this.failed(VDSO_KEY, '[vdso]', error);
+      throw error;
+    }
+    return { ...this.checkedTable(answer, VDSO_KEY, '[vdso]'), imageBytes: answer.image_bytes ?? 0, imageHash: answer.image_hash ?? '' };
   }
 
   /**
@@ -278,7 +339,21 @@ export class ProcessFiles {
     for (const reader of this.symbolReaders) reader.close();
   }
 
-  /** `expected`: error codes that are answers, not problems (a file without CFI). */
+  /** The rows of an answer decoded and checked: the reader reads hostile files, its answers are checked too. */
+  private checkedTable(answer: UnwindTableAnswer, key: string, file: string): ReaderUnwindTable {
+    const rows = Buffer.from(answer.rows_base64, 'base64');
+    const problem = rows.length !== answer.rows * UNWIND_ROW_BYTES ? `${rows.length} bytes of rows for ${answer.rows} rows` : unwindRowsProblem(rows);
+    if (problem !== undefined) {
+      const error = new ReaderError('EBADTABLE', `the reader's unwind table of '${file}' is not valid: ${problem}`);
+      this.failed(key, file, error);
+      throw error;
+    }
+    const table: ReaderUnwindTable = { base: answer.base, rows, segments: answer.segments, stats: { ...answer.stats, rows: answer.rows } };
+    if (answer.build_id) table.buildId = answer.build_id;
+    return table;
+  }
+
+  /** `expected`: codes that are answers rather than problems (rethrown, not recorded). */
   private async fileRequest<T>(process: ProcessSnapshot, mapping: ExecutableMapping, body: Record<string, unknown>, expected?: ReadonlySet<string>): Promise<T> {
     const key = mapping.cacheKey;
     if (this.quarantined(key)) throw new ReaderError('EQUARANTINED', `'${mapping.path}' is not read again yet: it overran its time budget or crashed the reader a little while ago`);

@@ -27,9 +27,12 @@ import { preparePrivateStateDir } from './private-state-dir.js';
 import { RuleRounds } from './rule-rounds.js';
 import { Sampling } from './sampling.js';
 import type { ProcessEvents } from '../model/process-events.js';
-import { ReaderUnwindTables } from '../unwind/reader-unwind-tables.js';
+import { UnwindTables } from '../unwind/unwind-tables.js';
 import { StatusReport } from './status-report.js';
 import { TAIL2_VERSION } from './version.js';
+
+/** Unwind tables kept in tail2d's memory besides the kernel's copy and the disk cache. */
+const UNWIND_TABLES_IN_MEMORY_BYTES = 8 * 1024 * 1024;
 
 const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigint()) - (Date.now() - wallMs) * 1e6;
 
@@ -55,6 +58,7 @@ export class Tail2Daemon {
   private readonly tables: StackTables;
   /** Reads what profiled processes control (maps, binaries, perf maps) in tail2-reader processes. */
   private readonly files: ProcessFiles;
+  private readonly unwindTables: UnwindTables;
   private readonly buffer: RollingBuffer;
   /** buffer.max_memory, for everything kept per sample and per process (memory-budget.ts). */
   private readonly budget: MemoryBudget;
@@ -83,6 +87,15 @@ export class Tail2Daemon {
     this.tables = createStackTables((pid, startTimeNs) => this.files.snapshot(pid, startTimeNs), monotonicToWallMs);
     this.budget = new MemoryBudget(config.buffer.maxMemoryBytes);
     this.buffer = new RollingBuffer(this.tables, { retainNs: config.buffer.retainMs * 1e6, maxBytes: config.buffer.maxMemoryBytes, budget: this.budget, monotonicToWallMs });
+    // Tables are loaded into the kernel once per file, so only a few are worth keeping in memory
+    // besides: the disk cache serves a restart, and a file mapped again after its table was dropped.
+    this.unwindTables = new UnwindTables({
+      files: this.files,
+      stateDir: config.stateDir,
+      maxDiskBytes: config.symbols.maxUnwindCacheBytes,
+      maxMemoryBytes: UNWIND_TABLES_IN_MEMORY_BYTES,
+      onProblem: (message, err) => this.log.warn({ err }, message),
+    });
     // The ingest tells the unwind tables of new, remapped and gone processes (sampling.ts forwards).
     const processEvents: ProcessEvents = {
       tablesWanted: (pid, startTimeNs, unknownMapping) => this.sampling.processEvents.tablesWanted(pid, startTimeNs, unknownMapping),
@@ -92,7 +105,7 @@ export class Tail2Daemon {
       config: config.sampling,
       ingest: new BatchIngest(this.tables, this.buffer, processEvents),
       buffer: this.buffer,
-      unwind: { tables: new ReaderUnwindTables(this.files), snapshot: (pid, startTimeNs) => this.files.snapshot(pid, startTimeNs) },
+      unwind: { tables: this.unwindTables, snapshot: (pid, startTimeNs) => this.files.snapshot(pid, startTimeNs) },
       log,
     });
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
@@ -121,6 +134,7 @@ export class Tail2Daemon {
       tables: this.tables,
       budget: this.budget,
       files: this.files,
+      unwindTables: this.unwindTables,
       rounds: this.rounds,
       ownUsage: this.ownUsage,
       ownPids: () => this.ownPids(),
@@ -212,6 +226,8 @@ export class Tail2Daemon {
     await this.notifications?.stop();
     this.notifications = undefined;
     await this.sampling.stop();
+    // Tables being written to the disk cache finish first: the next start reads them back.
+    await this.unwindTables.flush();
     this.files.close();
     this.collector.close();
     this.store?.close();

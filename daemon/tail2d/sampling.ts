@@ -82,7 +82,7 @@ export class Sampling {
   }
 
   /** `unwinding` in GET /api/status. */
-  unwindingStatus(): UnwindingStatus {
+  unwindingStatus(): Omit<UnwindingStatus, 'tables'> {
     const loader = this.loader?.status();
     const stats = this.sampler.stats();
     return {

@@ -11,6 +11,7 @@ import type { DaemonGauges } from './daemon-metrics.js';
 import type { OwnUsage } from './own-usage.js';
 import type { RuleRounds } from './rule-rounds.js';
 import type { Sampling } from './sampling.js';
+import type { UnwindTables } from '../unwind/unwind-tables.js';
 import { TAIL2_VERSION } from './version.js';
 import { watchdogHealth } from './watchdog-health.js';
 
@@ -24,6 +25,7 @@ export interface StatusSources {
   tables: StackTables;
   budget: MemoryBudget;
   files: ProcessFiles;
+  unwindTables: UnwindTables;
   rounds: RuleRounds;
   ownUsage: OwnUsage;
   ownPids: () => Set<number>;
@@ -51,7 +53,7 @@ export class StatusReport {
       host: hostname(),
       uptime_s: Math.round((Date.now() - parts.startedAtMs) / 1000),
       sampler: parts.sampling.status(),
-      unwinding: parts.sampling.unwindingStatus(),
+      unwinding: { ...parts.sampling.unwindingStatus(), tables: parts.unwindTables.status() },
       buffer: this.bufferStatus(),
       metrics: parts.rounds.metricsStatus(),
       rules: parts.rounds.rulesStatus(),

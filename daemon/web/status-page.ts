@@ -100,6 +100,8 @@ function unwinding(u: UnwindingStatus): StatusSection {
             row('Processes with tables', `${count(u.processes.with_tables)} of ${count(u.processes.capacity)}; ${count(u.processes.learned)} learned, ${count(u.processes.refreshed)} read again, ${count(u.processes.queued)} waiting`),
             row('Processes not learned (gone, unreadable), evicted', `${count(u.processes.failed)}, ${count(u.processes.evicted)}`, u.processes.evicted > 0 ? 'warn' : ''),
             row('Files with tables', `${count(u.files.with_tables)} (${count(u.files.unused)} mapped by no process now)`),
+            row('Tables compiled, from the disk cache, shared', `${count(u.tables.built)}, ${count(u.tables.from_disk)}, ${count(u.tables.shared)}`),
+            row('Disk cache', `${count(u.tables.files_on_disk)} tables, ${mib(u.tables.bytes_on_disk)} of ${mib(u.tables.max_bytes_on_disk)}`, u.tables.corrupt_on_disk + u.tables.disk_errors > 0 ? 'warn' : ''),
             row('Files without CFI, without room, evicted, unreadable', `${count(u.files.without_cfi)}, ${count(u.files.without_room)}, ${count(u.files.evicted)}, ${count(u.files.errors)}`, u.files.without_room > 0 ? 'warn' : ''),
             row('Walks with tables', `${count(u.walks.with_tables)}${share(u.walks.with_tables)}`),
             row('Walks of processes without tables yet (frame pointers)', `${count(u.walks.without_tables)}${share(u.walks.without_tables)}`),

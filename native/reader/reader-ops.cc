@@ -3,18 +3,24 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <elfutils/libdwelf.h>
+#include <libelf.h>
+
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <new>
 #include <unordered_map>
 
+#include "debug-files.h"
 #include "demangle.h"
 #include "perf-map.h"
 #include "proc-snapshot.h"
 #include "safe-open.h"
 #include "sigbus-guard.h"
 #include "unwind-table.h"
+#include "vdso.h"
 
 using nlohmann::json;
 
@@ -136,6 +142,56 @@ bool WriteFileAtomically(const std::string& path, const std::string& bytes, Fail
   return true;
 }
 
+// Rows a request may have compiled at most (`max_rows`): a hostile file's CFI bounds the work.
+size_t MaxRows(const json& request) { return request.value("max_rows", static_cast<size_t>(4) << 20); }
+
+// The answer of `unwind_table` and `vdso_unwind_table`: the table's figures, and its rows inline
+// (base64) or written to the request's `out_path`.
+json UnwindTableJson(const json& request, const UnwindTable& table, const std::vector<Segment>& segments,
+                     const std::string& buildId) {
+  json segmentsJson = json::array();
+  for (const Segment& seg : segments) segmentsJson.push_back({seg.offset, seg.vaddr, seg.filesz});
+  const UnwindTableStats& st = table.stats;
+  json result = {{"base", table.base},
+                 {"rows", table.rows.size()},
+                 {"segments", segmentsJson},
+                 {"build_id", buildId},
+                 {"stats",
+                  {{"fdes", st.fdes}, {"no_rule_rows", st.noRuleRows}, {"cfa_expression", st.cfaExpression},
+                   {"out_of_range", st.cfaOutOfRange}, {"return_address", st.returnAddress}, {"frame_pointer", st.framePointer},
+                   {"end_rows", st.endRows}, {"signal_rows", st.signalRows}, {"plt_rows", st.pltRows},
+                   {"work_limited_fdes", st.workLimitedFdes}, {"sources", st.sources}, {"refused", st.refused}}}};
+  const std::string bytes(reinterpret_cast<const char*>(table.rows.data()), table.rows.size() * sizeof(tail2_unwind_row));
+  if (request.contains("out_path")) {
+    Failure failure;
+    if (!WriteFileAtomically(request.at("out_path").get<std::string>(), bytes, &failure)) Fail(failure);
+    result["path"] = request.at("out_path");
+  } else {
+    result["rows_base64"] = Base64(bytes);
+  }
+  return result;
+}
+
+// The GNU build ID of a mapped file (lower-case hex, empty without one), read from its notes
+// alone: what the daemon needs to find a table it already has, without opening DWARF.
+std::string BuildIdOf(const ReaderConfig& config, const ProcessRef& process, const MappedFile& file) {
+  Failure failure;
+  struct stat st;
+  UniqueFd fd = OpenMappedFile(process, file, &st, &failure);
+  if (!fd.valid()) Fail(failure);
+  if (static_cast<uint64_t>(st.st_size) > config.maxFileSize) {
+    Fail(CodeFailure("ETOOBIG", file.path, "is " + std::to_string(st.st_size) + " bytes, over the " +
+                                                std::to_string(config.maxFileSize) + "-byte cap (symbols.max_debug_file_size)"));
+  }
+  std::unique_ptr<Elf, decltype(&elf_end)> elf(elf_begin(fd.get(), ELF_C_READ, nullptr), elf_end);
+  if (!elf || elf_kind(elf.get()) != ELF_K_ELF) Fail(CodeFailure("ENOTELF", file.path, "not an ELF file"));
+  const void* bits = nullptr;
+  const ssize_t len = dwelf_elf_gnu_build_id(elf.get(), &bits);
+  if (len <= 0 || bits == nullptr) return "";
+  const uint8_t* p = static_cast<const uint8_t*>(bits);
+  return HexBuildId(std::vector<uint8_t>(p, p + len));
+}
+
 }  // namespace
 
 std::string ReaderOps::Handle(const std::string& text) {
@@ -198,26 +254,10 @@ std::string ReaderOps::Handle(const std::string& text) {
       } else if (op == "unwind_table") {
         UnwindTable table;
         std::string why;
-        const size_t maxRows = request.value("max_rows", static_cast<size_t>(4) << 20);
-        if (!module->UnwindTable(maxRows, &table, &why)) Fail(CodeFailure("ENOCFI", request.at("file").at("path").get<std::string>(), why));
-        json segments = json::array();
-        for (const Segment& seg : module->Segments()) segments.push_back({seg.offset, seg.vaddr, seg.filesz});
-        const UnwindTableStats& st = table.stats;
-        result = {{"base", table.base},
-                  {"rows", table.rows.size()},
-                  {"segments", segments},
-                  {"build_id", module->Facts().buildId},
-                  {"stats",
-                   {{"fdes", st.fdes}, {"no_rule_rows", st.noRuleRows}, {"cfa_expression", st.cfaExpression},
-                    {"out_of_range", st.cfaOutOfRange}, {"return_address", st.returnAddress}, {"frame_pointer", st.framePointer},
-                    {"end_rows", st.endRows}, {"signal_rows", st.signalRows}, {"plt_rows", st.pltRows}, {"sources", st.sources}}}};
-        const std::string bytes(reinterpret_cast<const char*>(table.rows.data()), table.rows.size() * sizeof(tail2_unwind_row));
-        if (request.contains("out_path")) {
-          if (!WriteFileAtomically(request.at("out_path").get<std::string>(), bytes, &failure)) Fail(failure);
-          result["path"] = request.at("out_path");
-        } else {
-          result["rows_base64"] = Base64(bytes);
+        if (!module->UnwindTable(MaxRows(request), &table, &why)) {
+          Fail(CodeFailure(table.stats.refused.empty() ? "ENOCFI" : "EBADCFI", request.at("file").at("path").get<std::string>(), why));
         }
+        result = UnwindTableJson(request, table, module->Segments(), module->Facts().buildId);
       } else {
         const ModuleFacts& facts = module->Facts();
         result = {{"build_id", facts.buildId},
@@ -228,6 +268,18 @@ std::string ReaderOps::Handle(const std::string& text) {
       result["refused"] = std::move(refusedJson);
       answer["result"] = std::move(result);
       cache_.Trim();
+    } else if (op == "build_id") {
+      // A module already open knows it; otherwise only the notes are read.
+      const Module* module = cache_.Find(request.at("key").get<std::string>());
+      const std::string buildId = module != nullptr ? module->Facts().buildId : BuildIdOf(config_, ProcessOf(request), FileOf(request));
+      answer["result"] = {{"build_id", buildId}};
+    } else if (op == "vdso_unwind_table") {
+      VdsoTable vdso;
+      if (!CompileVdsoUnwindTable(MaxRows(request), &vdso, &failure)) Fail(failure);
+      json result = UnwindTableJson(request, vdso.table, vdso.segments, vdso.buildId);
+      result["image_bytes"] = vdso.imageBytes;
+      result["image_hash"] = vdso.imageHash;
+      answer["result"] = std::move(result);
     } else if (op == "perf_map") {
       PerfMapRequest perf;
       perf.process = ProcessOf(request);

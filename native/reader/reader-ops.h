@@ -3,7 +3,9 @@
 //   cmdline     a process's command line alone
 //   symbolize   file offsets in one mapped file -> frames              (elf-module.h)
 //   module_info what one mapped file carries (build ID, symbols, DWARF)
+//   build_id    one mapped file's GNU build ID alone, from its notes (no DWARF opened)
 //   unwind_table one mapped file's unwind table (unwind-table.h), to a file or inline (base64)
+//   vdso_unwind_table the same for the reader's own vDSO, the image every 64-bit process maps (vdso.h)
 //   perf_map    addresses -> names from the process's /tmp/perf-PID.map (perf-map.h)
 //   demangle    names -> demangled names
 //   clear       closes every open module

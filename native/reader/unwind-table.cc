@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -19,6 +20,19 @@ constexpr int kRip = 16;
 
 // A hostile file gets at most this many rows per FDE looked at (a real one has a few dozen).
 constexpr int kMaxRowsPerFde = 100000;
+
+// libdw keeps a rule for every register up to the highest one an FDE names, and clears them all
+// for each lookup: a register number of 10^8 costs a 1.6 GB memset per row. x86-64's highest
+// DWARF register is k7 (125); CFI naming one past this is refused.
+constexpr uint64_t kMaxRegister = 255;
+// Each DW_CFA_remember_state copies the whole frame state; real CFI nests one or two.
+constexpr int kMaxRememberDepth = 64;
+// The work of one section's lookups, in bytes of CFA program executed (each remembered state
+// counted as the bytes it copies / 16): libdw executes an FDE's program from its start for every
+// row, so an FDE of N bytes costs O(N) per row. Debian's libc needs 2^21, /usr/bin/node (100 MB,
+// 76,000 FDEs) 2^26 (0.3 s); past this (~3 s), the remaining FDEs get no rows (the walk uses frame
+// pointers there) and are counted.
+constexpr uint64_t kMaxWork = 1ull << 29;
 
 struct Section {
   Elf_Data* data = nullptr;
@@ -107,60 +121,289 @@ struct Reader {
 struct FdeRange {
   uint64_t lo;
   uint64_t hi;
+  uint64_t cost = 0;  // work of one lookup in it (see kMaxWork)
 };
 
-// The FDE pointer encoding a CIE's augmentation gives ('R'), or absptr without one.
-uint8_t FdeEncoding(const Dwarf_CIE& cie) {
-  if (cie.augmentation == nullptr || cie.augmentation[0] != 'z' || cie.augmentation_data == nullptr) return 0x00;
+// What one CFA program costs libdw, and whether it may run at all.
+struct ProgramScan {
+  bool ok = true;
+  std::string why;
+  uint64_t bytes = 0;
+  uint64_t remembers = 0;
+  uint64_t maxRegister = 16;
+};
+
+// Reads a CFA program's instructions without executing them: every register it gives a rule is at
+// most kMaxRegister, remembered states nest at most kMaxRememberDepth deep, and every operand is
+// whole. libdw stops at an opcode it does not know, so the scan may too; anything else it cannot
+// read makes the program (and its section) refused: real compilers never write it.
+void ScanProgram(const uint8_t* p, const uint8_t* end, uint8_t fdeEncoding, ProgramScan* scan) {
+  Reader r{p, end};
+  int depth = 0;
+  auto reg = [&](uint64_t n) {
+    if (n > kMaxRegister) {
+      scan->ok = false;
+      scan->why = "names register " + std::to_string(n);
+    }
+    scan->maxRegister = std::max(scan->maxRegister, n);
+  };
+  auto block = [&]() {
+    const uint64_t n = r.Leb(false);
+    if (!r.ok || n > static_cast<uint64_t>(r.end - r.p)) {
+      r.ok = false;
+      return;
+    }
+    r.p += n;
+  };
+  scan->bytes += static_cast<uint64_t>(end - p);
+  while (scan->ok && r.ok && r.p < r.end) {
+    const uint8_t op = *r.p++;
+    switch (op >> 6) {
+      case 1: continue;                           // DW_CFA_advance_loc
+      case 2: r.Leb(false); continue;             // DW_CFA_offset: register in the low 6 bits
+      case 3: continue;                           // DW_CFA_restore: likewise
+      default: break;
+    }
+    switch (op) {
+      case DW_CFA_nop:
+      case DW_CFA_GNU_window_save:  // registers 8..31
+        break;
+      case DW_CFA_remember_state:
+        scan->remembers++;
+        if (++depth > kMaxRememberDepth) {
+          scan->ok = false;
+          scan->why = "nests DW_CFA_remember_state more than " + std::to_string(kMaxRememberDepth) + " deep";
+        }
+        break;
+      case DW_CFA_restore_state:
+        if (depth > 0) depth--;
+        break;
+      case DW_CFA_set_loc: r.Encoded(fdeEncoding, 0, false); break;
+      case DW_CFA_advance_loc1: r.Fixed(1, false); break;
+      case DW_CFA_advance_loc2: r.Fixed(2, false); break;
+      case DW_CFA_advance_loc4: r.Fixed(4, false); break;
+      case DW_CFA_MIPS_advance_loc8: r.Fixed(8, false); break;
+      case DW_CFA_offset_extended:
+      case DW_CFA_val_offset:
+      case DW_CFA_GNU_negative_offset_extended:
+      case DW_CFA_register:  // its second register is a value, not a rule
+        reg(r.Leb(false));
+        r.Leb(false);
+        break;
+      case DW_CFA_offset_extended_sf:
+      case DW_CFA_val_offset_sf:
+        reg(r.Leb(false));
+        r.Leb(true);
+        break;
+      case DW_CFA_restore_extended:
+      case DW_CFA_undefined:
+      case DW_CFA_same_value:
+        reg(r.Leb(false));
+        break;
+      case DW_CFA_def_cfa:  // the CFA's register is kept as a number: no rule to allocate
+        r.Leb(false);
+        r.Leb(false);
+        break;
+      case DW_CFA_def_cfa_sf:
+        r.Leb(false);
+        r.Leb(true);
+        break;
+      case DW_CFA_def_cfa_register:
+      case DW_CFA_def_cfa_offset:
+      case DW_CFA_GNU_args_size:
+        r.Leb(false);
+        break;
+      case DW_CFA_def_cfa_offset_sf: r.Leb(true); break;
+      case DW_CFA_def_cfa_expression: block(); break;
+      case DW_CFA_expression:
+      case DW_CFA_val_expression:
+        reg(r.Leb(false));
+        block();
+        break;
+      default:
+        return;  // libdw fails the lookup here: nothing after it runs
+    }
+  }
+  if (scan->ok && !r.ok) {
+    scan->ok = false;
+    scan->why = "has an instruction cut short or an over-long number";
+  }
+}
+
+
+struct CieInfo {
+  bool valid = false;   // a CIE is there (an FDE pointing elsewhere is never used by libdw either)
+  std::string refused;  // why the section cannot be used because of this CIE; empty when it can
+  uint8_t encoding = 0;  // of its FDEs' address range
+  bool sized = false;    // 'z': FDEs carry their augmentation data's length
+  ProgramScan scan;      // of its initial instructions
+};
+
+// A pointer encoding (DW_EH_PE_*) read here exactly as libdw reads it: a value of 2, 4 or 8 bytes
+// (absptr is 8 in a 64-bit file), absolute or pc-relative, and for `indirect` (personality
+// pointers) the indirect bit. Other encodings (LEB128 values, aligned, data-relative) are not
+// what x86-64 toolchains write: a CIE using them is refused rather than decoded one way here and
+// another in libdw.
+bool PlainEncoding(uint8_t enc, bool indirect) {
+  if (indirect) enc &= 0x7f;
+  const uint8_t format = enc & 0x0f;
+  const bool sized = format == 0x00 || format == 0x02 || format == 0x03 || format == 0x04 || format == 0x0a || format == 0x0b || format == 0x0c;
+  return sized && ((enc & 0x70) == 0x00 || (enc & 0x70) == 0x10);
+}
+
+size_t EncodedSize(uint8_t enc) {
+  switch (enc & 0x07) {
+    case 0x02: return 2;
+    case 0x03: return 4;
+    default: return 8;  // udata8, absptr
+  }
+}
+
+// What libdw makes of a CIE's augmentation (cie.c, intern_new_cie): the FDE encoding ('R') and
+// whether FDEs carry sized augmentation data ('z'). Only the forms compilers write are accepted
+// ("" and "z" followed by R, P, L, S or B), so that where an FDE's program starts is certain:
+// the scan must read the very bytes libdw will execute.
+void ParseAugmentation(const Dwarf_CIE& cie, CieInfo* info) {
+  const char* a = cie.augmentation != nullptr ? cie.augmentation : "";
+  if (*a == '\0') return;
+  if (*a != 'z' || cie.augmentation_data == nullptr) {
+    info->refused = std::string("has augmentation \"") + a + "\", which compilers do not write";
+    return;
+  }
+  info->sized = true;
   Reader r{cie.augmentation_data, cie.augmentation_data + cie.augmentation_data_size};
-  for (const char* a = cie.augmentation + 1; *a != '\0' && r.ok; a++) {
+  for (a++; *a != '\0'; a++) {
     switch (*a) {
-      case 'R': return static_cast<uint8_t>(r.Fixed(1, false));
-      case 'L': r.Fixed(1, false); break;
+      case 'R':
+        info->encoding = static_cast<uint8_t>(r.Fixed(1, false));
+        if (r.ok && !PlainEncoding(info->encoding, false)) info->refused = "has an FDE encoding of " + std::to_string(info->encoding);
+        break;
+      case 'L':
+        r.Fixed(1, false);
+        break;
       case 'P': {
         const uint8_t enc = static_cast<uint8_t>(r.Fixed(1, false));
-        r.Encoded(enc & 0x7f, 0, false);  // the personality pointer itself is not needed
+        if (r.ok && !PlainEncoding(enc, true)) info->refused = "has a personality encoding of " + std::to_string(enc);
+        r.Fixed(static_cast<int>(EncodedSize(enc)), false);
         break;
       }
       case 'S':
       case 'B':
         break;
       default:
-        return 0x00;
+        info->refused = std::string("has augmentation \"") + cie.augmentation + "\", which compilers do not write";
+        return;
     }
+    if (!info->refused.empty()) return;
   }
-  return 0x00;
+  if (!r.ok) info->refused = "has augmentation data cut short";
 }
 
-std::vector<FdeRange> FdeRanges(Elf* elf, const Section& section, bool ehFrame, size_t maxFdes) {
-  std::vector<FdeRange> ranges;
+struct SectionScan {
+  std::vector<FdeRange> fdes;
+  std::string refused;  // why the section is not used, empty when it is
+  std::string damaged;  // the first entry that could not be read or used, empty when none
+};
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The FDEs of a CFI section and what each lookup in them costs, read entry by entry as libdw's
+// own lookup reads them (past broken entries whose length can be read, as it does). Every CIE an
+// FDE points at and every FDE is scanned (ScanProgram): one that may not run makes the whole
+// section refused, because libdw may pick any FDE covering an address, not only the one asked.
+SectionScan ScanSection(Elf* elf, const Section& section, bool ehFrame, size_t maxFdes) {
+  SectionScan out;
   GElf_Ehdr ehdr;
-  if (section.data == nullptr || gelf_getehdr(elf, &ehdr) == nullptr) return ranges;
-  std::unordered_map<Dwarf_Off, uint8_t> encodings;
+  if (section.data == nullptr || gelf_getehdr(elf, &ehdr) == nullptr) return out;
+  const char* name = ehFrame ? ".eh_frame" : ".debug_frame";
+  std::unordered_map<Dwarf_Off, CieInfo> cies;
+  auto cieAt = [&](Dwarf_Off at) -> const CieInfo& {
+    auto found = cies.find(at);
+    if (found != cies.end()) return found->second;
+    CieInfo info;
+    Dwarf_Off next = 0;
+    Dwarf_CFI_Entry entry;
+    if (dwarf_next_cfi(ehdr.e_ident, section.data, ehFrame, at, &next, &entry) == 0 && dwarf_cfi_cie_p(&entry)) {
+      info.valid = true;
+      ParseAugmentation(entry.cie, &info);
+      if (info.refused.empty()) {
+        ScanProgram(entry.cie.initial_instructions, entry.cie.initial_instructions_end, info.encoding, &info.scan);
+        if (!info.scan.ok) info.refused = info.scan.why;
+      }
+    }
+    return cies.emplace(at, std::move(info)).first->second;
+  };
   const uint8_t* base = static_cast<const uint8_t*>(section.data->d_buf);
   Dwarf_Off offset = 0;
   for (size_t guard = 0; guard < maxFdes * 2; guard++) {
-    Dwarf_Off next = 0;
+    Dwarf_Off next = offset;
     Dwarf_CFI_Entry entry;
     const int result = dwarf_next_cfi(ehdr.e_ident, section.data, ehFrame, offset, &next, &entry);
-    if (result != 0) break;  // 1: the end; -1: a broken entry, after which nothing can be trusted
+    if (result > 0) break;  // the end
+    if (result < 0) {
+      if (out.damaged.empty()) out.damaged = std::string(name) + ": the entry at " + Hex(offset) + " cannot be read";
+      if (next <= offset) break;  // not even its length could be read: libdw stops here too
+      offset = next;
+      continue;
+    }
     if (dwarf_cfi_cie_p(&entry)) {
-      encodings[offset] = ehFrame ? FdeEncoding(entry.cie) : 0x00;
+      const CieInfo& cie = cieAt(offset);
+      if (!cie.refused.empty()) {
+        out.refused = std::string(name) + ": the CIE at " + Hex(offset) + " " + cie.refused;
+        return out;
+      }
     } else {
       // .eh_frame's CIE pointer was made a section offset by libdw, as .debug_frame's is.
-      auto enc = encodings.find(entry.fde.CIE_pointer);
-      const uint8_t encoding = enc == encodings.end() ? 0x00 : enc->second;
-      Reader r{entry.fde.start, entry.fde.end};
-      const uint64_t fieldAddr = section.addr + static_cast<uint64_t>(entry.fde.start - base);
-      const uint64_t lo = r.Encoded(encoding, fieldAddr, true);
-      const uint64_t length = r.Encoded(encoding & 0x0f, 0, false);
-      if (r.ok && length > 0 && lo + length > lo) ranges.push_back({lo, lo + length});
-      if (ranges.size() >= maxFdes) break;
+      const CieInfo& cie = cieAt(entry.fde.CIE_pointer);
+      if (!cie.valid && out.damaged.empty()) out.damaged = std::string(name) + ": the FDE at " + Hex(offset) + " points at no CIE";
+      if (cie.valid) {
+        if (!cie.refused.empty()) {
+          out.refused = std::string(name) + ": the CIE at " + Hex(entry.fde.CIE_pointer) + " " + cie.refused;
+          return out;
+        }
+        Reader r{entry.fde.start, entry.fde.end};
+        const uint64_t fieldAddr = section.addr + static_cast<uint64_t>(entry.fde.start - base);
+        const uint64_t raw = r.Encoded(cie.encoding & 0x0f, 0, false);
+        const uint64_t length = r.Encoded(cie.encoding & 0x0f, 0, false);
+        // Where the program starts: after the augmentation data, as libdw finds it.
+        bool programOk = r.ok;
+        if (programOk && cie.sized) {
+          const uint64_t n = r.Leb(false);
+          programOk = r.ok && n <= static_cast<uint64_t>(r.end - r.p);
+          if (programOk) r.p += n;
+        }
+        if (programOk) {
+          ProgramScan scan;
+          ScanProgram(r.p, r.end, cie.encoding, &scan);
+          if (!scan.ok) {
+            out.refused = std::string(name) + ": the FDE at " + Hex(offset) + " " + scan.why;
+            return out;
+          }
+          // pcrel is the only application FDE ranges use on x86-64; others are left out.
+          uint64_t lo = raw;
+          bool known = true;
+          switch (cie.encoding & 0x70) {
+            case 0x00: break;
+            case 0x10: lo = raw + fieldAddr; break;
+            default: known = false; break;
+          }
+          if (known && length > 0 && lo + length > lo) {
+            const uint64_t frameBytes = 16 * (std::max(scan.maxRegister, cie.scan.maxRegister) + 1) + 64;
+            const uint64_t cost = scan.bytes + cie.scan.bytes + (scan.remembers * frameBytes) / 16 + 16;
+            out.fdes.push_back({lo, lo + length, cost});
+          }
+          if (out.fdes.size() >= maxFdes) break;
+        }
+      }
     }
     if (next <= offset) break;
     offset = next;
   }
-  return ranges;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,12 +578,19 @@ struct FullRow {
   tail2_unwind_row row;
 };
 
-// Appends the rows of every FDE of `cfi`, marking where each FDE's coverage ends.
-void AddRows(Dwarf_CFI* cfi, const std::vector<FdeRange>& fdes, size_t maxRows, std::vector<FullRow>* rows,
+// Appends the rows of every FDE of `cfi`, marking where each FDE's coverage ends. `*work` is what
+// the section's lookups cost so far (kMaxWork bounds it).
+void AddRows(Dwarf_CFI* cfi, const std::vector<FdeRange>& fdes, size_t maxRows, uint64_t* work, std::vector<FullRow>* rows,
              std::vector<FdeRange>* covered, UnwindTableStats* stats) {
   for (const FdeRange& fde : fdes) {
     uint64_t pc = fde.lo;
+    bool exhausted = false;
     for (int n = 0; pc < fde.hi && n < kMaxRowsPerFde && rows->size() < maxRows; n++) {
+      if (*work + fde.cost > kMaxWork) {
+        exhausted = true;
+        break;
+      }
+      *work += fde.cost;
       Dwarf_Frame* raw = nullptr;
       if (dwarf_cfi_addrframe(cfi, pc, &raw) != 0) break;
       std::unique_ptr<Dwarf_Frame, FreeDeleter> frame(raw);
@@ -360,9 +610,64 @@ void AddRows(Dwarf_CFI* cfi, const std::vector<FdeRange>& fdes, size_t maxRows, 
       if (end <= pc) break;
       pc = end;
     }
-    covered->push_back({fde.lo, std::min(pc, fde.hi)});
+    if (pc > fde.lo) covered->push_back({fde.lo, std::min(pc, fde.hi)});
+    if (exhausted) stats->workLimitedFdes++;
   }
 }
+
+// A minimal ELF image holding only `section`'s bytes as .eh_frame, at its address, for libdw's
+// lookups: without an .eh_frame_hdr, libdw finds FDEs by reading the section in order, as
+// ScanSection did. Its binary search table would send a lookup to whatever offset a hostile
+// table names, an "FDE" no scan has checked.
+class EhFrameImage {
+ public:
+  EhFrameImage(const GElf_Ehdr& original, const Section& section) {
+    static const char kNames[] = "\0.eh_frame\0.shstrtab\0";
+    const size_t dataSize = section.data->d_size;
+    const size_t dataAt = sizeof(Elf64_Ehdr);
+    const size_t namesAt = dataAt + dataSize;
+    const size_t headersAt = (namesAt + sizeof kNames + 7) & ~static_cast<size_t>(7);
+    bytes_.assign(headersAt + 3 * sizeof(Elf64_Shdr), '\0');
+    Elf64_Ehdr ehdr{};
+    memcpy(ehdr.e_ident, original.e_ident, EI_NIDENT);
+    ehdr.e_type = ET_DYN;
+    ehdr.e_machine = original.e_machine;  // libdw's default rules (the ABI's) come from it
+    ehdr.e_version = EV_CURRENT;
+    ehdr.e_ehsize = sizeof(Elf64_Ehdr);
+    ehdr.e_shentsize = sizeof(Elf64_Shdr);
+    ehdr.e_shoff = headersAt;
+    ehdr.e_shnum = 3;
+    ehdr.e_shstrndx = 2;
+    memcpy(&bytes_[0], &ehdr, sizeof ehdr);
+    memcpy(&bytes_[dataAt], section.data->d_buf, dataSize);
+    memcpy(&bytes_[namesAt], kNames, sizeof kNames);
+    Elf64_Shdr shdrs[3] = {};
+    shdrs[1].sh_name = 1;
+    shdrs[1].sh_type = SHT_PROGBITS;
+    shdrs[1].sh_flags = SHF_ALLOC;
+    shdrs[1].sh_addr = section.addr;
+    shdrs[1].sh_offset = dataAt;
+    shdrs[1].sh_size = dataSize;
+    shdrs[1].sh_addralign = 8;
+    shdrs[2].sh_name = 11;
+    shdrs[2].sh_type = SHT_STRTAB;
+    shdrs[2].sh_offset = namesAt;
+    shdrs[2].sh_size = sizeof kNames;
+    shdrs[2].sh_addralign = 1;
+    memcpy(&bytes_[headersAt], shdrs, sizeof shdrs);
+    elf_ = elf_memory(bytes_.data(), bytes_.size());
+  }
+  ~EhFrameImage() {
+    if (elf_ != nullptr) elf_end(elf_);
+  }
+  EhFrameImage(const EhFrameImage&) = delete;
+  EhFrameImage& operator=(const EhFrameImage&) = delete;
+  Elf* elf() const { return elf_; }
+
+ private:
+  std::string bytes_;
+  Elf* elf_ = nullptr;
+};
 
 bool SameRule(const tail2_unwind_row& a, const tail2_unwind_row& b) {
   return a.type == b.type && a.aux == b.aux && a.cfa_offset == b.cfa_offset;
@@ -374,14 +679,32 @@ bool CompileUnwindTable(Elf* main, Elf* debug, size_t maxRows, UnwindTable* tabl
   std::vector<FullRow> rows;
   std::vector<FdeRange> covered;
   UnwindTableStats& stats = table->stats;
+  auto refuse = [&](const std::string& reason) { stats.refused += (stats.refused.empty() ? "" : "; ") + reason; };
+  std::string damaged;  // entries that could not be read: a file left with no rows is corrupt, not without CFI
 
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(main, &ehdr) == nullptr || ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_ident[EI_DATA] != ELFDATA2LSB) {
+    *why = "not a 64-bit little-endian ELF file: tail2 unwinds x86-64 processes only";
+    return false;
+  }
   const Section ehFrame = FindSection(main, ".eh_frame");
-  Dwarf_CFI* eh = ehFrame.data != nullptr ? dwarf_getcfi_elf(main) : nullptr;
-  if (eh != nullptr) {
-    const std::vector<FdeRange> fdes = FdeRanges(main, ehFrame, true, maxRows);
-    stats.fdes += fdes.size();
-    AddRows(eh, fdes, maxRows, &rows, &covered, &stats);
-    stats.sources = "eh_frame";
+  if (ehFrame.data != nullptr) {
+    EhFrameImage image(ehdr, ehFrame);
+    const Section copy = FindSection(image.elf(), ".eh_frame");
+    Dwarf_CFI* eh = copy.data != nullptr ? dwarf_getcfi_elf(image.elf()) : nullptr;
+    if (eh != nullptr) {
+      const SectionScan scan = ScanSection(image.elf(), copy, true, maxRows);
+      damaged += scan.damaged;
+      if (!scan.refused.empty()) {
+        refuse(scan.refused);
+      } else {
+        uint64_t work = 0;
+        stats.fdes += scan.fdes.size();
+        AddRows(eh, scan.fdes, maxRows, &work, &rows, &covered, &stats);
+        stats.sources = "eh_frame";
+      }
+      dwarf_cfi_end(eh);
+    }
   }
   // .debug_frame, in the file itself or its debug file, for what .eh_frame leaves out.
   Elf* withDebugFrame = FindSection(main, ".debug_frame").data != nullptr ? main : debug;
@@ -390,22 +713,29 @@ bool CompileUnwindTable(Elf* main, Elf* debug, size_t maxRows, UnwindTable* tabl
     std::unique_ptr<Dwarf, decltype(&dwarf_end)> dwarf(dwarf_begin_elf(withDebugFrame, DWARF_C_READ, nullptr), dwarf_end);
     Dwarf_CFI* cfi = dwarf ? dwarf_getcfi(dwarf.get()) : nullptr;
     if (cfi != nullptr) {
-      std::vector<FdeRange> fdes = FdeRanges(withDebugFrame, debugFrame, false, maxRows);
-      std::sort(covered.begin(), covered.end(), [](const FdeRange& a, const FdeRange& b) { return a.lo < b.lo; });
-      std::vector<FdeRange> missing;
-      for (const FdeRange& fde : fdes) {
-        auto at = std::upper_bound(covered.begin(), covered.end(), fde.lo, [](uint64_t pc, const FdeRange& r) { return pc < r.lo; });
-        const bool inside = at != covered.begin() && std::prev(at)->hi > fde.lo;
-        if (!inside) missing.push_back(fde);
+      const SectionScan scan = ScanSection(withDebugFrame, debugFrame, false, maxRows);
+      damaged += (damaged.empty() || scan.damaged.empty() ? "" : "; ") + scan.damaged;
+      if (!scan.refused.empty()) {
+        refuse(scan.refused);
+      } else {
+        std::sort(covered.begin(), covered.end(), [](const FdeRange& a, const FdeRange& b) { return a.lo < b.lo; });
+        std::vector<FdeRange> missing;
+        for (const FdeRange& fde : scan.fdes) {
+          auto at = std::upper_bound(covered.begin(), covered.end(), fde.lo, [](uint64_t pc, const FdeRange& r) { return pc < r.lo; });
+          const bool inside = at != covered.begin() && std::prev(at)->hi > fde.lo;
+          if (!inside) missing.push_back(fde);
+        }
+        uint64_t work = 0;
+        stats.fdes += missing.size();
+        AddRows(cfi, missing, maxRows, &work, &rows, &covered, &stats);
+        stats.sources += stats.sources.empty() ? "debug_frame" : "+debug_frame";
       }
-      stats.fdes += missing.size();
-      AddRows(cfi, missing, maxRows, &rows, &covered, &stats);
-      stats.sources += stats.sources.empty() ? "debug_frame" : "+debug_frame";
     }
   }
-  if (eh != nullptr) dwarf_cfi_end(eh);
   if (rows.empty()) {
-    *why = "no call-frame information (.eh_frame or .debug_frame)";
+    if (stats.refused.empty() && !damaged.empty()) refuse(damaged);
+    *why = stats.refused.empty() ? "no call-frame information (.eh_frame or .debug_frame)"
+                                 : "call-frame information refused as corrupt: " + stats.refused;
     return false;
   }
 

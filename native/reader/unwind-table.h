@@ -25,7 +25,9 @@ struct UnwindTableStats {
   uint64_t endRows = 0;            // process and thread roots
   uint64_t signalRows = 0;
   uint64_t pltRows = 0;
+  uint64_t workLimitedFdes = 0;    // FDEs left without (all their) rows: the work budget ran out
   std::string sources;             // "eh_frame", "eh_frame+debug_frame"
+  std::string refused;             // sections not used and why (corrupt or hostile CFI); empty: none
 };
 
 struct UnwindTable {
@@ -36,5 +38,7 @@ struct UnwindTable {
 
 // Builds the table of `main` (the mapped file, read with ELF_C_READ) and, when it has one,
 // `debug` (its separate debug file: .debug_frame fills ranges .eh_frame does not cover).
-// `maxRows` bounds the work on a hostile file. False when the file has no CFI at all.
+// `maxRows` bounds the work on a hostile file. False when the file has no CFI at all, or only CFI
+// refused as corrupt (`table->stats.refused` says why): libdw is only ever asked about CFI a scan
+// has checked (unwind-table.cc, ScanSection).
 bool CompileUnwindTable(Elf* main, Elf* debug, size_t maxRows, UnwindTable* table, std::string* why);

@@ -9,6 +9,21 @@ export function quietUnwindingStatus(): DaemonStatus['unwinding'] {
     files: { with_tables: 35, unused: 6, without_cfi: 1, without_room: 0, evicted: 0, errors: 0 },
     rows: { used: 1_204_311, capacity: 7_077_892 },
     mappings: { used: 812, capacity: 262_144 },
+    tables: {
+      built: 30,
+      from_disk: 5,
+      shared: 48,
+      no_cfi: 1,
+      failed: {},
+      corrupt_on_disk: 0,
+      disk_errors: 0,
+      tables_in_memory: 12,
+      bytes_in_memory: 6_291_456,
+      files_on_disk: 35,
+      bytes_on_disk: 9_633_792,
+      max_bytes_on_disk: 268_435_456,
+      evicted_from_disk: 0,
+    },
     walks: { with_tables: 2_050, without_tables: 61, truncated: 0, frame_pointer: 140, unknown_mapping: 4, stopped: 3 },
   };
 }

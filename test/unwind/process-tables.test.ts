@@ -8,7 +8,7 @@ import { StackSampler } from '../../daemon/sampler/stack-sampler.js';
 import { ProcessFiles } from '../../daemon/symbols/process-files.js';
 import type { ProcessSnapshot } from '../../daemon/symbols/proc-maps.js';
 import { processAlive } from '../../daemon/unwind/process-alive.js';
-import { ReaderUnwindTables } from '../../daemon/unwind/reader-unwind-tables.js';
+import { UnwindTables } from '../../daemon/unwind/unwind-tables.js';
 import { UnwindLoader } from '../../daemon/unwind/unwind-loader.js';
 import type { UnwindCapacities } from '../../daemon/unwind/unwind-budget.js';
 import { parseFolded } from '../../daemon/formats/folded.js';
@@ -47,7 +47,7 @@ function startSession(capacity: UnwindCapacities, frequency = 99, only: (pid: nu
   });
   const sampler = new StackSampler({ frequency, unwind: capacity, batchIntervalMs: 100, onBatch: (batch) => recording.ingest(batch) });
   sampler.start();
-  const loader = new UnwindLoader({ maps: sampler.unwindMaps()!, tables: new ReaderUnwindTables(files), snapshot: (p, start) => files.snapshot(p, start), alive: processAlive });
+  const loader = new UnwindLoader({ maps: sampler.unwindMaps()!, tables: new UnwindTables({ files }), snapshot: (p, start) => files.snapshot(p, start), alive: processAlive });
   late.loader = loader;
   const session = { sampler, loader, files, recording };
   open.push(session);
