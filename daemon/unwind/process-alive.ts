@@ -4,9 +4,10 @@ import { startTicksOf } from '../symbols/proc-maps.js';
 
 /**
  * Whether `pid` still runs as the process that started at `startTimeNs` (boot clock): its
- * /proc/PID/stat exists and gives the same start time in clock ticks. The kernel writes that
- * file (the process controls only its name in it, which the parser steps over), so reading it
- * here cannot block.
+ * /proc/PID/stat exists, gives the same start time in clock ticks, and the process is not a
+ * zombie (it has exited; only its parent has not reaped it yet, and its exit event is past). The
+ * kernel writes that file (the process controls only its name in it, which the parser steps
+ * over), so reading it here cannot block.
  */
 export function processAlive(pid: number, startTimeNs: bigint, procRoot = '/proc'): boolean {
   let text: string;
@@ -15,6 +16,9 @@ export function processAlive(pid: number, startTimeNs: bigint, procRoot = '/proc
   } catch {
     return false;
   }
+  // The state is the first field after the name's closing parenthesis (the last one in the line).
+  const state = text.charAt(text.lastIndexOf(')') + 2);
+  if (state === 'Z' || state === 'X' || state === 'x') return false;
   try {
     return parseProcPidStat(text).startTime === startTicksOf(Number(startTimeNs));
   } catch {
