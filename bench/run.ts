@@ -9,6 +9,7 @@ import { runOverheadBench } from './overhead-bench.js';
 import { runRenderBench } from './render-bench.js';
 import { formatStoreBench, runStoreBench } from './store-bench.js';
 import { runTriggerLatencyBench } from './trigger-latency-bench.js';
+import { runUnwindBench } from './unwind-bench.js';
 
 // `npm run bench [ingest|overhead|accuracy …]`: prints each figure with its target and, where there
 // is one, its ratio against a baseline measured in the same run.
@@ -108,4 +109,27 @@ if (wants('render')) {
         (at50k ? ` — targets SVG ≤ 0.5 s: ${pass(row.svgSeconds <= 0.5)}; PNG ≤ 2 s: ${pass(row.pngSeconds <= 2)}` : ''),
     );
   }
+}
+
+if (wants('unwind')) {
+  const r = await runUnwindBench(Number(process.env.TAIL2_BENCH_SECONDS ?? 6));
+  const share = (value: number | undefined) => (value === undefined ? '    —' : value.toFixed(3));
+  console.log(`\nunwinding: each workload under perf record --call-graph dwarf -F 99 and tail2 record -F 99 at the same time, ${r.seconds} s:`);
+  console.log(`  ${'workload'.padEnd(22)} ${'perf dwarf: root  chain  depth'.padEnd(32)} tail2: root  chain  depth   target: tail2 root ≥ perf's − 0.01`);
+  for (const row of r.workloads) {
+    const { perf, tail2 } = row;
+    console.log(
+      `  ${row.name.padEnd(22)} ${' '.repeat(11)}${share(perf.reachRoot)}  ${share(perf.fullChain)}  ${perf.meanUserDepth.toFixed(1).padStart(5)}   ` +
+        `${' '.repeat(6)}${share(tail2.reachRoot)}  ${share(tail2.fullChain)}  ${tail2.meanUserDepth.toFixed(1).padStart(5)}   ${pass(tail2.reachRoot >= perf.reachRoot - 0.01)} (${perf.samples}/${tail2.samples} samples)`,
+    );
+  }
+  const sum = (pick: (row: (typeof r.workloads)[number]) => number) => r.workloads.reduce((total, row) => total + pick(row), 0).toFixed(2);
+  console.log(
+    `  CPU, whole processes over all workloads: tail2 record ${sum((row) => row.tail2RecordCpuSeconds)} s, perf record ${sum((row) => row.perfRecordCpuSeconds)} s — ratio ${r.cpuRatioToPerfRecord.toFixed(2)}: ${pass(r.cpuRatioToPerfRecord < 1)} (below perf); ` +
+      `perf record + perf script (where perf unwinds) ${sum((row) => row.perfRecordCpuSeconds + row.perfScriptCpuSeconds)} s — ratio ${r.cpuRatioToPerfRecordAndScript.toFixed(2)}`,
+  );
+  const perSample = r.bpf.map((row) => row.microsecondsPerSample).sort((a, b) => a - b);
+  const median = perSample[Math.floor(perSample.length / 2)] ?? NaN;
+  console.log(`  BPF time per sample (kernel.bpf_stats_enabled), ${r.bpfMode} mode: median ${median.toFixed(1)} µs over ${r.bpf.length} workloads (a filtered-out tick: ${r.filteredRunMicroseconds.toFixed(2)} µs):`);
+  for (const row of r.bpf) console.log(`    ${row.name.padEnd(22)} ${row.microsecondsPerSample.toFixed(1).padStart(6)} µs  (${row.samples} samples, ${row.meanUserDepth.toFixed(1)} user frames)`);
 }
