@@ -35,11 +35,19 @@ export function isKernelFrame(name: string): boolean {
   return name.endsWith('_[k]') || name === '[kernel stack not readable]';
 }
 
-/** The user part of a root-first stack: kernel frames (always on top, innermost) dropped. */
+/**
+ * A frame's name without the symbol version a dynamic symbol may carry (`clock_gettime@@GLIBC_2.17`
+ * is `clock_gettime`): symbolizers differ in whether they keep it, chains never name it.
+ */
+export function unversioned(name: string): string {
+  return name.replace(/@@?[A-Za-z_][\w.]*$/, '');
+}
+
+/** The user part of a root-first stack, names {@link unversioned}: kernel frames (always on top, innermost) dropped. */
 export function userFrames(rootFirst: readonly string[]): string[] {
   let end = rootFirst.length;
   while (end > 0 && isKernelFrame(rootFirst[end - 1])) end--;
-  return rootFirst.slice(0, end);
+  return rootFirst.slice(0, end).map(unversioned);
 }
 
 /**
