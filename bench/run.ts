@@ -132,4 +132,8 @@ if (wants('unwind')) {
   const median = perSample[Math.floor(perSample.length / 2)] ?? NaN;
   console.log(`  BPF time per sample (kernel.bpf_stats_enabled), ${r.bpfMode} mode: median ${median.toFixed(1)} µs over ${r.bpf.length} workloads (a filtered-out tick: ${r.filteredRunMicroseconds.toFixed(2)} µs):`);
   for (const row of r.bpf) console.log(`    ${row.name.padEnd(22)} ${row.microsecondsPerSample.toFixed(1).padStart(6)} µs  (${row.samples} samples, ${row.meanUserDepth.toFixed(1)} user frames)`);
+  console.log(
+    `  … the same program, host-wide, a 5-frame burner on every CPU, by frequency: ${r.byFrequency.map((row) => `${row.hertz} Hz ${row.microsecondsPerSample.toFixed(1)} µs`).join(', ')} ` +
+      '(closer samples find more of what the program touches still in cache and TLB)',
+  );
 }

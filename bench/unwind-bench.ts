@@ -1,11 +1,11 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseFolded } from '../daemon/formats/folded.js';
 import { RecordKind, RecordLayout } from '../daemon/sampler/sample-record.js';
 import { StackSampler } from '../daemon/sampler/stack-sampler.js';
-import { optimizedBuilds, repoRoot } from '../harness/fixture-programs.js';
+import { buildCFixture, optimizedBuilds, repoRoot } from '../harness/fixture-programs.js';
 import { chainReport, rootReport, stacksFromFolded, type CountedStack } from '../harness/unwind-analysis.js';
 import { UNWIND_FIXTURES, type UnwindFixture } from '../harness/unwind-fixtures.js';
 import { startPython, startUnwindFixture, startXz, type UnwindWorkload } from '../harness/unwind-workloads.js';
@@ -55,6 +55,8 @@ export interface UnwindBenchResult {
   bpf: BpfTimeResult[];
   /** µs of one run of the program for a tick of another process (the pid filter's early return). */
   filteredRunMicroseconds: number;
+  /** The same program on the same stacks at several frequencies: what a sample costs depends on how long since the last. */
+  byFrequency: Array<{ hertz: number; microsecondsPerSample: number; samples: number }>;
 }
 
 interface Workload {
@@ -167,6 +169,29 @@ async function bpfTime(workload: Workload, seconds: number, filteredRunNs: numbe
   }
 }
 
+/**
+ * µs per run of the sampler, host-wide, with a frame-pointer burner (5 frames) pinned to every
+ * CPU, at each of `frequencies`: the same program on the same stacks, samples closer together.
+ */
+async function bpfTimeByFrequency(frequencies: number[], seconds: number): Promise<UnwindBenchResult['byFrequency']> {
+  const burner = buildCFixture('burner');
+  const burners = cpus().map((_, cpu) => spawn('taskset', ['-c', String(cpu), burner, '0'], { stdio: 'ignore' }));
+  try {
+    const rows: UnwindBenchResult['byFrequency'] = [];
+    for (const hertz of frequencies) {
+      const sampler = new StackSampler({ frequency: hertz, onBatch: () => {} });
+      sampler.start();
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+      await sampler.stop();
+      const stats = sampler.stats()!;
+      rows.push({ hertz, microsecondsPerSample: stats.bpfRunTimeNs / Math.max(1, stats.samples) / 1000, samples: stats.samples });
+    }
+    return rows;
+  } finally {
+    for (const child of burners) child.kill('SIGKILL');
+  }
+}
+
 /** ns per run of the program when every tick is filtered out (the target sleeps). */
 async function filteredRunNs(seconds: number): Promise<number> {
   const sleeper = spawn('sleep', [String(seconds + 10)], { stdio: 'ignore' });
@@ -202,9 +227,11 @@ export async function runUnwindBench(seconds = 6): Promise<UnwindBenchResult> {
   writeFileSync(statsFile, '1');
   const bpf: BpfTimeResult[] = [];
   let filtered: number;
+  let byFrequency: UnwindBenchResult['byFrequency'];
   try {
     filtered = await filteredRunNs(3);
     for (const workload of workloads()) bpf.push(await bpfTime(workload, 3, filtered));
+    byFrequency = await bpfTimeByFrequency([49, 99, 999, 99, 999], 4);
   } finally {
     writeFileSync(statsFile, statsBefore);
   }
@@ -216,5 +243,6 @@ export async function runUnwindBench(seconds = 6): Promise<UnwindBenchResult> {
     bpfMode: 'frame-pointer',
     bpf,
     filteredRunMicroseconds: filtered / 1000,
+    byFrequency,
   };
 }

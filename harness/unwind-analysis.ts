@@ -45,12 +45,6 @@ export function chainReport(stacks: readonly CountedStack[], fixture: UnwindFixt
   return { samples, matched, required, worstUnmatched: unmatched.slice(0, 5) };
 }
 
-/** Whether a stack's outermost user frame is a thread root (the C start-up, start_thread, clone3). */
-export function reachesThreadRoot(frames: readonly string[]): boolean {
-  const user = userFrames(frames);
-  return user.length > 0 && THREAD_ROOT.test(user[0]);
-}
-
 /** Reach-root share and mean user depth of a set of samples. */
 export interface RootReport {
   samples: number;
