@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,4 +23,37 @@ export function runMeasured(argv: string[]): CommandCost {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A command started under GNU time: its child, and its CPU once it has exited. */
+export interface MeasuredProcess {
+  /** GNU time itself; the command is its only child. */
+  child: ChildProcess;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+  /** Its CPU (as {@link runMeasured} measures it) and exit code, once it has exited. */
+  done: Promise<{ cpuSeconds: number; code: number | null }>;
+}
+
+/** {@link runMeasured} without blocking: for commands that must run side by side. */
+export function spawnMeasured(argv: string[]): MeasuredProcess {
+  const dir = mkdtempSync(join(tmpdir(), 'tail2-bench-'));
+  const timeFile = join(dir, 'time');
+  const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<{ cpuSeconds: number; code: number | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        const [user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+        resolve({ cpuSeconds: user + system, code });
+      } catch (error) {
+        reject(error as Error);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+  return { child, stderr: () => stderr, done };
 }

@@ -10,6 +10,7 @@ import { runRenderBench } from './render-bench.js';
 import { formatStoreBench, runStoreBench } from './store-bench.js';
 import { runTriggerLatencyBench } from './trigger-latency-bench.js';
 import { runUnwindTableBench } from './unwind-table-bench.js';
+import { runUnwindBench } from './unwind-bench.js';
 
 // `npm run bench [ingest|overhead|accuracy …]`: prints each figure with its target and, where there
 // is one, its ratio against a baseline measured in the same run.
@@ -126,5 +127,32 @@ if (wants('unwind-tables')) {
     `  a host running ${h.files} distinct binaries (/usr/bin, /usr/lib/x86_64-linux-gnu): ${h.totalRows.toLocaleString()} rows, ${mib(h.totalRowBytes)} of rows (cache files ${mib(h.totalCacheFileBytes)}); ` +
       `per file median ${h.medianRows.toLocaleString()} rows (${(h.medianRowBytes / 1024).toFixed(1)} KiB), p95 ${h.p95Rows.toLocaleString()} rows (${(h.p95RowBytes / 1024).toFixed(1)} KiB); ` +
       `largest ${h.largest.path} ${h.largest.rows.toLocaleString()} rows; ${h.noCfi} without CFI, ${h.failed} failed; built in ${h.buildSeconds.toFixed(1)} s`,
+  );
+}
+
+if (wants('unwind')) {
+  const r = await runUnwindBench(Number(process.env.TAIL2_BENCH_SECONDS ?? 6));
+  const share = (value: number | undefined) => (value === undefined ? '    —' : value.toFixed(3));
+  console.log(`\nunwinding: each workload under perf record --call-graph dwarf -F 99 and tail2 record -F 99 at the same time, ${r.seconds} s:`);
+  console.log(`  ${'workload'.padEnd(22)} ${'perf dwarf: root  chain  depth'.padEnd(32)} tail2: root  chain  depth   target: tail2 root ≥ perf's − 0.01`);
+  for (const row of r.workloads) {
+    const { perf, tail2 } = row;
+    console.log(
+      `  ${row.name.padEnd(22)} ${' '.repeat(11)}${share(perf.reachRoot)}  ${share(perf.fullChain)}  ${perf.meanUserDepth.toFixed(1).padStart(5)}   ` +
+        `${' '.repeat(6)}${share(tail2.reachRoot)}  ${share(tail2.fullChain)}  ${tail2.meanUserDepth.toFixed(1).padStart(5)}   ${pass(tail2.reachRoot >= perf.reachRoot - 0.01)} (${perf.samples}/${tail2.samples} samples)`,
+    );
+  }
+  const sum = (pick: (row: (typeof r.workloads)[number]) => number) => r.workloads.reduce((total, row) => total + pick(row), 0).toFixed(2);
+  console.log(
+    `  CPU, whole processes over all workloads: tail2 record ${sum((row) => row.tail2RecordCpuSeconds)} s, perf record ${sum((row) => row.perfRecordCpuSeconds)} s — ratio ${r.cpuRatioToPerfRecord.toFixed(2)}: ${pass(r.cpuRatioToPerfRecord < 1)} (below perf); ` +
+      `perf record + perf script (where perf unwinds) ${sum((row) => row.perfRecordCpuSeconds + row.perfScriptCpuSeconds)} s — ratio ${r.cpuRatioToPerfRecordAndScript.toFixed(2)}`,
+  );
+  const perSample = r.bpf.map((row) => row.microsecondsPerSample).sort((a, b) => a - b);
+  const median = perSample[Math.floor(perSample.length / 2)] ?? NaN;
+  console.log(`  BPF time per sample (kernel.bpf_stats_enabled), ${r.bpfMode} mode: median ${median.toFixed(1)} µs over ${r.bpf.length} workloads (a filtered-out tick: ${r.filteredRunMicroseconds.toFixed(2)} µs):`);
+  for (const row of r.bpf) console.log(`    ${row.name.padEnd(22)} ${row.microsecondsPerSample.toFixed(1).padStart(6)} µs  (${row.samples} samples, ${row.meanUserDepth.toFixed(1)} user frames)`);
+  console.log(
+    `  … the same program, host-wide, a 5-frame burner on every CPU, by frequency: ${r.byFrequency.map((row) => `${row.hertz} Hz ${row.microsecondsPerSample.toFixed(1)} µs`).join(', ')} ` +
+      '(closer samples find more of what the program touches still in cache and TLB)',
   );
 }
