@@ -57,7 +57,14 @@ static __always_inline void count(__u32 which)
 struct early_wakeup_state {
 	__u64 last_ns; /* when the reader was last woken early */
 	__u64 pending; /* an early wakeup was asked for inside the interval */
+	__u64 last_unknown_ns; /* when an address outside the known mappings last asked for one */
 };
+
+/* A walk that met an address outside every known mapping (a library dlopen'd since) wakes the
+ * reader early too, so the mappings are read again within milliseconds rather than at the next
+ * batch; at most this often, since a stack that walks into garbage meets such addresses on every
+ * sample. */
+#define UNKNOWN_MAPPING_WAKEUP_INTERVAL_NS (100 * 1000 * 1000)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -97,8 +104,21 @@ static __always_inline __u64 early_wakeup(__u64 now, bool want)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-/* Wake the reader when the ring is a quarter full (see the loader), or early for a new process. */
-static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 now)
+/* Whether an unknown mapping may ask for an early wakeup now (see UNKNOWN_MAPPING_WAKEUP_INTERVAL_NS). */
+static __always_inline bool unknown_mapping_wakeup(__u64 now)
+{
+	__u32 zero = 0;
+	struct early_wakeup_state *state = bpf_map_lookup_elem(&early_wakeup_state, &zero);
+
+	if (!state || now - state->last_unknown_ns < UNKNOWN_MAPPING_WAKEUP_INTERVAL_NS)
+		return false;
+	state->last_unknown_ns = now;
+	return true;
+}
+
+/* Wake the reader when the ring is a quarter full (see the loader), or early for a new process
+ * or a walk that met an unknown mapping. */
+static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 now, __u8 flags)
 {
 	__u64 *known;
 	bool first_sight = false;
@@ -112,6 +132,8 @@ static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 no
 			first_sight = true;
 		}
 	}
+	if (flags & TAIL2_FLAG_USTACK_UNKNOWN_MAPPING)
+		first_sight = first_sight || unknown_mapping_wakeup(now);
 	return early_wakeup(now, first_sight);
 }
 
@@ -184,7 +206,7 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 		size = RECORD_MAX;
 	record->size = size;
 
-	if (bpf_ringbuf_output(&samples, record, size, wakeup_flags(tgid, record->start_time_ns, record->timestamp_ns)))
+	if (bpf_ringbuf_output(&samples, record, size, wakeup_flags(tgid, record->start_time_ns, record->timestamp_ns, record->flags)))
 		count(TAIL2_COUNTER_LOST);
 	return 0;
 }

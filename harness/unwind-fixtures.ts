@@ -26,8 +26,12 @@ export interface UnwindFixture {
   trigger?: { signal: NodeJS.Signals; afterMs: number; then: string };
 }
 
-/** glibc's qsort path to the comparator (msort in glibc 2.36: qsort_r, then msort_with_tmp per level). */
-const GLIBC_QSORT = /^(qsort|qsort_r|__qsort_r|__GI___qsort_r|msort_with_tmp|msort_with_tmp\.part\.\d+|_quicksort)$/;
+/**
+ * glibc's qsort path to the comparator (msort in glibc 2.36: qsort_r, then msort_with_tmp per
+ * level; with libc6-dbg's DWARF, msort_with_tmp inlined into its `.part` clone shows as a frame of
+ * its own, `_[i]`).
+ */
+const GLIBC_QSORT = /^(qsort|qsort_r|__qsort_r|__GI___qsort_r|msort_with_tmp|msort_with_tmp\.part\.\d+|_quicksort)(_\[i\])?$/;
 /** glibc's string copies, which msort_with_tmp calls. */
 const GLIBC_COPY = /^__(memmove|memcpy|mempcpy)\w*$/;
 /** glibc's clock_gettime wrapper, which calls the vDSO. */

@@ -27,9 +27,10 @@ export interface UnwindLoaderOptions {
   /** Processes waiting to be learned past which new ones are dropped (their next sample asks again). @defaultValue 4096 */
   maxQueued?: number;
   /**
-   * Least time between two refreshes of one process's mappings (an address outside them). Doubles,
-   * up to a minute, each time a refresh finds the same mappings (a stack that walks into garbage).
-   * @defaultValue 2000 ms
+   * Least time between two refreshes of one process's mappings (an address outside them). Short,
+   * because a process often loads libraries right after its first sample (dlopen at start-up);
+   * doubles, up to a minute, each time a refresh finds the same mappings (a stack that walks into
+   * garbage). @defaultValue 250 ms
    */
   refreshIntervalMs?: number;
   /** How long a process whose mappings could not be read is left alone. @defaultValue 10000 ms */
@@ -131,7 +132,7 @@ export class UnwindLoader implements ProcessEvents {
     this.now = options.now ?? Date.now;
     this.concurrency = options.concurrency ?? 2;
     this.maxQueued = options.maxQueued ?? 4096;
-    this.refreshIntervalMs = options.refreshIntervalMs ?? 2000;
+    this.refreshIntervalMs = options.refreshIntervalMs ?? 250;
     this.retryAfterMs = options.retryAfterMs ?? 10_000;
   }
 
