@@ -103,6 +103,15 @@ describe('tail2d', () => {
       const alone = await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/process.svg`)).text();
       expect(alone).toContain('leaf_spin');
       expect(alone).not.toContain('swapper');
+      // No idle task in any profile: its share is stated instead, in the summary, the title and the page.
+      expect([...folded.keys()].some((path) => path.startsWith('swapper'))).toBe(false);
+      const idle = (JSON.parse(incidentFile(d, incident.id, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
+      expect(idle.included).toBe(false);
+      expect(idle.share).toBeGreaterThanOrEqual(0);
+      expect(idle.share).toBeLessThan(1);
+      expect(incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>burner-spin on [^<]* — CPUs \d+% idle<\/title>/);
+      const page = await (await fetch(`${d.baseUrl}/incidents/${incident.id}`)).text();
+      expect(page).toMatch(/<dd id="idle-share">CPUs \d+\.\d% idle in the trigger window \(\d+\.\d% before\); the idle task \(pid 0\) is left out of the profiles<\/dd>/);
     } finally {
       child.kill('SIGKILL');
     }
