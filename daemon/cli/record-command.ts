@@ -81,6 +81,15 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   // Sampling one process in the kernel sees no idle task: there is no host share to state.
   const idle = options.pid ? undefined : measureIdleShare(recording, recording.samples, { fromNs: startedNs, toNs: stoppedNs + 1, cpus, frequency: options.frequency });
   const idleNote = idleText(idle);
+  if (idleNote) {
+    options.log(`tail2: ${idleNote} while sampling${options.includeIdle ? '' : ' (the idle task is left out of the profile; --include-idle keeps it)'}`);
+  }
+  const includeProcess = (pid: number, comm: string, cmdline: string | undefined): boolean => {
+    if (pid === 0) return options.includeIdle === true;
+    if (pid === process.pid && !options.pid) return false; // the recorder itself is noise
+    if (!pattern) return true;
+    return pattern.test(comm) || (cmdline !== undefined && pattern.test(cmdline));
+  };
   /** The executable of each process in the profile, for pprof's main binary. */
   const binaries = new Map<number, string | undefined>();
   const profile = await symbolizer.symbolize(recording, recording.samples, {
@@ -95,15 +104,6 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
       return included;
     },
   });
-  function includeProcess(pid: number, comm: string, cmdline: string | undefined): boolean {
-    if (pid === 0) return options.includeIdle === true;
-    if (pid === process.pid && !options.pid) return false; // the recorder itself is noise
-    if (!pattern) return true;
-    return pattern.test(comm) || (cmdline !== undefined && pattern.test(cmdline));
-  }
-  if (idleNote) {
-    options.log(`tail2: ${idleNote} while sampling${options.includeIdle ? '' : ' (the idle task is left out of the profile; --include-idle keeps it)'}`);
-  }
   if (profile.samples.stack.length === 0) {
     options.log(`tail2: warning: no samples matched ${target}; the profile is empty`);
   }
