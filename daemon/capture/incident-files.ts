@@ -11,6 +11,7 @@ import type { IdleSummary } from '../model/incident-summary.js';
 import { idleText } from '../profile/idle-share.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { IncidentProblem, IncidentRecord } from '../model/incident-record.js';
+import { profileOfPids } from './scope-profile.js';
 import { summarizeIncident, type SummaryScope } from './summarize-incident.js';
 import { describeTrigger } from '../model/trigger-text.js';
 
@@ -129,6 +130,9 @@ export async function renderIncidentFiles(
   profiles: IncidentProfiles,
   renderers: readonly ArtifactRenderer[] = [...INCIDENT_RENDERERS, ...profiles.others.flatMap(kindRenderers)],
 ): Promise<RenderedIncident> {
+  // A process rule's scope is its process: one given by the capture, else found in the samples
+  // (an incident rendered again from samples.json.gz). A cgroup's members only the capture knows.
+  if (!profiles.scope && record.process) profiles = { ...profiles, scope: processScope(record.process, profiles.profile) };
   const instance = record.instance;
   const who = record.process ? ` · ${record.process.comm} (pid ${record.process.pid})` : instance.kind === 'cgroup' ? ` · ${instance.unit ?? instance.path}` : '';
   const idle = idleText(profiles.idle?.window);
@@ -149,6 +153,13 @@ export async function renderIncidentFiles(
     }
   }
   return rendered;
+}
+
+/** The process's own samples as a scope, or undefined when it has none in the window. */
+function processScope(process: NonNullable<IncidentRecord['process']>, profile: SymbolizedProfile): IncidentScope | undefined {
+  const pids = new Set([process.pid]);
+  const scoped = profileOfPids(profile, pids);
+  return scoped.samples.stack.length > 0 ? { kind: 'process', label: `${process.comm} (pid ${process.pid})`, pids, pid: process.pid, profile: scoped } : undefined;
 }
 
 /** A part that could not be made, as recorded in incident.json. */

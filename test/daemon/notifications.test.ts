@@ -62,15 +62,19 @@ afterAll(async () => {
   await smtp?.close();
 });
 
+/** At nice -10, so the other work on this shared VM cannot starve it below its rule's threshold. */
 function burner(): ChildProcess {
-  const child = spawn(buildCFixture('burner'), ['0'], { stdio: 'ignore' });
+  const child = spawn('nice', ['-n', '-10', buildCFixture('burner'), '0'], { stdio: 'ignore' });
   children.push(child);
   return child;
 }
 
-/** A busy process the rules do not watch: its work_NN functions must stay out of the burner's picture. */
+/**
+ * A busy process the rules do not watch: its work_NN functions must stay out of the burner's
+ * picture. At nice 19 it takes what the burner leaves, so the burner still crosses its threshold.
+ */
 function mixer(): ChildProcess {
-  const child = spawn(buildCFixture('mixer'), ['600'], { stdio: 'ignore' });
+  const child = spawn('nice', ['-n', '19', buildCFixture('mixer'), '600'], { stdio: 'ignore' });
   children.push(child);
   return child;
 }
@@ -109,9 +113,9 @@ describe('tail2d notifications', () => {
     expect(shown.get('Description')).toMatch(new RegExp(`^Flamegraph of burner \\(pid ${spin.pid}\\): [\\d,]+ samples\\. Hottest functions \\(self\\): leaf_spin `));
     expect(shown.get('Description')).not.toContain('work_');
     // The host-wide flamegraph, a click away on the incident page, has the mixer too.
-    const host = readPngText(readFileSync(join(d.dir, 'state', 'incidents', id, 'flamegraph.png')));
-    expect(host.get('Description')).toContain('work_');
-    expect(host.get('Title')).toMatch(/ — CPUs \d+% idle$/);
+    const hostWide = readFileSync(join(d.dir, 'state', 'incidents', id, 'flamegraph.svg'), 'utf8');
+    expect(hostWide).toMatch(/<title>work_\d+ \(/);
+    expect(readPngText(readFileSync(join(d.dir, 'state', 'incidents', id, 'flamegraph.png'))).get('Title')).toMatch(/ — CPUs \d+% idle$/);
     const page = await (await fetch(`${d.baseUrl}/incidents/${id}`)).text();
     expect(page).toContain(`/api/incidents/${id}/flamegraph.png`);
     expect(page).toContain(`/api/incidents/${id}/process.png`);

@@ -50,8 +50,10 @@ describe('loadDeliveryContent', () => {
       expect(watched.flamegraphOf).toBe('postgres (pid 4242)');
       const shown = readPngText(watched.flamegraphPng!).get('Description');
       expect(shown).toMatch(/^Flamegraph of postgres \(pid 4242\): 60 samples\. Hottest functions \(self\): pg_extension_spin 100\.0%\.$/);
+      // Rendered again without the capture's scope, the process's picture is found in the samples.
+      expect((await storeWith({ pid: 4242, comm: 'postgres' }, false)).flamegraphOf).toBe('postgres (pid 4242)');
       // A process rule whose process had no samples (no process.png), and a system rule: the host.
-      for (const content of [await storeWith({ pid: 4242, comm: 'postgres' }, false), await storeWith(undefined, false)]) {
+      for (const content of [await storeWith({ pid: 5555, comm: 'idle-db' }, false), await storeWith(undefined, false)]) {
         expect(content.flamegraphOf).toBe('every process on db-1');
         expect(readPngText(content.flamegraphPng!).get('Description')).toContain('compress_block');
       }
