@@ -1,7 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { readPngText } from '../../daemon/formats/png-text.js';
+import { findCgroup2Mount } from '../../daemon/metrics/cgroup-stats.js';
 import { parseFolded } from '../../daemon/formats/folded.js';
 import { decodeProfileSamples } from '../../daemon/formats/profile-samples.js';
 import type { IncidentRecord } from '../../daemon/model/incident-record.js';
@@ -118,6 +123,48 @@ describe('tail2d', () => {
     // SIGTERM: a clean exit, nothing left attached.
     expect(await d.stop()).toBe(0);
     expect(execFileSync('bpftool', ['prog', 'show']).toString()).not.toContain('sample_stack');
+  });
+
+  it('draws a unit rule\'s incident from the unit\'s processes alone, for the notifications', async () => {
+    const root = findCgroup2Mount(readFileSync('/proc/self/mounts', 'utf8'));
+    expect(root, 'cgroup v2 is mounted').toBeDefined();
+    // A scope of our own, as systemd would create for a unit, with a burner in it.
+    const unit = `tail2-e2e-${process.pid}.scope`;
+    const directory = join(root!, unit);
+    mkdirSync(directory);
+    const burner = buildCFixture('burner');
+    const inUnit = spawn(burner, ['0'], { stdio: 'ignore' });
+    // Busy too, but outside the unit: none of it may show in the unit's picture.
+    const outside = spawn('nice', ['-n', '19', buildCFixture('mixer'), '600'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(directory, 'cgroup.procs'), String(inUnit.pid));
+      const d = await daemon(
+        'unit-rule',
+        ['rules:', '  - name: unit-spin', '    metric: cpu', `    scope: { unit: ${unit} }`, '    above: 50%', '    for: 2s', '    capture: { before: 10s, after: 1s }', '    cooldown: 1h'].join('\n'),
+      );
+      const incident = await d.waitFor('the unit incident', async () => (await d.get<IncidentList>('/api/incidents')).incidents[0]);
+      expect(incident.process).toBeNull();
+      const png = readPngText(Buffer.from(await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/cgroup.png`)).arrayBuffer()));
+      expect(png.get('Title')).toMatch(new RegExp(`^unit-spin on .* · ${unit.replace(/\./g, '\\.')}$`));
+      expect(png.get('Description')).toMatch(new RegExp(`^Flamegraph of ${unit.replace(/\./g, '\\.')}: [\\d,]+ samples\\. Hottest functions \\(self\\): leaf_spin `));
+      expect(png.get('Description')).not.toContain('work_');
+      const alone = incidentFile(d, incident.id, 'cgroup.svg');
+      expect(alone).toContain('leaf_spin');
+      expect(alone).not.toContain('work_');
+      expect(incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>work_\d+ \(/);
+      const summary = JSON.parse(incidentFile(d, incident.id, 'summary.json')) as { scope: unknown; topFunctions: { bySelf: Array<{ name: string }> } };
+      expect(summary.scope).toMatchObject({ cgroup: `/${unit}`, unit, processes: 1 });
+      expect(summary.topFunctions.bySelf[0].name).toBe('leaf_spin');
+      // The unit runs one program: pprof names it as the main binary.
+      const pprof = Profile.decode(gunzipSync(readFileSync(join(d.dir, 'state', 'incidents', incident.id, 'profile.pb.gz'))));
+      expect(pprof.stringTable.strings[Number(pprof.mapping[0]?.filename)]).toBe(realpathSync(burner));
+    } finally {
+      inUnit.kill('SIGKILL');
+      outside.kill('SIGKILL');
+      await once(inUnit, 'exit');
+      // The killed task leaves the cgroup asynchronously: EBUSY until it has.
+      await vi.waitFor(() => rmdirSync(directory), { timeout: 5_000, interval: 50 });
+    }
   });
 
   it('fires an rss_growth rule for a process that leaks memory', async () => {
