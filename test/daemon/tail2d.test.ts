@@ -219,6 +219,23 @@ describe('tail2d', () => {
     // ... and on the rule it affects.
     expect(parsed.rules.unavailable).toEqual([expect.objectContaining({ rule: 'misses', reason: expect.stringMatching(/PMU/) })]);
 
+    // The idle task is left out, and capture.include_idle, changed on SIGHUP, keeps it from the next capture on.
+    const idleOf = async (incident: string) => (JSON.parse(incidentFile(d, incident, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
+    expect((await idleOf(id)).included).toBe(false);
+    expect(parseFolded(incidentFile(d, id, 'stacks.folded')).size).toBeGreaterThan(0);
+    expect([...parseFolded(incidentFile(d, id, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(false);
+    writeFileSync(d.configPath, `${readFileSync(d.configPath, 'utf8')}capture: { include_idle: true }\n`);
+    d.child.kill('SIGHUP');
+    await d.waitFor('the reload', async () => ((await d.status()).rules.last_reload?.ok ? true : undefined));
+    const again = await runCli(['capture', '--before', '2s', '--after', '1s', '--config', d.configPath]);
+    expect(again.code, again.stderr).toBe(0);
+    const kept = again.stdout.trim();
+    await d.waitFor('the second manual incident', async () => (await d.get<IncidentList>('/api/incidents')).incidents.find((i) => i.id === kept));
+    const keptIdle = await idleOf(kept);
+    expect(keptIdle.included).toBe(true);
+    // A machine this busy may have had no idle time to sample; when it had some, it is there.
+    if (keptIdle.share >= 0.2) expect([...parseFolded(incidentFile(d, kept, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(true);
+
     // Artifacts come with their content types; unknown names and bad ids are 404s.
     const svg = await fetch(`${d.baseUrl}/api/incidents/${id}/flamegraph.svg`);
     expect(svg.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
