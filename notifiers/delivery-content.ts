@@ -8,17 +8,35 @@ import type { NotificationStore } from './notification-store.js';
  * The message and flamegraph PNG of a stored incident, or undefined when the incident is gone
  * (retention removed it, or someone deleted it by hand). An incident without samples has no PNG
  * and no summary: its message says so by listing no functions.
+ *
+ * The PNG is the flamegraph of what fired: for a rule that watched a process, a cgroup or a unit,
+ * the capture's `process.png` or `cgroup.png` (its samples alone), so the image in the channel
+ * names the culprit; the host-wide `flamegraph.png` is on the incident page, one click away. The
+ * host-wide one is sent for a system rule, a manual capture, and when the watched process had no
+ * samples (or its image could not be rendered).
  */
 export async function loadDeliveryContent(store: NotificationStore, id: string, publicUrl: string): Promise<DeliveryContent | undefined> {
   const record = await store.get(id);
   if (!record) return undefined;
   const summary = await readOptional(store.artifactPath(id, 'summary.json'));
-  const png = await readOptional(store.artifactPath(id, 'flamegraph.png'));
-  return {
+  const instance = record.instance;
+  const scoped =
+    instance.kind === 'process'
+      ? { file: 'process.png', of: `${instance.comm} (pid ${instance.pid})` }
+      : instance.kind === 'cgroup'
+        ? { file: 'cgroup.png', of: instance.unit ?? instance.path }
+        : undefined;
+  const scopedPng = scoped ? await readOptional(store.artifactPath(id, scoped.file)) : undefined;
+  const png = scopedPng ?? (await readOptional(store.artifactPath(id, 'flamegraph.png')));
+  const content: DeliveryContent = {
     // A damaged summary.json costs the message its function list, never the message.
     message: incidentMessage(record, summary ? parseIncidentSummary(summary.toString('utf8')) : undefined, publicUrl),
-    flamegraphPng: png ? new Uint8Array(png.buffer, png.byteOffset, png.byteLength) : undefined,
   };
+  if (png) {
+    content.flamegraphPng = new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
+    content.flamegraphOf = scopedPng && scoped ? scoped.of : `every process on ${record.host}`;
+  }
+  return content;
 }
 
 async function readOptional(path: string | undefined): Promise<Buffer | undefined> {

@@ -29,6 +29,13 @@ export interface IncidentMessage {
   /** ISO time of the firing. */
   firedAt: string;
   process?: { pid: number; comm: string; cmdline: string };
+  /** The cgroup a cgroup or unit rule watched (path below the mount), and its systemd unit when it is one. */
+  cgroup?: { path: string; unit?: string };
+  /**
+   * How idle the host's CPUs were in the trigger window, `CPUs 45% idle` (with `(80% before)`
+   * when there is a baseline): the idle task is not among the functions. Absent when not known.
+   */
+  idle?: string;
   /** The value against the threshold in words: `cpu 99% of a core (above 80%)`, or the manual reason. */
   trigger: string;
   /** The hottest functions (at most 5), hottest first. */
@@ -39,10 +46,15 @@ export interface IncidentMessage {
   url: string;
 }
 
-/** What a sender sends: the message and, when the incident has one, its flamegraph PNG. */
+/**
+ * What a sender sends: the message and, when the incident has one, its flamegraph PNG — of what
+ * the rule watched (the process, cgroup or unit) when it was not the whole host.
+ */
 export interface DeliveryContent {
   message: IncidentMessage;
   flamegraphPng?: Uint8Array;
+  /** Whose samples the PNG shows, in words (`burner (pid 4242)`, `nginx.service`, `every process on db-1`), for alt texts. Untrusted. */
+  flamegraphOf?: string;
 }
 
 /**

@@ -9,6 +9,8 @@ import type { IncidentMessage, MessageFunction } from './delivery.js';
 export interface EmailMessageOptions {
   /** The flamegraph PNG is attached; the HTML shows it. */
   hasImage: boolean;
+  /** Whose samples the image shows (`burner (pid 4242)`, `nginx.service`), for its alt text. @defaultValue the process, else the host */
+  imageOf?: string;
   /** Content-ID of the attached PNG, without angle brackets (`flamegraph-<id>@tail2`). */
   imageCid: string;
 }
@@ -104,7 +106,7 @@ export function emailMessage(message: IncidentMessage, options: EmailMessageOpti
 
 function textBody(message: IncidentMessage): string {
   const lines = [oneLine(message.title), ''];
-  const fact = (label: string, value: string): number => lines.push(`${`${label}:`.padEnd(10)}${value}`);
+  const fact = (label: string, value: string): number => lines.push(`${`${label}:`.padEnd(Math.max(10, label.length + 2))}${value}`);
   fact('Rule', oneLine(message.rule));
   fact('Host', oneLine(message.host));
   if (message.process) {
@@ -112,9 +114,11 @@ function textBody(message: IncidentMessage): string {
     const cmdline = truncate(oneLine(message.process.cmdline), MAX_CMDLINE_LENGTH);
     if (cmdline) fact('Command', cmdline);
   }
+  if (message.cgroup) fact(message.cgroup.unit !== undefined ? 'Unit' : 'Cgroup', oneLine(message.cgroup.unit ?? message.cgroup.path));
   fact('When', formatWhen(message.firedAt));
   fact('Trigger', oneLine(message.trigger));
   fact('Samples', String(message.samples));
+  if (message.idle) fact('Host CPUs', oneLine(message.idle));
   lines.push('');
   if (message.topFunctions.length === 0) {
     lines.push('No samples in the trigger window.');
@@ -198,9 +202,11 @@ function factsTable(message: IncidentMessage): string {
         (cmdline ? `<br><span style="font-family:${MONO};font-size:12px;color:#4b5563;word-break:break-all;">${cmdline}</span>` : ''),
     );
   }
+  if (message.cgroup) row(message.cgroup.unit !== undefined ? 'Unit' : 'Cgroup', `<span style="font-family:${MONO};">${html(message.cgroup.unit ?? message.cgroup.path)}</span>`);
   row('When', escapeXml(formatWhen(message.firedAt)));
   row('Trigger', html(message.trigger));
   row('Samples', String(message.samples));
+  if (message.idle) row('Host CPUs', html(message.idle));
   return `<table role="presentation" cellpadding="0" cellspacing="0" border="0">${rows.join('')}</table>`;
 }
 
@@ -208,7 +214,7 @@ function flamegraph(message: IncidentMessage, options: EmailMessageOptions): str
   if (!options.hasImage) {
     return `<p style="margin:0;font-family:${FONT};font-size:14px;color:#6b7280;">No flamegraph image for this incident; the incident page has the profile.</p>`;
   }
-  const of = message.process ? processLabel(message.process) : oneLine(message.host);
+  const of = options.imageOf !== undefined ? oneLine(options.imageOf) : message.process ? processLabel(message.process) : oneLine(message.host);
   return (
     `<img src="cid:${escapeXml(options.imageCid)}" alt="${escapeXml(`Flamegraph of ${of} in the trigger window`)}" width="1200" ` +
     'style="display:block;width:100%;max-width:1200px;height:auto;border:0;outline:none;text-decoration:none;">'

@@ -83,9 +83,9 @@ export class EmailSender implements NotificationSender {
    *   `transient` for 4xx answers and connection failures.
    */
   async send(content: DeliveryContent): Promise<string> {
-    const { message, flamegraphPng } = content;
+    const { message, flamegraphPng, flamegraphOf } = content;
     const imageCid = `flamegraph-${message.id.replace(/[^A-Za-z0-9._-]/g, '_')}@tail2`;
-    const email = emailMessage(message, { hasImage: flamegraphPng !== undefined, imageCid });
+    const email = emailMessage(message, { hasImage: flamegraphPng !== undefined, imageCid, imageOf: flamegraphOf });
     let info: SMTPSentMessageInfo;
     try {
       info = await this.transport.sendMail({

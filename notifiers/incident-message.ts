@@ -12,7 +12,8 @@ const MESSAGE_FUNCTIONS = 5;
  */
 export function incidentMessage(record: IncidentRecord, summary: IncidentSummary | undefined, publicUrl: string): IncidentMessage {
   const title = record.trigger.kind === 'manual' ? `manual capture on ${record.host}` : `${record.rule} fired on ${record.host}`;
-  return {
+  const instance = record.instance;
+  const message: IncidentMessage = {
     id: record.id,
     title,
     rule: record.rule,
@@ -29,6 +30,14 @@ export function incidentMessage(record: IncidentRecord, summary: IncidentSummary
     samples: summary ? (summary.scope?.samples ?? summary.samples) : 0,
     url: incidentUrl(publicUrl, record.id),
   };
+  if (instance.kind === 'cgroup') message.cgroup = instance.unit === undefined ? { path: instance.path } : { path: instance.path, unit: instance.unit };
+  const idle = summary?.idle;
+  if (idle) message.idle = `CPUs ${percent(idle.share)}% idle${idle.shareBefore === undefined ? '' : ` (${percent(idle.shareBefore)}% before)`}`;
+  return message;
+}
+
+function percent(share: number): number {
+  return Math.round(share * 100);
 }
 
 /** The incident page under `web.public_url`, whether or not that ends in a slash. */

@@ -58,7 +58,9 @@ function summaryFields(message: IncidentMessage): MrkdwnElement[] {
     ['Host', short(message.host, SHORT_VALUE_MAX)],
   ];
   if (message.process) fields.push(['Process', processText(message.process)]);
+  if (message.cgroup) fields.push(message.cgroup.unit !== undefined ? ['Unit', codeSpan(message.cgroup.unit, SHORT_VALUE_MAX)] : ['Cgroup', codeSpan(message.cgroup.path, SHORT_VALUE_MAX)]);
   fields.push(['When', mrkdwnDate(message.firedAt)], ['Trigger', short(message.trigger, TRIGGER_MAX)]);
+  if (message.idle) fields.push(['Host CPUs', short(message.idle, SHORT_VALUE_MAX)]);
   return fields.map(([label, value]) => mrkdwn(`*${label}*\n${value}`));
 }
 
@@ -105,6 +107,7 @@ export function changeText(fn: MessageFunction): string | undefined {
 function fallbackText(message: IncidentMessage): string {
   let summary = `${escapeMrkdwn(message.title)}: ${escapeMrkdwn(message.trigger)}`;
   if (message.process) summary += ` — ${escapeMrkdwn(message.process.comm)} (pid ${message.process.pid})`;
+  else if (message.cgroup) summary += ` — ${escapeMrkdwn(message.cgroup.unit ?? message.cgroup.path)}`;
   const top = message.topFunctions[0];
   if (top) summary += ` — top: ${escapeMrkdwn(top.name)} ${top.selfPercent.toFixed(1)}%`;
   return `${truncateMrkdwn(summary, FALLBACK_MAX)}\nOpen incident: ${mrkdwnLink(message.url)}`;

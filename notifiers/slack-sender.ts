@@ -112,7 +112,7 @@ export class SlackSender implements NotificationSender {
    * getUploadURLExternal, the upload, completeUploadExternal); without, `chat.postMessage`.
    * Resolves with `slack <channel> file <id>` or `slack <channel> ts <ts>`.
    */
-  async send({ message, flamegraphPng }: DeliveryContent): Promise<string> {
+  async send({ message, flamegraphPng, flamegraphOf }: DeliveryContent): Promise<string> {
     const { text, blocks } = slackMessage(message);
     try {
       if (flamegraphPng) {
@@ -122,7 +122,7 @@ export class SlackSender implements NotificationSender {
           file: Buffer.from(flamegraphPng.buffer, flamegraphPng.byteOffset, flamegraphPng.byteLength),
           filename: `flamegraph-${message.id}.png`,
           title: `Flamegraph of incident ${message.id}`,
-          alt_text: `Flamegraph of incident ${message.id}: the wider a box, the more CPU time its function took`,
+          alt_text: `Flamegraph of ${altTextOf(flamegraphOf) ?? `incident ${message.id}`}: the wider a box, the more CPU time its function took`,
           // No initial_comment: Slack ignores blocks when one is given. There is no fallback-text
           // parameter on this path; Slack derives the notification from the blocks.
           blocks,
@@ -199,4 +199,15 @@ function networkDetail(error: Error): string {
     return code && !cause.message.includes(code) ? `${cause.message} (${code})` : cause.message;
   }
   return error.message;
+}
+
+/** Longest "whose flamegraph" in an alt text: Slack takes 1,000 characters for all of it. */
+const ALT_SUBJECT_MAX = 200;
+
+/** Whose flamegraph it is, for the plain-text alt text: one line, cut (a comm or unit is untrusted). */
+function altTextOf(subject: string | undefined): string | undefined {
+  if (subject === undefined) return undefined;
+  const line = subject.replace(/[\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]+/g, ' ').trim();
+  const chars = Array.from(line);
+  return chars.length > ALT_SUBJECT_MAX ? `${chars.slice(0, ALT_SUBJECT_MAX - 1).join('')}…` : line || undefined;
 }

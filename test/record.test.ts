@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Profile } from 'pprof-format';
 import { parseFolded } from '../daemon/formats/folded.js';
+import { parseProcStat } from '../daemon/metrics/proc-stat.js';
 import { buildCFixture, fixtureSources, runCli, startCli, startFixture, testOutput } from './helpers/fixtures.js';
 import { untilExecd } from './helpers/process-state.js';
 
@@ -163,6 +164,13 @@ describe('tail2 record', () => {
     expect(firstRow).toMatch(/leaf_spin$/);
     const decoded = Profile.decode(gunzipSync(readFileSync(join(out, 'burner.pb.gz'))));
     expect(decoded.sample.length).toBeGreaterThan(0);
+    // The burner's own executable is mapping 1, the main binary: pprof's File line names it.
+    const burnerPath = realpathSync(burner);
+    expect(decoded.stringTable.strings[Number(decoded.mapping[0]?.filename)]).toBe(burnerPath);
+    expect(Number(decoded.mapping[0]?.id)).toBe(1);
+    const raw = execFileSync('go', ['tool', 'pprof', '-raw', join(out, 'burner.pb.gz')], { env: { ...process.env, HOME: out, PPROF_TMPDIR: out } }).toString();
+    expect(raw).toMatch(new RegExp(`^Mappings\\n1: \\S+ ${burnerPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s`, 'm'));
+    expect(top).toMatch(/^File: burner$/m);
 
     // SVG: well-formed XML and it names the hot function.
     execFileSync('xmllint', ['--noout', join(out, 'burner.svg')]);
@@ -183,6 +191,47 @@ describe('tail2 record', () => {
     expect(png.readUInt32BE(16)).toBe(1200);
     expect(png.readUInt32BE(20)).toBeGreaterThan(100);
     expect(png.length).toBeGreaterThan(10_000);
+  });
+
+  it('leaves the idle task out of a recording of the host and states the idle share instead; --include-idle keeps it', async () => {
+    const child = startFixture(burner, ['0']);
+    try {
+      await untilExecd(child.pid!, 'burner');
+      // The share tail2 states, against the kernel's own idle accounting over the same seconds.
+      const recorder = startCli(['record', '-d', '3s', '-o', join(out, 'host.folded')]);
+      await expect.poll(() => recorder.stderr(), { timeout: 30_000 }).toContain('sampling every process');
+      const before = parseProcStat(readFileSync('/proc/stat', 'utf8'));
+      await expect.poll(() => recorder.stderr(), { timeout: 30_000 }).toContain('idle while sampling');
+      const after = parseProcStat(readFileSync('/proc/stat', 'utf8'));
+      const result = await recorder.done;
+      expect(result.code, result.stderr).toBe(0);
+      const stated = /tail2: CPUs (\d+)% idle while sampling \(the idle task is left out of the profile; --include-idle keeps it\)/.exec(result.stderr);
+      expect(stated, result.stderr).not.toBeNull();
+      const idleTicks = after.idleTicks - before.idleTicks;
+      const truth = (100 * idleTicks) / (idleTicks + after.busyTicks - before.busyTicks);
+      expect(Math.abs(Number(stated![1]) - truth), `stated ${stated![1]}%, /proc/stat ${truth.toFixed(1)}%`).toBeLessThanOrEqual(15);
+
+      const svg = await runCli(['record', '-d', '2s', '-o', join(out, 'host.svg')]);
+      expect(svg.code, svg.stderr).toBe(0);
+      expect(readFileSync(join(out, 'host.svg'), 'utf8')).toMatch(/<title>tail2 record on [^<]*: every process — CPUs \d+% idle<\/title>/);
+      const pprof = await runCli(['record', '-d', '2s', '-o', join(out, 'host.pb.gz')]);
+      expect(pprof.code, pprof.stderr).toBe(0);
+      const kept = await runCli(['record', '-d', '3s', '--include-idle', '-o', join(out, 'host-idle.folded')]);
+      expect(kept.code, kept.stderr).toBe(0);
+      const keptShare = Number(/tail2: CPUs (\d+)% idle while sampling\n/.exec(kept.stderr)?.[1]);
+      const idleSamples = samplesWhere(parseFolded(readFileSync(join(out, 'host-idle.folded'), 'utf8')), (path) => path.startsWith('swapper'));
+      // A busy shared machine may leave no idle time to sample; when there was some, it is kept.
+      if (keptShare >= 20) expect(idleSamples, kept.stderr).toBeGreaterThan(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const folded = parseFolded(readFileSync(join(out, 'host.folded'), 'utf8'));
+    expect(samplesWhere(folded, (path) => path.startsWith('burner;'))).toBeGreaterThan(50);
+    expect(samplesWhere(folded, (path) => path.startsWith('swapper'))).toBe(0);
+    // A profile of the whole host names the kernel as its main binary, not one of its processes.
+    const host = Profile.decode(gunzipSync(readFileSync(join(out, 'host.pb.gz'))));
+    expect(host.stringTable.strings[Number(host.mapping[0]?.filename)]).toBe('[kernel.kallsyms]');
+    expect(host.comment.map((c) => host.stringTable.strings[Number(c)])).toEqual([expect.stringMatching(/— CPUs \d+% idle$/), 'the idle task (pid 0) is left out of the samples']);
   });
 
   it('stops early on Ctrl-C and still writes the file', async () => {

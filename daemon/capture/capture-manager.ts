@@ -1,6 +1,6 @@
+import { cpus as onlineCpus } from 'node:os';
 import type { Pin, RollingBuffer } from '../buffer/rolling-buffer.js';
 import type { MetricInstance, MetricName } from '../model/metrics.js';
-import type { StackTables } from '../profile/sample-source.js';
 import { sliceProfile } from '../profile/slice-profile.js';
 import { kindsIn } from '../profile/kinds-in.js';
 import { totalWeight } from '../profile/symbolized-profile.js';
@@ -8,7 +8,14 @@ import { PROFILE_KINDS } from '../model/profile-kind.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { isTransientStorageError } from '../store/store-error.js';
-import type { IncidentProfiles } from './incident-profiles.js';
+import type { StackTables } from '../profile/sample-source.js';
+import { measureIdleShare, type IdleShare } from '../profile/idle-share.js';
+import type { ProcessEntry } from '../profile/process-table.js';
+import type { ProcessSnapshot } from '../symbols/proc-maps.js';
+import { commonMainBinary, mainBinaryOf } from '../formats/main-binary.js';
+import { CgroupMembers } from './cgroup-members.js';
+import type { IncidentProfiles, IncidentScope } from './incident-profiles.js';
+import { profileOfPids } from './scope-profile.js';
 import { problemOf, renderIncidentFiles, type IncidentFile, type RenderedIncident } from './incident-files.js';
 import { newIncidentId } from './incident-id.js';
 import type { IncidentRecord, IncidentTrigger, MetricSeries } from '../model/incident-record.js';
@@ -61,6 +68,18 @@ export interface CaptureDependencies {
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
+  /** CPUs the sampler samples, for the idle share. @defaultValue the online CPUs */
+  cpus?: () => number;
+  /**
+   * Keep the idle task (pid 0) in the incident's profiles (`capture.include_idle`); read at each
+   * capture. Either way its share is stated in titles and the summary. @defaultValue false
+   */
+  includeIdle?: () => boolean;
+  /**
+   * The pids in a cgroup and below it, for the flamegraph of a cgroup or unit rule's incident.
+   * @defaultValue {@link CgroupMembers}.pids on the cgroup v2 mount
+   */
+  cgroupPids?: (path: string) => Promise<Set<number>>;
   /** The sampling frequency now (Hz): self-protection may lower it while the daemon runs. */
   frequency: () => number;
   host: { name: string; kernel: string; version: string };
@@ -99,6 +118,8 @@ interface InFlight {
   failingSinceMs?: number;
   /** The attempt in progress, so finishAll() waits for it rather than starting a second one. */
   running?: Promise<void>;
+  /** A cgroup rule's processes as they were when it fired (read again when the window is cut). */
+  members?: Promise<Set<number>>;
 }
 
 interface Prepared {
@@ -130,8 +151,12 @@ const MAX_RETRY_DELAY_MS = 60_000;
 export class CaptureManager {
   private readonly inFlight = new Map<string, InFlight>();
   private lostCount = 0;
+  private readonly cgroupPids: (path: string) => Promise<Set<number>>;
 
-  constructor(private readonly deps: CaptureDependencies) {}
+  constructor(private readonly deps: CaptureDependencies) {
+    const members = new CgroupMembers();
+    this.cgroupPids = deps.cgroupPids ?? ((path) => members.pids(path));
+  }
 
   /** Starts a capture and returns the incident id it will have. */
   start(request: CaptureRequest): string {
@@ -139,6 +164,8 @@ export class CaptureManager {
     const { clock, buffer } = this.deps;
     const pin = buffer.pin(clock.wallToMonotonicNs(request.atMs - request.beforeMs), clock.wallToMonotonicNs(request.atMs + request.afterMs));
     const capture: InFlight = { request, pin, attempts: 0 };
+    // Who is in the cgroup now, while the processes that made it fire are still there.
+    if (request.instance.kind === 'cgroup') capture.members = this.membersOf(request.instance.path);
     this.inFlight.set(id, capture);
     const delay = Math.max(0, request.atMs + request.afterMs - clock.nowMs());
     capture.timer = setTimeout(() => this.attempt(id), delay);
@@ -213,12 +240,21 @@ export class CaptureManager {
     let profiles: IncidentProfiles;
     try {
       await this.deps.flush();
+      const includeIdle = this.deps.includeIdle?.() ?? false;
+      // Each process's executable, met while symbolizing: pprof names the watched one's.
+      const binaries = new Map<number, string | undefined>();
+      const includeProcess = (entry: ProcessEntry, snapshot: ProcessSnapshot | undefined): boolean => {
+        if (entry.pid === 0) return includeIdle;
+        binaries.set(entry.pid, mainBinaryOf(snapshot) ?? binaries.get(entry.pid));
+        return true;
+      };
       const window = {
         frequency: this.deps.frequency(),
         monotonicToWallMs: clock.monotonicToWallMs,
         fromNs: clock.wallToMonotonicNs(fromMs),
         toNs: clock.wallToMonotonicNs(toMs),
         title: `${request.rule} on ${this.deps.host.name}`,
+        includeProcess,
       };
       const profile = await symbolizer.symbolize(tables, buffer, window);
       // Every other kind of profile the window holds (page faults, off-CPU time…), whole.
@@ -231,7 +267,19 @@ export class CaptureManager {
       const splitNs = heldSince !== undefined ? (heldSince - fromMs) * 1e6 : 0;
       const baseline = splitNs > 0 ? sliceProfile(profile, 0, splitNs) : undefined;
       const trigger = splitNs > 0 ? sliceProfile(profile, splitNs, Infinity) : profile;
-      profiles = { profile, trigger, baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined, others };
+      // The idle share from the raw samples, while the window is still pinned.
+      const idleOf = (fromNs: number, toNs: number): IdleShare | undefined =>
+        measureIdleShare(tables, buffer, { fromNs, toNs, cpus: this.deps.cpus?.() ?? onlineCpus().length, frequency: window.frequency });
+      const heldNs = window.fromNs + splitNs;
+      const idle = {
+        window: idleOf(window.fromNs, window.toNs),
+        trigger: idleOf(splitNs > 0 ? heldNs : window.fromNs, window.toNs),
+        baseline: splitNs > 0 ? idleOf(window.fromNs, heldNs) : undefined,
+        included: includeIdle,
+      };
+      const scope = await this.scopeOf(capture, profile);
+      const mainBinary = scope?.pid !== undefined ? binaries.get(scope.pid) : scope ? commonMainBinary([...scope.pids].map((pid) => binaries.get(pid))) : undefined;
+      profiles = { profile, trigger, baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined, others, idle, scope, mainBinary };
     } catch (error) {
       if (!final && isTransientStorageError(error) && this.withinRetryTime(capture)) {
         this.deps.onError?.(id, error as Error, true);
@@ -285,6 +333,30 @@ export class CaptureManager {
     } catch (error) {
       this.drop(id, capture, error as Error);
     }
+  }
+
+  /**
+   * What the rule watched, as a profile of its own: the process, or the processes of the cgroup
+   * (as they were when it fired and are now). Undefined for the host, and when none of its
+   * processes has samples in the window: the host-wide flamegraph is then the picture.
+   */
+  private async scopeOf(capture: InFlight, profile: SymbolizedProfile): Promise<IncidentScope | undefined> {
+    const instance = capture.request.instance;
+    if (instance.kind === 'system') return undefined;
+    let scope: Omit<IncidentScope, 'profile'>;
+    if (instance.kind === 'process') {
+      scope = { kind: 'process', label: `${instance.comm} (pid ${instance.pid})`, pids: new Set([instance.pid]), pid: instance.pid };
+    } else {
+      const [atFiring, now] = await Promise.all([capture.members ?? Promise.resolve(new Set<number>()), this.membersOf(instance.path)]);
+      scope = { kind: 'cgroup', label: instance.unit ?? instance.path, pids: new Set([...atFiring, ...now]), cgroup: instance.path, unit: instance.unit };
+    }
+    const scoped = profileOfPids(profile, scope.pids);
+    return scoped.samples.stack.length > 0 ? { ...scope, profile: scoped } : undefined;
+  }
+
+  /** A cgroup's pids; an error reading them costs the incident its scoped picture, nothing else. */
+  private membersOf(path: string): Promise<Set<number>> {
+    return this.cgroupPids(path).catch(() => new Set<number>());
   }
 
   private withinRetryTime(capture: InFlight): boolean {

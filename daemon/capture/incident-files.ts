@@ -5,11 +5,14 @@ import { renderFolded } from '../formats/folded.js';
 import { encodePprofGzip } from '../formats/pprof.js';
 import { encodeProfileSamples } from '../formats/profile-samples.js';
 import { renderSpeedscope } from '../formats/speedscope.js';
-import type { IncidentProfiles } from './incident-profiles.js';
+import type { IncidentProfiles, IncidentScope } from './incident-profiles.js';
 import { PROFILE_KINDS } from '../model/profile-kind.js';
+import type { IdleSummary } from '../model/incident-summary.js';
+import { idleText } from '../profile/idle-share.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { IncidentProblem, IncidentRecord } from '../model/incident-record.js';
-import { summarizeIncident } from './summarize-incident.js';
+import { profileOfPids } from './scope-profile.js';
+import { summarizeIncident, type SummaryScope } from './summarize-incident.js';
 import { describeTrigger } from '../model/trigger-text.js';
 
 /** One file of an incident: a plain name and its content. */
@@ -30,37 +33,74 @@ export interface ArtifactRenderer {
 export interface RenderInput {
   record: IncidentRecord;
   profiles: IncidentProfiles;
-  /** `rule on host · comm (pid)` */
+  /** `rule on host · comm (pid)` (or `· unit`, `· cgroup path`) */
   title: string;
   /** `time UTC · what fired` */
   subtitle: string;
+  /** ` — CPUs 45% idle` for the host-wide CPU pictures of the window, or ''. */
+  idleSuffix: string;
 }
 
 /**
  * The artifacts in the order they are rendered: samples.json.gz first, since every other file can
  * be rendered again from it; then the whole window as summary.json (for the notifications and the
- * incident page), folded, flamegraph.svg/.png, pprof and speedscope; the triggering process alone
- * as process.svg; the trigger window against the baseline as diff.svg. Names are the ones the HTTP
- * routes serve.
+ * incident page), folded, flamegraph.svg/.png, pprof and speedscope; what the rule watched alone
+ * as process.svg/.png (a process rule) or cgroup.svg/.png (a cgroup or unit rule) — the PNG is
+ * the image notifications carry —; the trigger window against the baseline as diff.svg. Names are
+ * the ones the HTTP routes serve. The idle task is in none of them unless `capture.include_idle`
+ * keeps it; the host-wide pictures state the idle share in their titles instead.
  */
 export const INCIDENT_RENDERERS: readonly ArtifactRenderer[] = [
   { name: 'samples.json.gz', render: ({ profiles }) => encodeProfileSamples(profiles.profile) },
-  { name: 'summary.json', render: ({ record, profiles }) => JSON.stringify(summarizeIncident(profiles.trigger, profiles.baseline, record.process?.pid), null, 2) + '\n' },
-  { name: 'stacks.folded', render: ({ profiles }) => renderFolded(profiles.profile) },
-  { name: 'flamegraph.svg', render: ({ profiles, title, subtitle }) => renderFlamegraphSvg(profiles.profile, { title: `${title} · ${subtitle}` }) },
-  { name: 'flamegraph.png', render: ({ profiles, title, subtitle }) => renderFlamegraphPng(profiles.profile, { title, subtitle }) },
-  { name: 'profile.pb.gz', render: ({ profiles }) => encodePprofGzip(profiles.profile) },
-  { name: 'speedscope.json', render: ({ profiles, title }) => JSON.stringify(renderSpeedscope(profiles.profile, title)) },
-  // The process the rule watched, alone: the first thing to look at on a busy host.
   {
-    name: 'process.svg',
-    render: ({ record, profiles, title, subtitle }) => (record.process ? renderFlamegraphSvg(profiles.profile, { title: `${title} · ${subtitle}`, onlyPid: record.process.pid }) : undefined),
+    name: 'summary.json',
+    render: ({ record, profiles }) => JSON.stringify(summarizeIncident(profiles.trigger, profiles.baseline, { scope: summaryScope(profiles.scope, record), idle: idleSummary(profiles) }), null, 2) + '\n',
   },
+  { name: 'stacks.folded', render: ({ profiles }) => renderFolded(profiles.profile) },
+  { name: 'flamegraph.svg', render: ({ profiles, title, subtitle, idleSuffix }) => renderFlamegraphSvg(profiles.profile, { title: `${title} · ${subtitle}${idleSuffix}` }) },
+  { name: 'flamegraph.png', render: ({ profiles, title, subtitle, idleSuffix }) => renderFlamegraphPng(profiles.profile, { title: `${title}${idleSuffix}`, subtitle }) },
+  { name: 'profile.pb.gz', render: ({ profiles, idleSuffix }) => encodePprofGzip(profiles.profile, { mainBinary: profiles.mainBinary, comments: pprofComments(profiles, idleSuffix) }) },
+  { name: 'speedscope.json', render: ({ profiles, title, idleSuffix }) => JSON.stringify(renderSpeedscope(profiles.profile, `${title}${idleSuffix}`)) },
+  ...(['process', 'cgroup'] as const).flatMap((kind): ArtifactRenderer[] => [
+    {
+      name: `${kind}.svg`,
+      render: ({ profiles: { scope }, title, subtitle }) => (scope?.kind === kind ? renderFlamegraphSvg(scope.profile, { title: `${title} · ${subtitle}`, scope: scope.label }) : undefined),
+    },
+    {
+      name: `${kind}.png`,
+      render: ({ profiles: { scope }, title, subtitle }) => (scope?.kind === kind ? renderFlamegraphPng(scope.profile, { title, subtitle: `${subtitle} · ${scope.label} only`, scope: scope.label }) : undefined),
+    },
+  ]),
   {
     name: 'diff.svg',
-    render: ({ profiles, title }) => (profiles.baseline ? renderDiffFlamegraphSvg(profiles.trigger, profiles.baseline, { title: `${title}: what changed when the condition began` }) : undefined),
+    render: ({ profiles, title }) => (profiles.baseline ? renderDiffFlamegraphSvg(profiles.trigger, profiles.baseline, { title: `${title}: what changed when the condition began${idleChange(profiles)}` }) : undefined),
   },
 ];
+
+/** The summary's scope: what the rule watched (the process named even when it had no samples). */
+function summaryScope(scope: IncidentScope | undefined, record: IncidentRecord): SummaryScope | undefined {
+  if (scope) return { pids: scope.pids, pid: scope.pid, cgroup: scope.cgroup, unit: scope.unit };
+  return record.process ? { pids: new Set([record.process.pid]), pid: record.process.pid } : undefined;
+}
+
+function idleSummary({ idle }: IncidentProfiles): IdleSummary | undefined {
+  if (!idle?.trigger) return undefined;
+  const summary: IdleSummary = { share: idle.trigger.share, samples: idle.trigger.idleSamples, included: idle.included };
+  if (idle.baseline) summary.shareBefore = idle.baseline.share;
+  return summary;
+}
+
+/** pprof keeps the idle share in its comments (the title there is the rule's): `go tool pprof -comments`. */
+function pprofComments({ idle }: IncidentProfiles, idleSuffix: string): string[] {
+  if (!idleSuffix || !idle) return [];
+  return [`${idleSuffix.replace(/^ — /, '')}${idle.included ? '' : '; the idle task (pid 0) is left out of the samples'}`];
+}
+
+/** ` — CPUs 80% → 5% idle`: how idle the host was before the condition held and after. */
+function idleChange({ idle }: IncidentProfiles): string {
+  if (!idle?.baseline || !idle.trigger) return '';
+  return ` — CPUs ${Math.round(idle.baseline.share * 100)}% → ${Math.round(idle.trigger.share * 100)}% idle`;
+}
 
 /**
  * What each profile of another kind than CPU gets, named `<kind>.<name>` (KIND_ARTIFACTS of the
@@ -71,7 +111,7 @@ export function kindRenderers(profile: SymbolizedProfile): ArtifactRenderer[] {
   const what = PROFILE_KINDS[profile.kind].title;
   return [
     { name: `${prefix}samples.json.gz`, render: () => encodeProfileSamples(profile) },
-    { name: `${prefix}summary.json`, render: ({ record }) => JSON.stringify(summarizeIncident(profile, undefined, record.process?.pid), null, 2) + '\n' },
+    { name: `${prefix}summary.json`, render: ({ record, profiles }) => JSON.stringify(summarizeIncident(profile, undefined, { scope: summaryScope(profiles.scope, record) }), null, 2) + '\n' },
     { name: `${prefix}stacks.folded`, render: () => renderFolded(profile) },
     { name: `${prefix}flamegraph.svg`, render: ({ title, subtitle }) => renderFlamegraphSvg(profile, { title: `${what} · ${title} · ${subtitle}` }) },
     { name: `${prefix}profile.pb.gz`, render: () => encodePprofGzip(profile) },
@@ -90,12 +130,18 @@ export async function renderIncidentFiles(
   profiles: IncidentProfiles,
   renderers: readonly ArtifactRenderer[] = [...INCIDENT_RENDERERS, ...profiles.others.flatMap(kindRenderers)],
 ): Promise<RenderedIncident> {
-  const who = record.process ? ` · ${record.process.comm} (pid ${record.process.pid})` : '';
+  // A process rule's scope is its process: one given by the capture, else found in the samples
+  // (an incident rendered again from samples.json.gz). A cgroup's members only the capture knows.
+  if (!profiles.scope && record.process) profiles = { ...profiles, scope: processScope(record.process, profiles.profile) };
+  const instance = record.instance;
+  const who = record.process ? ` · ${record.process.comm} (pid ${record.process.pid})` : instance.kind === 'cgroup' ? ` · ${instance.unit ?? instance.path}` : '';
+  const idle = idleText(profiles.idle?.window);
   const input: RenderInput = {
     record,
     profiles,
     title: `${record.rule} on ${record.host}${who}`,
     subtitle: `${record.fired_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} · ${describeTrigger(record)}`,
+    idleSuffix: idle ? ` — ${idle}` : '',
   };
   const rendered: RenderedIncident = { files: [], problems: [] };
   for (const renderer of renderers) {
@@ -107,6 +153,13 @@ export async function renderIncidentFiles(
     }
   }
   return rendered;
+}
+
+/** The process's own samples as a scope, or undefined when it has none in the window. */
+function processScope(process: NonNullable<IncidentRecord['process']>, profile: SymbolizedProfile): IncidentScope | undefined {
+  const pids = new Set([process.pid]);
+  const scoped = profileOfPids(profile, pids);
+  return scoped.samples.stack.length > 0 ? { kind: 'process', label: `${process.comm} (pid ${process.pid})`, pids, pid: process.pid, profile: scoped } : undefined;
 }
 
 /** A part that could not be made, as recorded in incident.json. */

@@ -1,4 +1,31 @@
+import type { IdleShare } from '../profile/idle-share.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
+
+/** What a rule scoped to a process, a cgroup or a unit watched, and its samples. */
+export interface IncidentScope {
+  /** The artifacts' name: `process.svg`/`.png`, or `cgroup.svg`/`.png` for a cgroup or unit. */
+  kind: 'process' | 'cgroup';
+  /** How titles name it: `burner (pid 4242)`, `nginx.service`, `/system.slice/x`. */
+  label: string;
+  /** The processes whose samples are its. */
+  pids: ReadonlySet<number>;
+  /** The process, for a process rule. */
+  pid?: number;
+  /** The cgroup (path below the mount) and its unit, for a cgroup or unit rule. */
+  cgroup?: string;
+  unit?: string;
+  /** The whole window's samples of these processes; it has at least one. */
+  profile: SymbolizedProfile;
+}
+
+/** How idle the host's CPUs were in the parts of the window (undefined where no CPU sample is). */
+export interface IncidentIdle {
+  window?: IdleShare;
+  trigger?: IdleShare;
+  baseline?: IdleShare;
+  /** The idle task's samples are in the profiles (`capture.include_idle`). */
+  included: boolean;
+}
 
 /** An incident's profile, whole and split at the moment the condition began to hold. */
 export interface IncidentProfiles {
@@ -13,4 +40,13 @@ export interface IncidentProfiles {
    * daemon/model/profile-kind.ts), whole; each gets artifacts of its own, named `<kind>.<artifact>`.
    */
   others: SymbolizedProfile[];
+  /** How idle the CPUs were; absent in incidents made without it (tests' fixtures). */
+  idle?: IncidentIdle;
+  /**
+   * What the rule watched, when it was not the host and has samples in the window: its own
+   * flamegraphs (the image notifications carry) and the scope of the summary's figures.
+   */
+  scope?: IncidentScope;
+  /** The watched program's executable: pprof's main binary (see encodePprof). */
+  mainBinary?: string;
 }

@@ -8,23 +8,43 @@
  */
 import { PROFILE_KINDS } from '../model/profile-kind.js';
 import { totalWeight, weightPerStack, type Frame, type FrameKind, type SymbolizedProfile } from '../profile/symbolized-profile.js';
-import type { FunctionChange, FunctionShare, IncidentSummary, ProcessShare } from '../model/incident-summary.js';
+import type { FunctionChange, FunctionShare, IdleSummary, IncidentSummary, ProcessShare } from '../model/incident-summary.js';
 
 const TOP_FUNCTIONS = 20;
 const TOP_PROCESSES = 10;
 const TOP_CHANGES = 5;
 
+/** What the rule watched, when not the whole host: the function figures describe it alone. */
+export interface SummaryScope {
+  /** The processes whose samples count: the watched process, or the cgroup's processes. */
+  pids: ReadonlySet<number>;
+  /** The process the rule watched. */
+  pid?: number;
+  /** The cgroup the rule watched (path below the mount), and its systemd unit when it is one. */
+  cgroup?: string;
+  unit?: string;
+}
+
+export interface SummaryOptions {
+  /** Scopes the function figures to what the rule watched. @defaultValue every process */
+  scope?: SummaryScope;
+  /** How idle the CPUs were (CPU summaries of incidents). */
+  idle?: IdleSummary;
+}
+
 /**
  * Summarizes the trigger window, compared with the baseline window (the minutes before) when
- * there is one. `triggerPid` scopes the function figures to that process.
+ * there is one. A number for `options` is the pid of the one process the figures describe.
  */
-export function summarizeIncident(trigger: SymbolizedProfile, baseline: SymbolizedProfile | undefined, triggerPid?: number): IncidentSummary {
+export function summarizeIncident(trigger: SymbolizedProfile, baseline: SymbolizedProfile | undefined, options: SummaryOptions | number = {}): IncidentSummary {
+  const { scope, idle } = typeof options === 'number' ? { scope: { pids: new Set([options]), pid: options }, idle: undefined } : options;
+  const pids = scope?.pids;
   const table = new FunctionTable();
   const triggerFrames = table.internFrames(trigger);
   const baselineFrames = baseline ? table.internFrames(baseline) : undefined;
   const triggerCounts = weightPerStack(trigger);
-  const after = tally(trigger, triggerCounts, triggerFrames, table.size, triggerPid);
-  const before = baseline && baselineFrames ? tally(baseline, weightPerStack(baseline), baselineFrames, table.size, triggerPid) : undefined;
+  const after = tally(trigger, triggerCounts, triggerFrames, table.size, pids);
+  const before = baseline && baselineFrames ? tally(baseline, weightPerStack(baseline), baselineFrames, table.size, pids) : undefined;
 
   // Selected by id over plain arrays; objects are built only for what is listed (a 50,000-stack
   // window has tens of thousands of functions).
@@ -59,9 +79,17 @@ export function summarizeIncident(trigger: SymbolizedProfile, baseline: Symboliz
     summary.grew = topIds(table.size, selfChange, name, TOP_CHANGES).map((f) => toChange(functionShare(f)));
     summary.shrank = topIds(table.size, (f) => -selfChange(f), name, TOP_CHANGES).map((f) => toChange(functionShare(f)));
   }
-  if (triggerPid !== undefined) {
-    const comm = processes.find((p) => p.pid === triggerPid)?.comm;
-    summary.scope = { pid: triggerPid, ...(comm === undefined ? {} : { comm }), samples: after.samples };
+  if (idle) summary.idle = idle;
+  if (scope) {
+    const comm = scope.pid === undefined ? undefined : processes.find((p) => p.pid === scope.pid)?.comm;
+    summary.scope = {
+      ...(scope.pid === undefined ? {} : { pid: scope.pid }),
+      ...(comm === undefined ? {} : { comm }),
+      ...(scope.cgroup === undefined ? {} : { cgroup: scope.cgroup }),
+      ...(scope.unit === undefined ? {} : { unit: scope.unit }),
+      samples: after.samples,
+    };
+    if (scope.pid === undefined) summary.scope.processes = processes.filter((p) => scope.pids.has(p.pid)).length;
     if (before) summary.scope.baselineSamples = before.samples;
   }
   return summary;
@@ -105,7 +133,7 @@ interface Tally {
 }
 
 /** Self and total samples per function, per unique stack rather than per sample. */
-function tally(profile: SymbolizedProfile, counts: Float64Array, functionOf: Int32Array, functions: number, pid: number | undefined): Tally {
+function tally(profile: SymbolizedProfile, counts: Float64Array, functionOf: Int32Array, functions: number, pids: ReadonlySet<number> | undefined): Tally {
   const self = new Float64Array(functions);
   const total = new Float64Array(functions);
   // lastStack[f]: the last stack that counted f in `total`, so a recursive function is counted
@@ -114,7 +142,7 @@ function tally(profile: SymbolizedProfile, counts: Float64Array, functionOf: Int
   let samples = 0;
   profile.stacks.forEach((stack, s) => {
     const count = counts[s];
-    if (count === 0 || (pid !== undefined && stack.pid !== pid)) return;
+    if (count === 0 || (pids !== undefined && !pids.has(stack.pid))) return;
     samples += count;
     for (const frame of stack.frames) {
       const f = functionOf[frame];

@@ -1,5 +1,7 @@
 import { Tail2Error } from '../model/tail2-error.js';
 import { outputFormatOf, writeProfile } from '../formats/write-profile.js';
+import { commonMainBinary, mainBinaryOf } from '../formats/main-binary.js';
+import { idleText, measureIdleShare } from '../profile/idle-share.js';
 import { Recording } from '../profile/recording.js';
 import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
 import { ProcessFiles } from '../symbols/process-files.js';
@@ -26,7 +28,10 @@ export interface RecordOptions {
   pid?: number;
   /** Keep only processes whose comm or command line matches. */
   processPattern?: RegExp;
-  /** Keep the idle task's samples (pid 0). */
+  /**
+   * Keep the idle task's samples (pid 0) in the profile. Either way a recording of the host (not
+   * `pid`) states how idle the CPUs were in its title.
+   */
   includeIdle?: boolean;
   /** How user stacks are walked. @defaultValue auto */
   unwind?: UnwindMode;
@@ -42,7 +47,12 @@ export interface RecordSummary {
   processes: number;
   lost: number;
   durationMs: number;
+  /** Share (0–1) of the CPUs' time spent idle; absent for one process (`pid`), which sees no idle task. */
+  idleShare?: number;
 }
+
+/** pprof's comment on a profile of the host without the idle task (its share is in the title). */
+const IDLE_LEFT_OUT = 'the idle task (pid 0) is left out of the samples';
 
 /** `tail2 record`: samples the host (or one process) for a while and writes one profile file. */
 export async function runRecord(options: RecordOptions): Promise<RecordSummary> {
@@ -103,23 +113,39 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
 
   const symbolizer = new ProfileSymbolizer(files);
   const pattern = options.processPattern;
+  // Sampling one process in the kernel sees no idle task: there is no host share to state.
+  const idle = options.pid ? undefined : measureIdleShare(recording, recording.samples, { fromNs: startedNs, toNs: stoppedNs + 1, cpus, frequency: options.frequency });
+  const idleNote = idleText(idle);
+  if (idleNote) {
+    options.log(`tail2: ${idleNote} while sampling${options.includeIdle ? '' : ' (the idle task is left out of the profile; --include-idle keeps it)'}`);
+  }
+  const includeProcess = (pid: number, comm: string, cmdline: string | undefined): boolean => {
+    if (pid === 0) return options.includeIdle === true;
+    if (pid === process.pid && !options.pid) return false; // the recorder itself is noise
+    if (!pattern) return true;
+    return pattern.test(comm) || (cmdline !== undefined && pattern.test(cmdline));
+  };
+  /** The executable of each process in the profile, for pprof's main binary. */
+  const binaries = new Map<number, string | undefined>();
   const profile = await symbolizer.symbolize(recording, recording.samples, {
     frequency: options.frequency,
     monotonicToWallMs,
     fromNs: startedNs,
     toNs: stoppedNs + 1,
-    title: `tail2 record on ${hostname()}: ${target}`,
+    title: `tail2 record on ${hostname()}: ${target}${idleNote ? ` — ${idleNote}` : ''}`,
     includeProcess: (entry, snapshot) => {
-      if (entry.pid === 0) return options.includeIdle === true;
-      if (entry.pid === process.pid && !options.pid) return false; // the recorder itself is noise
-      if (!pattern) return true;
-      return pattern.test(entry.comm) || (snapshot !== undefined && pattern.test(snapshot.cmdline));
+      const included = includeProcess(entry.pid, entry.comm, snapshot?.cmdline);
+      if (included && entry.pid !== 0) binaries.set(entry.pid, mainBinaryOf(snapshot) ?? binaries.get(entry.pid));
+      return included;
     },
   });
   if (profile.samples.stack.length === 0) {
     options.log(`tail2: warning: no samples matched ${target}; the profile is empty`);
   }
-  await writeProfile(profile, options.output);
+  // One program (--pid, or --process matching one executable): pprof names it as the main binary.
+  // Several, or the whole host: the kernel (see encodePprof).
+  const mainBinary = options.pid || pattern ? commonMainBinary(binaries.values()) : undefined;
+  await writeProfile(profile, options.output, { pprof: { mainBinary, comments: idle && !options.includeIdle ? [IDLE_LEFT_OUT] : [] } });
   const summary: RecordSummary = {
     samples: profile.samples.stack.length,
     stacks: profile.stacks.length,
@@ -127,6 +153,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     lost: (stats?.lost ?? 0) + (stats?.droppedInUserspace ?? 0),
     durationMs: (stoppedNs - startedNs) / 1e6,
   };
+  if (idle) summary.idleShare = idle.share;
   options.log(
     `tail2: wrote ${options.output}: ${summary.samples} samples, ${summary.stacks} unique stacks, ${summary.processes} processes` +
       (summary.lost ? `, ${summary.lost} samples lost (ring buffer full)` : ''),

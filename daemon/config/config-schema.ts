@@ -82,6 +82,7 @@ export const configFileSchema = z.strictObject({
   store: z
     .strictObject({ max_incidents: z.number().int().min(1).optional(), max_age: duration.optional(), max_disk: size.optional() })
     .default({}),
+  capture: z.strictObject({ include_idle: z.boolean().default(false) }).default({ include_idle: false }),
   redact: z
     .strictObject({
       defaults: z.boolean().default(true),

@@ -28,6 +28,11 @@ export interface FlamegraphOptions {
   /** Keep only the stacks of this process id. */
   onlyPid?: number;
   /**
+   * What the profile was cut down to, when it is not the whole host (`burner (pid 4242)`,
+   * `nginx.service`): the default subtitle ends in "<scope> only". @defaultValue `pid <onlyPid>`
+   */
+  scope?: string;
+  /**
    * A still image, for rasterizing to PNG: no script, buttons, hover style or details line; a
    * bold title and larger rows (18 px) and labels (13 px), titles cut to the width.
    * @defaultValue false
@@ -135,7 +140,8 @@ export function renderFlamegraphSvg(profile: SymbolizedProfile, options: Flamegr
   const framesHeight = empty ? 60 : (depthShown + 1) * g.rowHeight;
   const height = g.headerHeight + framesHeight + (cutLevels > 0 ? CUT_NOTE_HEIGHT : 0) + g.footerHeight;
   const title = options.title ?? profile.title ?? 'Flame Graph';
-  const subtitle = options.subtitle ?? describe(profile, layout.totalSamples, options.onlyPid);
+  const scope = options.scope ?? (options.onlyPid === undefined ? undefined : `pid ${options.onlyPid}`);
+  const subtitle = options.subtitle ?? describe(profile, layout.totalSamples, scope);
   const legendEntries = options.legend ?? (still ? FLAMEGRAPH_LEGEND.filter((e) => e.color !== SEARCH_MATCH_COLOR) : FLAMEGRAPH_LEGEND);
 
   const out = new TextSink();
@@ -175,8 +181,8 @@ export function renderFlamegraphSvg(profile: SymbolizedProfile, options: Flamegr
   }
   out.push(legend(legendEntries, g.legendY));
   if (empty) {
-    const what = options.onlyPid === undefined ? 'No samples' : `No samples for pid ${options.onlyPid}`;
-    out.push(`<text x="${width / 2}" y="${g.headerHeight + 34}" text-anchor="middle" font-size="16">${what}</text>\n`);
+    const what = scope === undefined ? 'No samples' : `No samples for ${scope}`;
+    out.push(`<text x="${width / 2}" y="${g.headerHeight + 34}" text-anchor="middle" font-size="16">${escapeXml(what)}</text>\n`);
   } else {
     writeFrames(out, layout, areaWidth, g, depthShown, options.paint?.(layout), profile.kind);
   }
@@ -309,7 +315,7 @@ function weightText(weight: number, kind: ProfileKindName): string {
 }
 
 /** Default subtitle: how much was sampled (and what it weighs, for a kind other than CPU), how, and when. */
-function describe(profile: SymbolizedProfile, total: number, onlyPid: number | undefined): string {
+function describe(profile: SymbolizedProfile, total: number, scope: string | undefined): string {
   const seconds = profile.durationNs / 1e9;
   const kind = PROFILE_KINDS[profile.kind];
   const parts = [
@@ -320,7 +326,7 @@ function describe(profile: SymbolizedProfile, total: number, onlyPid: number | u
   if (Number.isFinite(profile.startTimeMs)) {
     parts.push(`from ${new Date(profile.startTimeMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`);
   }
-  if (onlyPid !== undefined) parts.push(`pid ${onlyPid} only`);
+  if (scope !== undefined) parts.push(`${scope} only`);
   return parts.join(' · ');
 }
 

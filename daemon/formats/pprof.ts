@@ -40,16 +40,33 @@ const KERNEL_MAPPING = '[kernel.kallsyms]';
  * - Functions deduplicated by (name, file); one Mapping per module path, kernel frames without a
  *   module in `[kernel.kallsyms]`. Mappings say `has_functions`, so pprof never tries to
  *   re-symbolize the file-relative addresses.
+ * - Mapping 1 is the main binary, as pprof expects (`go tool pprof` names it in its `File:` line
+ *   and treats it as the program): `options.mainBinary`, the executable of the profiled process.
+ *   Without one — a profile of the whole host, whose processes run different programs — it is
+ *   `[kernel.kallsyms]`: the kernel is the one program every process of the host runs on, while
+ *   naming any one process's executable would present the host's profile as that process's.
+ * - `options.comments` (e.g. how idle the CPUs were) follow the title in the profile's comments
+ *   (`go tool pprof -comments`).
  *
  * @returns The protobuf bytes; see {@link encodePprofGzip} for the `.pb.gz` most tools expect.
  */
-export function encodePprof(profile: SymbolizedProfile): Uint8Array {
-  return new PprofBuilder(profile).build().encode();
+export function encodePprof(profile: SymbolizedProfile, options: PprofOptions = {}): Uint8Array {
+  return new PprofBuilder(profile, options).build().encode();
 }
 
 /** {@link encodePprof}, gzip-compressed: the contents of a `.pb.gz` file. */
-export async function encodePprofGzip(profile: SymbolizedProfile): Promise<Buffer> {
-  return gzipAsync(encodePprof(profile));
+export async function encodePprofGzip(profile: SymbolizedProfile, options: PprofOptions = {}): Promise<Buffer> {
+  return gzipAsync(encodePprof(profile, options));
+}
+
+export interface PprofOptions {
+  /**
+   * Path of the profiled program's executable (as its frames name their module): mapping 1.
+   * @defaultValue `[kernel.kallsyms]`, for a profile of several programs
+   */
+  mainBinary?: string;
+  /** More comment lines after the title. */
+  comments?: readonly string[];
 }
 
 /** Interns pprof's tables (strings, functions, mappings, locations) while samples are added. */
@@ -62,10 +79,15 @@ class PprofBuilder {
   private readonly locations: Location[] = [];
   private readonly locationIds = new Map<string, number>();
 
-  constructor(private readonly profile: SymbolizedProfile) {}
+  constructor(
+    private readonly profile: SymbolizedProfile,
+    private readonly options: PprofOptions,
+  ) {}
 
   build(): Profile {
     const { profile, strings } = this;
+    // Before any location interns its mapping, so the main binary is mapping 1.
+    this.mappingId(this.options.mainBinary ?? KERNEL_MAPPING, false);
     const counts = countSamplesPerStack(profile);
     const weights = weightPerStack(profile);
     // Stacks are unique per (frames, pid, comm) in a well-formed profile; merging by key anyway
@@ -94,7 +116,7 @@ class PprofBuilder {
     const weightType = sampleTypes[sampleTypes.length - 1];
     const cpu = profile.kind === 'cpu';
     const valueOf = (s: { count: number; weight: number }): number => Math.round(cpu ? s.count * profile.periodNs : s.weight);
-    const comments = profile.title ? [strings.dedup(profile.title)] : [];
+    const comments = [...(profile.title ? [profile.title] : []), ...(this.options.comments ?? [])].map((line) => strings.dedup(line));
     return new Profile({
       sampleType: sampleTypes,
       sample: [...samples.values()].map(

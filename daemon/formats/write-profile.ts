@@ -4,7 +4,7 @@ import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import { renderFlamegraphPng } from './flamegraph-png.js';
 import { renderFlamegraphSvg } from './flamegraph-svg.js';
 import { renderFolded } from './folded.js';
-import { encodePprofGzip } from './pprof.js';
+import { encodePprofGzip, type PprofOptions } from './pprof.js';
 import { renderSpeedscope } from './speedscope.js';
 
 /** Output formats, chosen by the file name's ending. */
@@ -28,13 +28,19 @@ export function outputFormatOf(path: string): OutputEnding {
   return format.ending;
 }
 
+/** What a format needs beyond the profile. */
+export interface RenderProfileOptions {
+  /** pprof: the profiled program's executable, and comment lines (see encodePprof). */
+  pprof?: PprofOptions;
+}
+
 /** Renders `profile` in the format of `path`'s ending. */
-export async function renderProfile(profile: SymbolizedProfile, ending: OutputEnding): Promise<Buffer> {
+export async function renderProfile(profile: SymbolizedProfile, ending: OutputEnding, options: RenderProfileOptions = {}): Promise<Buffer> {
   switch (ending) {
     case '.speedscope.json':
       return Buffer.from(JSON.stringify(renderSpeedscope(profile, profile.title)));
     case '.pb.gz':
-      return encodePprofGzip(profile);
+      return encodePprofGzip(profile, options.pprof);
     case '.folded':
       return Buffer.from(renderFolded(profile));
     case '.svg':
@@ -45,8 +51,8 @@ export async function renderProfile(profile: SymbolizedProfile, ending: OutputEn
 }
 
 /** Writes the profile to `path` atomically (temporary file, then rename), so a reader never sees half a file. */
-export async function writeProfile(profile: SymbolizedProfile, path: string): Promise<void> {
-  const bytes = await renderProfile(profile, outputFormatOf(path));
+export async function writeProfile(profile: SymbolizedProfile, path: string, options: RenderProfileOptions = {}): Promise<void> {
+  const bytes = await renderProfile(profile, outputFormatOf(path), options);
   const temporary = `${path}.tmp-${process.pid}`;
   try {
     await writeFile(temporary, bytes);

@@ -57,6 +57,14 @@ export interface Tail2Config {
   redact: RedactRules;
   /** Incident retention; absent keys take the store's defaults (1000 incidents, 30 days, 2 GiB). */
   store: { maxIncidents?: number; maxAgeMs?: number; maxDiskBytes?: number };
+  /** What captures write (`capture:`); applied again on SIGHUP. */
+  capture: {
+    /**
+     * Keep the idle task (pid 0) in incidents' profiles; by default it is left out and the idle
+     * share is stated instead. @defaultValue false
+     */
+    includeIdle: boolean;
+  };
   notifiers: Record<string, NotifierConfig>;
 }
 

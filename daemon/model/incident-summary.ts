@@ -54,24 +54,56 @@ export const processShareSchema = z.object({
 });
 export type ProcessShare = z.infer<typeof processShareSchema>;
 
+/**
+ * How idle the host's CPUs were: the idle task (pid 0) is not a frame of the figures (unless
+ * `capture.include_idle` keeps it); its share is stated here instead.
+ */
+export const idleSummarySchema = z.object({
+  /** Share (0–1) of the CPUs' time spent idle in the trigger window. */
+  share: z.number(),
+  /** The same in the baseline window; absent without a baseline. */
+  shareBefore: z.number().optional(),
+  /** Samples of the idle task that arrived in the trigger window. */
+  samples: z.number(),
+  /** True when the idle task's samples are in the figures (and the artifacts) after all. */
+  included: z.boolean(),
+});
+export type IdleSummary = z.infer<typeof idleSummarySchema>;
+
 export const incidentSummarySchema = z.object({
   /** The profile kind summarized (absent in summaries from before kinds: CPU); shares are of its weight. */
   kind: z.string().optional(),
   /** What the weights count (samples, bytes, nanoseconds…). */
   unit: z.string().optional(),
-  /** All samples of the trigger window (every process). */
+  /** All samples of the trigger window (every process; the idle task only when `idle.included`). */
   samples: z.number(),
   /** All samples of the baseline window; absent without a baseline. */
   baselineSamples: z.number().optional(),
+  /** How idle the CPUs were; CPU summaries of incidents only (absent in summaries from before it). */
+  idle: idleSummarySchema.optional(),
   /**
-   * Set when the incident names a triggering process: then the function lists, `grew` and
-   * `shrank` describe that process alone, as shares of its own samples — what the rule watched.
+   * Set when the rule watched a process, a cgroup or a unit: then the function lists, `grew` and
+   * `shrank` describe its samples alone, as shares of its own samples — what the rule watched.
    * Absent: they describe every process.
    */
-  scope: z.object({ pid: z.number(), comm: z.string().optional(), /** its weight in the window (samples for CPU) */ samples: z.number(), baselineSamples: z.number().optional() }).optional(),
+  scope: z
+    .object({
+      /** The process the rule watched (absent for a cgroup or unit). */
+      pid: z.number().optional(),
+      comm: z.string().optional(),
+      /** The cgroup (path below the cgroup v2 mount) the rule watched, and its systemd unit when it is one. */
+      cgroup: z.string().optional(),
+      unit: z.string().optional(),
+      /** Its processes with samples in the trigger window. */
+      processes: z.number().optional(),
+      /** its weight in the window (samples for CPU) */
+      samples: z.number(),
+      baselineSamples: z.number().optional(),
+    })
+    .optional(),
   /** The 20 functions with the largest self share, and the 20 with the largest total share. */
   topFunctions: z.object({ bySelf: z.array(functionShareSchema), byTotal: z.array(functionShareSchema) }),
-  /** The 10 processes with the most samples in the trigger window, busiest first. */
+  /** The 10 processes with the most samples in the trigger window, busiest first (shares of `samples`). */
   topProcesses: z.array(processShareSchema),
   /** The 5 functions whose self share grew most, largest first; empty without a baseline. */
   grew: z.array(functionChangeSchema),

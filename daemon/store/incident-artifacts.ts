@@ -5,7 +5,21 @@ import { PROFILE_KIND_NAMES } from '../model/profile-kind.js';
  * (`GET /api/incidents/:id/<name>`, docs/api.md). Only these names are ever turned into paths
  * for a reader, so a request cannot reach incident.json's neighbours or anything outside the store.
  */
-export const INCIDENT_ARTIFACTS = ['flamegraph.svg', 'flamegraph.png', 'profile.pb.gz', 'stacks.folded', 'speedscope.json', 'diff.svg', 'process.svg', 'summary.json', 'samples.json.gz'] as const;
+export const INCIDENT_ARTIFACTS = [
+  'flamegraph.svg',
+  'flamegraph.png',
+  'profile.pb.gz',
+  'stacks.folded',
+  'speedscope.json',
+  'diff.svg',
+  // What a process rule, or a cgroup or unit rule, watched, alone: the PNG is the notifications' image.
+  'process.svg',
+  'process.png',
+  'cgroup.svg',
+  'cgroup.png',
+  'summary.json',
+  'samples.json.gz',
+] as const;
 
 export type IncidentArtifact = (typeof INCIDENT_ARTIFACTS)[number];
 

@@ -20,6 +20,10 @@ export interface CaptureRequestsOptions {
   symbolizer: ProfileSymbolizer;
   /** The sampling frequency now (Hz), for the profile's header. */
   frequency: () => number;
+  /** CPUs the sampler samples, for the idle share. */
+  cpus: () => number;
+  /** `capture.include_idle` as it is now (SIGHUP changes it). */
+  includeIdle: () => boolean;
   /** Makes the sampler hand over what it holds before a window is cut. */
   flush: () => Promise<void>;
   series: SeriesSource;
@@ -51,6 +55,8 @@ export class CaptureRequests {
       tables: options.tables,
       symbolizer: options.symbolizer,
       frequency: options.frequency,
+      cpus: options.cpus,
+      includeIdle: options.includeIdle,
       host: options.host,
       clock: options.clock,
       flush: options.flush,

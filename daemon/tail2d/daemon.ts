@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { hostname, release } from 'node:os';
+import { cpus as onlineCpus, hostname, release } from 'node:os';
 import type { Logger } from 'pino';
 import { Notifications } from '../../notifiers/notifications.js';
 import { MemoryBudget } from '../buffer/memory-budget.js';
@@ -73,6 +73,8 @@ export class Tail2Daemon {
   private store: IncidentStore | undefined;
   private notifications: Notifications | undefined;
   private captures: CaptureRequests | undefined;
+  /** CPUs the sampler opened, once started. */
+  private sampledCpus = onlineCpus().length;
   private server: Server | undefined;
 
   constructor(
@@ -169,6 +171,7 @@ export class Tail2Daemon {
       });
       this.captures = this.captureRequests(store);
       cpus = this.sampling.start();
+      this.sampledCpus = cpus;
       this.rounds.start();
       this.captures.start();
       this.server = await this.listen(store);
@@ -183,7 +186,8 @@ export class Tail2Daemon {
   }
 
   /**
-   * SIGHUP: reads tail2.yaml again and applies what can change live (incident retention), says
+   * SIGHUP: reads tail2.yaml again and applies what can change live (incident retention,
+   * capture.include_idle), says
    * which changed keys need a restart, then reloads the rules. A bad config or rules file keeps
    * what is in force and says why (log, /status).
    */
@@ -192,6 +196,7 @@ export class Tail2Daemon {
       const next = await loadConfig(this.config.file);
       this.store?.setLimits(next.store);
       this.config.store = next.store;
+      this.config.capture = next.capture; // read at each capture
       const needRestart = RESTART_KEYS.filter((key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]));
       if (needRestart.length > 0) this.log.warn({ keys: needRestart }, 'tail2.yaml changed settings that take effect at the next restart');
     } catch (error) {
@@ -274,6 +279,8 @@ export class Tail2Daemon {
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(this.files),
       frequency: () => this.sampling.frequency,
+      cpus: () => this.sampledCpus,
+      includeIdle: () => this.config.capture.includeIdle,
       flush: () => this.sampling.flush(),
       series: {
         series: (metric, instance, fromMs, toMs) => this.history.series(metric, instanceKey(instance), fromMs, toMs).map((p): [number, number] => [p.timeMs, p.value]),

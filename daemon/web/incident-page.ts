@@ -72,8 +72,13 @@ export interface IncidentPageModel extends PageModel {
   /** Standalone interactive SVGs that exist for this incident. */
   interactive: Array<{ href: string; label: string }>;
   summary: {
-    /** Whose functions these are: the triggering process alone, or every process. */
+    /** Whose functions these are: the triggering process (or cgroup, unit) alone, or every process. */
     scopeText: string;
+    /**
+     * `CPUs 45% idle in the trigger window (80% before); the idle task is left out of the
+     * profiles`, or null when the summary does not say.
+     */
+    idleText: string | null;
     samples: number;
     baselineSamples: number | null;
     functions: FunctionRow[];
@@ -100,6 +105,9 @@ const DOWNLOADS: ReadonlyArray<[IncidentArtifact, string]> = [
 const INTERACTIVE: ReadonlyArray<[IncidentArtifact, string]> = [
   ['flamegraph.svg', 'Open interactive SVG'],
   ['process.svg', 'Triggering process alone (SVG)'],
+  ['process.png', 'Triggering process alone (PNG, the image notifications carry)'],
+  ['cgroup.svg', 'The watched cgroup alone (SVG)'],
+  ['cgroup.png', 'The watched cgroup alone (PNG, the image notifications carry)'],
   ['diff.svg', 'What changed: differential SVG'],
 ];
 
@@ -172,8 +180,19 @@ function model(record: IncidentRecord, sizes: Map<string, number>, summary: Inci
 function summaryView(summary: IncidentSummary, process: IncidentRecord['process'] | null): NonNullable<IncidentPageModel['summary']> {
   const scope = summary.scope;
   const hasBaseline = summary.baselineSamples !== undefined;
+  const whose =
+    scope?.pid !== undefined
+      ? `${process?.comm ?? scope.comm ?? 'the process'} (pid ${scope.pid}), as shares of its own samples`
+      : scope
+        ? `${scope.unit ?? scope.cgroup ?? 'the cgroup'} (${scope.processes ?? 0} process${scope.processes === 1 ? '' : 'es'} with samples), as shares of its own samples`
+        : 'every process on the host';
+  const idle = summary.idle;
   return {
-    scopeText: scope ? `${process?.comm ?? scope.comm ?? 'the process'} (pid ${scope.pid}), as shares of its own samples` : 'every process on the host',
+    scopeText: whose,
+    idleText: idle
+      ? `CPUs ${percent(idle.share)} idle in the trigger window${idle.shareBefore === undefined ? '' : ` (${percent(idle.shareBefore)} before)`}; ` +
+        (idle.included ? 'the idle task (pid 0) is in the profiles' : 'the idle task (pid 0) is left out of the profiles')
+      : null,
     samples: scope?.samples ?? summary.samples,
     baselineSamples: scope ? (scope.baselineSamples ?? null) : (summary.baselineSamples ?? null),
     functions: (summary.topFunctions?.bySelf ?? []).map((f) => functionRow(f, hasBaseline)),

@@ -1,12 +1,21 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureDependencies, type CaptureRequest } from '../../daemon/capture/capture-manager.js';
 import { INCIDENT_RENDERERS, renderIncidentFiles } from '../../daemon/capture/incident-files.js';
 import type { IncidentRecord } from '../../daemon/model/incident-record.js';
-import { createStackTables } from '../../daemon/profile/stack-tables.js';
+import { createStackTables, type Snapshotter } from '../../daemon/profile/stack-tables.js';
+import { parseFolded } from '../../daemon/formats/folded.js';
+import { readPngText } from '../../daemon/formats/png-text.js';
+import { decodeProfileSamples } from '../../daemon/formats/profile-samples.js';
+import { parseIncidentSummary } from '../../daemon/model/incident-summary.js';
+import { findCgroup2Mount } from '../../daemon/metrics/cgroup-stats.js';
+import { mappingCacheKey, type ProcessSnapshot } from '../../daemon/symbols/proc-maps.js';
 import { monotonicToWallMs } from '../../daemon/sampler/stack-sampler.js';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { ProcessFiles } from '../../daemon/symbols/process-files.js';
@@ -30,12 +39,12 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigint()) - (Date.now() - wallMs) * 1e6;
 
-async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) {
+async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}, snapshot?: Snapshotter) {
   const store = await IncidentStore.open(dir);
   cleanups.push(() => store.close());
   const files = new ProcessFiles();
   cleanups.push(() => files.close());
-  const tables = createStackTables();
+  const tables = createStackTables(snapshot);
   const buffer = new RollingBuffer(tables, { retainNs: 60e9, maxBytes: 64 * 1024 * 1024 });
   const written: IncidentRecord[] = [];
   /** What onStored saw: where the incident went, and whether its notifications were in the store's outbox then. */
@@ -64,6 +73,24 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}) 
 
 function request(): CaptureRequest {
   return { rule: 'manual', trigger: { kind: 'manual', reason: 'test' }, instance: { kind: 'system' }, atMs: Date.now(), beforeMs: 1000, afterMs: 0, notify: ['oncall-slack'], metrics: ['cpu'] };
+}
+
+/** One CPU sampled at 100 Hz for 0.6 s: `pick(i)` says whose the i-th tick was. */
+function ticks(pick: (i: number) => Omit<SyntheticRecord, 'timeNs'>): SyntheticRecord[] {
+  const now = Number(process.hrtime.bigint());
+  return Array.from({ length: 60 }, (_, i) => ({ timeNs: now - 7e8 + i * 1e7, ...pick(i) }));
+}
+
+const IDLE_TICK = { pid: 0, comm: 'swapper/0', kernel: [0xffffffff81000100n] };
+
+/** A snapshot that says pid runs `/usr/bin/app` (mapped at 0x400000) and libc. */
+function appSnapshot(pid: number): ProcessSnapshot {
+  const mapping = (start: number, path: string, inode: number) => ({ start, end: start + 0x100000, offset: 0, path, devMajor: 8, devMinor: 1, inode, cacheKey: mappingCacheKey(8, 1, inode, path) });
+  return { pid, startTicks: 0, cmdline: '/usr/bin/app --serve', mappings: [mapping(0x400000, '/usr/bin/app', 11), mapping(0x7f0000000000, '/usr/lib/libc.so.6', 12)], namespacePid: pid, uid: 0, euid: 0, sharesRoot: true, bytes: 1000 };
+}
+
+function artifact(dir: string, id: string, name: string): Buffer {
+  return readFileSync(join(dir, 'incidents', id, name));
 }
 
 describe('CaptureManager', () => {
@@ -96,6 +123,105 @@ describe('CaptureManager', () => {
     expect(store.artifactPath(id, 'page_faults.flamegraph.svg')).toBe(join(dir, 'incidents', id, 'page_faults.flamegraph.svg'));
     expect(store.artifactPath(id, 'cpu.flamegraph.svg')).toBeUndefined();
     expect(store.artifactPath(id, 'page_faults.incident.json')).toBeUndefined();
+  });
+
+  it('leaves the idle task out of every profile artifact and states its share instead; capture.include_idle keeps it', async () => {
+    const dir = join(scratch, 'idle');
+    rmSync(dir, { recursive: true, force: true });
+    let includeIdle = false;
+    const parts = await setup(dir, { frequency: () => 100, cpus: () => 1, includeIdle: () => includeIdle });
+    const { buffer, captures, written } = parts;
+    // A third of the ticks found the CPU idle.
+    new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 3 === 0 ? IDLE_TICK : { pid: 77, comm: 'app', user: [0x401000n] }))));
+    const id = captures.start({ ...request(), beforeMs: 30_000 });
+    await expect.poll(() => written.length).toBe(1);
+    expect(written[0].profile).toMatchObject({ samples: 40, processes: 1 });
+    const folded = parseFolded(artifact(dir, id, 'stacks.folded').toString());
+    expect([...folded.keys()].every((path) => path.startsWith('app;'))).toBe(true);
+    const svg = artifact(dir, id, 'flamegraph.svg').toString();
+    expect(svg).toMatch(/<title>manual on test-host · [^<]* — CPUs 33% idle<\/title>/);
+    expect(svg).not.toContain('swapper');
+    expect(readPngText(artifact(dir, id, 'flamegraph.png')).get('Title')).toBe('manual on test-host — CPUs 33% idle');
+    expect(artifact(dir, id, 'speedscope.json').toString()).not.toContain('swapper');
+    const samples = decodeProfileSamples(artifact(dir, id, 'samples.json.gz'));
+    expect(samples.stacks.map((s) => s.pid)).toEqual([77]);
+    const pprof = Profile.decode(gunzipSync(artifact(dir, id, 'profile.pb.gz')));
+    expect(pprof.sample.reduce((n, s) => n + Number(s.value[0]), 0)).toBe(40);
+    expect(pprof.comment.map((c) => pprof.stringTable.strings[Number(c)])).toEqual(['manual on test-host', 'CPUs 33% idle; the idle task (pid 0) is left out of the samples']);
+    const summary = parseIncidentSummary(artifact(dir, id, 'summary.json').toString());
+    expect(summary?.samples).toBe(40);
+    expect(summary?.idle).toEqual({ share: expect.closeTo(1 / 3, 6), samples: 20, included: false });
+    expect(summary?.topProcesses.map((p) => p.pid)).toEqual([77]);
+    // The buffer still holds the idle samples: the next capture, told to keep them, has them.
+    includeIdle = true;
+    const kept = captures.start({ ...request(), beforeMs: 30_000 });
+    await expect.poll(() => written.length).toBe(2);
+    expect(written[1].profile.samples).toBe(60);
+    expect([...parseFolded(artifact(dir, kept, 'stacks.folded').toString()).keys()].some((path) => path.startsWith('swapper/0;'))).toBe(true);
+    expect(parseIncidentSummary(artifact(dir, kept, 'summary.json').toString())?.idle).toMatchObject({ samples: 20, included: true });
+  });
+
+  it('draws what a process rule watched alone, for the notifications, and names its executable as pprof\'s main binary', async () => {
+    const dir = join(scratch, 'process-scope');
+    rmSync(dir, { recursive: true, force: true });
+    const parts = await setup(dir, { frequency: () => 100, cpus: () => 1 }, (pid) => (pid === 77 ? appSnapshot(77) : undefined));
+    const { buffer, captures, written } = parts;
+    new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 2 === 0 ? { pid: 77, comm: 'app', user: [0x401000n] } : { pid: 88, comm: 'noisy', user: [0x402000n] }))));
+    const id = captures.start({ ...request(), beforeMs: 30_000, rule: 'app-spin', instance: { kind: 'process', pid: 77, startTime: 0, comm: 'app', cmdline: '/usr/bin/app --serve' } });
+    await expect.poll(() => written.length).toBe(1);
+    const files = readdirSync(join(dir, 'incidents', id));
+    expect(files).toEqual(expect.arrayContaining(['process.svg', 'process.png', 'flamegraph.png']));
+    expect(files).not.toContain('cgroup.png');
+    const alone = artifact(dir, id, 'process.svg').toString();
+    expect(alone).toContain('app (pid 77) only');
+    expect(alone).not.toContain('noisy');
+    const png = readPngText(artifact(dir, id, 'process.png'));
+    expect(png.get('Title')).toBe('app-spin on test-host · app (pid 77)');
+    expect(png.get('Description')).toMatch(/^Flamegraph of app \(pid 77\): 30 samples\. Hottest functions \(self\): \[app\+0x1000\] 100\.0%\.$/);
+    // The whole host's picture is still there, with both processes and the idle share.
+    expect(readPngText(artifact(dir, id, 'flamegraph.png')).get('Description')).toMatch(/^Flamegraph of every process: 60 samples\./);
+    const pprof = Profile.decode(gunzipSync(artifact(dir, id, 'profile.pb.gz')));
+    const strings = pprof.stringTable.strings;
+    expect([Number(pprof.mapping[0]?.id), strings[Number(pprof.mapping[0]?.filename)]]).toEqual([1, '/usr/bin/app']);
+    expect(parseIncidentSummary(artifact(dir, id, 'summary.json').toString())?.scope).toEqual({ pid: 77, comm: 'app', samples: 30 });
+  });
+
+  it('draws the processes of a cgroup rule\'s cgroup, and those below it, alone', async () => {
+    const root = findCgroup2Mount(readFileSync('/proc/self/mounts', 'utf8'));
+    expect(root, 'cgroup v2 is mounted').toBeDefined();
+    const name = `tail2-capture-${process.pid}.scope`;
+    const directory = join(root!, name);
+    mkdirSync(join(directory, 'worker'), { recursive: true });
+    const worker = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const dir = join(scratch, 'cgroup-scope');
+    try {
+      writeFileSync(join(directory, 'worker', 'cgroup.procs'), String(worker.pid));
+      rmSync(dir, { recursive: true, force: true });
+      const parts = await setup(dir, { frequency: () => 100, cpus: () => 1 });
+      const { buffer, captures, written } = parts;
+      new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 2 === 0 ? { pid: worker.pid!, comm: 'worker', user: [0x401000n] } : { pid: 88, comm: 'noisy', user: [0x402000n] }))));
+      const id = captures.start({ ...request(), beforeMs: 30_000, rule: 'unit-spin', instance: { kind: 'cgroup', path: `/${name}`, unit: name } });
+      await expect.poll(() => written.length).toBe(1);
+      const files = readdirSync(join(dir, 'incidents', id));
+      expect(files).toEqual(expect.arrayContaining(['cgroup.svg', 'cgroup.png']));
+      expect(files).not.toContain('process.png');
+      const alone = artifact(dir, id, 'cgroup.svg').toString();
+      expect(alone).toContain('worker');
+      expect(alone).not.toContain('noisy');
+      expect(readPngText(artifact(dir, id, 'cgroup.png')).get('Description')).toMatch(new RegExp(`^Flamegraph of ${name.replace(/\./g, '\\.')}: 30 samples\\.`));
+      expect(parseIncidentSummary(artifact(dir, id, 'summary.json').toString())?.scope).toEqual({ cgroup: `/${name}`, unit: name, processes: 1, samples: 30 });
+    } finally {
+      worker.kill('SIGKILL');
+      await once(worker, 'exit');
+      // The killed task leaves the cgroup asynchronously: EBUSY until it has.
+      await vi.waitFor(
+        () => {
+          if (existsSync(join(directory, 'worker'))) rmdirSync(join(directory, 'worker'));
+          rmdirSync(directory);
+        },
+        { timeout: 5_000, interval: 50 },
+      );
+    }
   });
 
   it('writes an incident whose renderer throws without that artifact, naming it in problems, and lets the window go', async () => {

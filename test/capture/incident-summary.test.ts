@@ -124,6 +124,25 @@ describe('summarizeIncident', () => {
     expect(summary.topFunctions.bySelf.map((f) => f.name)).not.toContain('serve');
   });
 
+  it('scopes the function figures to the processes of a cgroup or unit, and states the idle share', () => {
+    const withSidecar = buildProfile([
+      { frames: ['main', 'exec', 'new_hot'], count: 50, pid: 100, comm: 'postgres' },
+      { frames: ['main', 'exec', 'helper'], count: 10, pid: 101, comm: 'postgres' },
+      { frames: ['nginx_main', 'serve'], count: 40, pid: 200, comm: 'nginx' },
+    ]);
+    const idle = { share: 0.45, shareBefore: 0.8, samples: 90, included: false };
+    const summary = summarizeIncident(withSidecar, undefined, { scope: { pids: new Set([100, 101, 999]), cgroup: '/system.slice/postgresql.service', unit: 'postgresql.service' }, idle });
+    // 999 was in the cgroup but has no samples: two processes counted, 60 samples.
+    expect(summary.scope).toEqual({ cgroup: '/system.slice/postgresql.service', unit: 'postgresql.service', processes: 2, samples: 60 });
+    expect(summary.topFunctions.bySelf.map((f) => [f.name, f.selfShare])).toEqual([
+      ['new_hot', 50 / 60],
+      ['helper', 10 / 60],
+    ]);
+    expect(summary.idle).toEqual(idle);
+    // Every process is still listed with its share of the window.
+    expect(summary.topProcesses.map((p) => p.pid)).toEqual([100, 200, 101]);
+  });
+
   it('survives empty windows without dividing by zero', () => {
     const summary = summarizeIncident(buildProfile([]), buildProfile([]));
     expect(summary).toEqual({

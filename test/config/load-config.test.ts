@@ -17,6 +17,7 @@ describe('tail2.yaml', () => {
       web: { listen: { host: '127.0.0.1', port: 8383 }, publicUrl: 'http://127.0.0.1:8383' },
       redis: {},
       redact: { defaults: true, names: [], urlUserinfo: true },
+      capture: { includeIdle: false },
       notifiers: {},
     });
   });
@@ -36,6 +37,7 @@ describe('tail2.yaml', () => {
       'redis: { url: "redis://127.0.0.1:6379" }',
       'rules_file: /etc/tail2/rules.yaml',
       'store: { max_incidents: 500, max_age: 7d, max_disk: 1GiB }',
+      'capture: { include_idle: true }',
       'notifiers:',
       '  oncall-slack: { type: slack, token: "${SLACK_BOT_TOKEN}", channel: C0123456, api_url: "http://127.0.0.1:9999/api/" }',
       '  oncall-email: { type: email, smtp: "smtp://mail.internal:25", from: tail2@host, to: [oncall@example.com] }',
@@ -46,6 +48,7 @@ describe('tail2.yaml', () => {
     expect(config?.buffer).toEqual({ retainMs: 300_000, maxMemoryBytes: 128 * 1024 * 1024 });
     expect(config?.web.publicUrl).toBe('https://tail2.example.com');
     expect(config?.store).toEqual({ maxIncidents: 500, maxAgeMs: 7 * 86_400_000, maxDiskBytes: 1024 ** 3 });
+    expect(config?.capture).toEqual({ includeIdle: true });
     expect(config?.notifiers['oncall-slack']).toEqual({ type: 'slack', token: 'xoxb-test-token', channel: 'C0123456', apiUrl: 'http://127.0.0.1:9999/api/' });
     expect(config?.notifiers['oncall-email']).toMatchObject({ type: 'email', to: ['oncall@example.com'] });
   });
@@ -66,6 +69,8 @@ describe('tail2.yaml', () => {
     ['redact:\n  names: [pin, "(a+)+"]', '2:16', 'a name to redact is a plain word'],
     ['redact: { defaults: no-thanks }', '1:21', 'expected boolean'],
     ['redact: { patterns: [x] }', '1:11', 'unknown key "patterns"'],
+    ['capture: { include_idle: sometimes }', '1:26', 'expected boolean'],
+    ['capture: { idle: true }', '1:12', 'unknown key "idle"'],
   ])('reports %j at %s', (text, at, message) => {
     const { config, problems } = parseConfig(text, 'tail2.yaml', env);
     expect(config).toBeUndefined();

@@ -1,7 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { readPngText } from '../../daemon/formats/png-text.js';
+import { findCgroup2Mount } from '../../daemon/metrics/cgroup-stats.js';
 import { parseFolded } from '../../daemon/formats/folded.js';
 import { decodeProfileSamples } from '../../daemon/formats/profile-samples.js';
 import type { IncidentRecord } from '../../daemon/model/incident-record.js';
@@ -103,12 +108,63 @@ describe('tail2d', () => {
       const alone = await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/process.svg`)).text();
       expect(alone).toContain('leaf_spin');
       expect(alone).not.toContain('swapper');
+      // No idle task in any profile: its share is stated instead, in the summary, the title and the page.
+      expect([...folded.keys()].some((path) => path.startsWith('swapper'))).toBe(false);
+      const idle = (JSON.parse(incidentFile(d, incident.id, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
+      expect(idle.included).toBe(false);
+      expect(idle.share).toBeGreaterThanOrEqual(0);
+      expect(idle.share).toBeLessThan(1);
+      expect(incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>burner-spin on [^<]* — CPUs \d+% idle<\/title>/);
+      const page = await (await fetch(`${d.baseUrl}/incidents/${incident.id}`)).text();
+      expect(page).toMatch(/<dd id="idle-share">CPUs \d+\.\d% idle in the trigger window \(\d+\.\d% before\); the idle task \(pid 0\) is left out of the profiles<\/dd>/);
     } finally {
       child.kill('SIGKILL');
     }
     // SIGTERM: a clean exit, nothing left attached.
     expect(await d.stop()).toBe(0);
     expect(execFileSync('bpftool', ['prog', 'show']).toString()).not.toContain('sample_stack');
+  });
+
+  it('draws a unit rule\'s incident from the unit\'s processes alone, for the notifications', async () => {
+    const root = findCgroup2Mount(readFileSync('/proc/self/mounts', 'utf8'));
+    expect(root, 'cgroup v2 is mounted').toBeDefined();
+    // A scope of our own, as systemd would create for a unit, with a burner in it.
+    const unit = `tail2-e2e-${process.pid}.scope`;
+    const directory = join(root!, unit);
+    mkdirSync(directory);
+    const burner = buildCFixture('burner');
+    const inUnit = spawn(burner, ['0'], { stdio: 'ignore' });
+    // Busy too, but outside the unit: none of it may show in the unit's picture.
+    const outside = spawn('nice', ['-n', '19', buildCFixture('mixer'), '600'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(directory, 'cgroup.procs'), String(inUnit.pid));
+      const d = await daemon(
+        'unit-rule',
+        ['rules:', '  - name: unit-spin', '    metric: cpu', `    scope: { unit: ${unit} }`, '    above: 50%', '    for: 2s', '    capture: { before: 10s, after: 1s }', '    cooldown: 1h'].join('\n'),
+      );
+      const incident = await d.waitFor('the unit incident', async () => (await d.get<IncidentList>('/api/incidents')).incidents[0]);
+      expect(incident.process).toBeNull();
+      const png = readPngText(Buffer.from(await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/cgroup.png`)).arrayBuffer()));
+      expect(png.get('Title')).toMatch(new RegExp(`^unit-spin on .* · ${unit.replace(/\./g, '\\.')}$`));
+      expect(png.get('Description')).toMatch(new RegExp(`^Flamegraph of ${unit.replace(/\./g, '\\.')}: [\\d,]+ samples\\. Hottest functions \\(self\\): leaf_spin `));
+      expect(png.get('Description')).not.toContain('work_');
+      const alone = incidentFile(d, incident.id, 'cgroup.svg');
+      expect(alone).toContain('leaf_spin');
+      expect(alone).not.toContain('work_');
+      expect(incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>work_\d+ \(/);
+      const summary = JSON.parse(incidentFile(d, incident.id, 'summary.json')) as { scope: unknown; topFunctions: { bySelf: Array<{ name: string }> } };
+      expect(summary.scope).toMatchObject({ cgroup: `/${unit}`, unit, processes: 1 });
+      expect(summary.topFunctions.bySelf[0].name).toBe('leaf_spin');
+      // The unit runs one program: pprof names it as the main binary.
+      const pprof = Profile.decode(gunzipSync(readFileSync(join(d.dir, 'state', 'incidents', incident.id, 'profile.pb.gz'))));
+      expect(pprof.stringTable.strings[Number(pprof.mapping[0]?.filename)]).toBe(realpathSync(burner));
+    } finally {
+      inUnit.kill('SIGKILL');
+      outside.kill('SIGKILL');
+      await once(inUnit, 'exit');
+      // The killed task leaves the cgroup asynchronously: EBUSY until it has.
+      await vi.waitFor(() => rmdirSync(directory), { timeout: 5_000, interval: 50 });
+    }
   });
 
   it('fires an rss_growth rule for a process that leaks memory', async () => {
@@ -162,6 +218,23 @@ describe('tail2d', () => {
     expect(parsed.metrics.unavailable.find((m) => m.metric === 'cache_miss_rate')?.reason).toMatch(/PMU/);
     // ... and on the rule it affects.
     expect(parsed.rules.unavailable).toEqual([expect.objectContaining({ rule: 'misses', reason: expect.stringMatching(/PMU/) })]);
+
+    // The idle task is left out, and capture.include_idle, changed on SIGHUP, keeps it from the next capture on.
+    const idleOf = async (incident: string) => (JSON.parse(incidentFile(d, incident, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
+    expect((await idleOf(id)).included).toBe(false);
+    expect(parseFolded(incidentFile(d, id, 'stacks.folded')).size).toBeGreaterThan(0);
+    expect([...parseFolded(incidentFile(d, id, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(false);
+    writeFileSync(d.configPath, `${readFileSync(d.configPath, 'utf8')}capture: { include_idle: true }\n`);
+    d.child.kill('SIGHUP');
+    await d.waitFor('the reload', async () => ((await d.status()).rules.last_reload?.ok ? true : undefined));
+    const again = await runCli(['capture', '--before', '2s', '--after', '1s', '--config', d.configPath]);
+    expect(again.code, again.stderr).toBe(0);
+    const kept = again.stdout.trim();
+    await d.waitFor('the second manual incident', async () => (await d.get<IncidentList>('/api/incidents')).incidents.find((i) => i.id === kept));
+    const keptIdle = await idleOf(kept);
+    expect(keptIdle.included).toBe(true);
+    // A machine this busy may have had no idle time to sample; when it had some, it is there.
+    if (keptIdle.share >= 0.2) expect([...parseFolded(incidentFile(d, kept, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(true);
 
     // Artifacts come with their content types; unknown names and bad ids are 404s.
     const svg = await fetch(`${d.baseUrl}/api/incidents/${id}/flamegraph.svg`);

@@ -105,9 +105,9 @@ describe('the 3am incident', () => {
     expect(before).toBeGreaterThan(20);
     expect(scanning / before).toBeGreaterThan(0.5);
 
-    // Slack: exactly one message, the PNG of the incident, a link to its page.
+    // Slack: exactly one message, the PNG of what fired (the database alone), a link to its page.
     await daemon.waitFor('the Slack message', async () => (slack.messages.length > 0 ? true : undefined), 20_000);
-    const png = readFileSync(join(incidentDir, 'flamegraph.png'));
+    const png = readFileSync(join(incidentDir, 'process.png'));
     expect(slack.messages).toHaveLength(1);
     expect(Buffer.compare(slack.messages[0].files[0].bytes, png)).toBe(0);
     const blocks = JSON.stringify(slack.messages[0].blocks);

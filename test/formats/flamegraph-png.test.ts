@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MAX_PNG_HEIGHT, renderFlamegraphPng } from '../../daemon/formats/flamegraph-png.js';
+import { readPngText } from '../../daemon/formats/png-text.js';
 import { renderFlamegraphSvg } from '../../daemon/formats/flamegraph-svg.js';
 import { flameColor } from '../../views/client/flame-style.js';
 import type { SymbolizedProfile } from '../../daemon/profile/symbolized-profile.js';
@@ -201,5 +202,45 @@ describe('renderFlamegraphPng', () => {
     const empty = decodePng(renderFlamegraphPng(buildProfile([]), { title: 'nothing' }));
     expect(empty.width).toBe(1200);
     expect(empty.height).toBeGreaterThan(100);
+  });
+
+  it('says in its PNG text what it shows: title, whose samples and the hottest functions', () => {
+    const two = buildProfile([
+      { frames: ['main', 'mine'], count: 30, pid: 1, comm: 'burner' },
+      { frames: ['main', 'mine_too'], count: 10, pid: 1, comm: 'burner' },
+      { frames: ['main', 'theirs'], count: 60, pid: 2, comm: 'mixer' },
+    ]);
+    const png = renderFlamegraphPng(two, { title: 'burner-spin on db-1 · burner (pid 1) — ünïcode', onlyPid: 1, scope: 'burner (pid 1)' });
+    // Python's own zlib checks every chunk's CRC and reads the iTXt chunks: an independent decoder.
+    const python = spawnSync(
+      'python3',
+      [
+        '-c',
+        [
+          'import sys, struct, zlib, json',
+          'data = sys.stdin.buffer.read(); at = 8; text = {}',
+          'while at < len(data):',
+          '    n, kind = struct.unpack(">I4s", data[at:at + 8]); body = data[at + 8:at + 8 + n]',
+          '    assert struct.unpack(">I", data[at + 8 + n:at + 12 + n])[0] == zlib.crc32(kind + body), kind',
+          '    if kind == b"iTXt":',
+          '        key, rest = body.split(b"\\0", 1); assert rest[:2] == b"\\0\\0"',
+          '        lang, translated, value = rest[2:].split(b"\\0", 2); text[key.decode("latin-1")] = value.decode("utf-8")',
+          '    at += 12 + n',
+          'print(json.dumps(text))',
+        ].join('\n'),
+      ],
+      { input: png, encoding: 'utf8' },
+    );
+    expect(python.stderr).toBe('');
+    const text = JSON.parse(python.stdout) as Record<string, string>;
+    expect(text.Title).toBe('burner-spin on db-1 · burner (pid 1) — ünïcode');
+    expect(text.Description).toBe('Flamegraph of burner (pid 1): 40 samples. Hottest functions (self): mine 75.0%, mine_too 25.0%.');
+    expect(Object.fromEntries(readPngText(png))).toEqual(text);
+    // The image itself still decodes, and the whole host's names every process.
+    expect(decodePng(png).width).toBe(1200);
+    expect(readPngText(renderFlamegraphPng(two, { title: 't' })).get('Description')).toBe(
+      'Flamegraph of every process: 100 samples. Hottest functions (self): theirs 60.0%, mine 30.0%, mine_too 10.0%.',
+    );
+    expect(readPngText(renderFlamegraphPng(buildProfile([]), { title: 't' })).get('Description')).toBe('Flamegraph of every process: no samples.');
   });
 });

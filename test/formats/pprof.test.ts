@@ -135,6 +135,17 @@ describe('encodePprofGzip read by go tool pprof', () => {
     expect(raw).toMatch(/^\d+: 0x0\/0x0\/0x0 \/usr\/bin\/fixture\s+\[FN\]\[FL\]\[LN\]\[IN\]$/m);
     expect(raw).toMatch(/^\d+: 0x0\/0x0\/0x0 \[kernel\.kallsyms\]\s+\[FN\]\[FL\]\[LN\]$/m);
   });
+
+  it('names the profiled program as mapping 1, the main binary pprof reports as File', async () => {
+    const single = join(workDir, 'single.pb.gz');
+    writeFileSync(single, await encodePprofGzip(profile, { mainBinary: '/usr/bin/fixture', comments: ['CPUs 45% idle'] }));
+    expect(await goPprof('-raw', single)).toMatch(/^Mappings\n1: 0x0\/0x0\/0x0 \/usr\/bin\/fixture\s/m);
+    expect(await goPprof('-top', single)).toMatch(/^File: fixture$/m);
+    expect(await goPprof('-comments', single)).toBe('fixture profile\nCPUs 45% idle\n');
+    // A profile of the whole host names the kernel, which every process runs on, not one of them.
+    expect(await goPprof('-raw', pprofFile)).toMatch(/^Mappings\n1: 0x0\/0x0\/0x0 \[kernel\.kallsyms\]\s/m);
+    expect(await goPprof('-top', pprofFile)).toMatch(/^File: \[kernel\.kallsyms\]$/m);
+  });
 });
 
 describe('encodePprof decoded by pprof-format', () => {
@@ -197,6 +208,20 @@ describe('encodePprof decoded by pprof-format', () => {
     expect(mappingOf('entry_SYSCALL_64')).toBe('[kernel.kallsyms]');
     expect(mappingOf('leaf_spin')).toBe('/usr/bin/fixture');
     expect(decoded.mapping.map((m) => str(m.filename)).sort()).toEqual(['/usr/bin/fixture', '[kernel.kallsyms]']);
+  });
+
+  it('makes the main binary mapping 1 even when none of the samples ran in it', () => {
+    const inLibc = buildProfile([{ frames: [{ name: 'memcpy', kind: 'native', module: '/usr/lib/libc.so.6' }], count: 5 }]);
+    const withMain = Profile.decode(encodePprof(inLibc, { mainBinary: '/usr/sbin/nginx' }));
+    const name = (m: { filename: number | bigint }) => withMain.stringTable.strings[Number(m.filename)];
+    expect(withMain.mapping.map((m) => [Number(m.id), name(m)])).toEqual([
+      [1, '/usr/sbin/nginx'],
+      [2, '/usr/lib/libc.so.6'],
+    ]);
+    expect(withMain.location.map((l) => Number(l.mappingId))).toEqual([2]);
+    // The same file met among the frames is that one mapping, not a second.
+    const own = Profile.decode(encodePprof(profile, { mainBinary: '/usr/bin/fixture' }));
+    expect(own.mapping.map((m) => own.stringTable.strings[Number(m.filename)])).toEqual(['/usr/bin/fixture', '[kernel.kallsyms]']);
   });
 
   it('encodes an empty profile that still decodes', () => {

@@ -1,10 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { renderIncidentFiles } from '../../daemon/capture/incident-files.js';
+import { profileOfPids } from '../../daemon/capture/scope-profile.js';
+import { readPngText } from '../../daemon/formats/png-text.js';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
 import { loadDeliveryContent } from '../../notifiers/delivery-content.js';
 import { testOutput } from '../helpers/fixtures.js';
-import { storeIncident } from '../helpers/stored-incident.js';
+import { buildProfile } from '../helpers/profile-fixture.js';
+import { fixtureRecord, storeIncident } from '../helpers/stored-incident.js';
 
 const dir = mkdtempSync(join(testOutput, 'delivery-content-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,6 +28,35 @@ describe('loadDeliveryContent', () => {
       expect(damaged?.message.topFunctions).toEqual([]);
       expect(damaged?.message.trigger).toContain('cpu');
       expect(await loadDeliveryContent(store, '20260101T000000Z-gone-aaaaaa', 'x')).toBeUndefined();
+    } finally {
+      store.close();
+    }
+  });
+
+  it('sends the flamegraph of what fired for a process rule, and the whole host otherwise', async () => {
+    const store = await IncidentStore.open(dir);
+    try {
+      const profile = buildProfile([
+        { frames: ['main', 'pg_extension_spin'], pid: 4242, comm: 'postgres', count: 60 },
+        { frames: ['main', 'compress_block'], pid: 99, comm: 'backup', count: 40 },
+      ]);
+      const storeWith = async (process: { pid: number; comm: string } | undefined, scoped: boolean) => {
+        const record = fixtureRecord({ process, notify: ['oncall-slack'] });
+        const scope = process && scoped ? { kind: 'process' as const, label: `${process.comm} (pid ${process.pid})`, pids: new Set([process.pid]), pid: process.pid, profile: profileOfPids(profile, new Set([process.pid])) } : undefined;
+        await store.write(record, (await renderIncidentFiles(record, { profile, trigger: profile, others: [], scope })).files);
+        return (await loadDeliveryContent(store, record.id, 'https://tail2.example.net'))!;
+      };
+      const watched = await storeWith({ pid: 4242, comm: 'postgres' }, true);
+      expect(watched.flamegraphOf).toBe('postgres (pid 4242)');
+      const shown = readPngText(watched.flamegraphPng!).get('Description');
+      expect(shown).toMatch(/^Flamegraph of postgres \(pid 4242\): 60 samples\. Hottest functions \(self\): pg_extension_spin 100\.0%\.$/);
+      // Rendered again without the capture's scope, the process's picture is found in the samples.
+      expect((await storeWith({ pid: 4242, comm: 'postgres' }, false)).flamegraphOf).toBe('postgres (pid 4242)');
+      // A process rule whose process had no samples (no process.png), and a system rule: the host.
+      for (const content of [await storeWith({ pid: 5555, comm: 'idle-db' }, false), await storeWith(undefined, false)]) {
+        expect(content.flamegraphOf).toBe('every process on db-1');
+        expect(readPngText(content.flamegraphPng!).get('Description')).toContain('compress_block');
+      }
     } finally {
       store.close();
     }

@@ -143,6 +143,21 @@ describe('emailMessage', () => {
     expect(noFunctions.text).toContain('No samples in the trigger window.');
   });
 
+  it('names the unit a rule watched, how idle the host was, and whose samples the image shows', () => {
+    const message = incident({ process: undefined, cgroup: { path: '/system.slice/nginx.service', unit: 'nginx.service' }, idle: 'CPUs 45% idle (80% before)' });
+    const { html, text } = emailMessage(message, { hasImage: true, imageCid: cid, imageOf: 'nginx.service' });
+    expect(html).toMatch(/>Unit<\/th><td [^>]*><span [^>]*>nginx\.service<\/span></);
+    expect(html).toMatch(/>Host CPUs<\/th><td [^>]*>CPUs 45% idle \(80% before\)</);
+    expect(html).toContain('alt="Flamegraph of nginx.service in the trigger window"');
+    expect(text).toMatch(/^Unit: {5}nginx\.service$/m);
+    expect(text).toMatch(/^Host CPUs: CPUs 45% idle \(80% before\)$/m);
+    expect(htmlProblems(html)).toBe('');
+    const hostile = emailMessage(incident({ process: undefined, cgroup: { path: '/a<b>\n/c' } }), { hasImage: true, imageCid: cid, imageOf: '/a<b>\n/c' });
+    expect(hostile.html).toContain('>/a&lt;b&gt; /c</span>');
+    expect(hostile.html).toContain('alt="Flamegraph of /a&lt;b&gt; /c in the trigger window"');
+    expect(hostile.text).toMatch(/^Cgroup: {3}\/a<b> \/c$/m);
+  });
+
   it('cuts a long command line and a long subject', () => {
     const cmdline = `java ${'-Dprop=value '.repeat(100)}-jar END-OF-CMDLINE.jar`;
     const { subject, html, text } = emailMessage(incident({ process: { pid: 1, comm: 'java', cmdline }, trigger: 'x'.repeat(400) }), {

@@ -110,7 +110,8 @@ describe('NotificationService: delivery', () => {
     expect(emailOutcome.attempts).toBe(1);
 
     const [message] = await slack.waitForMessages(1);
-    const png = readFileSync(store.artifactPath(record.id, 'flamegraph.png')!);
+    // The incident names a process: the image is that process's flamegraph.
+    const png = readFileSync(store.artifactPath(record.id, 'process.png')!);
     expect(message.channel).toBe('C0123456');
     expect(message.files).toHaveLength(1);
     expect(Buffer.compare(message.files[0].bytes, png)).toBe(0);

@@ -194,6 +194,24 @@ describe('slackMessage', () => {
     expect(text).not.toContain('pid');
   });
 
+  it('names the unit or cgroup a rule watched, and how idle the host was', () => {
+    const message = incident({ process: undefined, cgroup: { path: '/system.slice/nginx.service', unit: 'nginx.service' }, idle: 'CPUs 45% idle (80% before)' });
+    const { text, blocks } = slackMessage(message);
+    const fields = textObjects(blocks).filter((t) => t.block === 'field').map((t) => t.text);
+    expect(fields).toEqual([
+      '*Rule*\ncpu_hot',
+      '*Host*\nweb-1',
+      '*Unit*\n`nginx.service`',
+      `*When*\n<!date^${Date.parse(message.firedAt) / 1000}^{date_short_pretty} {time}|2026-05-01T03:04:05.000Z>`,
+      '*Trigger*\ncpu 99% of a core (above 80%)',
+      '*Host CPUs*\nCPUs 45% idle (80% before)',
+    ]);
+    expect(text).toContain('cpu_hot fired on web-1: cpu 99% of a core (above 80%) — nginx.service — top: parse_json 45.5%');
+    // A cgroup that is no unit is named by its path, as untrusted text.
+    const bare = textObjects(slackMessage(incident({ process: undefined, cgroup: { path: '/<!here>/job' } })).blocks).filter((t) => t.block === 'field');
+    expect(bare.map((t) => t.text)).toContain('*Cgroup*\n`/&lt;!here&gt;/job`');
+  });
+
   it('shows no change without a baseline, and no list without functions', () => {
     const noBaseline = incident({
       topFunctions: [
