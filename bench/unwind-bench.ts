@@ -5,6 +5,13 @@ import { spawn } from 'node:child_process';
 import { parseFolded } from '../daemon/formats/folded.js';
 import { RecordKind, RecordLayout } from '../daemon/sampler/sample-record.js';
 import { StackSampler } from '../daemon/sampler/stack-sampler.js';
+import { UNWIND_MODES, type UnwindMode } from '../daemon/model/unwind-table.js';
+import { Recording } from '../daemon/profile/recording.js';
+import { ProcessFiles } from '../daemon/symbols/process-files.js';
+import { processAlive } from '../daemon/unwind/process-alive.js';
+import { unwindCapacities } from '../daemon/unwind/unwind-budget.js';
+import { UnwindLoader } from '../daemon/unwind/unwind-loader.js';
+import { UnwindTables } from '../daemon/unwind/unwind-tables.js';
 import { buildCFixture, optimizedBuilds, repoRoot } from '../harness/fixture-programs.js';
 import { chainReport, rootReport, stacksFromFolded, type CountedStack } from '../harness/unwind-analysis.js';
 import { UNWIND_FIXTURES, type UnwindFixture } from '../harness/unwind-fixtures.js';
@@ -36,11 +43,12 @@ export interface UnwindWorkloadResult {
 /** BPF program time per sample of the sampler, in one unwinding mode, on one workload. */
 export interface BpfTimeResult {
   name: string;
+  mode: UnwindMode;
   /** Samples of the workload the program wrote. */
   samples: number;
   /** Mean µs per written sample, after taking out the program's runs for other processes. */
   microsecondsPerSample: number;
-  /** Mean user frames per sample (FP walk). */
+  /** Mean user frames per sample. */
   meanUserDepth: number;
 }
 
@@ -50,8 +58,7 @@ export interface UnwindBenchResult {
   /** Sum over workloads of tail2 record CPU / perf record CPU, and / perf record + perf script. */
   cpuRatioToPerfRecord: number;
   cpuRatioToPerfRecordAndScript: number;
-  /** The sampler today walks frame pointers only: `frame-pointer` is the one mode measured. */
-  bpfMode: 'frame-pointer';
+  /** Every workload in both modes: frame pointers alone, and unwind tables (`auto`). */
   bpf: BpfTimeResult[];
   /** µs of one run of the program for a tick of another process (the pid filter's early return). */
   filteredRunMicroseconds: number;
@@ -127,20 +134,31 @@ async function profileBoth(workload: Workload, seconds: number): Promise<UnwindW
 }
 
 /**
- * The sampler's BPF time per sample on one workload, from the program's run time
+ * The sampler's BPF time per sample on one workload in one mode, from the program's run time
  * (kernel.bpf_stats_enabled) with the pid filter on: runs for other processes' ticks (the other
- * CPU, mostly idle) return early and are taken out at `filteredRunNs` each.
+ * CPU, mostly idle) return early and are taken out at `filteredRunNs` each. With tables, measured
+ * from the moment the workload's tables are loaded.
  */
-async function bpfTime(workload: Workload, seconds: number, filteredRunNs: number): Promise<BpfTimeResult> {
+async function bpfTime(workload: Workload, seconds: number, filteredRunNs: number, mode: UnwindMode): Promise<BpfTimeResult> {
   const running = workload.start();
+  const files = new ProcessFiles();
   try {
     await running.ready;
     let userFrames = 0;
     let written = 0;
+    let counting = mode === 'frame-pointer';
+    const late: { loader?: UnwindLoader } = {};
+    const recording = new Recording(undefined, {
+      tablesWanted: (pid, start, unknownMapping) => late.loader?.tablesWanted(pid, start, unknownMapping),
+      gone: (pid, start) => late.loader?.gone(pid, start),
+    });
     const sampler = new StackSampler({
       frequency: 99,
       pid: running.pid,
+      unwind: mode === 'auto' ? unwindCapacities(64 << 20) : undefined,
       onBatch: (batch) => {
+        recording.ingest(batch);
+        if (!counting) return;
         for (let offset = 0; offset < batch.length; ) {
           const size = batch.readUInt32LE(offset + RecordLayout.size);
           if (batch.readUInt16LE(offset + RecordLayout.kind) === RecordKind.sample) {
@@ -152,20 +170,36 @@ async function bpfTime(workload: Workload, seconds: number, filteredRunNs: numbe
       },
     });
     sampler.start();
+    const maps = sampler.unwindMaps();
+    if (maps) {
+      const loader = new UnwindLoader({ maps, tables: new UnwindTables({ files }), snapshot: (pid, start) => files.snapshot(pid, start), alive: processAlive });
+      late.loader = loader;
+      while (!loader.knows(running.pid)) {
+        await sampler.flush(50);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await sampler.flush();
+      counting = true;
+    }
+    const before = sampler.stats()!;
     const driving = running.drive();
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     await driving;
     await sampler.stop();
-    const stats = sampler.stats()!;
-    const own = stats.samples - stats.filtered;
+    late.loader?.close();
+    const after = sampler.stats()!;
+    const filtered = after.filtered - before.filtered;
+    const own = after.samples - before.samples - filtered;
     return {
       name: workload.name,
+      mode,
       samples: own,
-      microsecondsPerSample: (stats.bpfRunTimeNs - stats.filtered * filteredRunNs) / own / 1000,
+      microsecondsPerSample: (after.bpfRunTimeNs - before.bpfRunTimeNs - filtered * filteredRunNs) / own / 1000,
       meanUserDepth: written ? userFrames / written : 0,
     };
   } finally {
     running.stop();
+    files.close();
   }
 }
 
@@ -230,7 +264,9 @@ export async function runUnwindBench(seconds = 6): Promise<UnwindBenchResult> {
   let byFrequency: UnwindBenchResult['byFrequency'];
   try {
     filtered = await filteredRunNs(3);
-    for (const workload of workloads()) bpf.push(await bpfTime(workload, 3, filtered));
+    for (const workload of workloads()) {
+      for (const mode of UNWIND_MODES) bpf.push(await bpfTime(workload, 3, filtered, mode));
+    }
     byFrequency = await bpfTimeByFrequency([49, 99, 999, 99, 999], 4);
   } finally {
     writeFileSync(statsFile, statsBefore);
@@ -240,7 +276,6 @@ export async function runUnwindBench(seconds = 6): Promise<UnwindBenchResult> {
     workloads: results,
     cpuRatioToPerfRecord: sum((row) => row.tail2RecordCpuSeconds) / sum((row) => row.perfRecordCpuSeconds),
     cpuRatioToPerfRecordAndScript: sum((row) => row.tail2RecordCpuSeconds) / sum((row) => row.perfRecordCpuSeconds + row.perfScriptCpuSeconds),
-    bpfMode: 'frame-pointer',
     bpf,
     filteredRunMicroseconds: filtered / 1000,
     byFrequency,
