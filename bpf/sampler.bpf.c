@@ -223,6 +223,11 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 
 	if (target_tgid && tgid != target_tgid)
 		return 0;
+	/* First, whatever happens to the record: its mappings are another image's now, so the walk
+	 * forgets them (userspace frees them on this record, or when its sweep finds them gone), and
+	 * the exec'd image's first sample wakes the reader early, once its libraries are mapped. */
+	bpf_map_delete_elem(&unwind_processes, &tgid);
+	bpf_map_delete_elem(&seen_processes, &tgid);
 	record = bpf_ringbuf_reserve(&samples, sizeof(*record), 0);
 	if (!record) {
 		count(TAIL2_COUNTER_LOST);
@@ -245,12 +250,6 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	bpf_get_current_comm(record->comm, sizeof(record->comm));
 
 	bpf_ringbuf_submit(record, early_wakeup(now, true));
-	/* The exec'd image maps its libraries only now: its first sample wakes the reader early too,
-	 * so userspace reads the mappings again once they are complete. */
-	bpf_map_delete_elem(&seen_processes, &tgid);
-	/* Its mappings are another image's now: the walk forgets them until userspace reads the new
-	 * ones (it frees the old on this record). */
-	bpf_map_delete_elem(&unwind_processes, &tgid);
 	count(TAIL2_COUNTER_EXECS);
 	return 0;
 }
@@ -276,7 +275,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	now = bpf_ktime_get_ns();
 	record->timestamp_ns = now;
 	record->cgroup_id = 0;
-	record->start_time_ns = task->start_boottime;
+	record->start_time_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	record->weight = 0;
 	record->size = sizeof(*record);
 	record->pid = tgid;

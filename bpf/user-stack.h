@@ -60,6 +60,7 @@ struct user_walk {
 	__u8 flags;           /* TAIL2_FLAG_USTACK_* */
 	__u8 exact_pc;        /* pc is where the frame is (sampled, or interrupted by a signal), not a return address */
 	__u8 at_root;         /* the walk reached a process or thread root */
+	__u8 bp_lost;         /* RBP is not the caller's any more (a rule said so, or its read failed) */
 };
 
 static __always_inline int read_user_u64(__u64 *value, __u64 address)
@@ -129,6 +130,11 @@ static __always_inline long frame_pointer_step(struct user_walk *walk)
 	__u64 caller_bp, return_address;
 
 	walk->flags |= TAIL2_FLAG_USTACK_FRAME_POINTER;
+	if (walk->bp_lost) {
+		/* Nothing to step by: a stack short of its root, not a root. */
+		walk->flags |= TAIL2_FLAG_USTACK_STOPPED;
+		return 1;
+	}
 	if (walk->bp == 0) {
 		walk->at_root = 1;
 		return 1;
@@ -237,6 +243,7 @@ static long user_walk_step(__u64 index, void *context)
 			return 1;
 		}
 		walk->bp = caller_bp;
+		walk->bp_lost = 0;
 		walk->sp = cfa;
 		walk->pc = return_address;
 		walk->exact_pc = 1;
@@ -251,17 +258,24 @@ static long user_walk_step(__u64 index, void *context)
 	}
 	switch (row->type >> 4) {
 	case TAIL2_RBP_CFA:
-		if (read_user_u64(&caller_bp, cfa + 8 * frame_pointer_words(row)))
+		walk->bp_lost = 0;
+		if (read_user_u64(&caller_bp, cfa + 8 * frame_pointer_words(row))) {
 			caller_bp = 0;
+			walk->bp_lost = 1;
+		}
 		walk->bp = caller_bp;
 		break;
 	case TAIL2_RBP_RBP:
-		if (read_user_u64(&caller_bp, walk->bp + 8 * frame_pointer_words(row)))
+		walk->bp_lost = 0;
+		if (read_user_u64(&caller_bp, walk->bp + 8 * frame_pointer_words(row))) {
 			caller_bp = 0;
+			walk->bp_lost = 1;
+		}
 		walk->bp = caller_bp;
 		break;
 	case TAIL2_RBP_UNDEF:
 		walk->bp = 0;
+		walk->bp_lost = 1;
 		break;
 	}
 	walk->sp = cfa;

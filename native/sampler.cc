@@ -276,7 +276,15 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     uint64_t period = 1000000000ull / hz;
     for (size_t i = 0; i < perf_fds_.size(); i++) {
       if (ioctl(perf_fds_[i], PERF_EVENT_IOC_PERIOD, &period) != 0) {
-        throw MakeBpfError(env, "change the sampling period of the perf event (" + std::to_string(i) + " of " + std::to_string(perf_fds_.size()) + ")", errno, "");
+        const int err = errno;
+        // Every CPU at one period: the ones already changed go back to the old one.
+        uint64_t old_period = 1000000000ull / frequency_;
+        for (size_t j = 0; j < i; j++) {
+          if (ioctl(perf_fds_[j], PERF_EVENT_IOC_PERIOD, &old_period) != 0) {
+            // Nothing more to do: the error below says the change failed.
+          }
+        }
+        throw MakeBpfError(env, "change the sampling period of the perf event on CPU " + std::to_string(i) + " of " + std::to_string(perf_fds_.size()), err, "");
       }
     }
     frequency_ = hz;

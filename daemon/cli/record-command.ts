@@ -116,8 +116,9 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   // Sampling one process in the kernel sees no idle task: there is no host share to state.
   const idle = options.pid ? undefined : measureIdleShare(recording, recording.samples, { fromNs: startedNs, toNs: stoppedNs + 1, cpus, frequency: options.frequency });
   const idleNote = idleText(idle);
-  if (idleNote) {
-    options.log(`tail2: ${idleNote} while sampling${options.includeIdle ? '' : ' (the idle task is left out of the profile; --include-idle keeps it)'}`);
+  if (idleNote && idle) {
+    const kept = options.includeIdle ? 'kept in the profile' : 'left out of the profile; --include-idle keeps them';
+    options.log(`tail2: ${idleNote} while sampling (${idle.idleSamples} samples of the idle task, ${kept})`);
   }
   const includeProcess = (pid: number, comm: string, cmdline: string | undefined): boolean => {
     if (pid === 0) return options.includeIdle === true;

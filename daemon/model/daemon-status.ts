@@ -65,6 +65,8 @@ export const unwindingStatusSchema = z.object({
     queued: z.number(),
     /** Forgotten to make room for others (the map was full). */
     evicted: z.number(),
+    /** Processes with more than 1,024 mappings (after merging neighbours): the rest walked by frame pointer. */
+    mappings_capped: z.number(),
   }),
   files: z.object({
     /** Files whose table is loaded, and of those how many no process maps now (kept until room is needed). */

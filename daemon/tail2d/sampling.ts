@@ -96,6 +96,7 @@ export class Sampling {
         failed: loader?.failed ?? 0,
         queued: loader?.queued ?? 0,
         evicted: loader?.processesEvicted ?? 0,
+        mappings_capped: loader?.mappingsCapped ?? 0,
       },
       files: {
         with_tables: loader?.files ?? 0,

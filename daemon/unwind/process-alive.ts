@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { parseProcPidStat } from '../metrics/process-cpu-rss.js';
 import { startTicksOf } from '../symbols/proc-maps.js';
 
+/** include/linux/sched.h: the task is getting shut down. */
+const PF_EXITING = 0x4;
+
 /**
  * Whether `pid` still runs as the process that started at `startTimeNs` (boot clock): its
  * /proc/PID/stat exists, gives the same start time in clock ticks, and the process is not a
@@ -16,9 +19,12 @@ export function processAlive(pid: number, startTimeNs: bigint, procRoot = '/proc
   } catch {
     return false;
   }
-  // The state is the first field after the name's closing parenthesis (the last one in the line).
-  const state = text.charAt(text.lastIndexOf(')') + 2);
+  // After the name's closing parenthesis (the last one in the line): field 3 the state, field 9
+  // the flags, where PF_EXITING says its exit has begun (the exit event may already be past).
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
   if (state === 'Z' || state === 'X' || state === 'x') return false;
+  if ((Number(fields[6]) & PF_EXITING) !== 0) return false;
   try {
     return parseProcPidStat(text).startTime === startTicksOf(Number(startTimeNs));
   } catch {

@@ -59,6 +59,8 @@ export interface UnwindLoaderStatus {
   /** Files read that have no CFI, and table reads that failed. */
   filesWithoutTables: number;
   tableErrors: number;
+  /** Processes with more mappings than MAX_PROCESS_MAPPINGS: the rest are walked by frame pointer. */
+  mappingsCapped: number;
 }
 
 interface LoadedFile {
@@ -87,7 +89,12 @@ interface KnownProcess {
 const VDSO_KEY = '[vdso]';
 /** What {@link UnwindLoader.tableKeyOf} holds for a file that has no table: it is not read again. */
 const NO_TABLE = '';
-const MAX_PROCESS_MAPPINGS = 1 << 12; // TAIL2_MAX_PROCESS_MAPPINGS, bpf/unwind.h
+/**
+ * Mappings installed per process (the BPF side takes up to TAIL2_MAX_PROCESS_MAPPINGS, 4096):
+ * real processes have 10–200 after merging; a process that maps one file thousands of times must
+ * not take every other process's room.
+ */
+const MAX_PROCESS_MAPPINGS = 1024;
 const MAX_FILE_ROWS = 1 << 24; // TAIL2_MAX_FILE_ROWS
 const MAX_REFRESH_INTERVAL_MS = 60_000;
 
@@ -118,7 +125,7 @@ export class UnwindLoader implements ProcessEvents {
   private readonly cancelled = new Set<string>();
   private running = 0;
   private closed = false;
-  private readonly counts = { learned: 0, refreshed: 0, failed: 0, filesWithoutRoom: 0, filesEvicted: 0, processesEvicted: 0, filesWithoutTables: 0, tableErrors: 0 };
+  private readonly counts = { learned: 0, refreshed: 0, failed: 0, filesWithoutRoom: 0, filesEvicted: 0, processesEvicted: 0, filesWithoutTables: 0, tableErrors: 0, mappingsCapped: 0 };
   private readonly now: () => number;
   private readonly concurrency: number;
   private readonly maxQueued: number;
@@ -236,7 +243,10 @@ export class UnwindLoader implements ProcessEvents {
       snapshot = undefined; // ProcessFiles records its own failures
     }
     if (this.closed) return;
-    if (!snapshot || this.cancelled.delete(key)) {
+    // Exec'd or exited meanwhile: what was read is stale. Not a failure, and nothing holds the
+    // new image back: its next sample asks again.
+    if (this.cancelled.delete(key)) return;
+    if (!snapshot) {
       this.counts.failed++;
       this.notBefore.set(key, this.now() + this.retryAfterMs);
       return;
@@ -244,20 +254,42 @@ export class UnwindLoader implements ProcessEvents {
     const entries: bigint[] = [];
     const files: string[] = [];
     const sorted = [...snapshot.mappings].sort((a, b) => a.start - b.start);
-    for (const mapping of sorted.slice(0, MAX_PROCESS_MAPPINGS)) {
+    for (const mapping of sorted) {
       const file = await this.fileFor(snapshot, mapping);
       if (this.closed) {
+        if (file) this.unref(file.key);
         for (const used of files) this.unref(used);
         return;
       }
       const bias = file ? biasOf(mapping, file) : undefined;
+      const last = entries.length - 5;
       if (file && bias !== undefined) {
-        file.refs++;
-        file.lastUsedMs = this.now();
+        const wrapped = BigInt.asUintN(64, bias);
+        // The same file's text split in two mappings (an mprotect): one entry.
+        if (last >= 0 && entries[last + 1] === BigInt(mapping.start) && entries[last + 2] === wrapped && entries[last + 3] === BigInt(file.first) && entries[last + 4] === BigInt(file.count)) {
+          entries[last + 1] = BigInt(mapping.end);
+          this.unref(file.key);
+          continue;
+        }
+        if (entries.length / 5 >= MAX_PROCESS_MAPPINGS) {
+          this.unref(file.key);
+          this.counts.mappingsCapped++;
+          break;
+        }
         files.push(file.key);
-        entries.push(BigInt(mapping.start), BigInt(mapping.end), BigInt.asUintN(64, bias), BigInt(file.first), BigInt(file.count));
+        entries.push(BigInt(mapping.start), BigInt(mapping.end), wrapped, BigInt(file.first), BigInt(file.count));
       } else {
-        // No table (JIT code, anonymous memory, no CFI, no room): the walk steps by frame pointer here.
+        if (file) this.unref(file.key);
+        // No table (JIT code, anonymous memory, no CFI, no room): the walk steps by frame pointer
+        // here. Neighbours without tables are one entry (V8 maps its code space in many pieces).
+        if (last >= 0 && entries[last + 4] === 0n && entries[last + 1] === BigInt(mapping.start)) {
+          entries[last + 1] = BigInt(mapping.end);
+          continue;
+        }
+        if (entries.length / 5 >= MAX_PROCESS_MAPPINGS) {
+          this.counts.mappingsCapped++;
+          break;
+        }
         entries.push(BigInt(mapping.start), BigInt(mapping.end), 0n, 0n, 0n);
       }
     }
@@ -265,7 +297,12 @@ export class UnwindLoader implements ProcessEvents {
       for (const used of files) this.unref(used);
       return;
     }
-    const signature = sorted.map((m) => `${m.start}-${m.end}`).join(',');
+    // Files only: anonymous memory is walked by frame pointer whatever its extent, and V8 changes
+    // its code space's protections all the time.
+    const signature = sorted
+      .filter((m) => m.inode !== 0 || m.path === VDSO_KEY)
+      .map((m) => `${m.start}-${m.end}`)
+      .join(',');
     const previous = this.processes.get(pid);
     if (previous && previous.startTimeNs === startTimeNs && previous.signature === signature) {
       // Nothing new was mapped: keep what is installed and ask less often.
@@ -311,7 +348,10 @@ export class UnwindLoader implements ProcessEvents {
     if (!this.options.alive(pid, startTimeNs)) this.forget(known, true);
   }
 
-  /** The loaded table of a mapping's file, loading it when it is not; undefined when there is none. */
+  /**
+   * The loaded table of a mapping's file, loading it when it is not, with a reference taken for
+   * the caller; undefined when there is none.
+   */
   private async fileFor(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<LoadedFile | undefined> {
     const isVdso = mapping.path === VDSO_KEY;
     if (!isVdso && (mapping.inode === 0 || !mapping.cacheKey)) return undefined;
@@ -319,7 +359,7 @@ export class UnwindLoader implements ProcessEvents {
     const tableKey = this.tableKeyOf.get(cacheKey);
     if (tableKey === NO_TABLE) return undefined;
     const known = this.files.get(tableKey ?? '');
-    if (known) return known;
+    if (known) return this.ref(known);
     let table: UnwindTable | undefined;
     try {
       table = isVdso ? await this.options.tables.vdsoTable() : await this.options.tables.tableFor(process, mapping);
@@ -334,7 +374,7 @@ export class UnwindLoader implements ProcessEvents {
     }
     this.rememberKey(cacheKey, table.key);
     const loaded = this.files.get(table.key);
-    if (loaded) return loaded;
+    if (loaded) return this.ref(loaded);
     const count = Math.floor(table.rows.byteLength / UNWIND_ROW_BYTES);
     if (count === 0 || count >= MAX_FILE_ROWS) {
       this.counts.filesWithoutRoom++;
@@ -355,6 +395,13 @@ export class UnwindLoader implements ProcessEvents {
     }
     const file: LoadedFile = { key: table.key, first, count, base: table.base, segments: table.segments, refs: 0, lastUsedMs: this.now() };
     this.files.set(file.key, file);
+    return this.ref(file);
+  }
+
+  /** Takes a reference on a loaded file at once: an eviction by a concurrent learning cannot free it. */
+  private ref(file: LoadedFile): LoadedFile {
+    file.refs++;
+    file.lastUsedMs = this.now();
     return file;
   }
 
@@ -418,7 +465,18 @@ export class UnwindLoader implements ProcessEvents {
  */
 export function biasOf(mapping: ExecutableMapping, file: { base: number; segments: UnwindTable['segments'] }): bigint | undefined {
   const mappedEnd = mapping.offset + (mapping.end - mapping.start);
-  const segment = file.segments.find(([offset, , bytes]) => offset < mappedEnd && offset + bytes > mapping.offset);
+  // The segment holding most of the mapping: with lld's layout an executable mapping's
+  // page-aligned offset also covers the tail of the read-only segment before it.
+  let segment: readonly [number, number, number] | undefined;
+  let most = 0;
+  for (const candidate of file.segments) {
+    const [offset, , bytes] = candidate;
+    const overlap = Math.min(offset + bytes, mappedEnd) - Math.max(offset, mapping.offset);
+    if (overlap > most) {
+      most = overlap;
+      segment = candidate;
+    }
+  }
   if (!segment) return undefined;
   const [segmentOffset, segmentAddress] = segment;
   return BigInt(mapping.start) - BigInt(mapping.offset) + BigInt(segmentOffset) - BigInt(segmentAddress) + BigInt(file.base);

@@ -5,7 +5,7 @@ export function quietUnwindingStatus(): DaemonStatus['unwinding'] {
   return {
     mode: 'auto',
     map_bytes: 67_112_928,
-    processes: { with_tables: 40, capacity: 30_840, learned: 52, refreshed: 3, failed: 2, queued: 0, evicted: 0 },
+    processes: { with_tables: 40, capacity: 30_840, learned: 52, refreshed: 3, failed: 2, queued: 0, evicted: 0, mappings_capped: 0 },
     files: { with_tables: 35, unused: 6, without_cfi: 1, without_room: 0, evicted: 0, errors: 0 },
     rows: { used: 1_204_311, capacity: 7_077_892 },
     mappings: { used: 812, capacity: 262_144 },
