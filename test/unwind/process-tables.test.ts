@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Recording } from '../../daemon/profile/recording.js';
 import { StackSampler } from '../../daemon/sampler/stack-sampler.js';
 import { ProcessFiles } from '../../daemon/symbols/process-files.js';
@@ -129,23 +129,31 @@ describe('unwind tables of processes', () => {
 
     const ours = new Set<number>();
     const session = startSession({ rows: capacity, mappings: 1024, processes: 64 }, 99, (pid) => ours.has(pid));
+    // Polls until the loader knows `pid` (or not), saying what the loader did when it does not.
+    const untilKnown = (pid: number, known = true) =>
+      vi.waitFor(
+        () => {
+          if (session.loader.knows(pid) !== known) throw new Error(`pid ${pid} ${known ? 'not learned' : 'still known'}; loader: ${JSON.stringify(session.loader.status())}`);
+        },
+        { timeout: 30_000, interval: 50 },
+      );
     const spinningOurs = (binary: string) => {
       const child = spinning(binary);
       ours.add(child.pid!);
       return child;
     };
     const first = spinningOurs(burnerPath);
-    await expect.poll(() => session.loader.knows(first.pid!), { timeout: 20_000, message: JSON.stringify(session.loader.status()) }).toBe(true);
+    await untilKnown(first.pid!);
     // Gone: its own table is used by nobody now, and the next fixture's needs its rows.
     first.kill('SIGKILL');
-    await expect.poll(() => session.loader.knows(first.pid!), { timeout: 20_000 }).toBe(false);
+    await untilKnown(first.pid!, false);
     const second = spinningOurs(syscallerPath);
-    await expect.poll(() => session.loader.knows(second.pid!), { timeout: 20_000 }).toBe(true);
+    await untilKnown(second.pid!);
     expect(session.loader.status()).toMatchObject({ filesEvicted: 1, filesWithoutRoom: 0 });
 
     // A third binary finds no table it could drop (the second's are in use): frame pointers.
     const third = spinningOurs(burnerPath);
-    await expect.poll(() => session.loader.knows(third.pid!), { timeout: 20_000 }).toBe(true);
+    await untilKnown(third.pid!);
     expect(session.loader.status().filesWithoutRoom).toBe(1);
     await sleep(500);
     expect(session.sampler.stats()!.walksFramePointer).toBeGreaterThan(0);
