@@ -164,7 +164,10 @@ export class UnwindLoader implements ProcessEvents {
     // Being learned now: what is read is already stale, so it is not installed.
     if (this.wanted.get(pid) === startTimeNs) this.cancelled.add(`${pid}:${startTimeNs}`);
     const known = this.processes.get(pid);
-    if (known && known.startTimeNs === startTimeNs) this.forget(known, false);
+    // The BPF side deleted its entry at the exec or exit; one there now was installed after it
+    // (mappings read once the exec was done, its record still on the way): deleted too, so the
+    // next sample asks again rather than walking with mappings the loader no longer holds.
+    if (known && known.startTimeNs === startTimeNs) this.forget(known, true);
     this.notBefore.delete(`${pid}:${startTimeNs}`);
   }
 
