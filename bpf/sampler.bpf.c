@@ -211,6 +211,33 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
+/* A header-only record of a process event (`kind`) of `task`, the current task, reserved in the
+ * ring; NULL (counted as lost) when the ring is full. The caller submits it. */
+static __always_inline struct tail2_sample *reserve_process_event(struct task_struct *task, __u16 kind)
+{
+	struct tail2_sample *record = bpf_ringbuf_reserve(&samples, sizeof(*record), 0);
+
+	if (!record) {
+		count(TAIL2_COUNTER_LOST);
+		return NULL;
+	}
+	record->timestamp_ns = bpf_ktime_get_ns();
+	record->cgroup_id = bpf_get_current_cgroup_id();
+	record->start_time_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	record->weight = 0;
+	record->size = sizeof(*record);
+	record->pid = task->tgid;
+	record->tid = task->pid;
+	record->cpu = bpf_get_smp_processor_id();
+	record->kstack_len = 0;
+	record->ustack_len = 0;
+	record->version = TAIL2_RECORD_VERSION;
+	record->flags = 0;
+	record->kind = kind;
+	bpf_get_current_comm(record->comm, sizeof(record->comm));
+	return record;
+}
+
 /* A process replaced its image. Userspace must read its mappings soon, while it still runs: a
  * short-lived process may be gone by the time its first samples arrive with the next batch.
  * tp_btf needs no tracefs. */
@@ -219,7 +246,6 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 {
 	__u32 tgid = task->tgid;
 	struct tail2_sample *record;
-	__u64 now;
 
 	if (target_tgid && tgid != target_tgid)
 		return 0;
@@ -228,28 +254,10 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	 * the exec'd image's first sample wakes the reader early, once its libraries are mapped. */
 	bpf_map_delete_elem(&unwind_processes, &tgid);
 	bpf_map_delete_elem(&seen_processes, &tgid);
-	record = bpf_ringbuf_reserve(&samples, sizeof(*record), 0);
-	if (!record) {
-		count(TAIL2_COUNTER_LOST);
+	record = reserve_process_event(task, TAIL2_KIND_EXEC);
+	if (!record)
 		return 0;
-	}
-	now = bpf_ktime_get_ns();
-	record->timestamp_ns = now;
-	record->cgroup_id = bpf_get_current_cgroup_id();
-	record->start_time_ns = task->group_leader->start_boottime;
-	record->weight = 0;
-	record->size = sizeof(*record);
-	record->pid = tgid;
-	record->tid = task->pid;
-	record->cpu = bpf_get_smp_processor_id();
-	record->kstack_len = 0;
-	record->ustack_len = 0;
-	record->version = TAIL2_RECORD_VERSION;
-	record->flags = 0;
-	record->kind = TAIL2_KIND_EXEC;
-	bpf_get_current_comm(record->comm, sizeof(record->comm));
-
-	bpf_ringbuf_submit(record, early_wakeup(now, true));
+	bpf_ringbuf_submit(record, early_wakeup(record->timestamp_ns, true));
 	count(TAIL2_COUNTER_EXECS);
 	return 0;
 }
@@ -263,30 +271,12 @@ int BPF_PROG(process_exit, struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
 	struct tail2_sample *record;
-	__u64 now;
 
 	if (task->pid != task->tgid || bpf_map_delete_elem(&unwind_processes, &tgid))
 		return 0;
-	record = bpf_ringbuf_reserve(&samples, sizeof(*record), 0);
-	if (!record) {
-		count(TAIL2_COUNTER_LOST);
+	record = reserve_process_event(task, TAIL2_KIND_EXIT);
+	if (!record)
 		return 0;
-	}
-	now = bpf_ktime_get_ns();
-	record->timestamp_ns = now;
-	record->cgroup_id = 0;
-	record->start_time_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	record->weight = 0;
-	record->size = sizeof(*record);
-	record->pid = tgid;
-	record->tid = task->pid;
-	record->cpu = bpf_get_smp_processor_id();
-	record->kstack_len = 0;
-	record->ustack_len = 0;
-	record->version = TAIL2_RECORD_VERSION;
-	record->flags = 0;
-	record->kind = TAIL2_KIND_EXIT;
-	bpf_probe_read_kernel_str(record->comm, sizeof(record->comm), task->comm);
 	bpf_ringbuf_submit(record, 0);
 	count(TAIL2_COUNTER_EXITS);
 	return 0;
