@@ -67,7 +67,12 @@ export class Sampling {
     const cpus = this.sampler.start();
     const maps = this.sampler.unwindMaps();
     if (maps && this.options.unwind) {
-      this.loader = new UnwindLoader({ maps, ...this.options.unwind, alive: processAlive });
+      this.loader = new UnwindLoader({
+        maps,
+        ...this.options.unwind,
+        alive: processAlive,
+        onError: (error) => this.options.log.error({ err: error }, 'the unwind tables’ loader failed; it goes on, that process walked by frame pointer'),
+      });
       this.sweepTimer = setInterval(() => this.loader?.sweep(processAlive), SWEEP_INTERVAL_MS);
       this.sweepTimer.unref();
     }

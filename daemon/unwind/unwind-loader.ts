@@ -36,6 +36,8 @@ export interface UnwindLoaderOptions {
   /** How long a process whose mappings could not be read is left alone. @defaultValue 10000 ms */
   retryAfterMs?: number;
   now?: () => number;
+  /** Told of a fault of the loader's own (tail2d logs it); the loader goes on. */
+  onError?: (error: Error) => void;
 }
 
 /** What `tail2 status` shows of the tables (see docs/api.md, `unwinding`). */
@@ -61,6 +63,8 @@ export interface UnwindLoaderStatus {
   tableErrors: number;
   /** Processes with more mappings than MAX_PROCESS_MAPPINGS: the rest are walked by frame pointer. */
   mappingsCapped: number;
+  /** Faults of the loader's own bookkeeping, reported through `onError`. */
+  internalErrors: number;
 }
 
 interface LoadedFile {
@@ -125,7 +129,7 @@ export class UnwindLoader implements ProcessEvents {
   private readonly cancelled = new Set<string>();
   private running = 0;
   private closed = false;
-  private readonly counts = { learned: 0, refreshed: 0, failed: 0, filesWithoutRoom: 0, filesEvicted: 0, processesEvicted: 0, filesWithoutTables: 0, tableErrors: 0, mappingsCapped: 0 };
+  private readonly counts = { learned: 0, refreshed: 0, failed: 0, filesWithoutRoom: 0, filesEvicted: 0, processesEvicted: 0, filesWithoutTables: 0, tableErrors: 0, mappingsCapped: 0, internalErrors: 0 };
   private readonly now: () => number;
   private readonly concurrency: number;
   private readonly maxQueued: number;
@@ -161,14 +165,28 @@ export class UnwindLoader implements ProcessEvents {
   }
 
   gone(pid: number, startTimeNs: bigint): void {
-    // Being learned now: what is read is already stale, so it is not installed.
-    if (this.wanted.get(pid) === startTimeNs) this.cancelled.add(`${pid}:${startTimeNs}`);
-    const known = this.processes.get(pid);
-    // The BPF side deleted its entry at the exec or exit; one there now was installed after it
-    // (mappings read once the exec was done, its record still on the way): deleted too, so the
-    // next sample asks again rather than walking with mappings the loader no longer holds.
-    if (known && known.startTimeNs === startTimeNs) this.forget(known, true);
-    this.notBefore.delete(`${pid}:${startTimeNs}`);
+    // Called from the ingest of a batch: nothing here may cost the batch its samples.
+    try {
+      // Being learned now: what is read is already stale, so it is not installed.
+      if (this.wanted.get(pid) === startTimeNs) this.cancelled.add(`${pid}:${startTimeNs}`);
+      const known = this.processes.get(pid);
+      // The BPF side deleted its entry at the exec or exit; one there now was installed after it
+      // (mappings read once the exec was done, its record still on the way): deleted too, so the
+      // next sample asks again rather than walking with mappings the loader no longer holds.
+      if (known && known.startTimeNs === startTimeNs) this.forget(known, true);
+      this.notBefore.delete(`${pid}:${startTimeNs}`);
+    } catch (error) {
+      this.internalError(error);
+    }
+  }
+
+  /**
+   * A fault of the loader's own bookkeeping (a bug): counted and reported, never thrown into the
+   * ingest or left as an unhandled rejection, which would cost samples or the daemon.
+   */
+  private internalError(error: unknown): void {
+    this.counts.internalErrors++;
+    this.options.onError?.(error instanceof Error ? error : new Error(String(error)));
   }
 
   /**
@@ -224,7 +242,9 @@ export class UnwindLoader implements ProcessEvents {
     while (this.running < this.concurrency && this.queue.length > 0) {
       const next = this.queue.shift()!;
       this.running++;
-      void this.learn(next.pid, next.startTimeNs).finally(() => {
+      void this.learn(next.pid, next.startTimeNs)
+        .catch((error: unknown) => this.internalError(error))
+        .finally(() => {
         this.running--;
         if (this.wanted.get(next.pid) === next.startTimeNs) this.wanted.delete(next.pid);
         this.pump();
