@@ -131,6 +131,7 @@ export class ProcessFiles {
   private readonly quarantine = new Map<string, number>();
   private readonly snapshotCounts = { taken: 0, gone: 0, skipped: 0 };
   private pendingSnapshots = 0;
+  private readonly inFlightSnapshots = new Map<string, Promise<ProcessSnapshot | undefined>>();
   private readonly budgetMs: number;
   private readonly maxCmdlineBytes: number;
   private readonly maxPerfMapBytes: number;
@@ -156,8 +157,19 @@ export class ProcessFiles {
    * Reads what symbolization needs of a live process (pid and its start time on the boot clock, in
    * ns, as the BPF record has it); undefined when it is gone, or when too many wait already.
    */
-  async snapshot(pid: number, startTimeNs?: number): Promise<ProcessSnapshot | undefined> {
-    if (pid <= 0) return undefined;
+  snapshot(pid: number, startTimeNs?: number): Promise<ProcessSnapshot | undefined> {
+    if (pid <= 0) return Promise.resolve(undefined);
+    // A new process is asked for twice at once (the stack tables, for symbols, and the unwind
+    // loader, for its tables), from the same batch: one read serves both.
+    const key = `${pid}:${startTimeNs ?? ''}`;
+    const pending = this.inFlightSnapshots.get(key);
+    if (pending) return pending;
+    const read = this.readSnapshot(pid, startTimeNs).finally(() => this.inFlightSnapshots.delete(key));
+    this.inFlightSnapshots.set(key, read);
+    return read;
+  }
+
+  private async readSnapshot(pid: number, startTimeNs?: number): Promise<ProcessSnapshot | undefined> {
     if (this.pendingSnapshots >= this.maxPendingSnapshots) {
       this.snapshotCounts.skipped++;
       return undefined;

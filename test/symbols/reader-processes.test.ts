@@ -72,6 +72,19 @@ describe('process snapshots', () => {
     expect(await reader.snapshot(process.pid, 12345 * 1e7)).toBeUndefined();
   });
 
+  it('reads a process once for two asks at the same time (symbols and unwind tables), and again after', async () => {
+    const requests = () => reader.status().readers[0].requests;
+    const before = requests();
+    const [first, second] = await Promise.all([reader.snapshot(process.pid), reader.snapshot(process.pid)]);
+    expect(first).toBeDefined();
+    expect(second).toBe(first);
+    expect(requests() - before).toBe(1);
+    // Settled: the next ask reads the process again (its mappings may have changed).
+    const third = await reader.snapshot(process.pid);
+    expect(third).not.toBe(first);
+    expect(requests() - before).toBe(2);
+  });
+
   it("keeps a deleted binary's path without ' (deleted)', and anonymous JIT memory and [vdso] as such", async () => {
     const binary = path.join(tmp, 'deleted-binary');
     copyFileSync(sleeper, binary);
