@@ -3,6 +3,7 @@ import { runAccuracyBench } from './accuracy-bench.js';
 import { runBufferBenchInChild } from './buffer-bench.js';
 import { runBurstBench } from './burst-bench.js';
 import { runCollectorBench } from './collector-bench.js';
+import { runDaemonCostBench } from './daemon-cost-bench.js';
 import { runIngestBench } from './ingest-bench.js';
 import { runNotifyBench } from './notify-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
@@ -36,6 +37,20 @@ if (wants('overhead')) {
   console.log(`  tail2 start to stop (BPF load + sampling + ingest, no Node start-up): ${r.tail2SamplingCpuSeconds.toFixed(3)} CPU s — ratio to perf ${r.samplingRatio.toFixed(2)}: ${pass(r.samplingRatio < 1)} (below perf)`);
   console.log(`  tail2 steady state (last 2/3 of the run):  ${(r.tail2SteadyCpuPerSecond * 1000).toFixed(2)} ms CPU/s = ${r.tail2SteadyPercentPerCpu.toFixed(3)}% of one core per sampled CPU — ${pass(r.tail2SteadyPercentPerCpu <= 0.3)} (≤ 0.3%)`);
   console.log(`  tail2 BPF program time (charged to the sampled tasks, not to tail2): ${(r.tail2BpfSeconds * 1000).toFixed(1)} ms`);
+}
+
+if (wants('daemon')) {
+  const counts = (process.env.TAIL2_BENCH_PROCESSES ?? '1000,5000').split(',').map(Number);
+  const rows = await runDaemonCostBench(counts, Number(process.env.TAIL2_BENCH_SECONDS ?? 30));
+  console.log(`\ntail2d whole daemon, steady state: example rules, 99 Hz, table unwinding, every CPU busy (tail2d + everything under it + its BPF programs):`);
+  for (const r of rows) {
+    const ratio = r.percentPerCpu / r.perfPercentPerCpu;
+    console.log(
+      `  ${String(r.processes).padStart(5)} processes: ${r.percentPerCpu.toFixed(3)}% of one core per sampled CPU ` +
+        `(process ${r.daemonCpuSeconds.toFixed(2)} s of which redis ${r.redisCpuSeconds.toFixed(2)} s, BPF ${r.bpfSeconds.toFixed(3)} s, in ${r.seconds} s; RSS ${(r.rssBytes / 1e6).toFixed(0)} MB) — ${pass(r.percentPerCpu <= 0.3)} (≤ 0.3%)`,
+    );
+    console.log(`        perf record -F 99 -a -g, same workload: ${r.perfPercentPerCpu.toFixed(3)}% (${r.perfCpuSeconds.toFixed(2)} s) — ratio tail2d/perf ${ratio.toFixed(2)}: ${pass(ratio < 1)} (below perf)`);
+  }
 }
 
 if (wants('accuracy')) {
