@@ -24,6 +24,11 @@ export interface CollectorBenchResult {
   /** CPU ms (user + system) per steady round. */
   cpuMsPerRound: number;
   readingsPerRound: number;
+  /** The same rounds with per-process CPU and RSS from /proc/PID/stat files instead of the BPF task iterator. */
+  procMsPerRound: number;
+  procCpuMsPerRound: number;
+  /** Where the measured collector read processes from (`proc` when the iterator could not load). */
+  source: 'task-iterator' | 'proc';
   /** Baselines in the same run, per round: only reading every /proc/PID/stat, no parsing. */
   baselineReadFileSyncMs: number;
   baselineOpenReadCloseMs: number;
@@ -70,7 +75,8 @@ function timed(rounds: number, run: () => void): number {
 
 /**
  * The metric collector's cost on a host with `processes` more idle processes: wall and CPU time
- * of collect() per round, against reading the same stat files naively in the same run.
+ * of collect() per round with the BPF task iterator, against the same collector on /proc/PID/stat
+ * files and against reading the same stat files naively, in the same run.
  */
 export async function runCollectorBench(options: CollectorBenchOptions = {}): Promise<CollectorBenchResult> {
   const count = options.processes ?? 1000;
@@ -78,26 +84,38 @@ export async function runCollectorBench(options: CollectorBenchOptions = {}): Pr
   const intervalMs = options.intervalMs ?? 1000;
   const sleepers: ChildProcess[] = [];
   const collector = new MetricCollector();
+  const procCollector = new MetricCollector({ taskIterator: false });
   try {
-    for (let i = 0; i < count; i++) sleepers.push(spawn('sleep', ['60'], { stdio: 'ignore' }));
+    for (let i = 0; i < count; i++) sleepers.push(spawn('sleep', ['600'], { stdio: 'ignore' }));
     await Promise.all(sleepers.map((child) => once(child, 'spawn')));
-    await sleep(300); // let every child finish exec(), so each is `sleep` when first read
+    await sleep(300 + count / 10); // let every child finish exec(), so each is `sleep` when first read
 
-    let started = performance.now();
+    const started = performance.now();
     collector.collect(Date.now());
     const firstRoundMs = performance.now() - started;
+    procCollector.collect(Date.now());
 
+    // The two collectors take turns in each round, so both see the same host.
     let wallMs = 0;
     let cpuMs = 0;
+    let procWallMs = 0;
+    let procCpuMs = 0;
     let readings = 0;
+    const measure = (run: () => void): [number, number] => {
+      const cpu = process.cpuUsage();
+      const at = performance.now();
+      run();
+      const used = process.cpuUsage(cpu);
+      return [performance.now() - at, (used.user + used.system) / 1000];
+    };
     for (let round = 0; round < rounds; round++) {
       await sleep(intervalMs);
-      const cpu = process.cpuUsage();
-      started = performance.now();
-      readings += collector.collect(Date.now()).readings.length;
-      wallMs += performance.now() - started;
-      const used = process.cpuUsage(cpu);
-      cpuMs += (used.user + used.system) / 1000;
+      const [wall, cpu] = measure(() => (readings += collector.collect(Date.now()).readings.length));
+      wallMs += wall;
+      cpuMs += cpu;
+      const [procWall, procCpu] = measure(() => procCollector.collect(Date.now()));
+      procWallMs += procWall;
+      procCpuMs += procCpu;
     }
     const tracked = collector.tracked();
 
@@ -115,11 +133,15 @@ export async function runCollectorBench(options: CollectorBenchOptions = {}): Pr
       msPerRound: wallMs / rounds,
       cpuMsPerRound: cpuMs / rounds,
       readingsPerRound: readings / rounds,
+      procMsPerRound: procWallMs / rounds,
+      procCpuMsPerRound: procCpuMs / rounds,
+      source: tracked.processSource,
       baselineReadFileSyncMs,
       baselineOpenReadCloseMs,
     };
   } finally {
     collector.close();
+    procCollector.close();
     const exits = sleepers.filter((child) => child.pid !== undefined && child.exitCode === null && child.signalCode === null).map((child) => once(child, 'exit'));
     for (const child of sleepers) child.kill('SIGKILL');
     await Promise.all(exits);

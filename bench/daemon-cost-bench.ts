@@ -65,11 +65,34 @@ function familyTicks(root: number): Map<number, TaskCpu> {
   return family;
 }
 
-// Run time (ns) of every BPF program a process of `pids` holds.
-function bpfRunTimeNs(pids: Set<number>): number {
-  const programs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { maxBuffer: 64 << 20 }).toString()) as { run_time_ns?: number; pids?: { pid: number }[] }[];
+// Ids of the BPF programs the processes `pids` hold open (each prog fd's fdinfo names its prog_id).
+function heldProgramIds(pids: Iterable<number>): Set<number> {
+  const ids = new Set<number>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fdinfo`);
+    } catch {
+      continue; // exited
+    }
+    for (const fd of fds) {
+      try {
+        const id = /^prog_id:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+        if (id) ids.add(Number(id));
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return ids;
+}
+
+/** Run time (ns, kernel.bpf_stats_enabled) of every BPF program the processes `pids` hold. */
+export function bpfRunTimeNs(pids: Iterable<number>): number {
+  const ids = heldProgramIds(pids);
+  const programs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { maxBuffer: 64 << 20 }).toString()) as { id: number; run_time_ns?: number }[];
   let total = 0;
-  for (const program of programs) if (program.pids?.some((p) => pids.has(p.pid))) total += program.run_time_ns ?? 0;
+  for (const program of programs) if (ids.has(program.id)) total += program.run_time_ns ?? 0;
   return total;
 }
 
@@ -118,10 +141,10 @@ export async function runDaemonCostBench(processCounts = [1000, 5000], seconds =
         await sleep(settleMs);
         const processes = countProcesses();
         const before = familyTicks(pid);
-        const bpfBefore = bpfRunTimeNs(new Set(before.keys()));
+        const bpfBefore = bpfRunTimeNs(before.keys());
         await sleep(seconds * 1000);
         const after = familyTicks(pid);
-        const bpfAfter = bpfRunTimeNs(new Set(after.keys()));
+        const bpfAfter = bpfRunTimeNs(after.keys());
         let ticks = 0;
         let redisTicks = 0;
         for (const [task, now] of after) {

@@ -87,10 +87,14 @@ if (wants('bursts')) {
 }
 
 if (wants('collector')) {
-  const r = await runCollectorBench();
-  console.log(`\nmetric collectors, ${r.processes} processes and ${r.cgroups} cgroups, one round a second:`);
-  console.log(`  steady round: ${r.msPerRound.toFixed(1)} ms wall, ${r.cpuMsPerRound.toFixed(1)} ms CPU (${((r.cpuMsPerRound / 1000) * 100).toFixed(1)}% of one core); first round ${r.firstRoundMs.toFixed(0)} ms`);
-  console.log(`  baseline, only reading every /proc/PID/stat: readFileSync ${r.baselineReadFileSyncMs.toFixed(1)} ms, open+read+close ${r.baselineOpenReadCloseMs.toFixed(1)} ms — ratio collector/readFileSync ${(r.msPerRound / r.baselineReadFileSyncMs).toFixed(2)}`);
+  for (const processes of [1000, 5000]) {
+    const r = await runCollectorBench({ processes });
+    const percent = (ms: number) => `${((ms / 1000) * 100).toFixed(2)}% of one core`;
+    console.log(`\nmetric collectors, ${r.processes} processes and ${r.cgroups} cgroups, one round a second (per-process CPU and RSS from the ${r.source}):`);
+    console.log(`  steady round: ${r.msPerRound.toFixed(1)} ms wall, ${r.cpuMsPerRound.toFixed(1)} ms CPU (${percent(r.cpuMsPerRound)}); first round ${r.firstRoundMs.toFixed(0)} ms`);
+    console.log(`  same collector on /proc/PID/stat files: ${r.procMsPerRound.toFixed(1)} ms wall, ${r.procCpuMsPerRound.toFixed(1)} ms CPU (${percent(r.procCpuMsPerRound)}) — ratio iterator/proc ${(r.cpuMsPerRound / r.procCpuMsPerRound).toFixed(2)}`);
+    console.log(`  baseline, only reading every /proc/PID/stat: readFileSync ${r.baselineReadFileSyncMs.toFixed(1)} ms, open+read+close ${r.baselineOpenReadCloseMs.toFixed(1)} ms`);
+  }
 }
 
 if (wants('latency')) {

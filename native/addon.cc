@@ -6,11 +6,13 @@
 #include "perf-counters.h"
 #include "sampler-addon.h"
 #include "sd-notify.h"
+#include "task-stats-addon.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSampler(env, exports);
   InitPerfCounters(env, exports);
   InitSdNotify(env, exports);
+  InitTaskStats(env, exports);
   return exports;
 }
 

@@ -9,7 +9,8 @@
         "perf-counters.cc",
         "sampler.cc",
         "unwind-maps.cc",
-        "sd-notify.cc"
+        "sd-notify.cc",
+        "task-stats.cc"
       ],
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include\")",

@@ -60,6 +60,8 @@ interface InstanceState {
   suppressionReported: boolean;
   lastValue: number | null;
   lastSeenMs: number;
+  /** The evaluation (RuleEngine's count) that last had a reading for it. */
+  seenEvaluation: number;
   /** Order of first sight: views list instances in it. */
   seq: number;
 }
@@ -68,6 +70,8 @@ interface TrackedRule {
   rule: Rule;
   threshold: number;
   instances: Map<string, InstanceState>;
+  /** Whether the scope watches an instance, per instance object (collectors keep one per process until it execs). */
+  matches: WeakMap<MetricInstance, boolean>;
 }
 
 interface FiringBlock {
@@ -88,6 +92,7 @@ export class RuleEngine implements MemoryConsumer {
   private lastEvaluationMs = -Infinity;
   private totalBytes = 0;
   private nextSeq = 0;
+  private evaluations = 0;
 
   /**
    * @param rules - validated rules with unique names.
@@ -119,6 +124,7 @@ export class RuleEngine implements MemoryConsumer {
       else byMetric.set(reading.metric, [reading]);
     }
     const events: RuleEvent[] = [];
+    this.evaluations++;
     for (const tracked of this.rules.values()) {
       this.evaluateRule(tracked, byMetric.get(tracked.rule.metric) ?? [], nowMs, events);
     }
@@ -202,48 +208,63 @@ export class RuleEngine implements MemoryConsumer {
     const tracked = new Map<string, TrackedRule>();
     for (const rule of rules) {
       if (tracked.has(rule.name)) throw new Error(`rule name "${rule.name}" is used twice: rule names must be unique`);
-      tracked.set(rule.name, { rule, threshold: canonicalThreshold(rule, this.host), instances: new Map() });
+      tracked.set(rule.name, { rule, threshold: canonicalThreshold(rule, this.host), instances: new Map(), matches: new WeakMap() });
     }
     return tracked;
   }
 
   private evaluateRule(tracked: TrackedRule, readings: MetricReading[], nowMs: number, events: RuleEvent[]): void {
     const { rule, threshold } = tracked;
-    // The last reading wins when a collector reports an instance twice in one interval.
-    const current = new Map<string, MetricReading>();
-    for (const reading of readings) {
-      if (scopeMatches(rule.scope, reading.instance)) current.set(instanceKey(reading.instance), reading);
-    }
     const emit = (type: RuleEvent['type'], st: InstanceState, reason?: string): void => {
       const event: RuleEvent = { type, rule, instance: st.instance, value: st.lastValue ?? Number.NaN, threshold, atMs: nowMs };
       if (reason !== undefined) event.reason = reason;
       if (type === 'firing' && st.pendingSinceMs !== null) event.heldSinceMs = st.pendingSinceMs;
       events.push(event);
     };
+    // A pattern over processes watches every process on the host, and nearly all of them are
+    // quiet: one whose condition does not hold and that never fired has nothing to remember, so
+    // it costs a scope test and a comparison per round, no state. Other scopes watch one or a few
+    // instances, kept even while inactive so their last value shows in the views.
+    const keepsQuiet = rule.scope.kind !== 'process';
+    const matches = tracked.matches;
 
-    for (const [key, reading] of current) {
+    // The last reading wins when a collector reports an instance twice in one interval: readings
+    // are taken in order, and a later one of the same round overrides what an earlier one did.
+    for (const reading of readings) {
+      const instance = reading.instance;
+      let matched = matches.get(instance);
+      if (matched === undefined) {
+        matched = scopeMatches(rule.scope, instance);
+        matches.set(instance, matched);
+      }
+      if (!matched) continue;
+      const key = instanceKey(instance);
+      // NaN compares false both ways: an unusable reading never holds.
+      const held = rule.comparison === 'above' ? reading.value > threshold : reading.value < threshold;
       let st = tracked.instances.get(key);
       if (!st) {
-        st = { instance: reading.instance, phase: 'inactive', pendingSinceMs: null, lastFiredMs: null, firedAtMs: [], suppressionReported: false, lastValue: null, lastSeenMs: nowMs, seq: this.nextSeq++ };
-        this.totalBytes += instanceStateBytes(key, reading.instance);
+        if (!held && !keepsQuiet) continue;
+        st = { instance, phase: 'inactive', pendingSinceMs: null, lastFiredMs: null, firedAtMs: [], suppressionReported: false, lastValue: null, lastSeenMs: nowMs, seenEvaluation: 0, seq: this.nextSeq++ };
+        this.totalBytes += instanceStateBytes(key, instance);
       } else {
         tracked.instances.delete(key); // re-inserted below: the map stays in last-seen order
+        if (st.instance !== instance) this.totalBytes += instanceStateBytes(key, instance) - instanceStateBytes(key, st.instance);
       }
       tracked.instances.set(key, st);
       // Same key, fresher facts: a process may change comm or cmdline by exec'ing.
-      st.instance = reading.instance;
+      st.instance = instance;
       st.lastValue = reading.value;
       st.lastSeenMs = nowMs;
-      // NaN compares false both ways: an unusable reading never holds.
-      const held = rule.comparison === 'above' ? reading.value > threshold : reading.value < threshold;
+      st.seenEvaluation = this.evaluations;
       if (held) this.onHeld(rule, st, nowMs, emit);
       else onNotHeld(st, emit);
+      if (!keepsQuiet && st.phase === 'inactive' && st.lastFiredMs === null) this.forget(tracked, key, st);
     }
 
     for (const [key, st] of tracked.instances) {
-      if (current.has(key)) continue;
+      if (st.seenEvaluation === this.evaluations) continue;
       onNotHeld(st, emit, 'no reading this interval');
-      if (nowMs - st.lastSeenMs > FORGET_UNSEEN_AFTER_MS) this.forget(tracked, key, st);
+      if (nowMs - st.lastSeenMs > FORGET_UNSEEN_AFTER_MS || (!keepsQuiet && st.lastFiredMs === null)) this.forget(tracked, key, st);
     }
   }
 

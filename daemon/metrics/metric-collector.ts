@@ -6,6 +6,7 @@ import type { HostFacts, MetricName, MetricReading, UnavailableMetric } from '..
 import { SystemCpu } from './proc-stat.js';
 import { ProcessCpuRss } from './process-cpu-rss.js';
 import { Pressure } from './psi.js';
+import { openTaskIterator } from './task-iterator.js';
 import { RssGrowth } from './rss-growth.js';
 import type { MemoryConsumer } from '../model/memory-consumer.js';
 
@@ -47,6 +48,11 @@ export interface MetricCollectorOptions {
   monotonicMs?: () => number;
   /** What is hidden in process command lines (tail2.yaml `redact:`). @defaultValue the built-in rules */
   redact?: RedactRules;
+  /**
+   * Read per-process CPU and RSS with the BPF task iterator (one read per round) rather than one
+   * /proc/PID/stat per process. Ignored with `procRoot` (a recorded /proc). @defaultValue true
+   */
+  taskIterator?: boolean;
   /** Reads command lines elsewhere (see ProcessCpuRssOptions.cmdlineReader); tail2d: in tail2-reader. */
   cmdlineReader?: (pid: number, startTicks: number) => Promise<string | undefined>;
 }
@@ -70,12 +76,22 @@ export class MetricCollector implements MemoryConsumer {
   private readonly cacheMisses: CacheMisses | undefined;
   private readonly history: MetricHistory | undefined;
   private readonly monotonicMs: () => number;
+  /** Why per-process metrics come from /proc rather than the task iterator; undefined when they do not. */
+  readonly processSourceFallback: string | undefined;
 
   constructor(options: MetricCollectorOptions = {}) {
     const monotonicMs = options.monotonicMs ?? (() => performance.now());
     this.monotonicMs = monotonicMs;
     this.systemCpu = new SystemCpu({ procRoot: options.procRoot, monotonicMs });
-    this.processes = new ProcessCpuRss({ procRoot: options.procRoot, monotonicMs, redact: options.redact, cmdlineReader: options.cmdlineReader });
+    const iterator = options.taskIterator !== false && options.procRoot === undefined ? openTaskIterator() : undefined;
+    this.processSourceFallback = iterator && 'reason' in iterator ? iterator.reason : undefined;
+    this.processes = new ProcessCpuRss({
+      procRoot: options.procRoot,
+      monotonicMs,
+      redact: options.redact,
+      cmdlineReader: options.cmdlineReader,
+      taskStats: iterator && 'stats' in iterator ? iterator.stats : undefined,
+    });
     this.cgroups = new CgroupStats({ root: options.cgroupRoot, monotonicMs });
     this.growth = new RssGrowth({ windowMs: options.rssGrowthWindowMs, minPoints: options.rssGrowthMinPoints });
     this.pressure = new Pressure({ directory: options.pressureDirectory, monotonicMs });
@@ -101,7 +117,8 @@ export class MetricCollector implements MemoryConsumer {
       if (reading) readings.push(reading);
     });
     const firstMemoryReading = readings.length;
-    attempt(['cpu', 'rss', 'rss_growth'], 'process', 'reading /proc/PID/stat', () => this.processes.collect(nowMs, readings));
+    const processSource = this.processes.source === 'task-iterator' ? 'reading the BPF task iterator' : 'reading /proc/PID/stat';
+    attempt(['cpu', 'rss', 'rss_growth'], 'process', processSource, () => this.processes.collect(nowMs, readings));
     if (this.cgroups.unavailableReason !== undefined) {
       for (const metric of ['cpu', 'rss', 'rss_growth'] as const) unavailable.push({ metric, scope: 'cgroup', reason: this.cgroups.unavailableReason });
     } else {
@@ -145,9 +162,9 @@ export class MetricCollector implements MemoryConsumer {
     return { cpus: this.systemCpu.cpus };
   }
 
-  /** Processes and cgroups currently tracked. */
-  tracked(): { processes: number; cgroups: number } {
-    return { processes: this.processes.size, cgroups: this.cgroups.size };
+  /** Processes and cgroups currently tracked, and where per-process CPU and RSS come from. */
+  tracked(): { processes: number; cgroups: number; processSource: 'task-iterator' | 'proc' } {
+    return { processes: this.processes.size, cgroups: this.cgroups.size, processSource: this.processes.source };
   }
 
   // The memory budget's view: state per live process (its last stat reading and command line, its
@@ -166,7 +183,7 @@ export class MetricCollector implements MemoryConsumer {
     // nothing is evictable: see memoryBytes
   }
 
-  /** Closes the kept /proc fds and the perf counters. */
+  /** Closes the kept /proc fds, the task iterator and the perf counters. */
   close(): void {
     this.processes.close();
     this.cacheMisses?.close();

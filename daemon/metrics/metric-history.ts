@@ -15,7 +15,7 @@ export interface MetricHistoryOptions {
    * Instances (process, cgroup, system) kept. Past it, the instance updated longest ago goes first;
    * when every kept instance was updated at the newest time (a host with more live instances than
    * this), the new one is not recorded and counted in `rejected`, rather than evicting a live one
-   * and thrashing every round. @defaultValue 2048
+   * and thrashing every round. A process whose values hold takes ~0.5 KiB. @defaultValue 8192
    */
   maxInstances?: number;
   /**
@@ -25,7 +25,8 @@ export interface MetricHistoryOptions {
   maxPointsPerSeries?: number;
 }
 
-const INITIAL_CAPACITY = 16;
+// A value that holds takes two points (see SeriesRing.push): most series never grow past this.
+const INITIAL_CAPACITY = 4;
 const MAX_OFFSET_MS = 0xffff_ffff;
 
 // A ring of (time, value). Times are Uint32 ms offsets from `baseMs`, rebased when they outgrow it:
@@ -49,20 +50,40 @@ class SeriesRing {
     return this.values[(this.start + i) % this.values.length];
   }
 
-  get bytes(): number {
-    return this.offsets.byteLength + this.values.byteLength;
-  }
+  /** Bytes of the point buffers: 12 a point of capacity (a plain field: typed arrays' byteLength getters cost more than a push). */
+  bytes = INITIAL_CAPACITY * 12;
 
+  /**
+   * Appends a point. A value equal to the two before it extends their run instead: the newest
+   * point's time moves, so a value that holds (the RSS of an idle process, a CPU of 0) takes two
+   * points however long it holds, and its line is the same.
+   */
   push(timeMs: number, value: number, maxPoints: number, oldestMs: number): void {
-    while (this.count > 0 && this.timeAt(0) < oldestMs) this.dropFirst();
+    this.dropBefore(oldestMs);
     if (this.count > 0 && timeMs < this.timeAt(this.count - 1)) return; // out of order: keep the series sorted
     if (timeMs < this.baseMs || timeMs - this.baseMs > MAX_OFFSET_MS) this.rebase(timeMs);
+    if (this.count >= 2 && this.valueAt(this.count - 1) === value && this.valueAt(this.count - 2) === value) {
+      this.offsets[(this.start + this.count - 1) % this.offsets.length] = timeMs - this.baseMs;
+      return;
+    }
     if (this.count === maxPoints) this.dropFirst();
     if (this.count === this.offsets.length) this.grow(maxPoints);
     const at = (this.start + this.count) % this.offsets.length;
     this.offsets[at] = timeMs - this.baseMs;
     this.values[at] = value;
     this.count++;
+  }
+
+  // Drops points older than `oldestMs`; a run that began before it and still holds after it is cut
+  // at `oldestMs` rather than dropped, so the value it held stays shown from there on.
+  private dropBefore(oldestMs: number): void {
+    while (this.count > 0 && this.timeAt(0) < oldestMs) {
+      if (this.count >= 2 && this.valueAt(1) === this.valueAt(0) && this.timeAt(1) >= oldestMs) {
+        this.offsets[this.start] = oldestMs - this.baseMs;
+        return;
+      }
+      this.dropFirst();
+    }
   }
 
   private dropFirst(): void {
@@ -81,6 +102,7 @@ class SeriesRing {
     this.offsets = offsets;
     this.values = values;
     this.start = 0;
+    this.bytes = capacity * 12;
   }
 
   private rebase(timeMs: number): void {
@@ -147,10 +169,14 @@ export class MetricHistory implements MemoryConsumer {
   private readonly instances = new Map<string, InstanceHistory>();
   private evicted = 0;
   private rejected = 0;
+  /** The time of the round expire() last ran for. */
+  private expiredAtMs = Number.NaN;
+  /** The time of the round in which every instance held was found updated (nothing evictable). */
+  private fullAtMs = Number.NaN;
 
   constructor(options: MetricHistoryOptions = {}) {
     this.retentionMs = options.retentionMs ?? 600_000;
-    this.maxInstances = Math.max(1, options.maxInstances ?? 2048);
+    this.maxInstances = Math.max(1, options.maxInstances ?? 8192);
     this.maxPointsPerSeries = Math.max(2, options.maxPointsPerSeries ?? Math.ceil(this.retentionMs / 1000) + 10);
   }
 
@@ -174,8 +200,14 @@ export class MetricHistory implements MemoryConsumer {
         history.instance = instance;
       }
     } else {
-      this.expire(timeMs);
-      if (this.instances.size >= this.maxInstances && !this.evictIfOlderThan(timeMs)) {
+      // Once per round: a round of 5,000 new processes need not walk the instances 5,000 times.
+      if (timeMs !== this.expiredAtMs) {
+        this.expire(timeMs);
+        this.expiredAtMs = timeMs;
+      }
+      // Full of instances all updated this round: nothing can become evictable before the next.
+      if (this.instances.size >= this.maxInstances && (this.fullAtMs === timeMs || !this.evictIfOlderThan(timeMs))) {
+        this.fullAtMs = timeMs;
         this.rejected++;
         return;
       }
@@ -212,15 +244,26 @@ export class MetricHistory implements MemoryConsumer {
     this.evicted++;
   }
 
-  /** Points of one series with `fromMs <= timeMs <= toMs`, oldest first. */
+  /**
+   * Points of one series with `fromMs <= timeMs <= toMs`, oldest first. Where a run of one value
+   * (see SeriesRing.push) spans `fromMs` or `toMs`, the points include it there too, so a window
+   * inside a long run still shows the value it held.
+   */
   series(metric: MetricName, key: string, fromMs: number, toMs: number): MetricPoint[] {
     const ring = this.instances.get(key)?.series.get(metric);
     const points: MetricPoint[] = [];
     if (!ring) return points;
     for (let i = 0; i < ring.count; i++) {
       const timeMs = ring.timeAt(i);
-      if (timeMs < fromMs) continue;
-      if (timeMs > toMs) break;
+      if (timeMs < fromMs) {
+        if (i + 1 < ring.count && ring.timeAt(i + 1) > fromMs && ring.valueAt(i + 1) === ring.valueAt(i)) points.push({ timeMs: fromMs, value: ring.valueAt(i) });
+        continue;
+      }
+      if (timeMs > toMs) {
+        const last = points[points.length - 1];
+        if (i > 0 && ring.valueAt(i - 1) === ring.valueAt(i) && ring.timeAt(i - 1) < toMs && last?.timeMs !== toMs) points.push({ timeMs: toMs, value: ring.valueAt(i) });
+        break;
+      }
       points.push({ timeMs, value: ring.valueAt(i) });
     }
     return points;

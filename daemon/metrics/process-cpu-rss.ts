@@ -4,6 +4,7 @@ import { redactCommandLine } from '../redact/redact-command-line.js';
 import { DEFAULT_REDACT_RULES, type RedactRules } from '../model/redact-rules.js';
 import type { MetricInstance, MetricReading } from '../model/metrics.js';
 import { USER_HZ } from './proc-stat.js';
+import type { NativeTaskStats, TaskColumns } from '../sampler/native-addon.js';
 
 type ProcessInstance = Extract<MetricInstance, { kind: 'process' }>;
 
@@ -97,7 +98,8 @@ interface ProcessEntry {
   /** A /proc/PID/stat fd kept open across rounds (-1: none); pread at 0 regenerates the text. */
   fd: number;
   startTime: number;
-  cpuTicks: number;
+  /** CPU time of the whole process at the last reading, seconds. */
+  cpuSeconds: number;
   atMs: number;
   /** comm bytes as last seen, to notice an exec (new comm) without decoding every round. */
   commBytes: Buffer;
@@ -128,6 +130,12 @@ export interface ProcessCpuRssOptions {
    */
   cmdlineReader?: (pid: number, startTicks: number) => Promise<string | undefined>;
   /**
+   * Where CPU time and RSS come from: the task iterator (one read for every process on the host,
+   * in the kernel: native/task-stats.cc), or `/proc/PID/stat` files. `undefined` reads /proc.
+   * MetricCollector opens the iterator and falls back to /proc, with the reason, when it cannot.
+   */
+  taskStats?: NativeTaskStats;
+  /**
    * What the default `readCmdline` hides (secret-looking option values, URL passwords) before a
    * command line goes anywhere: readings, rules, incidents, notifications. @defaultValue {@link DEFAULT_REDACT_RULES}
    */
@@ -135,6 +143,8 @@ export interface ProcessCpuRssOptions {
 }
 
 const STAT_BUFFER_BYTES = 4096;
+/** Bytes of a comm in the task iterator's columns (TAIL2_TASK_COMM_LEN). */
+const COMM_BYTES = 16;
 /** One tracked process's objects (entry, instance, the maps holding them), beyond its strings. */
 const ENTRY_OVERHEAD_BYTES = 400;
 
@@ -151,11 +161,14 @@ const CMDLINE_MAX_BYTES = 4096;
  * The command line (its first 4 KiB) is read once per process, and again after an exec, and is
  * redacted as it is read: nothing downstream ever holds the secrets a process was started with.
  *
- * Cost: one readdir of /proc and one pread per process per round, into one preallocated buffer,
- * parsed from bytes (no string per process unless its comm changed). Reading the stat files of
- * 1,000 idle processes on this VM, reads alone: readFileSync ≈ 35 ms a round, open + read + close
- * into a reused buffer ≈ 15 ms, a kept fd + pread ≈ 8 ms; this uses the last.
- * bench/collector-bench.ts times a whole collect() against the first two.
+ * Two sources, the same readings. With `taskStats`, one read of a BPF task iterator per round: the
+ * kernel writes a fixed-size record per task and the addon folds threads into processes, ≈ 0.6 µs
+ * of CPU per process on this VM, and CPU time in nanoseconds (`se.sum_exec_runtime`, the sum
+ * /proc/PID/stat's ticks are scaled to). Without, one readdir of /proc and one pread per process
+ * per round, into one preallocated buffer, parsed from bytes (no string per process unless its
+ * comm changed): reading the stat files of 1,000 idle processes on this VM, reads alone,
+ * readFileSync ≈ 35 ms a round, open + read + close into a reused buffer ≈ 15 ms, a kept fd +
+ * pread ≈ 8 ms; that path uses the last. bench/collector-bench.ts times both.
  */
 export class ProcessCpuRss {
   private readonly procRoot: string;
@@ -164,6 +177,7 @@ export class ProcessCpuRss {
   private readonly readCmdline: (pid: number) => string;
   private readonly cmdlineReader: ((pid: number, startTicks: number) => Promise<string | undefined>) | undefined;
   private readonly redact: RedactRules;
+  private readonly taskStats: NativeTaskStats | undefined;
   private maxOpenFiles: number;
   private openFiles = 0;
   private readonly entries = new Map<number, ProcessEntry>();
@@ -183,6 +197,12 @@ export class ProcessCpuRss {
     this.redact = options.redact ?? DEFAULT_REDACT_RULES;
     this.readCmdline = options.readCmdline ?? ((pid) => this.readCmdlineFile(pid));
     this.cmdlineReader = options.cmdlineReader;
+    this.taskStats = options.taskStats;
+  }
+
+  /** Where readings come from: `task-iterator` (BPF) or `proc` (/proc/PID/stat files). */
+  get source(): 'task-iterator' | 'proc' {
+    return this.taskStats ? 'task-iterator' : 'proc';
   }
 
   /** Processes currently tracked. */
@@ -195,8 +215,9 @@ export class ProcessCpuRss {
     return this.stateBytes;
   }
 
-  /** One round over /proc: appends `cpu` and `rss` readings stamped `timeMs` to `out`. */
+  /** One round over every process: appends `cpu` and `rss` readings stamped `timeMs` to `out`. */
   collect(timeMs: number, out: MetricReading[] = []): MetricReading[] {
+    if (this.taskStats) return this.collectFromIterator(this.taskStats.read(), timeMs, out);
     const round = this.beginRound();
     const atMs = this.monotonicMs();
     const names = readdirSync(this.procRoot);
@@ -207,6 +228,26 @@ export class ProcessCpuRss {
       const length = this.readStat(pid);
       if (length > 0) this.ingest(pid, this.buffer, length, atMs, timeMs, out);
       if (this.openedFd >= 0) this.keepOrClose(pid);
+    }
+    this.endRound(round);
+    return out;
+  }
+
+  /**
+   * One round from a task iterator's columns read at `monotonicMs()` now. Public so tests can feed
+   * recorded columns; `collect` calls it with a fresh read.
+   */
+  collectFromIterator(columns: TaskColumns, timeMs: number, out: MetricReading[] = []): MetricReading[] {
+    const round = this.beginRound();
+    const atMs = this.monotonicMs();
+    const { pids, startNs, cpuNs, rssPages, comms } = columns;
+    for (let i = 0; i < columns.count; i++) {
+      const commStart = i * COMM_BYTES;
+      let commEnd = commStart;
+      while (commEnd < commStart + COMM_BYTES && comms[commEnd] !== 0) commEnd++;
+      // /proc/PID/stat's start time is the boot-time ns in USER_HZ ticks, rounded down.
+      const startTicks = Math.floor(startNs[i] / (1e9 / USER_HZ));
+      this.observe(pids[i], startTicks, cpuNs[i] / 1e9, rssPages[i], comms, commStart, commEnd, atMs, timeMs, out);
     }
     this.endRound(round);
     return out;
@@ -224,49 +265,65 @@ export class ProcessCpuRss {
   ingest(pid: number, stat: Buffer, length: number, atMs: number, timeMs: number, out: MetricReading[]): void {
     const p = this.parsed;
     if (!parseStatBytes(stat, length, p)) return;
+    this.observe(pid, p.startTime, p.cpuTicks / USER_HZ, p.rssPages, stat, p.commStart, p.commEnd, atMs, timeMs, out);
+  }
+
+  // One process's reading from either source: comm is `names[commStart..commEnd)`.
+  private observe(
+    pid: number,
+    startTime: number,
+    cpuSeconds: number,
+    rssPages: number,
+    names: Buffer,
+    commStart: number,
+    commEnd: number,
+    atMs: number,
+    timeMs: number,
+    out: MetricReading[],
+  ): void {
     let entry = this.entries.get(pid);
-    if (entry && entry.startTime !== p.startTime) {
+    if (entry && entry.startTime !== startTime) {
       // Same pid, another process: the old one exited and the pid was reused.
       this.forget(entry);
       entry = undefined;
     }
     if (!entry) {
-      const comm = stat.toString('utf8', p.commStart, p.commEnd);
+      const comm = names.toString('utf8', commStart, commEnd);
       entry = {
         pid,
         fd: -1,
-        startTime: p.startTime,
-        cpuTicks: p.cpuTicks,
+        startTime,
+        cpuSeconds,
         atMs,
-        commBytes: Buffer.from(stat.subarray(p.commStart, p.commEnd)),
-        instance: { kind: 'process', pid, startTime: p.startTime, comm, cmdline: this.cmdlineNow(pid) },
+        commBytes: Buffer.from(names.subarray(commStart, commEnd)),
+        instance: { kind: 'process', pid, startTime, comm, cmdline: this.cmdlineNow(pid) },
         seenRound: this.round,
       };
       this.entries.set(pid, entry);
       this.stateBytes += entryBytes(entry);
       this.cmdlineLater(entry);
-      out.push({ metric: 'rss', instance: entry.instance, value: p.rssPages * this.pageBytes, timeMs });
+      out.push({ metric: 'rss', instance: entry.instance, value: rssPages * this.pageBytes, timeMs });
       return;
     }
     entry.seenRound = this.round;
-    const commLength = p.commEnd - p.commStart;
-    if (entry.commBytes.length !== commLength || stat.compare(entry.commBytes, 0, commLength, p.commStart, p.commEnd) !== 0) {
+    const commLength = commEnd - commStart;
+    if (entry.commBytes.length !== commLength || names.compare(entry.commBytes, 0, commLength, commStart, commEnd) !== 0) {
       // exec() changed the image: a new comm and command line, same process (same key).
       this.stateBytes -= entryBytes(entry);
-      entry.commBytes = Buffer.from(stat.subarray(p.commStart, p.commEnd));
+      entry.commBytes = Buffer.from(names.subarray(commStart, commEnd));
       entry.instance = { ...entry.instance, comm: entry.commBytes.toString('utf8'), cmdline: this.cmdlineNow(pid) };
       this.stateBytes += entryBytes(entry);
       this.cmdlineLater(entry);
     }
     const elapsedMs = atMs - entry.atMs;
     if (elapsedMs > 0) {
-      const ticks = p.cpuTicks - entry.cpuTicks;
-      const cores = ticks > 0 ? ticks / USER_HZ / (elapsedMs / 1000) : 0;
+      const spent = cpuSeconds - entry.cpuSeconds;
+      const cores = spent > 0 ? spent / (elapsedMs / 1000) : 0;
       out.push({ metric: 'cpu', instance: entry.instance, value: cores, timeMs });
-      entry.cpuTicks = p.cpuTicks;
+      entry.cpuSeconds = cpuSeconds;
       entry.atMs = atMs;
     }
-    out.push({ metric: 'rss', instance: entry.instance, value: p.rssPages * this.pageBytes, timeMs });
+    out.push({ metric: 'rss', instance: entry.instance, value: rssPages * this.pageBytes, timeMs });
   }
 
   /** Forgets processes not seen since `beginRound` returned `round` (they exited). */
@@ -274,9 +331,10 @@ export class ProcessCpuRss {
     for (const entry of this.entries.values()) if (entry.seenRound !== round) this.forget(entry);
   }
 
-  /** Closes every kept fd and forgets every process. */
+  /** Closes every kept fd, forgets every process, and detaches the task iterator. */
   close(): void {
     for (const entry of this.entries.values()) this.forget(entry);
+    this.taskStats?.close();
   }
 
   // Reads /proc/PID/stat into this.buffer: through the kept fd when there is one (it fails with

@@ -141,6 +141,15 @@ export const metricsStatusSchema = z.object({
   last_collect: z.string().nullable(),
   /** How long the last round took (ms). */
   cost_ms: z.number(),
+  /** Processes and cgroups the collectors track. */
+  processes: z.number(),
+  cgroups: z.number(),
+  /**
+   * Where per-process CPU and RSS come from: `task-iterator`, one read of a BPF task iterator per
+   * round; `proc`, one /proc/PID/stat per process (when the iterator cannot load: see the reason).
+   */
+  process_source: z.enum(['task-iterator', 'proc']),
+  process_source_reason: z.string().optional(),
   unavailable: z.array(unavailableMetricStatusSchema),
 });
 export type MetricsStatus = z.infer<typeof metricsStatusSchema>;

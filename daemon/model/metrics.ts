@@ -38,8 +38,21 @@ export const metricInstanceSchema = z.discriminatedUnion('kind', [
 ]);
 export type MetricInstance = z.infer<typeof metricInstanceSchema>;
 
+// Keys already made, per instance object: a collector keeps one instance object per process for
+// rounds on end, and the rules, the history and the growth windows each ask for its key every round.
+const keys = new WeakMap<MetricInstance, string>();
+
 /** A stable key for an instance: pid reuse gives a new key. */
 export function instanceKey(instance: MetricInstance): string {
+  let key = keys.get(instance);
+  if (key === undefined) {
+    key = makeKey(instance);
+    keys.set(instance, key);
+  }
+  return key;
+}
+
+function makeKey(instance: MetricInstance): string {
   switch (instance.kind) {
     case 'system':
       return 'system';

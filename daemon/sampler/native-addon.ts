@@ -86,8 +86,38 @@ export interface NativeSampler {
   deleteUnwindProcess(tgid: number): void;
 }
 
+/**
+ * What one read of the task iterator (native/task-stats.cc, bpf/task-stats.bpf.c) returns: one
+ * entry per process (thread-group leader) on the host, kernel threads and zombies included, as
+ * columns.
+ */
+export interface TaskColumns {
+  count: number;
+  pids: Int32Array;
+  ppids: Int32Array;
+  /** Start time, ns since boot (/proc/PID/stat field 22 is this in clock ticks). */
+  startNs: Float64Array;
+  /** CPU time of the whole process since it started (every thread, live and exited), ns. */
+  cpuNs: Float64Array;
+  /** Resident pages (file + anon + shmem), as /proc/PID/stat field 24. */
+  rssPages: Float64Array;
+  /** TAIL2_TASK_FLAG_* of bpf/task-stats.h: 1 kernel thread, 2 zombie. */
+  flags: Uint8Array;
+  /** `count` × 16 bytes: each process's comm, NUL-padded. */
+  comms: Buffer;
+  /** Bytes of records the kernel wrote for this read. */
+  bytes: number;
+}
+
+/** The task iterator, loaded and attached by its constructor (throws native errors with `code`). */
+export interface NativeTaskStats {
+  read(): TaskColumns;
+  close(): void;
+}
+
 export interface NativeAddon {
   Sampler: new (options: NativeSamplerOptions) => NativeSampler;
+  TaskStats: new () => NativeTaskStats;
   /**
    * Sends `state` to systemd's notification socket ($NOTIFY_SOCKET, or `socketPath`); false when
    * there is none. Throws (code TAIL2_SD_NOTIFY) when the send fails.

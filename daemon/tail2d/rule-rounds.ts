@@ -95,9 +95,15 @@ export class RuleRounds {
 
   /** `metrics` in GET /api/status. */
   metricsStatus(): MetricsStatus {
+    const { collector } = this.options;
+    const tracked = collector.tracked();
     return {
       last_collect: this.lastCollectMs ? new Date(this.lastCollectMs).toISOString() : null,
       cost_ms: this.lastCollectCostMs,
+      processes: tracked.processes,
+      cgroups: tracked.cgroups,
+      process_source: tracked.processSource,
+      ...(collector.processSourceFallback !== undefined ? { process_source_reason: collector.processSourceFallback } : {}),
       unavailable: this.unavailable,
     };
   }

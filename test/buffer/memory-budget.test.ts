@@ -28,10 +28,11 @@ describe('MemoryBudget', () => {
   it('evicts the oldest thing held across consumers, and keeps what is live', () => {
     const budget = new MemoryBudget(512 * 1024);
     const history = new MetricHistory({ retentionMs: 3600_000 });
-    const engine = new RuleEngine([makeRule({ name: 'big', metric: 'rss', scope: { kind: 'process', pattern: /./ }, threshold: { value: 1e12, unit: 'bytes', text: '1TB' } })], { cpus: 2 });
+    const engine = new RuleEngine([makeRule({ name: 'big', metric: 'rss', scope: { kind: 'process', pattern: /./ }, threshold: { value: 1, unit: 'bytes', text: '1B' }, forMs: 0 })], { cpus: 2 });
     budget.add(history);
     budget.add(engine);
-    // 200 processes, each seen once and gone: their history and rule instances add up.
+    // 200 processes, each seen once and gone: their history and rule instances (each fired, and is
+    // remembered for its cooldown) add up.
     for (let t = 0; t < 200; t++) {
       const readings = readingsAt(t * 1000, [1000 + t]);
       history.record(readings);
@@ -57,7 +58,7 @@ describe('MemoryBudget', () => {
 
   it('says so when nothing may go, instead of looping', () => {
     const budget = new MemoryBudget(1024);
-    const engine = new RuleEngine([makeRule({ name: 'big', metric: 'rss', scope: { kind: 'process', pattern: /./ }, threshold: { value: 1e12, unit: 'bytes', text: '1TB' } })], { cpus: 2 });
+    const engine = new RuleEngine([makeRule({ name: 'big', metric: 'rss', scope: { kind: 'process', pattern: /./ }, threshold: { value: 1, unit: 'bytes', text: '1B' }, forMs: 0 })], { cpus: 2 });
     budget.add(engine);
     engine.evaluate(readingsAt(1000, [1, 2, 3, 4, 5, 6]), 1000); // all live: none may go
     expect(budget.makeRoom()).toBe(false);

@@ -50,7 +50,7 @@ describe('MetricHistory', () => {
     for (let s = 0; s < total / startsPerSecond + lifetime; s++) {
       const alive: MetricInstance[] = [];
       for (let pid = Math.max(0, (s - lifetime + 1) * startsPerSecond); pid < Math.min(total, (s + 1) * startsPerSecond); pid++) alive.push(proc(pid));
-      history.record(round([{ kind: 'system' }, ...alive], T0 + s * 1000));
+      history.record(round([{ kind: 'system' }, ...alive], T0 + s * 1000, () => s));
       const stats = history.stats();
       expect(stats.instances).toBeLessThanOrEqual(1000);
       maxBytes = Math.max(maxBytes, stats.bytes);
@@ -71,12 +71,40 @@ describe('MetricHistory', () => {
   it('does not thrash when more instances are live than it may hold: newcomers are counted, not kept', () => {
     const history = new MetricHistory({ maxInstances: 100 });
     const live = Array.from({ length: 150 }, (_, pid) => proc(pid));
-    for (let s = 0; s < 5; s++) history.record(round(live, T0 + s * 1000));
+    for (let s = 0; s < 5; s++) history.record(round(live, T0 + s * 1000, () => s));
     const stats = history.stats();
     expect(stats.instances).toBe(100);
     // Round 0 kept the first 100; after that, the oldest instance is always live (updated this round).
     expect(history.series('cpu', instanceKey(proc(0)), 0, Infinity).length).toBe(5);
     expect(stats.rejected).toBeGreaterThan(0);
+  });
+
+  it('keeps a value that holds as the two ends of its run, and shows it in any window inside the run', () => {
+    const history = new MetricHistory({ retentionMs: 60_000 });
+    const p = proc(7);
+    const key = instanceKey(p);
+    const values = [5, 5, 5, 5, 5, 5, 9, 9, 9, 2];
+    values.forEach((value, s) => history.add('rss', p, T0 + s * 1000, value));
+    expect(history.series('rss', key, 0, Infinity)).toEqual([
+      { timeMs: T0, value: 5 },
+      { timeMs: T0 + 5000, value: 5 },
+      { timeMs: T0 + 6000, value: 9 },
+      { timeMs: T0 + 8000, value: 9 },
+      { timeMs: T0 + 9000, value: 2 },
+    ]);
+    expect(history.stats().points).toBe(5);
+    // A window inside the first run: the value at both ends.
+    expect(history.series('rss', key, T0 + 1500, T0 + 3500)).toEqual([
+      { timeMs: T0 + 1500, value: 5 },
+      { timeMs: T0 + 3500, value: 5 },
+    ]);
+    // Past the retention, a run still holding is cut at the window's start, not dropped.
+    for (let s = 10; s < 120; s++) history.add('rss', p, T0 + s * 1000, 2);
+    const kept = history.series('rss', key, 0, Infinity);
+    expect(kept).toEqual([
+      { timeMs: T0 + 119_000 - 60_000, value: 2 },
+      { timeMs: T0 + 119_000, value: 2 },
+    ]);
   });
 
   it('drops instances whose last point is past the retention', () => {

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { instanceKey, type MetricReading } from '../../daemon/model/metrics.js';
 import { parseProcPidStat, ProcessCpuRss } from '../../daemon/metrics/process-cpu-rss.js';
+import { openTaskIterator } from '../../daemon/metrics/task-iterator.js';
 import { buildCFixture } from '../helpers/fixtures.js';
 import { untilExecd } from '../helpers/process-state.js';
 
@@ -114,11 +115,20 @@ describe('ProcessCpuRss on recorded stat text', () => {
   });
 });
 
-describe('ProcessCpuRss on this machine', () => {
+// Each source of the collector, opened fresh: /proc/PID/stat files, or the BPF task iterator.
+function openSource(source: 'proc' | 'task-iterator'): ProcessCpuRss {
+  if (source === 'proc') return new ProcessCpuRss();
+  const opened = openTaskIterator();
+  if ('reason' in opened) throw new Error(opened.reason);
+  return new ProcessCpuRss({ taskStats: opened.stats });
+}
+
+describe.each(['proc', 'task-iterator'] as const)('ProcessCpuRss on this machine, from %s', (source) => {
   it('reads a pinned burner at about one core and an idle sleep at about zero; a new process has no cpu reading at first', async () => {
     // At nice -10, so the other work on this shared VM's CPU 0 cannot starve it below one core.
     const burner = spawn('nice', ['-n', '-10', 'taskset', '-c', '0', buildCFixture('burner'), '0'], { stdio: 'ignore' });
-    const collector = new ProcessCpuRss();
+    const collector = openSource(source);
+    expect(collector.source).toBe(source);
     let idle: ChildProcess | undefined;
     try {
       await sleep(300);
@@ -153,7 +163,7 @@ describe('ProcessCpuRss on this machine', () => {
 
   it('reads the rss of a process that touched 200 MiB as at least 200 MiB, and forgets it when it exits', async () => {
     const hog = spawn(buildCFixture('leaker'), ['0', '200'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const collector = new ProcessCpuRss();
+    const collector = openSource(source);
     try {
       await new Promise<void>((resolve, reject) => {
         hog.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
@@ -170,6 +180,64 @@ describe('ProcessCpuRss on this machine', () => {
     } finally {
       await exited(hog);
       collector.close();
+    }
+  });
+});
+
+describe('ProcessCpuRss from the BPF task iterator against /proc', () => {
+  it('knows every process /proc lists, by the same key and name', () => {
+    const iterator = openSource('task-iterator');
+    const proc = openSource('proc');
+    try {
+      const fromIterator = new Map(iterator.collect(Date.now()).filter((r) => r.metric === 'rss').map((r) => [instanceKey(r.instance), r]));
+      const fromProc = proc.collect(Date.now()).filter((r) => r.metric === 'rss');
+      expect(fromProc.length).toBeGreaterThan(20);
+      let missing = 0;
+      for (const reading of fromProc) {
+        const same = fromIterator.get(instanceKey(reading.instance));
+        if (!same) {
+          missing++; // started or exited between the two reads
+          continue;
+        }
+        const comm = reading.instance.kind === 'process' ? reading.instance.comm : '';
+        // /proc names a kernel worker after its workqueue too ("kworker/0:1-events"); the task's comm is "kworker/0:1".
+        expect(comm.startsWith(same.instance.kind === 'process' ? same.instance.comm : '?')).toBe(true);
+      }
+      expect(missing).toBeLessThan(5);
+      const self = [...fromIterator.values()].find((r) => r.instance.kind === 'process' && r.instance.pid === process.pid);
+      expect(self?.instance).toMatchObject({ comm: 'node' });
+      expect(self!.value).toBeGreaterThan(20 * MiB);
+    } finally {
+      iterator.close();
+      proc.close();
+    }
+  });
+
+  it("counts the CPU of threads that already exited, and agrees with /proc within 2 points of a core", async () => {
+    // Every 50 ms a new thread spins and exits: nearly all of this process's CPU is of dead threads.
+    const churner = spawn('nice', ['-n', '-10', buildCFixture('thread-burner', ['-pthread']), '0'], { stdio: 'ignore' });
+    const iterator = openSource('task-iterator');
+    const proc = openSource('proc');
+    try {
+      await untilExecd(churner.pid!, 'thread-burner');
+      iterator.collect(Date.now());
+      proc.collect(Date.now());
+      const pairs: [number, number][] = [];
+      for (let round = 0; round < 4; round++) {
+        await sleep(1000);
+        const a = readingsFor(iterator.collect(Date.now()), churner.pid!).get('cpu')!.value;
+        const b = readingsFor(proc.collect(Date.now()), churner.pid!).get('cpu')!.value;
+        pairs.push([a, b]);
+      }
+      const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1];
+      expect(median(pairs.map(([a]) => a))).toBeGreaterThan(0.5);
+      // Over the same rounds, read microseconds apart: /proc's ticks are 10 ms, one point of a core a second.
+      const total = (i: 0 | 1) => pairs.reduce((sum, pair) => sum + pair[i], 0) / pairs.length;
+      expect(Math.abs(total(0) - total(1))).toBeLessThan(0.02);
+    } finally {
+      await exited(churner);
+      iterator.close();
+      proc.close();
     }
   });
 });
