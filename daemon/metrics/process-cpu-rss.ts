@@ -148,6 +148,14 @@ const COMM_BYTES = 16;
 /** One tracked process's objects (entry, instance, the maps holding them), beyond its strings. */
 const ENTRY_OVERHEAD_BYTES = 400;
 
+// Whether `known` holds exactly `bytes[start..end)`: a comm is at most 16 bytes, and a loop over
+// them costs less than a call into Buffer.compare.
+function sameBytes(known: Buffer, bytes: Buffer, start: number, end: number): boolean {
+  if (known.length !== end - start) return false;
+  for (let i = 0; i < known.length; i++) if (known[i] !== bytes[start + i]) return false;
+  return true;
+}
+
 function entryBytes(entry: ProcessEntry): number {
   return ENTRY_OVERHEAD_BYTES + 2 * entry.commBytes.length + entry.instance.cmdline.length;
 }
@@ -306,8 +314,7 @@ export class ProcessCpuRss {
       return;
     }
     entry.seenRound = this.round;
-    const commLength = commEnd - commStart;
-    if (entry.commBytes.length !== commLength || names.compare(entry.commBytes, 0, commLength, commStart, commEnd) !== 0) {
+    if (!sameBytes(entry.commBytes, names, commStart, commEnd)) {
       // exec() changed the image: a new comm and command line, same process (same key).
       this.stateBytes -= entryBytes(entry);
       entry.commBytes = Buffer.from(names.subarray(commStart, commEnd));

@@ -41,6 +41,8 @@ interface Track {
   values: Float64Array;
   start: number;
   count: number;
+  /** Points at the end of the window equal to the newest: all of them (count) when rss has not moved. */
+  sameRun: number;
   seenRound: number;
 }
 
@@ -88,7 +90,7 @@ export class RssGrowth {
     const key = instanceKey(instance);
     let track = this.tracks.get(key);
     if (!track) {
-      track = { instance, times: new Float64Array(this.maxStoredPoints), values: new Float64Array(this.maxStoredPoints), start: 0, count: 0, seenRound: this.round };
+      track = { instance, times: new Float64Array(this.maxStoredPoints), values: new Float64Array(this.maxStoredPoints), start: 0, count: 0, sameRun: 0, seenRound: this.round };
       this.tracks.set(key, track);
     }
     track.instance = instance;
@@ -100,6 +102,8 @@ export class RssGrowth {
       track.count--;
     }
     const at = (track.start + track.count) % capacity;
+    const newest = track.count > 0 ? track.values[(at + capacity - 1) % capacity] : Number.NaN;
+    track.sameRun = newest === bytes ? track.sameRun + 1 : 1;
     track.times[at] = seconds;
     track.values[at] = bytes;
     track.count++;
@@ -107,8 +111,10 @@ export class RssGrowth {
       track.start = (track.start + 1) % capacity;
       track.count--;
     }
+    track.sameRun = Math.min(track.sameRun, track.count);
     if (track.count < this.minPoints) return undefined;
-    return { metric: 'rss_growth', instance, value: this.slope(track), timeMs };
+    // Most processes' rss does not move at all: a flat window has no slope to estimate.
+    return { metric: 'rss_growth', instance, value: track.sameRun === track.count ? 0 : this.slope(track), timeMs };
   }
 
   /** Forgets instances not fed since {@link beginRound}. */

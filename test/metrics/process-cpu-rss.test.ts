@@ -230,7 +230,8 @@ describe('ProcessCpuRss from the BPF task iterator against /proc', () => {
         pairs.push([a, b]);
       }
       const median = (values: number[]) => [...values].sort((x, y) => x - y)[values.length >> 1];
-      expect(median(pairs.map(([a]) => a))).toBeGreaterThan(0.5);
+      // A live thread of it runs 50 ms at most: past 0.15 of a core, the exited threads are counted.
+      expect(median(pairs.map(([a]) => a))).toBeGreaterThan(0.15);
       // Over the same rounds, read microseconds apart: /proc's ticks are 10 ms, one point of a core a second.
       const total = (i: 0 | 1) => pairs.reduce((sum, pair) => sum + pair[i], 0) / pairs.length;
       expect(Math.abs(total(0) - total(1))).toBeLessThan(0.02);

@@ -385,3 +385,31 @@ describe('RuleEngine', () => {
     expect(engine.states(T0 + 30 * SEC + 24 * HOUR)[0].instances[0].firedToday).toBe(0);
   });
 });
+
+describe('RuleEngine on a host of quiet processes', () => {
+  it('keeps no state for processes a pattern watches while their condition does not hold, and the same events as one that did', () => {
+    const spin = makeRule({ name: 'spin', scope: { kind: 'process', pattern: /./ }, threshold: { value: 95, unit: 'percent', text: '95%' }, forMs: 2 * SEC });
+    const host = makeRule({ name: 'host-busy', threshold: { value: 90, unit: 'percent', text: '90%' }, forMs: 0 });
+    const { engine, at } = harness([spin, host]);
+    const quiet = Array.from({ length: 5000 }, (_, i) => proc(2000 + i, `idle-${i}`));
+    const busy = proc(42, 'busy');
+    const round = (s: number, busyCores: number) => at(s * SEC, [reading(SYSTEM, 0.5), reading(busy, busyCores), ...quiet.map((p) => reading(p, 0.01))]);
+
+    expect(types(round(0, 0.1))).toEqual([]);
+    // The system instance is kept (its last value is shown) while inactive; no quiet process is.
+    expect(engine.trackedInstanceCount()).toBe(1);
+    expect(engine.states()[1].instances).toMatchObject([{ state: 'inactive', lastValue: 0.5 }]);
+
+    expect(summary(round(1, 1.0))).toEqual(['spin:pending']);
+    expect(summary(round(2, 1.0))).toEqual([]);
+    expect(summary(round(3, 1.0))).toEqual(['spin:firing']);
+    expect(engine.trackedInstanceCount()).toBe(2);
+    // It stops: resolved, and remembered for its cooldown; a pending one that clears is forgotten.
+    expect(summary(round(4, 0.1))).toEqual(['spin:resolved']);
+    expect(engine.states()[0].instances.map((i) => pidOf(i.instance))).toEqual([42]);
+    const flicker = quiet[7];
+    expect(summary(at(5 * SEC, [reading(SYSTEM, 0.5), reading(flicker, 1.0)]))).toEqual(['spin:pending']);
+    expect(summary(at(6 * SEC, [reading(SYSTEM, 0.5), reading(flicker, 0.0)]))).toEqual(['spin:cleared']);
+    expect(engine.states()[0].instances.map((i) => pidOf(i.instance))).toEqual([42]);
+  });
+});
