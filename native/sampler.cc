@@ -23,6 +23,7 @@
 #include "libbpf-error.h"
 #include "online-cpus.h"
 #include "sampler.skel.h"
+#include "signals-held.h"
 #include "unwind-maps.h"
 // bpf/sampler.h (the record layout) needs the __u64 family from linux/types.h, included above.
 #include "sampler.h"
@@ -106,8 +107,10 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       throw error;
     }
     LibbpfLogCapture log;
-    // The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, say); a
-    // loaded object cannot be loaded again, so each attempt starts from a fresh open.
+    // The verifier gives up with EAGAIN when a signal is pending: signals wait until the load is
+    // done (signals-held.h). A loaded object cannot be loaded again, so each attempt that still
+    // fails starts from a fresh open.
+    SignalsHeld held;
     for (int attempt = 1;; attempt++) {
       skel_ = sampler_bpf__open();
       if (skel_ == nullptr) Fail(env, "open the BPF object", errno, log.Text());

@@ -3,8 +3,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "libbpf-error.h"
+#include "signals-held.h"
 #include "task-stats.skel.h"
 // bpf/task-stats.h (the record layout) needs the __u64 family from linux/types.h, included above.
 #include "task-stats.h"
@@ -29,26 +28,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kMaxRecordBytes = 256u << 20;
 constexpr int kLoadAttempts = 5;
 
-// Blocks every signal for this thread while alive (the ones that arrive stay pending and are
-// delivered when it ends).
-class SignalsHeld {
- public:
-  SignalsHeld() {
-    sigset_t all;
-    sigfillset(&all);
-    held_ = pthread_sigmask(SIG_BLOCK, &all, &previous_) == 0;
-  }
-  ~SignalsHeld() {
-    if (held_) pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-  }
-  SignalsHeld(const SignalsHeld&) = delete;
-  SignalsHeld& operator=(const SignalsHeld&) = delete;
-
- private:
-  sigset_t previous_;
-  bool held_ = false;
-};
-
 // TaskStats: loads the iterator, attaches it once, and on read() creates an iterator fd, reads it
 // to the end and folds the thread records into their processes. Exposed to JS as class
 // `TaskStats`; read() returns column arrays (one entry per process) that the collector turns into
@@ -62,9 +41,8 @@ class TaskStats : public Napi::ObjectWrap<TaskStats> {
   explicit TaskStats(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TaskStats>(info) {
     Napi::Env env = info.Env();
     LibbpfLogCapture log;
-    // The verifier gives up with EAGAIN when a signal is pending: a profiler's SIGPROF, every
-    // millisecond, can make every attempt fail. Signals to this thread wait until the load is
-    // done; and since a loaded object cannot be loaded again, each attempt starts from a fresh open.
+    // Signals wait until the load is done (see signals-held.h); and since a loaded object cannot
+    // be loaded again, each attempt that still fails with EAGAIN starts from a fresh open.
     SignalsHeld held;
     for (int attempt = 1;; attempt++) {
       skel_ = task_stats_bpf__open();
