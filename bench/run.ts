@@ -8,6 +8,7 @@ import { runIngestBench } from './ingest-bench.js';
 import { runNotifyBench } from './notify-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
 import { runRenderBench } from './render-bench.js';
+import { runSelfProfileBench } from './self-profile-bench.js';
 import { formatStoreBench, runStoreBench } from './store-bench.js';
 import { runTriggerLatencyBench } from './trigger-latency-bench.js';
 import { runUnwindTableBench } from './unwind-table-bench.js';
@@ -51,6 +52,16 @@ if (wants('daemon')) {
     );
     console.log(`        perf record -F 99 -a -g, same workload: ${r.perfPercentPerCpu.toFixed(3)}% (${r.perfCpuSeconds.toFixed(2)} s) — ratio tail2d/perf ${ratio.toFixed(2)}: ${pass(ratio < 1)} (below perf)`);
   }
+}
+
+if (selected.has('self-profile')) {
+  const r = await runSelfProfileBench(1000, Number(process.env.TAIL2_BENCH_SECONDS ?? 60));
+  console.log(`\ntail2d profiled by tail2 record --pid at ${r.frequency} Hz for ${r.seconds} s (1,000 processes, every CPU busy): ${r.samples} samples = ${((r.samples / r.frequency / r.seconds) * 100).toFixed(2)}% of one core`);
+  console.log(`  flamegraph: ${r.svgPath}; folded: ${r.foldedPath}`);
+  console.log('  most self time:');
+  for (const f of r.topSelf) console.log(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name.slice(0, 110)}`);
+  console.log('  most total time (below the frames every stack has):');
+  for (const f of r.topTotal) console.log(`    ${(f.share * 100).toFixed(1).padStart(5)}%  ${f.name.slice(0, 110)}`);
 }
 
 if (wants('accuracy')) {
