@@ -8,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <csignal>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -43,6 +45,26 @@ struct Batch {
   uint64_t records = 0;
 };
 
+
+// Blocks SIGPROF on the calling thread for its lifetime (a pending one is delivered at the end).
+class ProfilerSignalBlock {
+ public:
+  ProfilerSignalBlock() {
+    sigset_t profiler;
+    sigemptyset(&profiler);
+    sigaddset(&profiler, SIGPROF);
+    blocked_ = pthread_sigmask(SIG_BLOCK, &profiler, &previous_) == 0;
+  }
+  ~ProfilerSignalBlock() {
+    if (blocked_) pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  ProfilerSignalBlock(const ProfilerSignalBlock&) = delete;
+  ProfilerSignalBlock& operator=(const ProfilerSignalBlock&) = delete;
+
+ private:
+  sigset_t previous_;
+  bool blocked_ = false;
+};
 
 uint32_t RoundUpToPowerOfTwo(uint32_t value) {
   uint32_t result = kMinRingBytes;
@@ -106,8 +128,12 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       throw error;
     }
     LibbpfLogCapture log;
-    // The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, say); a
-    // loaded object cannot be loaded again, so each attempt starts from a fresh open.
+    // The verifier gives up with EAGAIN when a signal is pending. A CPU profiler's SIGPROF
+    // (node --cpu-prof, every millisecond) would make every attempt fail, so it waits on this
+    // thread until the load is done (a few samples of the profile are lost, nothing else).
+    // Other signals still interrupt; a loaded object cannot be loaded again, so each attempt
+    // starts from a fresh open.
+    ProfilerSignalBlock profiler_signal;
     for (int attempt = 1;; attempt++) {
       skel_ = sampler_bpf__open();
       if (skel_ == nullptr) Fail(env, "open the BPF object", errno, log.Text());
