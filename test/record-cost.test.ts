@@ -3,9 +3,11 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
+import { Profile } from 'pprof-format';
 import { parseFolded } from '../daemon/formats/folded.js';
 import { recordCacheDir } from '../daemon/cli/record-cache-dir.js';
-import { buildCFixture, cliPath, runCli, startFixture, testOutput } from './helpers/fixtures.js';
+import { buildCFixture, cliPath, runCli, startCli, startFixture, testOutput } from './helpers/fixtures.js';
 
 // What `tail2 record` does to cost its host less (issue 14), with the real CLI and real BPF.
 const out = join(testOutput, 'record-cost');
@@ -56,6 +58,38 @@ describe('tail2 record, what it keeps and loads', () => {
     const full = [...folded].filter(([path]) => /main;outer;middle;leaf_spin$/.test(path)).reduce((a, [, n]) => a + n, 0);
     expect(total).toBeGreaterThan(0);
     expect(full / total).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('leaves its own tail2-reader processes out of a recording of the host', async () => {
+    const output = join(out, 'host.pb.gz');
+    const cli = startCli(['record', '--duration', '3s', '-o', output]);
+    const readers = new Set<number>();
+    // Its readers, seen while it records (they are its children).
+    while (cli.child.exitCode === null && !cli.stderr().includes('wrote')) {
+      for (const task of (() => {
+        try {
+          return readdirSync(`/proc/${cli.child.pid}/task`);
+        } catch {
+          return [];
+        }
+      })()) {
+        try {
+          for (const pid of readFileSync(`/proc/${cli.child.pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) readers.add(Number(pid));
+        } catch {
+          // the task ended
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const result = await cli.done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(readers.size).toBeGreaterThan(0);
+    const profile = Profile.decode(gunzipSync(readFileSync(output)));
+    const pidKey = profile.stringTable.strings.indexOf('pid');
+    const pids = new Set(profile.sample.map((sample) => Number(sample.label.find((label) => Number(label.key) === pidKey)?.num)));
+    expect(pids.size).toBeGreaterThan(1); // the host, not nothing
+    for (const reader of readers) expect(pids.has(reader)).toBe(false);
+    expect(pids.has(cli.child.pid!)).toBe(false);
   });
 
   it('takes the cache directory from XDG_CACHE_HOME when it is absolute, else ~/.cache', () => {

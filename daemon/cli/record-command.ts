@@ -15,6 +15,7 @@ import { unwindCapacities } from '../unwind/unwind-budget.js';
 import { UnwindLoader } from '../unwind/unwind-loader.js';
 import { processAlive } from '../unwind/process-alive.js';
 import { recordCacheDir } from './record-cache-dir.js';
+import { OwnChildren } from './own-children.js';
 
 /** Kernel memory for the unwind tables of a recording: one process, or a host's worth for a while. */
 const RECORD_UNWIND_MEMORY = 64 << 20;
@@ -70,8 +71,11 @@ export async function runRecord(options: RecordOptions): Promise<RecordSummary> 
 async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<RecordSummary> {
   const withTables = (options.unwind ?? 'auto') === 'auto';
   let loader: UnwindLoader | undefined;
-  const recording = new Recording((pid, startTimeNs) => files.snapshot(pid, startTimeNs), {
-    tablesWanted: (pid, startTimeNs, unknownMapping) => loader?.tablesWanted(pid, startTimeNs, unknownMapping),
+  // Host-wide, the recorder's own tail2-reader processes are sampled too: they are left out.
+  const own = new OwnChildren();
+  const ours = (pid: number) => !options.pid && (pid === process.pid || own.has(pid));
+  const recording = new Recording((pid, startTimeNs) => (ours(pid) ? Promise.resolve(undefined) : files.snapshot(pid, startTimeNs)), {
+    tablesWanted: (pid, startTimeNs, unknownMapping) => (ours(pid) ? undefined : loader?.tablesWanted(pid, startTimeNs, unknownMapping)),
     gone: (pid, startTimeNs) => loader?.gone(pid, startTimeNs),
   });
   const sampler = new StackSampler({
@@ -128,7 +132,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   }
   const includeProcess = (pid: number, comm: string, cmdline: string | undefined): boolean => {
     if (pid === 0) return options.includeIdle === true;
-    if (pid === process.pid && !options.pid) return false; // the recorder itself is noise
+    if (ours(pid)) return false; // the recorder itself is noise
     if (!pattern) return true;
     return pattern.test(comm) || (cmdline !== undefined && pattern.test(cmdline));
   };
