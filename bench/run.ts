@@ -7,6 +7,7 @@ import { runDaemonCostBench } from './daemon-cost-bench.js';
 import { runIngestBench } from './ingest-bench.js';
 import { runNotifyBench } from './notify-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
+import { runRecordBench } from './record-bench.js';
 import { runRenderBench } from './render-bench.js';
 import { runSelfProfileBench } from './self-profile-bench.js';
 import { formatStoreBench, runStoreBench } from './store-bench.js';
@@ -38,6 +39,16 @@ if (wants('overhead')) {
   console.log(`  tail2 start to stop (BPF load + sampling + ingest, no Node start-up): ${r.tail2SamplingCpuSeconds.toFixed(3)} CPU s — ratio to perf ${r.samplingRatio.toFixed(2)}: ${pass(r.samplingRatio < 1)} (below perf)`);
   console.log(`  tail2 steady state (last 2/3 of the run):  ${(r.tail2SteadyCpuPerSecond * 1000).toFixed(2)} ms CPU/s = ${r.tail2SteadyPercentPerCpu.toFixed(3)}% of one core per sampled CPU — ${pass(r.tail2SteadyPercentPerCpu <= 0.3)} (≤ 0.3%)`);
   console.log(`  tail2 BPF program time (charged to the sampled tasks, not to tail2): ${(r.tail2BpfSeconds * 1000).toFixed(1)} ms`);
+}
+
+if (wants('record')) {
+  const r = await runRecordBench(Number(process.env.TAIL2_BENCH_SECONDS ?? 15));
+  const run = (x: (typeof r.warm)[number]) =>
+    `${(x.processCpuSeconds + x.bpfSeconds).toFixed(3)} CPU s (processes ${x.processCpuSeconds.toFixed(3)} s, of which GNU time sees ${x.timeCpuSeconds.toFixed(3)} s, + BPF ${x.bpfSeconds.toFixed(3)} s; ${x.wallSeconds.toFixed(1)} s wall)`;
+  console.log(`\ntail2 record for ${r.seconds} s, every process, default unwinding, every CPU busy (${r.cpus} CPUs), every process it starts (a cgroup's CPU) + its BPF programs (${r.first.programs.join(', ')}):`);
+  console.log(`  first run (unwind-table cache possibly cold): ${run(r.first)}`);
+  for (const [i, x] of r.warm.entries()) console.log(`  run ${i + 2}: ${run(x)}; perf record -F 99 -a -g before it: ${r.perfCpuSeconds[i].toFixed(3)} CPU s`);
+  console.log(`  median ratio tail2 record / perf record: ${r.ratio.toFixed(2)} — ${pass(r.ratio < 1)} (below perf)`);
 }
 
 if (wants('daemon')) {

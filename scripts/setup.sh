@@ -3,7 +3,7 @@
 # `npm test` and `npm run bench` work on a fresh Debian machine (as root) and stay fast afterwards:
 #   Debian packages (apt-get) -> npm packages (npm ci) -> BPF objects + skeletons (bpf/Makefile)
 #   -> tail2-reader (native/reader/Makefile) -> native addon (node-gyp) -> TypeScript (tsc)
-#   -> browser code (views/client/: tsc checks it, rolldown bundles it).
+#   -> tail2 record's bundle (scripts/build-record.mjs) -> browser code (views/client/: tsc checks it, rolldown bundles it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +64,15 @@ if [ ! -f "$stamp" ] || [ -n "$(find daemon triggers notifiers bench harness vie
   log "compiling TypeScript"
   npx tsc -p tsconfig.json
   touch "$stamp"
+fi
+
+# --- `tail2 record` as one bundle (dist/bundle/), loaded by the CLI in place of its ~150 modules
+record_stamp=dist/.record-stamp
+if [ ! -f "$record_stamp" ] || [ "$stamp" -nt "$record_stamp" ] || [ scripts/build-record.mjs -nt "$record_stamp" ]; then
+  log "bundling tail2 record"
+  rm -rf dist/bundle
+  node scripts/build-record.mjs
+  touch "$record_stamp"
 fi
 
 # --- Browser code: the incident page's script (dist/static/) and the SVG flamegraphs' (dist/embedded/)

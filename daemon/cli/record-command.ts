@@ -14,6 +14,8 @@ import { UnwindTables } from '../unwind/unwind-tables.js';
 import { unwindCapacities } from '../unwind/unwind-budget.js';
 import { UnwindLoader } from '../unwind/unwind-loader.js';
 import { processAlive } from '../unwind/process-alive.js';
+import { recordCacheDir } from './record-cache-dir.js';
+import { OwnChildren } from './own-children.js';
 
 /** Kernel memory for the unwind tables of a recording: one process, or a host's worth for a while. */
 const RECORD_UNWIND_MEMORY = 64 << 20;
@@ -69,8 +71,11 @@ export async function runRecord(options: RecordOptions): Promise<RecordSummary> 
 async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<RecordSummary> {
   const withTables = (options.unwind ?? 'auto') === 'auto';
   let loader: UnwindLoader | undefined;
-  const recording = new Recording((pid, startTimeNs) => files.snapshot(pid, startTimeNs), {
-    tablesWanted: (pid, startTimeNs, unknownMapping) => loader?.tablesWanted(pid, startTimeNs, unknownMapping),
+  // Host-wide, the recorder's own tail2-reader processes are sampled too: they are left out.
+  const own = new OwnChildren();
+  const ours = (pid: number) => !options.pid && (pid === process.pid || own.has(pid));
+  const recording = new Recording((pid, startTimeNs) => (ours(pid) ? Promise.resolve(undefined) : files.snapshot(pid, startTimeNs)), {
+    tablesWanted: (pid, startTimeNs, unknownMapping) => (ours(pid) ? undefined : loader?.tablesWanted(pid, startTimeNs, unknownMapping)),
     gone: (pid, startTimeNs) => loader?.gone(pid, startTimeNs),
   });
   const sampler = new StackSampler({
@@ -82,8 +87,12 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   let startedNs = Number(process.hrtime.bigint());
   const cpus = sampler.start();
   const maps = sampler.unwindMaps();
+  let tables: UnwindTables | undefined;
   if (maps) {
-    loader = new UnwindLoader({ maps, tables: new UnwindTables({ files }), snapshot: (pid, startTimeNs) => files.snapshot(pid, startTimeNs), alive: processAlive });
+    // Kept on disk between recordings: a second `tail2 record` reads the tables of the host's
+    // binaries back instead of compiling them again (most of tail2-reader's work while sampling).
+    tables = new UnwindTables({ files, stateDir: recordCacheDir(), onProblem: cacheProblem(options.log) });
+    loader = new UnwindLoader({ maps, tables, snapshot: (pid, startTimeNs) => files.snapshot(pid, startTimeNs), alive: processAlive });
     // One process: its recording starts once its tables are loaded, so that none of its stacks
     // is a frame-pointer walk. Host-wide, each process is walked with tables from the moment its
     // own are loaded (its first ~100 ms are frame-pointer walks), and nothing waits.
@@ -108,6 +117,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     await sampler.stop();
     loader?.close();
   }
+  await tables?.flush(); // the tables compiled in this run, on disk for the next
   const stoppedNs = Number(process.hrtime.bigint());
   const stats = sampler.stats();
 
@@ -122,7 +132,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   }
   const includeProcess = (pid: number, comm: string, cmdline: string | undefined): boolean => {
     if (pid === 0) return options.includeIdle === true;
-    if (pid === process.pid && !options.pid) return false; // the recorder itself is noise
+    if (ours(pid)) return false; // the recorder itself is noise
     if (!pattern) return true;
     return pattern.test(comm) || (cmdline !== undefined && pattern.test(cmdline));
   };
@@ -173,6 +183,16 @@ async function tablesLoaded(sampler: StackSampler, loader: UnwindLoader, pid: nu
     await sampler.flush(50);
     await Promise.race([loader.idle(), sleep(50)]);
   }
+}
+
+/** The unwind-table cache's problems, each said once: a cache that cannot work costs time, not the recording. */
+function cacheProblem(log: RecordOptions['log']): (message: string) => void {
+  const said = new Set<string>();
+  return (message) => {
+    if (said.has(message)) return;
+    said.add(message);
+    log(`tail2: warning: ${message}`);
+  };
 }
 
 /** Validates `--process`: an invalid regular expression is a usage error naming it. */

@@ -1,12 +1,9 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Tail2Error } from '../model/tail2-error.js';
 import { parseDuration } from '../model/duration.js';
-import { parseProcessPattern, runRecord } from './record-command.js';
 import { UNWIND_MODES, type UnwindMode } from '../model/unwind-table.js';
-import { registerDaemonCommands } from './daemon-commands.js';
-import { registerInstallCommand } from './install-command.js';
-import { registerRulesCommand } from './rules-command.js';
 
 function durationOption(text: string): number {
   try {
@@ -37,6 +34,17 @@ function stderrLogger(): (line: string, transient?: boolean) => void {
   };
 }
 
+/**
+ * record-command.js, from its bundle (scripts/build-record.mjs) when the build made one: a
+ * recording's start-up is part of what it costs the host, and one file loads in a fifth of the
+ * time of the ~150 modules it is made of. Imported here, not above, for the same reason.
+ */
+async function loadRecordCommand(): Promise<typeof import('./record-command.js')> {
+  const bundle = new URL('../../bundle/record-command.js', import.meta.url);
+  if (existsSync(bundle)) return (await import(bundle.href)) as typeof import('./record-command.js');
+  return import('./record-command.js');
+}
+
 const program = new Command('tail2').description('tail2: always-on eBPF profiler that turns incidents into flamegraphs').showHelpAfterError();
 
 program
@@ -59,6 +67,7 @@ program
     const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
     process.once('SIGINT', interrupt);
     process.once('SIGTERM', interrupt);
+    const { parseProcessPattern, runRecord } = await loadRecordCommand();
     await runRecord({
       durationMs: options.duration,
       frequency: options.frequency,
@@ -72,9 +81,18 @@ program
     });
   });
 
-registerRulesCommand(program);
-registerDaemonCommands(program);
-registerInstallCommand(program);
+// `tail2 record` loads none of the other commands' modules (YAML, the rules, the daemon's
+// status schemas): its start-up is part of what a recording costs the host.
+if (process.argv[2] !== 'record') {
+  const [{ registerRulesCommand }, { registerDaemonCommands }, { registerInstallCommand }] = await Promise.all([
+    import('./rules-command.js'),
+    import('./daemon-commands.js'),
+    import('./install-command.js'),
+  ]);
+  registerRulesCommand(program);
+  registerDaemonCommands(program);
+  registerInstallCommand(program);
+}
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof Tail2Error) {

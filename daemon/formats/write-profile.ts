@@ -1,11 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { Tail2Error } from '../model/tail2-error.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
-import { renderFlamegraphPng } from './flamegraph-png.js';
-import { renderFlamegraphSvg } from './flamegraph-svg.js';
-import { renderFolded } from './folded.js';
-import { encodePprofGzip, type PprofOptions } from './pprof.js';
-import { renderSpeedscope } from './speedscope.js';
+import type { PprofOptions } from './pprof.js';
 
 /** Output formats, chosen by the file name's ending. */
 export const OUTPUT_FORMATS = [
@@ -34,19 +30,32 @@ export interface RenderProfileOptions {
   pprof?: PprofOptions;
 }
 
-/** Renders `profile` in the format of `path`'s ending. */
+/**
+ * Renders `profile` in the format of `path`'s ending. Each renderer is imported when first asked
+ * for: `tail2 record -o x.pb.gz` loads neither the SVG renderer nor resvg (the PNG one).
+ */
 export async function renderProfile(profile: SymbolizedProfile, ending: OutputEnding, options: RenderProfileOptions = {}): Promise<Buffer> {
   switch (ending) {
-    case '.speedscope.json':
+    case '.speedscope.json': {
+      const { renderSpeedscope } = await import('./speedscope.js');
       return Buffer.from(JSON.stringify(renderSpeedscope(profile, profile.title)));
-    case '.pb.gz':
+    }
+    case '.pb.gz': {
+      const { encodePprofGzip } = await import('./pprof.js');
       return encodePprofGzip(profile, options.pprof);
-    case '.folded':
+    }
+    case '.folded': {
+      const { renderFolded } = await import('./folded.js');
       return Buffer.from(renderFolded(profile));
-    case '.svg':
+    }
+    case '.svg': {
+      const { renderFlamegraphSvg } = await import('./flamegraph-svg.js');
       return Buffer.from(renderFlamegraphSvg(profile, { title: profile.title }));
-    case '.png':
+    }
+    case '.png': {
+      const { renderFlamegraphPng } = await import('./flamegraph-png.js');
       return renderFlamegraphPng(profile, { title: profile.title ?? 'tail2 profile', subtitle: `${profile.samples.stack.length.toLocaleString('en-US')} samples at ${profile.frequency} Hz` });
+    }
   }
 }
 

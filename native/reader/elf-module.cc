@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -437,13 +438,93 @@ const std::string& Module::FunctionName(Dwarf_Die* die) {
   return names_.emplace(named.addr, Capped(std::move(name))).first->second;
 }
 
+namespace {
+
+int BindingRank(const GElf_Sym& sym) {
+  switch (GELF_ST_BIND(sym.st_info)) {
+    case STB_GLOBAL:
+      return 3;
+    case STB_WEAK:
+      return 2;
+    case STB_LOCAL:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+void Module::IndexSymbols() {
+  indexed_ = true;
+  const int count = dwfl_module_getsymtab(mod_);
+  for (int i = 1; i < count; i++) {
+    GElf_Sym sym;
+    GElf_Addr start = 0;
+    GElf_Word shndx = SHN_UNDEF;
+    Elf* elf = nullptr;
+    Dwarf_Addr bias = 0;
+    const char* name = dwfl_module_getsym_info(mod_, i, &sym, &start, &shndx, &elf, &bias);
+    // Data symbols are indexed too, as libdwfl weighs them: one that holds the address, or ends
+    // after a label, hides a code symbol the same way (Lookup then names no symbol).
+    const int type = GELF_ST_TYPE(sym.st_info);
+    if (name == nullptr || name[0] == '\0' || shndx == SHN_UNDEF || type == STT_SECTION || type == STT_FILE || type == STT_TLS) continue;
+    IndexedSymbol entry{start, start + sym.st_size, 0, 0, name, static_cast<uint32_t>(i), static_cast<uint8_t>(BindingRank(sym)), IsCodeSymbol(sym)};
+    if (sym.st_size == 0) {
+      // A label is only taken for addresses of its own section (libdwfl's rule too).
+      GElf_Shdr shdr;
+      Elf_Scn* scn = elf != nullptr && shndx != SHN_ABS && shndx < SHN_LORESERVE ? elf_getscn(elf, shndx) : nullptr;
+      if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) continue;
+      entry.sectionStart = shdr.sh_addr + bias;
+      entry.sectionEnd = entry.sectionStart + shdr.sh_size;
+    }
+    symbols_.push_back(entry);
+  }
+  std::sort(symbols_.begin(), symbols_.end(), [](const IndexedSymbol& a, const IndexedSymbol& b) {
+    return a.start != b.start ? a.start < b.start : a.order < b.order;
+  });
+  maxEnd_.resize(symbols_.size());
+  GElf_Addr highest = 0;
+  for (size_t i = 0; i < symbols_.size(); i++) maxEnd_[i] = highest = std::max(highest, symbols_[i].end);
+}
+
+// The symbol (code or data) with a size whose range holds `addr`, the closest start first; among equal starts
+// GLOBAL over WEAK over LOCAL, then the smaller, then the first in the table. Without one, the
+// closest label (sizeless symbol) in the same section, if no sized symbol ends between it and
+// `addr`. The backward scan stops where no earlier symbol reaches `addr` (maxEnd_), so it visits
+// only the symbols that hold it. A data symbol found means no name, as with libdwfl's answer.
+const char* Module::CodeSymbol(GElf_Addr addr) {
+  if (!indexed_) IndexSymbols();
+  auto after = std::upper_bound(symbols_.begin(), symbols_.end(), addr,
+                                [](GElf_Addr a, const IndexedSymbol& s) { return a < s.start; });
+  if (after == symbols_.begin()) return nullptr;
+  const size_t last = static_cast<size_t>(after - symbols_.begin()) - 1;
+  const IndexedSymbol* best = nullptr;
+  auto better = [](const IndexedSymbol& a, const IndexedSymbol& b) {  // a over b, same start
+    if (a.binding != b.binding) return a.binding > b.binding;
+    if (a.end != b.end) return a.end < b.end;
+    return a.order < b.order;
+  };
+  for (size_t j = last + 1; j-- > 0 && maxEnd_[j] > addr;) {
+    const IndexedSymbol& s = symbols_[j];
+    if (best != nullptr && s.start < best->start) break;
+    if (s.end > addr && (best == nullptr || better(s, *best))) best = &s;
+  }
+  if (best != nullptr) return best->code ? best->name : nullptr;
+  // No sized symbol holds addr, so every one at or below it ends at or before it: a label
+  // below the highest such end belongs to that function, not to addr.
+  const GElf_Addr minLabel = maxEnd_[last];
+  for (size_t j = last + 1; j-- > 0 && symbols_[j].start >= minLabel;) {
+    const IndexedSymbol& s = symbols_[j];
+    if (best != nullptr && s.start < best->start) break;
+    if (s.end == s.start && addr >= s.sectionStart && addr < s.sectionEnd && (best == nullptr || better(s, *best))) best = &s;
+  }
+  return best != nullptr && best->code ? best->name : nullptr;
+}
+
 Stack Module::Lookup(GElf_Addr addr) {
   Stack stack;
-  GElf_Sym sym;
-  GElf_Off symOffset = 0;
-  const char* symbol =
-      dwfl_module_addrinfo(mod_, addr, &symOffset, &sym, nullptr, nullptr, nullptr);
-  if (symbol != nullptr && (!IsCodeSymbol(sym) || symbol[0] == '\0')) symbol = nullptr;
+  const char* symbol = CodeSymbol(addr);
 
   Dwarf_Addr dwBias = 0;
   Dwarf_Die* cuDie = dwfl_module_addrdie(mod_, addr, &dwBias);

@@ -86,6 +86,11 @@ class Module {
  private:
   bool ToAddress(uint64_t fileOffset, GElf_Addr* addr) const;
   Stack Lookup(GElf_Addr addr);
+  // The code symbol holding `addr` (module address), or nullptr: what dwfl_module_addrinfo
+  // answers when its symbol is code, from an index built on the first lookup. libdwfl scans the whole symbol
+  // table on every call, which for a binary with 100,000 symbols was most of a recording's cost.
+  const char* CodeSymbol(GElf_Addr addr);
+  void IndexSymbols();
   const std::string& FunctionName(Dwarf_Die* die);
 
   DwflPtr dwfl_;
@@ -96,4 +101,17 @@ class Module {
   // Function names by the DIE that names them (Dwarf_Die::addr is unique across the main and
   // alternate debug files); both demangling and qualifying by scope are worth doing once.
   std::unordered_map<const void*, std::string> names_;
+
+  struct IndexedSymbol {
+    GElf_Addr start;
+    GElf_Addr end;  // start + st_size; == start for a sizeless symbol (an assembly label)
+    GElf_Addr sectionStart, sectionEnd;  // the symbol's section, module addresses (sizeless ones)
+    const char* name;  // in the Elf's string table: valid while dwfl_ lives
+    uint32_t order;    // index in the symbol table: the first of equals wins, as in libdwfl
+    uint8_t binding;   // GLOBAL 3, WEAK 2, LOCAL 1, other 0: higher is preferred
+    bool code;         // FUNC, GNU_IFUNC or NOTYPE: a name Lookup reports
+  };
+  bool indexed_ = false;
+  std::vector<IndexedSymbol> symbols_;  // by start, then order
+  std::vector<GElf_Addr> maxEnd_;       // maxEnd_[i]: the highest end of symbols_[0..i]
 };

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -29,9 +29,35 @@ describe('kallsyms', () => {
     expect(symbols.resolve(0xffffffff80000000n)).toBeUndefined();
   });
 
-  it('reads this kernel', () => {
+  it('sorts lines out of address order (modules), and tells addresses apart that differ only in the high half', () => {
+    const path = join(dir, 'kallsyms-unsorted');
+    writeFileSync(
+      path,
+      [
+        'ffffffffc0b00000 t mod_b_fn\t[mod_b]',
+        'ffffffff81000000 T _stext',
+        'ffffffffc0a00000 W mod_a_fn\t[mod_a]',
+        'fffffffe81000000 T lower_half_twin',
+        'ffffffff81000100 w weak_fn',
+        'ffffffff81000200 r not_text',
+        'garbage line',
+        '',
+      ].join('\n'),
+    );
+    const symbols = KernelSymbols.load(path);
+    expect(symbols.resolve(0xffffffffc0a00004n)).toEqual({ name: 'mod_a_fn', module: '[mod_a]' });
+    expect(symbols.resolve(0xffffffffc0b00004n)).toEqual({ name: 'mod_b_fn', module: '[mod_b]' });
+    expect(symbols.resolve(0xffffffff81000280n)?.name).toBe('weak_fn');
+    expect(symbols.resolve(0xffffffff80000000n)?.name).toBe('lower_half_twin');
+    expect(symbols.resolve(0xfffffffe80ffffffn)).toBeUndefined();
+  });
+
+  it('reads this kernel, and names a function of it as the file does', () => {
     const symbols = KernelSymbols.load();
     expect(symbols.available).toBe(true);
+    const line = readFileSync('/proc/kallsyms', 'utf8').split('\n').find((l) => / T (vfs_read|ksys_read)$/.test(l))!;
+    const [address, , name] = line.split(' ');
+    expect(symbols.resolve(BigInt(`0x${address}`) + 1n)?.name).toBe(name);
   });
 });
 
