@@ -31,8 +31,12 @@ import { UnwindTables } from '../unwind/unwind-tables.js';
 import { StatusReport } from './status-report.js';
 import { TAIL2_VERSION } from './version.js';
 
-/** Unwind tables kept in tail2d's memory besides the kernel's copy and the disk cache. */
-const UNWIND_TABLES_IN_MEMORY_BYTES = 8 * 1024 * 1024;
+/**
+ * Unwind tables kept in tail2d's memory besides the kernel's copy and the disk cache: the loader
+ * asks for a table only when the kernel does not hold its file, which the disk cache answers in a
+ * read. 8 MiB here were 8 MB of an idle daemon's RSS (bench/RESULTS.md, "Memory").
+ */
+const UNWIND_TABLES_IN_MEMORY_BYTES = 2 * 1024 * 1024;
 
 const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigint()) - (Date.now() - wallMs) * 1e6;
 
