@@ -5,6 +5,7 @@ import { runBurstBench } from './burst-bench.js';
 import { runCollectorBench } from './collector-bench.js';
 import { runDaemonCostBench } from './daemon-cost-bench.js';
 import { runIngestBench } from './ingest-bench.js';
+import { formatMemoryReading, runMemoryBench } from './memory-bench.js';
 import { runNotifyBench } from './notify-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
 import { runRecordBench } from './record-bench.js';
@@ -106,6 +107,17 @@ if (wants('bursts')) {
         `target peak ≤ max_memory + 160 MiB (${mb(limit)}): ${pass(p.peakRss <= limit)}`,
     );
   }
+}
+
+if (wants('memory')) {
+  // Issue 14's targets for this 2-CPU VM.
+  const idleTarget = 90e6;
+  const loadedTarget = 128e6;
+  const r = await runMemoryBench(Number(process.env.TAIL2_BENCH_MINUTES ?? 10), Number(process.env.TAIL2_BENCH_PROCESSES ?? 1000));
+  console.log(`\ntail2d memory, example rules, 99 Hz, table unwinding (breakdown from /api/status):`);
+  for (const line of formatMemoryReading('idle, settled', r.idle, idleTarget)) console.log(line);
+  const loaded = `after ${r.minutes} min with every CPU busy (${r.incidents} incidents written)`;
+  for (const line of formatMemoryReading(loaded, r.loaded, loadedTarget)) console.log(line);
 }
 
 if (wants('collector')) {

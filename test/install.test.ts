@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../daemon/config/load-config.js';
 import { startDaemon } from './helpers/daemon-process.js';
-import { daemonNodeFlags } from '../harness/daemon-command.js';
+import { daemonAllocatorEnvironment, daemonNodeFlags } from '../harness/daemon-command.js';
 import { cliPath, repoRoot, runCli } from './helpers/fixtures.js';
 
 // `tail2 install` into scratch roots: the root-owned copy the service runs, the unit systemd
@@ -198,5 +198,8 @@ describe('tail2 install', () => {
     expect(daemonNodeFlags).toContain('--max-semi-space-size=4');
     const start = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
     expect(start).toContain(`node ${daemonNodeFlags.join(' ')} dist/daemon/cli/tail2d.js `);
+    // And with the same allocator settings (the unit's Environment=MALLOC_…).
+    expect(daemonAllocatorEnvironment).toContain('MALLOC_ARENA_MAX=2');
+    expect(start).toContain(`${daemonAllocatorEnvironment.join(' ')} node `);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatStatus } from '../daemon/cli/status-text.js';
 import { daemonStatusSchema, type DaemonStatus } from '../daemon/model/daemon-status.js';
-import { quietDaemonStatus } from './helpers/daemon-status.js';
+import { quietDaemonStatus, quietMemoryBreakdown } from './helpers/daemon-status.js';
 
 const MIB = 1048576;
 
@@ -74,7 +74,7 @@ describe('tail2 status (text)', () => {
     const quiet = quietDaemonStatus();
     const lines = formatStatus({
       ...quiet,
-      memory: { max_bytes: 64 * MIB, bytes: 3 * MIB, parts: { samples: MIB, processes: 2 * MIB }, evicted: { samples: 2, processes: 1 }, heap_used_bytes: 30 * MIB, rss_bytes: 110 * MIB },
+      memory: { max_bytes: 64 * MIB, bytes: 3 * MIB, parts: { samples: MIB, processes: 2 * MIB }, evicted: { samples: 2, processes: 1 }, heap_used_bytes: 30 * MIB, rss_bytes: 110 * MIB, breakdown: quietMemoryBreakdown() },
       symbols: {
         problems: {
           counts: { ENOTREG: 2, ETIMEDOUT: 1 },
@@ -90,6 +90,13 @@ describe('tail2 status (text)', () => {
     });
     const text = lines.join('\n');
     expect(text).toContain('memory:   3.0 MiB of the 64.0 MiB budget (samples 1.0 MiB, processes 2.0 MiB); 3 things evicted to stay within it; V8 heap 30.0 MiB, RSS 110.0 MiB');
+    // Where the RSS goes, share by share, and what the parts hold within it.
+    expect(lines).toContain(
+      '          RSS 116.0 MiB: V8 heap 32.0 MiB (23.0 MiB used of 34.0 MiB), array buffers 4.0 MiB, other external 2.0 MiB, BPF maps 2.0 MiB, code and libraries 46.0 MiB, not accounted 30.0 MiB',
+    );
+    expect(lines).toContain(
+      '          held: samples 0.8 MiB, stacks 0.3 MiB, processes 0.3 MiB, metric history 0.1 MiB, rule instances 0.0 MiB, collectors 0.1 MiB, unwind tables 3.0 MiB; symbol caches in tail2-reader 50.0 MiB (their own RSS)',
+    );
     expect(text).toContain('symbols:  ENOTREG 2, ETIMEDOUT 1; 1 files set aside; tail2-reader restarted 1 times');
     expect(text).toContain('/tmp/perf-42.map\\x1b]0;pwned\\x07\\x0afake line: ENOTREG is a FIFO');
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/); // only the line breaks between lines

@@ -75,8 +75,14 @@ const PART_NAMES: Record<string, string> = {
 function memoryLines(memory: MemoryStatus): string[] {
   const parts = Object.entries(memory.parts).map(([name, bytes]) => `${PART_NAMES[name] ?? name} ${mib(bytes)}`);
   const evicted = Object.values(memory.evicted).reduce((sum, n) => sum + n, 0);
+  const { rss, v8_heap: heap, held, ...breakdown } = memory.breakdown;
   return [
     `memory:   ${mib(memory.bytes)} of the ${mib(memory.max_bytes)} budget (${parts.join(', ')}); ${evicted} things evicted to stay within it; V8 heap ${mib(memory.heap_used_bytes)}, RSS ${mib(memory.rss_bytes)}`,
+    `          RSS ${mib(breakdown.rss_bytes)}: V8 heap ${mib(rss.v8_heap_bytes)} (${mib(heap.used_bytes)} used of ${mib(heap.total_bytes)}), array buffers ${mib(rss.array_buffers_bytes)}, ` +
+      `other external ${mib(rss.external_bytes)}, BPF maps ${mib(rss.bpf_maps_bytes)}, code and libraries ${mib(rss.code_bytes)}, not accounted ${mib(rss.unaccounted_bytes)}`,
+    `          held: samples ${mib(held.samples_bytes)}, stacks ${mib(held.stacks_bytes)}, processes ${mib(held.processes_bytes)}, metric history ${mib(held.metric_history_bytes)}, ` +
+      `rule instances ${mib(held.rule_instances_bytes)}, collectors ${mib(held.collectors_bytes)}, unwind tables ${mib(held.unwind_tables_bytes)}; ` +
+      `symbol caches in tail2-reader ${mib(breakdown.symbol_readers_rss_bytes)} (their own RSS)`,
   ];
 }
 

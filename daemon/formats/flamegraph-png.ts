@@ -3,8 +3,9 @@
  * flamegraph (same layout, colours and escaping, no script) rasterized by resvg.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Resvg } from '@resvg/resvg-js';
+import type * as ResvgModule from '@resvg/resvg-js';
 import { PROFILE_KINDS } from '../model/profile-kind.js';
 import { weightPerStack, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 import { renderFlamegraphSvg } from './flamegraph-svg.js';
@@ -38,6 +39,15 @@ const FONT_FILES = ['DejaVuSansMono.ttf', 'DejaVuSansMono-Bold.ttf', 'DejaVuSans
 
 let checkedFonts: string[] | undefined;
 
+const require = createRequire(import.meta.url);
+let resvgModule: typeof ResvgModule | undefined;
+/**
+ * resvg, loaded at the first PNG rather than at start: its native library and bindings are some
+ * 8 MB of RSS that a daemon holds for nothing until a capture (bench/RESULTS.md, "Memory").
+ * A synchronous require, so that rendering stays a plain function call.
+ */
+const resvg = (): typeof ResvgModule => (resvgModule ??= require('@resvg/resvg-js') as typeof ResvgModule);
+
 /**
  * Renders the profile's flamegraph as a PNG (8-bit RGBA) exactly `width` px wide, with the title
  * and a description of what it shows — whose samples, how many, the hottest functions — as the
@@ -60,7 +70,7 @@ export function renderFlamegraphPng(profile: SymbolizedProfile, options: Flamegr
     // Boxes under half a pixel are faint slivers once rasterized, and each one costs resvg time.
     minWidthPx: 0.5,
   });
-  const resvg = new Resvg(svg, {
+  const renderer = new (resvg().Resvg)(svg, {
     fitTo: { mode: 'original' },
     font: {
       fontFiles: fontFiles(),
@@ -71,7 +81,7 @@ export function renderFlamegraphPng(profile: SymbolizedProfile, options: Flamegr
     },
     logLevel: 'off',
   });
-  return withPngText(resvg.render().asPng(), [
+  return withPngText(renderer.render().asPng(), [
     ['Title', options.title],
     ['Description', describeFlamegraph(profile, options)],
   ]);

@@ -218,8 +218,59 @@ export const selfStatusSchema = z.object({
 export type SelfStatus = z.infer<typeof selfStatusSchema>;
 
 /**
+ * Where tail2d's resident memory goes, read from /proc/self/smaps and V8 at the time of the status
+ * (bytes). `rss` splits `rss_bytes` into shares that do not overlap and sum to it; `held` is what
+ * tail2d's own parts hold, inside the V8 heap and the array buffers.
+ */
+export const memoryBreakdownSchema = z.object({
+  /** The resident set these shares divide (the sum of smaps' Rss, read with them). */
+  rss_bytes: z.number(),
+  rss: z.object({
+    /** The V8 heap's resident pages (JavaScript objects, strings, compiled code). */
+    v8_heap_bytes: z.number(),
+    /** Backing stores of ArrayBuffers and Buffers (sample columns, stack tables, metric rings). */
+    array_buffers_bytes: z.number(),
+    /** Other memory V8 is told of but does not hold (external strings, addon objects). */
+    external_bytes: z.number(),
+    /** BPF maps mapped into tail2d: the sampler's ring buffer (its pages mapped twice) and the unwind maps. */
+    bpf_maps_bytes: z.number(),
+    /** Files mapped in: node, its libraries, the addons (shared with other processes that map them). */
+    code_bytes: z.number(),
+    /**
+     * The rest: native allocations (libbpf, SQLite, V8's compiler), thread stacks, and memory the
+     * allocator keeps after it was freed.
+     */
+    unaccounted_bytes: z.number(),
+  }),
+  /** V8's heap: `used_bytes` live objects (and garbage not yet collected) of `total_bytes` committed. */
+  v8_heap: z.object({ used_bytes: z.number(), total_bytes: z.number() }),
+  /** What the daemon's parts hold, within the shares above. */
+  held: z.object({
+    /** Sample chunks of the rolling buffer. */
+    samples_bytes: z.number(),
+    /** The stack table and thread names the samples point into. */
+    stacks_bytes: z.number(),
+    /** Process snapshots: executable mappings and command lines. */
+    processes_bytes: z.number(),
+    metric_history_bytes: z.number(),
+    rule_instances_bytes: z.number(),
+    /** The metric collectors' per-process state. */
+    collectors_bytes: z.number(),
+    /** Unwind tables kept in memory besides the kernel's copy (`unwinding.tables.bytes_in_memory`). */
+    unwind_tables_bytes: z.number(),
+  }),
+  /**
+   * RSS of the tail2-reader processes, which read and cache the symbols of profiled processes'
+   * files in their own memory (each bounded by `symbols.max_memory`): not part of `rss_bytes`.
+   */
+  symbol_readers_rss_bytes: z.number(),
+});
+export type MemoryBreakdown = z.infer<typeof memoryBreakdownSchema>;
+
+/**
  * The `buffer.max_memory` budget (MemoryBudget.stats(), mirrored here) and the process's memory.
- * Parts: `samples`, `processes`, `metric_history`, `rule_instances`, `process_metrics`.
+ * Parts: `samples` (sample chunks, stacks and thread names), `processes`, `metric_history`,
+ * `rule_instances`, `process_metrics`.
  */
 export const memoryStatusSchema = z.object({
   /** `buffer.max_memory` in bytes. */
@@ -232,6 +283,8 @@ export const memoryStatusSchema = z.object({
   evicted: z.record(z.string(), z.number()),
   rss_bytes: z.number(),
   heap_used_bytes: z.number(),
+  /** Where the RSS goes, part by part. */
+  breakdown: memoryBreakdownSchema,
 });
 export type MemoryStatus = z.infer<typeof memoryStatusSchema>;
 

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { cpus as onlineCpus, hostname, release } from 'node:os';
 import type { Logger } from 'pino';
-import { Notifications } from '../../notifiers/notifications.js';
+import type { Notifications } from '../../notifiers/notifications.js';
 import { MemoryBudget } from '../buffer/memory-budget.js';
 import { RollingBuffer } from '../buffer/rolling-buffer.js';
 import { loadConfig } from '../config/load-config.js';
@@ -22,6 +22,7 @@ import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { createHttpApp, listen } from '../web/http-server.js';
 import { CaptureRequests } from './capture-requests.js';
 import { DaemonMetrics } from './daemon-metrics.js';
+import { HeapRelease } from './heap-release.js';
 import { OwnUsage } from './own-usage.js';
 import { preparePrivateStateDir } from './private-state-dir.js';
 import { RuleRounds } from './rule-rounds.js';
@@ -31,8 +32,12 @@ import { UnwindTables } from '../unwind/unwind-tables.js';
 import { StatusReport } from './status-report.js';
 import { TAIL2_VERSION } from './version.js';
 
-/** Unwind tables kept in tail2d's memory besides the kernel's copy and the disk cache. */
-const UNWIND_TABLES_IN_MEMORY_BYTES = 8 * 1024 * 1024;
+/**
+ * Unwind tables kept in tail2d's memory besides the kernel's copy and the disk cache: the loader
+ * asks for a table only when the kernel does not hold its file, which the disk cache answers in a
+ * read. 8 MiB here were 8 MB of an idle daemon's RSS (bench/RESULTS.md, "Memory").
+ */
+const UNWIND_TABLES_IN_MEMORY_BYTES = 2 * 1024 * 1024;
 
 const wallToMonotonicNs = (wallMs: number): number => Number(process.hrtime.bigint()) - (Date.now() - wallMs) * 1e6;
 
@@ -68,6 +73,8 @@ export class Tail2Daemon {
   private readonly rounds: RuleRounds;
   private readonly metrics: DaemonMetrics;
   private readonly ownUsage = new OwnUsage();
+  /** A full GC after each capture, which the heap grew for (heap-release.ts). */
+  private readonly heapRelease = new HeapRelease();
   private readonly report: StatusReport;
   /** Opened by start(), closed by stop(). */
   private store: IncidentStore | undefined;
@@ -166,9 +173,14 @@ export class Tail2Daemon {
     let cpus: number;
     try {
       // Before sampling: notifications left in the outbox by the last run go out while we start.
-      this.notifications = await Notifications.start(this.config, store, this.log, {
-        onOutcome: (target, outcome) => this.metrics.notificationOutcome(target, outcome),
-      });
+      // Loaded only when a notifier is configured: BullMQ, ioredis, nodemailer and Slack's client
+      // are some 12 MB of V8 heap that a daemon without notifiers would hold for nothing.
+      if (Object.keys(this.config.notifiers).length > 0) {
+        const { Notifications } = await import('../../notifiers/notifications.js');
+        this.notifications = await Notifications.start(this.config, store, this.log, {
+          onOutcome: (target, outcome) => this.metrics.notificationOutcome(target, outcome),
+        });
+      }
       this.captures = this.captureRequests(store);
       cpus = this.sampling.start();
       this.sampledCpus = cpus;
@@ -223,6 +235,7 @@ export class Tail2Daemon {
     // Timers first: no rule fires and no retention runs while the rest shuts down.
     this.rounds.stop();
     this.captures?.stop();
+    this.heapRelease.cancel();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -287,7 +300,10 @@ export class Tail2Daemon {
       },
       host: { name: hostname(), kernel: release(), version: TAIL2_VERSION },
       clock: { nowMs: () => Date.now(), wallToMonotonicNs, monotonicToWallMs },
-      onStored: () => this.notifications?.incidentStored(),
+      onStored: () => {
+        this.notifications?.incidentStored();
+        this.heapRelease.afterCapture();
+      },
       metrics: this.metrics,
       log: this.log,
     });

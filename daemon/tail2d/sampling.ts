@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import type { Logger } from 'pino';
 import type { RollingBuffer } from '../buffer/rolling-buffer.js';
 import type { Tail2Config } from '../model/config.js';
@@ -29,6 +30,20 @@ export interface SamplingOptions {
   /** Where unwind tables and process mappings come from; with `config.unwind` 'auto'. */
   unwind?: Pick<UnwindLoaderOptions, 'tables' | 'snapshot'>;
   log: Logger;
+}
+
+/** Ring buffer bounds (bytes): the sampler's own default was the upper one for every host. */
+const MIN_RING_BYTES = 1 << 20;
+const MAX_RING_BYTES = 8 << 20;
+
+/**
+ * The BPF ring buffer for `cpus` CPUs at `frequency` Hz: about a second of records of ~250 frames
+ * each, between 1 and 8 MiB (the addon rounds up to a power of two). The drain thread empties it
+ * whenever it is a quarter full, so a second is ample; and its pages are mapped twice into tail2d
+ * (the ring wraps around), so every MiB here is 2 MB of RSS: 16 MB for a fixed 8 MiB on 2 CPUs.
+ */
+export function ringBufferBytesFor(cpus: number, frequency: number): number {
+  return Math.min(MAX_RING_BYTES, Math.max(MIN_RING_BYTES, cpus * frequency * 2048));
 }
 
 /** How often processes gone without an exit record (lost to a full ring) are looked for. */
@@ -203,6 +218,7 @@ export class Sampling {
     const { ingest, buffer, log, config } = this.options;
     return new StackSampler({
       frequency,
+      ringBufferBytes: ringBufferBytesFor(cpus().length, Math.max(frequency, config.frequency)),
       unwind: config.unwind === 'auto' && this.options.unwind ? unwindCapacities(config.unwindMemoryBytes) : undefined,
       onBatch: (batch) => {
         // A throw here would surface as an uncaught exception from the native callback and take

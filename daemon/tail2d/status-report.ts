@@ -1,13 +1,14 @@
 import { hostname } from 'node:os';
 import type { MemoryBudget } from '../buffer/memory-budget.js';
 import type { RollingBuffer } from '../buffer/rolling-buffer.js';
-import type { BufferStatus, DaemonStatus } from '../model/daemon-status.js';
+import type { BufferStatus, DaemonStatus, MemoryStatus } from '../model/daemon-status.js';
 import type { StackTables } from '../profile/sample-source.js';
 import type { IncidentStore } from '../store/incident-store.js';
 import type { ProcessFiles } from '../symbols/process-files.js';
 import type { Notifications } from '../../notifiers/notifications.js';
 import type { CaptureRequests } from './capture-requests.js';
 import type { DaemonGauges } from './daemon-metrics.js';
+import { memoryBreakdown } from './memory-breakdown.js';
 import type { OwnUsage } from './own-usage.js';
 import type { RuleRounds } from './rule-rounds.js';
 import type { Sampling } from './sampling.js';
@@ -48,6 +49,7 @@ export class StatusReport {
   status(): DaemonStatus {
     const { parts } = this;
     const usage = parts.ownUsage.current();
+    const symbols = parts.files.status();
     return {
       version: TAIL2_VERSION,
       host: hostname(),
@@ -59,8 +61,8 @@ export class StatusReport {
       rules: parts.rounds.rulesStatus(),
       captures: parts.captures()?.status() ?? { in_flight: [], written: 0, degraded: 0, lost: 0, last_error: null },
       self: { pid: process.pid, ...usage, excluded_from_rules: [...parts.ownPids()] },
-      memory: { ...parts.budget.stats(), rss_bytes: usage.rss_bytes, heap_used_bytes: usage.heap_used_bytes },
-      symbols: parts.files.status(),
+      memory: this.memoryStatus(usage, symbols),
+      symbols,
       store: parts.store()?.stats() ?? null,
       notifications: parts.notifications()?.status() ?? { enabled: false, reason: 'no notifiers configured in tail2.yaml' },
       state_dir: parts.stateDir,
@@ -112,6 +114,19 @@ export class StatusReport {
     const span = Math.round(parts.buffer.stats().spanNs / 1e9);
     const written = parts.captures()?.writtenCount ?? 0;
     return `sampling ${parts.sampling.totals().cpus} CPUs at ${parts.sampling.frequency} Hz, ${span} s buffered; ${parts.rounds.count} rules (${firing} pending or firing); ${written} incidents written`;
+  }
+
+  private memoryStatus(usage: { rss_bytes: number; heap_used_bytes: number }, symbols: DaemonStatus['symbols']): MemoryStatus {
+    const { buffer, tables, budget, unwindTables } = this.parts;
+    const stats = budget.stats();
+    const breakdown = memoryBreakdown({
+      samplesBytes: buffer.stats().sampleBytes,
+      stacksBytes: tables.stacks.bytes + tables.comms.bytes,
+      budgetParts: stats.parts,
+      unwindTablesBytes: unwindTables.status().bytes_in_memory,
+      readerPids: symbols.readers.flatMap((reader) => (reader.pid === null ? [] : [reader.pid])),
+    });
+    return { ...stats, rss_bytes: usage.rss_bytes, heap_used_bytes: usage.heap_used_bytes, breakdown };
   }
 
   private bufferStatus(): BufferStatus {

@@ -163,7 +163,42 @@ function memory(m: MemoryStatus): StatusSection {
         rows: Object.entries(m.parts).map(([name, held]) => [MEMORY_PARTS[name] ?? name, mib(held), count(m.evicted[name])]),
         empty: 'Nothing counted yet.',
       },
+      residentTable(m.breakdown),
+      {
+        caption: 'Held by tail2d’s parts (within the V8 heap and array buffers)',
+        headers: ['Part', 'Held'],
+        rows: [
+          ['Samples', mib(m.breakdown.held.samples_bytes)],
+          ['Stacks and thread names', mib(m.breakdown.held.stacks_bytes)],
+          ['Process snapshots', mib(m.breakdown.held.processes_bytes)],
+          ['Metric history', mib(m.breakdown.held.metric_history_bytes)],
+          ['Rule instances', mib(m.breakdown.held.rule_instances_bytes)],
+          ['Collectors (per live process)', mib(m.breakdown.held.collectors_bytes)],
+          ['Unwind tables in memory', mib(m.breakdown.held.unwind_tables_bytes)],
+          ['Symbol caches (tail2-reader processes, their own RSS)', mib(m.breakdown.symbol_readers_rss_bytes)],
+        ],
+        empty: 'Nothing held yet.',
+      },
     ],
+  };
+}
+
+/** Shares of the RSS that sum to it, each with its share in percent. */
+function residentTable(b: MemoryStatus['breakdown']): StatusTable {
+  const share = (bytes: number) => (b.rss_bytes > 0 ? `${Math.round((bytes / b.rss_bytes) * 100)}%` : '');
+  const shares: Array<[string, number]> = [
+    [`V8 heap (${mib(b.v8_heap.used_bytes)} used of ${mib(b.v8_heap.total_bytes)})`, b.rss.v8_heap_bytes],
+    ['Array buffers', b.rss.array_buffers_bytes],
+    ['Other external memory', b.rss.external_bytes],
+    ['BPF maps (ring buffer, unwind maps)', b.rss.bpf_maps_bytes],
+    ['Code and libraries (files mapped)', b.rss.code_bytes],
+    ['Not accounted (native allocations, stacks, freed memory kept)', b.rss.unaccounted_bytes],
+  ];
+  return {
+    caption: `Where the RSS goes (${mib(b.rss_bytes)})`,
+    headers: ['Share', 'Resident', 'Of the RSS'],
+    rows: shares.map(([name, bytes]) => [name, mib(bytes), share(bytes)]),
+    empty: 'Not read.',
   };
 }
 

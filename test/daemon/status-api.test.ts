@@ -40,6 +40,34 @@ describe('GET /api/status', () => {
     expect(status.captures).toEqual({ in_flight: [], written: 0, degraded: 0, lost: 0, last_error: null });
     expect(htmlXpath(await (await fetch(`${d.baseUrl}/status`)).text(), "string(//*[@id='status-captures']//dt[.='In flight']/following-sibling::dd[1])")).toBe('0');
 
+    // Where the RSS goes: once samples are held, every share and part has something, the shares
+    // sum to the RSS they divide, and what the parts hold fits in it.
+    const { memory } = await d.waitFor('samples and a tail2-reader in the memory breakdown', async () => {
+      const s = await d.status();
+      return s.memory.breakdown.held.samples_bytes > 0 && s.memory.breakdown.symbol_readers_rss_bytes > 0 ? s : undefined;
+    });
+    const { breakdown } = memory;
+    const shares = Object.values(breakdown.rss);
+    expect(shares.every((bytes) => bytes >= 0)).toBe(true);
+    expect(shares.reduce((sum, bytes) => sum + bytes, 0)).toBe(breakdown.rss_bytes);
+    // smaps and /proc/self/status are read at different moments: within a few MiB of each other.
+    expect(Math.abs(breakdown.rss_bytes - memory.rss_bytes)).toBeLessThan(16 << 20);
+    expect(breakdown.rss.v8_heap_bytes).toBeGreaterThan(0);
+    expect(breakdown.rss.code_bytes).toBeGreaterThan(0);
+    // The sampler's ring buffer (at least 1 MiB, its pages mapped twice).
+    expect(breakdown.rss.bpf_maps_bytes).toBeGreaterThanOrEqual(2 << 20);
+    expect(breakdown.v8_heap.used_bytes).toBeGreaterThan(0);
+    expect(breakdown.v8_heap.used_bytes).toBeLessThanOrEqual(breakdown.v8_heap.total_bytes);
+    expect(breakdown.held.stacks_bytes).toBeGreaterThan(0);
+    expect(breakdown.held.processes_bytes).toBeGreaterThan(0);
+    // The budget's `samples` part is the sample chunks, the stacks and the thread names, split here.
+    expect(breakdown.held.samples_bytes + breakdown.held.stacks_bytes).toBe(memory.parts.samples);
+    const held = Object.values(breakdown.held).reduce((sum, bytes) => sum + bytes, 0);
+    expect(held).toBeLessThanOrEqual(breakdown.rss.v8_heap_bytes + breakdown.rss.array_buffers_bytes + breakdown.rss.unaccounted_bytes);
+    const memoryText = await runCli(['status', '--url', d.baseUrl]);
+    expect(memoryText.stdout).toMatch(/^ {10}RSS [\d.]+ MiB: V8 heap [\d.]+ MiB \([\d.]+ MiB used of [\d.]+ MiB\), array buffers .*, BPF maps [\d.]+ MiB, code and libraries [\d.]+ MiB, not accounted [\d.]+ MiB$/m);
+    expect(memoryText.stdout).toMatch(/^ {10}held: samples [\d.]+ MiB, stacks [\d.]+ MiB, processes .*; symbol caches in tail2-reader [\d.]+ MiB \(their own RSS\)$/m);
+
     // A capture whose window ends in 30 s: in flight, its window pinned in the buffer.
     const askedAt = Date.now();
     const response = await fetch(`${d.baseUrl}/api/capture`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ before: '5s', after: '30s', reason: 'status test' }) });

@@ -33,6 +33,17 @@ export function quietUnwindingStatus(): DaemonStatus['unwinding'] {
  * notifiers: nothing fired, nothing failed. Tests that need a status but check none of it use
  * this; tests that check a part spread their own over it.
  */
+/** Where a quiet daemon's 116 MiB of RSS go: shares that sum to it. */
+export function quietMemoryBreakdown(): DaemonStatus['memory']['breakdown'] {
+  return {
+    rss_bytes: 121_634_816,
+    rss: { v8_heap_bytes: 33_554_432, array_buffers_bytes: 4_194_304, external_bytes: 2_097_152, bpf_maps_bytes: 2_101_248, code_bytes: 48_234_496, unaccounted_bytes: 31_453_184 },
+    v8_heap: { used_bytes: 24_117_248, total_bytes: 35_651_584 },
+    held: { samples_bytes: 786_432, stacks_bytes: 262_144, processes_bytes: 262_144, metric_history_bytes: 131_072, rule_instances_bytes: 32_768, collectors_bytes: 98_304, unwind_tables_bytes: 3_145_728 },
+    symbol_readers_rss_bytes: 52_428_800,
+  };
+}
+
 export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
   return {
     version: '0.1.0',
@@ -65,6 +76,7 @@ export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
       evicted: { samples: 0, processes: 0, metric_history: 0, process_metrics: 0, rule_instances: 0 },
       rss_bytes: 121_634_816,
       heap_used_bytes: 24_117_248,
+      breakdown: quietMemoryBreakdown(),
     },
     symbols: {
       problems: { counts: {}, recent: [] },

@@ -9,7 +9,7 @@ import { createHttpApp, listen, type DaemonApi } from '../../daemon/web/http-ser
 import type { RuleStateView } from '../../daemon/model/rule-state.js';
 import type { Rule } from '../../daemon/model/rule.js';
 import { daemonStatusSchema, type DaemonStatus } from '../../daemon/model/daemon-status.js';
-import { quietDaemonStatus, quietUnwindingStatus } from '../helpers/daemon-status.js';
+import { quietDaemonStatus, quietMemoryBreakdown, quietUnwindingStatus } from '../helpers/daemon-status.js';
 import { hasClass, htmlCount, htmlXpath } from '../helpers/html.js';
 import { storeIncident } from '../helpers/stored-incident.js';
 
@@ -155,6 +155,7 @@ function daemonStatus(store: IncidentStore): DaemonStatus {
       evicted: { samples: 0, processes: 4, metric_history: 0, process_metrics: 0, rule_instances: 0 },
       rss_bytes: 140_000_000,
       heap_used_bytes: 30_000_000,
+      breakdown: { ...quietMemoryBreakdown(), rss_bytes: 140_000_000, rss: { ...quietMemoryBreakdown().rss, unaccounted_bytes: 49_818_368 } },
     },
     symbols: {
       problems: { counts: { ENOENT: 3 }, recent: [] },
@@ -477,6 +478,13 @@ describe('incident pages without a token', () => {
     expect(fact('status-captures', 'In flight')).toBe('1');
     expect(fact('status-captures', 'Written since start')).toBe('3');
     expect(fact('status-memory', 'Budget (buffer.max_memory)')).toBe('5.7 MiB of 256 MiB');
+    // Where the RSS goes (the memory section's second table), and what the parts hold (third).
+    const memoryRow = (table: number, tr: number) => [1, 2, 3].map((n) => htmlXpath(html, `string((//*[@id='status-memory']//table)[${table}]/tbody/tr[${tr}]/td[${n}])`));
+    expect(htmlXpath(html, "string((//*[@id='status-memory']//h3)[2])")).toBe('Where the RSS goes (133.5 MiB)');
+    expect(memoryRow(2, 1)).toEqual(['V8 heap (23 MiB used of 34 MiB)', '32 MiB', '24%']);
+    expect(memoryRow(2, 4)).toEqual(['BPF maps (ring buffer, unwind maps)', '2 MiB', '2%']);
+    expect(memoryRow(2, 6)).toEqual(['Not accounted (native allocations, stacks, freed memory kept)', '47.5 MiB', '36%']);
+    expect(memoryRow(3, 7).slice(0, 2)).toEqual(['Unwind tables in memory', '3 MiB']);
     expect(fact('status-symbols', 'Process snapshots')).toBe('900 taken, 3 gone before read, 0 skipped (too many at once)');
     expect(fact('status-daemon', 'Up for')).toBe('1 h');
     // The fixture is what the type says, to the field: nothing more, nothing less.
