@@ -37,7 +37,7 @@ interface LogEntry {
 
 /**
  * From a problem to the on-call engineer, as the 3am scenario has it: tail2d (a real daemon, real
- * BPF, its own redis-server) with a `cpu above 50% for 2s` rule on the burner fixture, notifying a
+ * BPF, its own redis-server) with a `cpu above 25% for 2s` rule on the burner fixture, notifying a
  * local Slack Web API server. Each firing starts a new burner (a busy core for the whole firing; a
  * new process, so no cooldown applies) at a known time, and the figures are taken apart:
  * - burner start → rule pending (the condition holds from the burner's first instant), from the
@@ -59,7 +59,9 @@ export async function runAlertLatencyBench(firings = 5): Promise<AlertLatencyRes
       '  - name: spin',
       '    metric: cpu',
       '    scope: { process: "^alert-burner$" }',
-      '    above: 50%',
+      // Low, so that a burner on a host shared with other work still holds it in every round: the
+      // figures are latencies, and a new process's first reading covers its first round whatever θ.
+      '    above: 25%',
       '    for: 2s',
       `    capture: { before: 10s, after: ${afterMs / 1000}s }`,
       '    max_per_day: 1000',
@@ -112,7 +114,8 @@ export async function runAlertLatencyBench(firings = 5): Promise<AlertLatencyRes
     for (let i = 0; i < firings; i++) {
       const messagesBefore = slack.messages.length;
       const startedAt = Date.now();
-      child = spawn(burner, ['0'], { stdio: 'ignore' });
+      // Ahead of the host's other work (nice exec's the burner: same pid), so that it does hold the condition.
+      child = spawn('nice', ['-n', '-15', burner, '0'], { stdio: 'ignore' });
       const pid = child.pid;
       const pending = await waitForLog((e) => e.msg === 'rule pending' && e.instance?.startsWith(`process:${pid}:`) === true);
       const fired = await waitForLog((e) => e.msg === 'rule fired: capturing' && e.instance?.startsWith(`process:${pid}:`) === true);

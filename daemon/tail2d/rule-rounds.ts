@@ -47,6 +47,7 @@ export class RuleRounds {
   private engine: RuleEngine | undefined;
   private rules: Rule[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
   private unavailable: ScopedUnavailableMetric[] = [];
   private lastCollectMs = 0;
   private lastCollectCostMs = 0;
@@ -69,12 +70,29 @@ export class RuleRounds {
   /** Takes the baselines for the rates, then runs a round every evaluation interval. */
   start(): void {
     this.options.collector.collect(Date.now());
-    this.timer = setInterval(() => this.round(), EVALUATION_INTERVAL_MS);
+    this.stopped = false;
+    this.schedule(performance.now() + EVALUATION_INTERVAL_MS);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /**
+   * The next round at `dueMs` (monotonic), on a fixed cadence; after a late round (a busy event
+   * loop), never sooner than half an interval: setInterval would run the rounds it missed back to
+   * back, and a rate over a few ms is noise that makes rules flap.
+   */
+  private schedule(dueMs: number): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    const at = Math.max(dueMs, now + EVALUATION_INTERVAL_MS / 2);
+    this.timer = setTimeout(() => {
+      this.round();
+      this.schedule(at + EVALUATION_INTERVAL_MS);
+    }, at - now);
   }
 
   /** Reads the rules again; a bad file keeps the rules in force and says why (log, status). */

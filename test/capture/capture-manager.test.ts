@@ -101,7 +101,7 @@ describe('CaptureManager', () => {
     const dir = join(scratch, 'kinds');
     rmSync(dir, { recursive: true, force: true });
     const parts = await setup(dir);
-    const { store, buffer, captures, written } = parts;
+    const { store, buffer, captures } = parts;
     // Samples of now: CPU (kind 0) and page faults (a kind no producer writes yet), through the real decoder.
     const now = Number(process.hrtime.bigint());
     const user = [0x401000n, 0x402000n];
@@ -168,7 +168,7 @@ describe('CaptureManager', () => {
     const dir = join(scratch, 'process-scope');
     rmSync(dir, { recursive: true, force: true });
     const parts = await setup(dir, { frequency: () => 100, cpus: () => 1 }, (pid) => (pid === 77 ? appSnapshot(77) : undefined));
-    const { buffer, captures, written } = parts;
+    const { buffer, captures } = parts;
     new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 2 === 0 ? { pid: 77, comm: 'app', user: [0x401000n] } : { pid: 88, comm: 'noisy', user: [0x402000n] }))));
     const id = captures.start({ ...request(), beforeMs: 30_000, rule: 'app-spin', instance: { kind: 'process', pid: 77, startTime: 0, comm: 'app', cmdline: '/usr/bin/app --serve' } });
     await expect.poll(() => parts.completed.length).toBe(1);
@@ -201,7 +201,7 @@ describe('CaptureManager', () => {
       writeFileSync(join(directory, 'worker', 'cgroup.procs'), String(worker.pid));
       rmSync(dir, { recursive: true, force: true });
       const parts = await setup(dir, { frequency: () => 100, cpus: () => 1 });
-      const { buffer, captures, written } = parts;
+      const { buffer, captures } = parts;
       new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 2 === 0 ? { pid: worker.pid!, comm: 'worker', user: [0x401000n] } : { pid: 88, comm: 'noisy', user: [0x402000n] }))));
       const id = captures.start({ ...request(), beforeMs: 30_000, rule: 'unit-spin', instance: { kind: 'cgroup', path: `/${name}`, unit: name } });
       await expect.poll(() => parts.completed.length).toBe(1);
