@@ -53,8 +53,6 @@ const KEEP_COMPLETED_S = 7 * 24 * 3600;
 const KEEP_FAILED_S = 30 * 24 * 3600;
 /** An add to the queue taking this long means Redis is not answering. */
 const SLOW_ADD_MS = 3_000;
-/** How long a worker waits after a Redis connection error before fetching again (ms). */
-const WORKER_RETRY_DELAY_MS = 500;
 /** Re-add every open notification this often, in case Redis lost its jobs (restarted without its data). */
 const REDISPATCH_ALL_MS = 30_000;
 
@@ -116,11 +114,6 @@ export class NotificationService {
         // A job left active by a killed daemon returns to the queue when its lock expires; it must
         // not be failed for that, however often the daemon is restarted.
         maxStalledCount: UNLIMITED_ATTEMPTS,
-        // After a connection error (Redis restarted, or away) BullMQ's worker sleeps this long
-        // before it fetches again: its default of 15 s left notifications waiting up to 15 s,
-        // and more when the first fetch after the outage met the reconnect, once Redis was back.
-        // ioredis's own back-off (retryStrategy) already paces the reconnects.
-        runRetryDelay: WORKER_RETRY_DELAY_MS,
         settings: { backoffStrategy: (attemptsMade, _type, _error, job) => this.takeRetryDelay(job?.id, attemptsMade) },
       });
       queue.on('error', (error) => this.onRedisError(error));

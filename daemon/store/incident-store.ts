@@ -234,7 +234,7 @@ export class IncidentStore {
   addArtifacts(id: string, files: Array<[name: string, content: string | Uint8Array]>, problems: IncidentProblem[] = []): Promise<boolean> {
     if (!INCIDENT_ID_PATTERN.test(id)) return Promise.resolve(false);
     for (const [name] of files) {
-      if (!INCIDENT_FILE_NAME_PATTERN.test(name) || name === RECORD_FILE) throw new StoreError(STORE_CODES.invalid, `incident file name ${JSON.stringify(name)} is not one an artifact may have`);
+      if (!INCIDENT_FILE_NAME_PATTERN.test(name) || name === RECORD_FILE) return Promise.reject(new StoreError(STORE_CODES.invalid, `incident file name ${JSON.stringify(name)} is not one an artifact may have`));
     }
     return this.afterUpdates(id, () => this.writeArtifacts(id, files, problems));
   }

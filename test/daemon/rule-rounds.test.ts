@@ -64,7 +64,7 @@ async function startRounds(burnerPid: () => number | undefined) {
 
 describe('RuleRounds', () => {
   it('sees a condition pending in the first evaluation round whose reading holds it, a round after the process is first seen', async () => {
-    let burner: ChildProcess | undefined;
+    let burner: ChildProcess | undefined = undefined;
     const { rounds, events } = await startRounds(() => burner?.pid);
     await expect.poll(() => rounds.length).toBeGreaterThanOrEqual(2);
     const roundsBefore = rounds.length;
