@@ -16,7 +16,9 @@ import { commonMainBinary, mainBinaryOf } from '../formats/main-binary.js';
 import { CgroupMembers } from './cgroup-members.js';
 import type { IncidentProfiles, IncidentScope } from './incident-profiles.js';
 import { profileOfPids } from './scope-profile.js';
-import { problemOf, renderIncidentFiles, type IncidentFile, type RenderedIncident } from './incident-files.js';
+import { INCIDENT_RENDERERS, kindRenderers, problemOf, type ArtifactRenderer, type IncidentFile, type RenderedIncident } from './incident-files.js';
+import { renderStaged } from './staged-render.js';
+import type { IncidentProblem } from '../model/incident-record.js';
 import { newIncidentId } from './incident-id.js';
 import type { IncidentRecord, IncidentTrigger, MetricSeries } from '../model/incident-record.js';
 import type { CaptureInFlight } from '../model/daemon-status.js';
@@ -46,6 +48,8 @@ export interface CaptureRequest {
 export interface IncidentWriter {
   /** Writes the incident (incident.json from `record`, and `files`) whole or not at all; returns its directory. */
   write(record: IncidentRecord, files: IncidentFile[]): Promise<string>;
+  /** Adds files (and problems) to a stored incident, durably; false when it is gone. */
+  addArtifacts(id: string, files: IncidentFile[], problems: IncidentProblem[]): Promise<boolean>;
 }
 
 /** Metric values kept by the collectors, for the incident's chart. */
@@ -63,8 +67,12 @@ export interface CaptureClock {
 export interface CaptureDependencies {
   /** Where finished captures go. */
   store: IncidentWriter;
-  /** Makes the artifact files; each that fails is a problem, not a failure. @defaultValue renderIncidentFiles */
-  render?: (record: IncidentRecord, profiles: IncidentProfiles) => Promise<RenderedIncident>;
+  /**
+   * The artifacts to make of an incident's profiles; each that fails is a problem, not a failure.
+   * Those a notification carries are stored with incident.json, the others just after (staged-render.ts).
+   * @defaultValue INCIDENT_RENDERERS, and kindRenderers for each other kind of profile
+   */
+  renderers?: (profiles: IncidentProfiles) => readonly ArtifactRenderer[];
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
@@ -97,9 +105,12 @@ export interface CaptureDependencies {
   retryDelayMs?: number;
   /**
    * Called with each incident once it is in the store (`record.problems` says what it lacks): its
-   * notifications are in the store's outbox from then on, and retention may run.
+   * notifications are in the store's outbox from then on, and retention may run. The artifacts a
+   * notification does not carry are being rendered and added then ({@link onCompleted}).
    */
   onStored?: (record: IncidentRecord, directory: string) => void;
+  /** The rest of an incident's artifacts are on disk too (`problems`: those that could not be made). */
+  onCompleted?: (record: IncidentRecord, files: string[], problems: IncidentProblem[]) => void;
   onError?: (id: string, error: Error, willRetry: boolean) => void;
   /** An incident that could not be written at all, even reduced: it is gone. Logged loudly by the caller. */
   onLost?: (id: string, error: Error) => void;
@@ -120,11 +131,16 @@ interface InFlight {
   running?: Promise<void>;
   /** A cgroup rule's processes as they were when it fired (read again when the window is cut). */
   members?: Promise<Set<number>>;
+  /** A warm-up symbolization in progress, and the timer of the next (see WARM_UP_LEAD_MS). */
+  warming?: Promise<void>;
+  warmTimer?: NodeJS.Timeout;
 }
 
 interface Prepared {
   record: IncidentRecord;
   files: IncidentFile[];
+  /** Renders the artifacts stored after the incident (none for an incident without a profile). */
+  rest?: () => Promise<RenderedIncident>;
 }
 
 /** The files a reduced incident keeps: every other artifact can be rendered again from the samples. */
@@ -132,6 +148,13 @@ const ESSENTIAL_FILES = new Set(['samples.json.gz']);
 const DEFAULT_RETRY_FOR_MS = 30 * 60_000;
 const DEFAULT_RETRY_DELAY_MS = 10_000;
 const MAX_RETRY_DELAY_MS = 60_000;
+/**
+ * Symbolizing a window is mostly tail2-reader opening and parsing the binaries its stacks run in
+ * (seconds for a host's first capture). Done once at the firing and once this long before the end
+ * of `after`, it leaves the reader's caches warm, so the symbolization at the end, which the
+ * incident and its message wait for, is mostly cache hits.
+ */
+const WARM_UP_LEAD_MS = 700;
 
 /**
  * Turns capture requests into incidents on disk. The moment a request arrives, the window
@@ -150,6 +173,8 @@ const MAX_RETRY_DELAY_MS = 60_000;
  */
 export class CaptureManager {
   private readonly inFlight = new Map<string, InFlight>();
+  /** Stored incidents whose other artifacts are being rendered and added. */
+  private readonly completing = new Set<Promise<void>>();
   private lostCount = 0;
   private readonly cgroupPids: (path: string) => Promise<Set<number>>;
 
@@ -169,7 +194,25 @@ export class CaptureManager {
     this.inFlight.set(id, capture);
     const delay = Math.max(0, request.atMs + request.afterMs - clock.nowMs());
     capture.timer = setTimeout(() => this.attempt(id), delay);
+    if (delay > 0) this.warmUp(capture, delay);
     return id;
+  }
+
+  /** Symbolizes the window so far now, and again shortly before its end, for the caches alone (see WARM_UP_LEAD_MS). */
+  private warmUp(capture: InFlight, delayMs: number): void {
+    const { clock, buffer, tables, symbolizer } = this.deps;
+    const run = () => {
+      if (!capture.pin || capture.running) return;
+      const { request } = capture;
+      const window = { frequency: this.deps.frequency(), monotonicToWallMs: clock.monotonicToWallMs, fromNs: clock.wallToMonotonicNs(request.atMs - request.beforeMs), toNs: clock.wallToMonotonicNs(clock.nowMs()) };
+      // Its failures are the final symbolization's to meet and report.
+      capture.warming = symbolizer.symbolize(tables, buffer, window).then(
+        () => undefined,
+        () => undefined,
+      );
+    };
+    run();
+    if (delayMs - WARM_UP_LEAD_MS >= WARM_UP_LEAD_MS) capture.warmTimer = setTimeout(run, delayMs - WARM_UP_LEAD_MS);
   }
 
   /** Captures not yet on disk (`captures.in_flight` in GET /api/status). */
@@ -199,6 +242,8 @@ export class CaptureManager {
         if (this.inFlight.has(id)) await this.finish(id, true);
       }),
     );
+    // Stored incidents get the rest of their artifacts before the daemon goes.
+    while (this.completing.size > 0) await Promise.all([...this.completing]);
   }
 
   /** A timer's attempt: never rejects (finish catches), and is remembered for finishAll. */
@@ -238,7 +283,11 @@ export class CaptureManager {
     const toMs = Math.min(request.atMs + request.afterMs, clock.nowMs());
     const fromMs = request.atMs - request.beforeMs;
     let profiles: IncidentProfiles;
+    if (capture.warmTimer) clearTimeout(capture.warmTimer);
+    capture.warmTimer = undefined;
     try {
+      // A warm-up still running has the reader busy with the same files: its answers are cached after.
+      await capture.warming;
       await this.deps.flush();
       const includeIdle = this.deps.includeIdle?.() ?? false;
       // Each process's executable, met while symbolizing: pprof names the watched one's.
@@ -299,9 +348,10 @@ export class CaptureManager {
     if (profiles.others.length > 0) {
       record.profiles = [profiles.profile, ...profiles.others].map((p) => ({ kind: p.kind, unit: PROFILE_KINDS[p.kind].unit, samples: p.samples.stack.length, weight: totalWeight(p) }));
     }
-    const rendered = await (this.deps.render ?? renderIncidentFiles)(record, profiles);
-    if (rendered.problems.length > 0) record.problems = rendered.problems;
-    return { record, files: rendered.files };
+    const renderers = this.deps.renderers?.(profiles) ?? [...INCIDENT_RENDERERS, ...profiles.others.flatMap(kindRenderers)];
+    const staged = await renderStaged(record, profiles, renderers);
+    if (staged.first.problems.length > 0) record.problems = staged.first.problems;
+    return { record, files: staged.first.files, rest: staged.rest };
   }
 
   /** Writes the incident; on failure retries (transient, in time) or writes it reduced. */
@@ -310,6 +360,8 @@ export class CaptureManager {
     try {
       const directory = await this.deps.store.write(record, files);
       this.done(id, capture, record, directory);
+      const rest = capture.prepared?.rest;
+      if (rest) this.complete(id, record, rest);
       return;
     } catch (error) {
       failure = error as Error;
@@ -322,7 +374,7 @@ export class CaptureManager {
     this.deps.onError?.(id, failure, false);
     // Reduced: incident.json and the samples, the smallest write that loses nothing captured.
     const essential = files.filter(([name]) => ESSENTIAL_FILES.has(name));
-    const dropped = files.filter(([name]) => !ESSENTIAL_FILES.has(name)).map(([name]) => name);
+    const dropped = [...files.filter(([name]) => !ESSENTIAL_FILES.has(name)).map(([name]) => name), ...(capture.prepared?.rest ? ['the other artifacts'] : [])];
     const reduced: IncidentRecord = {
       ...record,
       problems: [...(record.problems ?? []), { ...problemOf('artifacts', failure), error: `not written (${dropped.join(', ') || 'none'}): ${failure.message}` }],
@@ -333,6 +385,33 @@ export class CaptureManager {
     } catch (error) {
       this.drop(id, capture, error as Error);
     }
+  }
+
+  /**
+   * Renders the artifacts a notification does not carry and adds them to the stored incident. One
+   * attempt: what fails is named in the incident's problems (when the disk takes that) and logged;
+   * nothing captured is lost, since samples.json.gz, stored first, is what they are rendered from.
+   */
+  private complete(id: string, record: IncidentRecord, rest: () => Promise<RenderedIncident>): void {
+    const task = (async () => {
+      let rendered: RenderedIncident;
+      try {
+        rendered = await rest();
+      } catch (error) {
+        rendered = { files: [], problems: [problemOf('artifacts', error)] };
+      }
+      try {
+        await this.deps.store.addArtifacts(id, rendered.files, rendered.problems);
+      } catch (error) {
+        this.deps.onError?.(id, error as Error, false);
+        const problem = { ...problemOf('artifacts', error), error: `not written (${rendered.files.map(([name]) => name).join(', ') || 'none'}): ${(error as Error).message}` };
+        rendered = { files: [], problems: [...rendered.problems, problem] };
+        await this.deps.store.addArtifacts(id, [], rendered.problems).catch(() => undefined);
+      }
+      this.deps.onCompleted?.(record, rendered.files.map(([name]) => name), rendered.problems);
+    })();
+    this.completing.add(task);
+    void task.finally(() => this.completing.delete(task));
   }
 
   /**
@@ -374,6 +453,7 @@ export class CaptureManager {
   private done(id: string, capture: InFlight, record: IncidentRecord, directory: string): void {
     // A retry scheduled by an attempt that finishAll() waited for is moot now.
     if (capture.timer) clearTimeout(capture.timer);
+    if (capture.warmTimer) clearTimeout(capture.warmTimer);
     this.inFlight.delete(id);
     this.releasePin(capture);
     this.deps.onStored?.(record, directory);
@@ -382,6 +462,7 @@ export class CaptureManager {
   /** Not even the reduced incident could be written: count it and say so; nothing is held any more. */
   private drop(id: string, capture: InFlight, error: Error): void {
     if (capture.timer) clearTimeout(capture.timer);
+    if (capture.warmTimer) clearTimeout(capture.warmTimer);
     this.inFlight.delete(id);
     this.releasePin(capture);
     this.lostCount++;

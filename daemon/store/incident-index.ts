@@ -173,6 +173,11 @@ export class IncidentIndex {
     return this.db.transaction(() => ids.reduce((changed, id) => changed + statement.run(status, id).changes, 0))();
   }
 
+  /** Adds the size of files written into an incident after its row (artifacts rendered later). */
+  addBytes(id: string, bytes: number): void {
+    this.statement('UPDATE incidents SET bytes = bytes + ? WHERE id = ?').run(bytes, id);
+  }
+
   /** Marks a row as having an incident.json rewrite in progress, or clears the mark. */
   setDirty(id: string, dirty: boolean): void {
     this.statement('UPDATE incidents SET dirty = ? WHERE id = ?').run(dirty ? 1 : 0, id);

@@ -2,7 +2,7 @@ import { chmod, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promi
 import { join } from 'node:path';
 import type { NotificationOutcome } from '../model/notification.js';
 import { INCIDENT_ID_PATTERN } from '../capture/incident-id.js';
-import type { IncidentRecord } from '../model/incident-record.js';
+import type { IncidentProblem, IncidentRecord } from '../model/incident-record.js';
 import type { StoreLastError, StoreStatus } from '../model/store-status.js';
 import { fsyncDirectory, isNotFound, replaceFileAtomically, writeFileDurably } from './durable-fs.js';
 import { INCIDENT_FILE_NAME_PATTERN, isIncidentArtifact, RECORD_FILE } from './incident-artifacts.js';
@@ -219,13 +219,60 @@ export class IncidentStore {
   updateNotifications(id: string, change: NotificationOutcome[] | ((current: NotificationOutcome[]) => NotificationOutcome[])): Promise<boolean> {
     if (!INCIDENT_ID_PATTERN.test(id)) return Promise.resolve(false);
     const next = typeof change === 'function' ? change : () => change;
+    return this.afterUpdates(id, () => this.rewriteNotifications(id, next));
+  }
+
+  /**
+   * Adds files to a stored incident: the artifacts rendered after it was stored (and notified), so
+   * the message does not wait for them. Each file is written under a temporary name, fsynced and
+   * renamed into place, then the directory is fsynced: once this resolves they are durable, and a
+   * crash before leaves each one whole or absent (never incident.json, which is not touched unless
+   * `problems` is given). `problems` (parts that could not be made) are appended to the record's.
+   * Runs after, and before, the incident's other updates. Resolves false when there is no such
+   * incident (retention took it); rejects with a {@link StoreError} when the disk refuses.
+   */
+  addArtifacts(id: string, files: Array<[name: string, content: string | Uint8Array]>, problems: IncidentProblem[] = []): Promise<boolean> {
+    if (!INCIDENT_ID_PATTERN.test(id)) return Promise.resolve(false);
+    for (const [name] of files) {
+      if (!INCIDENT_FILE_NAME_PATTERN.test(name) || name === RECORD_FILE) return Promise.reject(new StoreError(STORE_CODES.invalid, `incident file name ${JSON.stringify(name)} is not one an artifact may have`));
+    }
+    return this.afterUpdates(id, () => this.writeArtifacts(id, files, problems));
+  }
+
+  /** Runs `task` after the incident's updates in progress: two never interleave their writes. */
+  private afterUpdates(id: string, task: () => Promise<boolean>): Promise<boolean> {
     const previous = this.updates.get(id) ?? Promise.resolve();
-    const update = previous.catch(() => undefined).then(() => this.rewriteNotifications(id, next));
+    const update = previous.catch(() => undefined).then(task);
     this.updates.set(id, update);
     void update.finally(() => {
       if (this.updates.get(id) === update) this.updates.delete(id);
     }).catch(() => undefined);
     return update;
+  }
+
+  private async writeArtifacts(id: string, files: Array<[string, string | Uint8Array]>, problems: IncidentProblem[]): Promise<boolean> {
+    const release = this.holds.hold(id);
+    try {
+      const directory = join(this.incidentsDir, id);
+      if (!(await exists(join(directory, RECORD_FILE)))) return false;
+      let bytes = 0;
+      try {
+        for (const [name, content] of files) {
+          const temporary = join(directory, `.${name}.tmp`);
+          await writeFileDurably(temporary, content);
+          await rename(temporary, join(directory, name));
+          bytes += typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;
+        }
+        await fsyncDirectory(directory);
+      } catch (error) {
+        throw this.failure(`cannot add files to incident ${id}`, error);
+      }
+      this.index.addBytes(id, bytes);
+      if (problems.length > 0) await this.rewriteRecord(id, (record) => ({ ...record, problems: [...(record.problems ?? []), ...problems] }));
+      return true;
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -341,7 +388,15 @@ export class IncidentStore {
     return this.index.outbox();
   }
 
-  private async rewriteNotifications(id: string, change: (current: NotificationOutcome[]) => NotificationOutcome[]): Promise<boolean> {
+  private rewriteNotifications(id: string, change: (current: NotificationOutcome[]) => NotificationOutcome[]): Promise<boolean> {
+    return this.rewriteRecord(id, (record) => ({ ...record, notifications: change(record.notifications) }), 'cannot record notifications of');
+  }
+
+  /**
+   * Rewrites incident.json atomically with `change`, the index row marked dirty meanwhile (a crash
+   * in between is repaired by the next reconcile); false when there is no such readable incident.
+   */
+  private async rewriteRecord(id: string, change: (record: IncidentRecord) => IncidentRecord, failing = 'cannot update'): Promise<boolean> {
     const release = this.holds.hold(id);
     try {
       const path = join(this.incidentsDir, id, RECORD_FILE);
@@ -354,15 +409,14 @@ export class IncidentStore {
       }
       const parsed = parseIncidentRecord(text, id);
       if ('problem' in parsed) return false;
-      const notifications = change(parsed.record.notifications);
-      const record: IncidentRecord = { ...parsed.record, notifications };
+      const record = change(parsed.record);
       this.index.setDirty(id, true);
       try {
         await replaceFileAtomically(path, JSON.stringify(record, null, 2) + '\n');
       } catch (error) {
-        throw this.failure(`cannot record notifications of incident ${id}`, error);
+        throw this.failure(`${failing} incident ${id}`, error);
       }
-      this.index.setNotifications(id, notifications);
+      this.index.setNotifications(id, record.notifications);
       return true;
     } finally {
       release();

@@ -14,7 +14,7 @@ const RETENTION_INTERVAL_MS = 60_000;
 
 export interface CaptureRequestsOptions {
   /** Where incidents go; retention runs on it after each one and every minute. */
-  store: Pick<IncidentStore, 'write' | 'enforceRetention'>;
+  store: Pick<IncidentStore, 'write' | 'addArtifacts' | 'enforceRetention'>;
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
@@ -66,7 +66,8 @@ export class CaptureRequests {
         options.onStored();
         void this.enforceRetention();
         this.written++;
-        // From the end of the capture window to the incident on disk: symbolize, render, write.
+        // From the end of the capture window to the incident on disk: symbolize, render what the
+        // notification carries, write (the other artifacts follow).
         metrics.incidentWritten(record.rule, Math.max(0, Date.now() - Date.parse(record.window.to)) / 1000);
         if (record.problems) {
           this.degraded++;
@@ -74,6 +75,10 @@ export class CaptureRequests {
         } else {
           log.info({ incident: record.id, rule: record.rule, directory, samples: record.profile.samples }, 'incident written');
         }
+      },
+      onCompleted: (record, files, problems) => {
+        if (problems.length > 0) log.warn({ incident: record.id, rule: record.rule, files, problems }, 'incident completed without some of its parts');
+        else log.debug({ incident: record.id, files }, 'incident completed: every artifact written');
       },
       onError: (id, error, willRetry) => {
         this.lastError = `${id}: ${error.message}`;

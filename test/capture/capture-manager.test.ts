@@ -7,7 +7,7 @@ import { Profile } from 'pprof-format';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
 import { CaptureManager, type CaptureDependencies, type CaptureRequest } from '../../daemon/capture/capture-manager.js';
-import { INCIDENT_RENDERERS, renderIncidentFiles } from '../../daemon/capture/incident-files.js';
+import { INCIDENT_RENDERERS } from '../../daemon/capture/incident-files.js';
 import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { createStackTables, type Snapshotter } from '../../daemon/profile/stack-tables.js';
 import { parseFolded } from '../../daemon/formats/folded.js';
@@ -51,6 +51,8 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}, 
   const stored: Array<{ id: string; directory: string; inOutbox: boolean }> = [];
   const lost: Array<{ id: string; error: Error }> = [];
   const errors: Array<{ id: string; error: Error; willRetry: boolean }> = [];
+  /** What onCompleted saw: the artifacts added after the incident was stored. */
+  const completed: Array<{ id: string; files: string[] }> = [];
   const captures = new CaptureManager({
     store,
     buffer,
@@ -66,9 +68,10 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}, 
     },
     onError: (id, error, willRetry) => errors.push({ id, error, willRetry }),
     onLost: (id, error) => lost.push({ id, error }),
+    onCompleted: (record, names) => completed.push({ id: record.id, files: names }),
     ...overrides,
   });
-  return { store, buffer, tables, captures, written, stored, lost, errors };
+  return { store, buffer, tables, captures, written, stored, completed, lost, errors };
 }
 
 function request(): CaptureRequest {
@@ -98,7 +101,7 @@ describe('CaptureManager', () => {
     const dir = join(scratch, 'kinds');
     rmSync(dir, { recursive: true, force: true });
     const parts = await setup(dir);
-    const { store, buffer, captures, written } = parts;
+    const { store, buffer, captures } = parts;
     // Samples of now: CPU (kind 0) and page faults (a kind no producer writes yet), through the real decoder.
     const now = Number(process.hrtime.bigint());
     const user = [0x401000n, 0x402000n];
@@ -108,7 +111,7 @@ describe('CaptureManager', () => {
     ];
     new BatchIngest(parts.tables, buffer).ingest(encodeRecords(records.sort((a, b) => a.timeNs - b.timeNs)));
     const id = captures.start(request());
-    await expect.poll(() => written.length).toBe(1);
+    await expect.poll(() => parts.completed.length).toBe(1);
     const record = await store.get(id);
     expect(record?.profile.samples).toBe(20);
     expect(record?.profiles).toEqual([
@@ -134,7 +137,7 @@ describe('CaptureManager', () => {
     // A third of the ticks found the CPU idle.
     new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 3 === 0 ? IDLE_TICK : { pid: 77, comm: 'app', user: [0x401000n] }))));
     const id = captures.start({ ...request(), beforeMs: 30_000 });
-    await expect.poll(() => written.length).toBe(1);
+    await expect.poll(() => parts.completed.length).toBe(1);
     expect(written[0].profile).toMatchObject({ samples: 40, processes: 1 });
     const folded = parseFolded(artifact(dir, id, 'stacks.folded').toString());
     expect([...folded.keys()].every((path) => path.startsWith('app;'))).toBe(true);
@@ -155,7 +158,7 @@ describe('CaptureManager', () => {
     // The buffer still holds the idle samples: the next capture, told to keep them, has them.
     includeIdle = true;
     const kept = captures.start({ ...request(), beforeMs: 30_000 });
-    await expect.poll(() => written.length).toBe(2);
+    await expect.poll(() => parts.completed.length).toBe(2);
     expect(written[1].profile.samples).toBe(60);
     expect([...parseFolded(artifact(dir, kept, 'stacks.folded').toString()).keys()].some((path) => path.startsWith('swapper/0;'))).toBe(true);
     expect(parseIncidentSummary(artifact(dir, kept, 'summary.json').toString())?.idle).toMatchObject({ samples: 20, included: true });
@@ -165,10 +168,10 @@ describe('CaptureManager', () => {
     const dir = join(scratch, 'process-scope');
     rmSync(dir, { recursive: true, force: true });
     const parts = await setup(dir, { frequency: () => 100, cpus: () => 1 }, (pid) => (pid === 77 ? appSnapshot(77) : undefined));
-    const { buffer, captures, written } = parts;
+    const { buffer, captures } = parts;
     new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 2 === 0 ? { pid: 77, comm: 'app', user: [0x401000n] } : { pid: 88, comm: 'noisy', user: [0x402000n] }))));
     const id = captures.start({ ...request(), beforeMs: 30_000, rule: 'app-spin', instance: { kind: 'process', pid: 77, startTime: 0, comm: 'app', cmdline: '/usr/bin/app --serve' } });
-    await expect.poll(() => written.length).toBe(1);
+    await expect.poll(() => parts.completed.length).toBe(1);
     const files = readdirSync(join(dir, 'incidents', id));
     expect(files).toEqual(expect.arrayContaining(['process.svg', 'process.png', 'flamegraph.png']));
     expect(files).not.toContain('cgroup.png');
@@ -198,10 +201,10 @@ describe('CaptureManager', () => {
       writeFileSync(join(directory, 'worker', 'cgroup.procs'), String(worker.pid));
       rmSync(dir, { recursive: true, force: true });
       const parts = await setup(dir, { frequency: () => 100, cpus: () => 1 });
-      const { buffer, captures, written } = parts;
+      const { buffer, captures } = parts;
       new BatchIngest(parts.tables, buffer).ingest(encodeRecords(ticks((i) => (i % 2 === 0 ? { pid: worker.pid!, comm: 'worker', user: [0x401000n] } : { pid: 88, comm: 'noisy', user: [0x402000n] }))));
       const id = captures.start({ ...request(), beforeMs: 30_000, rule: 'unit-spin', instance: { kind: 'cgroup', path: `/${name}`, unit: name } });
-      await expect.poll(() => written.length).toBe(1);
+      await expect.poll(() => parts.completed.length).toBe(1);
       const files = readdirSync(join(dir, 'incidents', id));
       expect(files).toEqual(expect.arrayContaining(['cgroup.svg', 'cgroup.png']));
       expect(files).not.toContain('process.png');
@@ -238,9 +241,10 @@ describe('CaptureManager', () => {
           }
         : r,
     );
-    const { store, buffer, captures, written, lost } = await setup(dir, { render: (record, profiles) => renderIncidentFiles(record, profiles, renderers) });
+    const { store, buffer, captures, written, completed, lost } = await setup(dir, { renderers: () => renderers });
     const id = captures.start(request());
     await expect.poll(() => written.length).toBe(1);
+    await expect.poll(() => completed.length).toBe(1);
     expect(captures.pending()).toEqual([]);
     expect(buffer.stats().pins).toBe(0);
     expect(lost).toEqual([]);
@@ -253,6 +257,55 @@ describe('CaptureManager', () => {
     expect(files).not.toContain('flamegraph.svg');
     // The notification is still owed: the incident is stored, only a picture is missing.
     expect(store.outbox().map((e) => e.id)).toEqual([id]);
+  });
+
+  it('stores and hands on an incident with what its notification carries, then adds every other artifact', async () => {
+    const dir = join(scratch, 'staged');
+    rmSync(dir, { recursive: true, force: true });
+    // The SVG waits for the test: the incident must be stored and notified without it.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const renderers = INCIDENT_RENDERERS.map((r) => (r.name === 'flamegraph.svg' ? { name: r.name, render: async (input: Parameters<typeof r.render>[0]) => (await gate, r.render(input)) } : r));
+    const { store, captures, stored, completed } = await setup(dir, { renderers: () => renderers });
+    const id = captures.start(request());
+    await expect.poll(() => stored.length).toBe(1);
+    expect(stored[0].inOutbox).toBe(true);
+    const incidentDir = join(dir, 'incidents', id);
+    expect(readdirSync(incidentDir).sort()).toEqual(['flamegraph.png', 'incident.json', 'samples.json.gz', 'summary.json']);
+    const bytesStored = store.stats().bytes;
+
+    release();
+    await expect.poll(() => completed.length).toBe(1);
+    const expected = ['diff.svg', 'flamegraph.png', 'flamegraph.svg', 'incident.json', 'profile.pb.gz', 'samples.json.gz', 'speedscope.json', 'stacks.folded', 'summary.json'];
+    // diff.svg only with a baseline, which a manual capture has not.
+    const present = readdirSync(incidentDir).sort();
+    expect(present).toEqual(expected.filter((name) => name !== 'diff.svg'));
+    expect(completed[0].files.sort()).toEqual(['flamegraph.svg', 'profile.pb.gz', 'speedscope.json', 'stacks.folded']);
+    expect((await store.get(id))?.problems).toBeUndefined();
+    // The index counts the files added later against the disk limit.
+    expect(store.stats().bytes).toBeGreaterThan(bytesStored);
+    // No temporary file is left behind.
+    expect(present.filter((name) => name.startsWith('.'))).toEqual([]);
+  });
+
+  it('at shutdown, waits for a stored incident\'s other artifacts before it resolves', async () => {
+    const dir = join(scratch, 'staged-shutdown');
+    rmSync(dir, { recursive: true, force: true });
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const renderers = INCIDENT_RENDERERS.map((r) => (r.name === 'speedscope.json' ? { name: r.name, render: async (input: Parameters<typeof r.render>[0]) => (await gate, r.render(input)) } : r));
+    const { captures, stored, completed } = await setup(dir, { renderers: () => renderers });
+    const id = captures.start(request());
+    await expect.poll(() => stored.length).toBe(1);
+    let finished = false;
+    const finishing = captures.finishAll().then(() => (finished = true));
+    // Still waiting on the gated renderer: finishAll has not resolved.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(finished).toBe(false);
+    release();
+    await finishing;
+    expect(completed.map((c) => c.id)).toEqual([id]);
+    expect(readdirSync(join(dir, 'incidents', id))).toContain('speedscope.json');
   });
 
   describe('on a full disk', () => {
@@ -291,9 +344,10 @@ describe('CaptureManager', () => {
     });
 
     it('past the retry time, writes the incident reduced to incident.json and samples when that fits', async () => {
-      // Room for two small files and their index row, not for the nine files of a whole incident
-      // (tmpfs gives each file at least a 4 KiB page).
-      const { store, captures, written, stored, lost } = await fullDisk(40 * 1024, { retryDelayMs: 100, retryForMs: 1_000 });
+      // Room for two small files and their index row, not for what is stored with incident.json
+      // before the notification (tmpfs gives each file at least a 4 KiB page; the PNG is 64 KiB).
+      const bigPng = INCIDENT_RENDERERS.map((r) => (r.name === 'flamegraph.png' ? { name: r.name, render: () => new Uint8Array(64 * 1024) } : r));
+      const { store, captures, written, stored, lost } = await fullDisk(40 * 1024, { retryDelayMs: 100, retryForMs: 1_000, renderers: () => bigPng });
       const id = captures.start(request());
       await expect.poll(() => written.length + lost.length, { timeout: 60_000 }).toBe(1);
       expect(lost).toEqual([]);

@@ -162,6 +162,26 @@ describe('IncidentStore: write, list, get', () => {
   });
 });
 
+describe('IncidentStore: artifacts added after the write', () => {
+  it('adds files and problems to a stored incident durably, counts their bytes, and says false once it is gone', async () => {
+    const store = await open(stateDir('add'));
+    const stored = record();
+    const directory = await store.write(stored, [['samples.json.gz', new Uint8Array(100)]]);
+    const before = store.stats().bytes;
+    expect(await store.addArtifacts(stored.id, artifacts(500), [{ part: 'diff.svg', error: 'boom' }])).toBe(true);
+    expect(readdirSync(directory).sort()).toEqual(['flamegraph.svg', 'incident.json', 'profile.pb.gz', 'samples.json.gz', 'stacks.folded']);
+    expect(readFileSync(join(directory, 'flamegraph.svg'), 'utf8')).toBe('<svg/>'.padEnd(500, ' '));
+    expect(store.stats().bytes).toBe(before + 1500);
+    expect((await store.get(stored.id))?.problems).toEqual([{ part: 'diff.svg', error: 'boom' }]);
+    // The record's notifications are untouched, and still owed.
+    expect(store.outbox().map((e) => e.id)).toEqual([stored.id]);
+    expect((await rejection(store.addArtifacts(stored.id, [['../x', 'a']]))).code).toBe('EINVAL');
+    expect((await rejection(store.addArtifacts(stored.id, [['incident.json', '{}']]))).code).toBe('EINVAL');
+    rmSync(directory, { recursive: true });
+    expect(await store.addArtifacts(stored.id, artifacts())).toBe(false);
+  });
+});
+
 describe('IncidentStore: list filters and keyset pagination', () => {
   it('pages 250 incidents newest first without gaps or repeats, ties broken by id', async () => {
     const store = await open(stateDir('pages'));
