@@ -66,7 +66,7 @@ describe('RuleRounds', () => {
   it('sees a condition pending in the first evaluation round whose reading holds it, a round after the process is first seen', async () => {
     let burner: ChildProcess | undefined = undefined;
     const { rounds, events } = await startRounds(() => burner?.pid);
-    await expect.poll(() => rounds.length).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => rounds.length, { timeout: 10 * EVALUATION_INTERVAL_MS }).toBeGreaterThanOrEqual(2);
     const roundsBefore = rounds.length;
     burner = spawn('nice', ['-n', '-10', buildCFixture('burner', [], 'rr-burner'), '0'], { stdio: 'ignore' });
     cleanups.push(() => burner?.kill('SIGKILL'));
@@ -86,14 +86,14 @@ describe('RuleRounds', () => {
 
   it('runs a round every evaluation interval, never two back to back after a late one, and its per-second work once a second', async () => {
     const { rounds, perSecond } = await startRounds(() => undefined);
-    await expect.poll(() => rounds.length).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => rounds.length, { timeout: 10 * EVALUATION_INTERVAL_MS }).toBeGreaterThanOrEqual(3);
     // Block the event loop for three intervals: the rounds it missed are not run back to back.
     const until = performance.now() + 3 * EVALUATION_INTERVAL_MS;
     while (performance.now() < until) {
       // busy
     }
     const start = rounds.length;
-    await expect.poll(() => rounds.length, { timeout: 30_000 }).toBeGreaterThanOrEqual(start + 12);
+    await expect.poll(() => rounds.length, { timeout: 20 * EVALUATION_INTERVAL_MS }).toBeGreaterThanOrEqual(start + 6);
     const gaps = rounds.slice(start - 1).map((r, i, all) => (i === 0 ? Infinity : r.monotonicMs - all[i - 1].monotonicMs));
     // Timers never fire early; 1 ms for the clock reads around the collection.
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(EVALUATION_INTERVAL_MS / 2 - 1);

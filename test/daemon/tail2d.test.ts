@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
@@ -28,8 +28,11 @@ async function daemon(name: string, rules: string, extraConfig = ''): Promise<Ru
   return started;
 }
 
-function incidentFile(d: RunningDaemon, id: string, file: string): string {
-  return readFileSync(join(d.dir, 'state', 'incidents', id, file), 'utf8');
+// An incident is stored (and listed) with the files its notification needs; the others follow
+// (daemon/capture/staged-render.ts): a file is read once it is there.
+function incidentFile(d: RunningDaemon, id: string, file: string): Promise<string> {
+  const path = join(d.dir, 'state', 'incidents', id, file);
+  return d.waitFor(`${file} of ${id}`, async () => (existsSync(path) ? readFileSync(path, 'utf8') : undefined));
 }
 
 afterAll(async () => {
@@ -63,7 +66,7 @@ describe('tail2d', () => {
       expect(record.series[0].points.length).toBeGreaterThan(3);
 
       // The burner's samples: mostly in leaf_spin under its whole chain.
-      const folded = parseFolded(incidentFile(d, incident.id, 'stacks.folded'));
+      const folded = parseFolded(await incidentFile(d, incident.id, 'stacks.folded'));
       let burnerSamples = 0;
       let inLeaf = 0;
       for (const [path, count] of folded) {
@@ -75,7 +78,7 @@ describe('tail2d', () => {
       expect(inLeaf / burnerSamples).toBeGreaterThanOrEqual(0.9);
 
       // The pre-window: samples from before the moment the rule fired (the `for` period and earlier).
-      const speedscope = JSON.parse(incidentFile(d, incident.id, 'speedscope.json')) as {
+      const speedscope = JSON.parse(await incidentFile(d, incident.id, 'speedscope.json')) as {
         profiles: Array<{ name: string; startValue: number; samples: number[][] }>;
       };
       const firedOffsetNs = Date.parse(record.fired_at) - Date.parse(record.window.from);
@@ -86,7 +89,7 @@ describe('tail2d', () => {
       expect(speedscope.profiles.length).toBeGreaterThan(1);
 
       // The summary (computed once, for notifications and the page) names the looping function.
-      const summary = JSON.parse(incidentFile(d, incident.id, 'summary.json')) as {
+      const summary = JSON.parse(await incidentFile(d, incident.id, 'summary.json')) as {
         scope: { pid: number };
         topFunctions: { bySelf: Array<{ name: string; selfShare: number }> };
       };
@@ -110,11 +113,11 @@ describe('tail2d', () => {
       expect(alone).not.toContain('swapper');
       // No idle task in any profile: its share is stated instead, in the summary, the title and the page.
       expect([...folded.keys()].some((path) => path.startsWith('swapper'))).toBe(false);
-      const idle = (JSON.parse(incidentFile(d, incident.id, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
+      const idle = (JSON.parse(await incidentFile(d, incident.id, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
       expect(idle.included).toBe(false);
       expect(idle.share).toBeGreaterThanOrEqual(0);
       expect(idle.share).toBeLessThan(1);
-      expect(incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>burner-spin on [^<]* — CPUs \d+% idle<\/title>/);
+      expect(await incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>burner-spin on [^<]* — CPUs \d+% idle<\/title>/);
       const page = await (await fetch(`${d.baseUrl}/incidents/${incident.id}`)).text();
       expect(page).toMatch(/<dd id="idle-share">CPUs \d+\.\d% idle in the trigger window \(\d+\.\d% before\); the idle task \(pid 0\) is left out of the profiles<\/dd>/);
     } finally {
@@ -148,11 +151,11 @@ describe('tail2d', () => {
       expect(png.get('Title')).toMatch(new RegExp(`^unit-spin on .* · ${unit.replace(/\./g, '\\.')}$`));
       expect(png.get('Description')).toMatch(new RegExp(`^Flamegraph of ${unit.replace(/\./g, '\\.')}: [\\d,]+ samples\\. Hottest functions \\(self\\): leaf_spin `));
       expect(png.get('Description')).not.toContain('work_');
-      const alone = incidentFile(d, incident.id, 'cgroup.svg');
+      const alone = await incidentFile(d, incident.id, 'cgroup.svg');
       expect(alone).toContain('leaf_spin');
       expect(alone).not.toContain('work_');
-      expect(incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>work_\d+ \(/);
-      const summary = JSON.parse(incidentFile(d, incident.id, 'summary.json')) as { scope: unknown; topFunctions: { bySelf: Array<{ name: string }> } };
+      expect(await incidentFile(d, incident.id, 'flamegraph.svg')).toMatch(/<title>work_\d+ \(/);
+      const summary = JSON.parse(await incidentFile(d, incident.id, 'summary.json')) as { scope: unknown; topFunctions: { bySelf: Array<{ name: string }> } };
       expect(summary.scope).toMatchObject({ cgroup: `/${unit}`, unit, processes: 1 });
       expect(summary.topFunctions.bySelf[0].name).toBe('leaf_spin');
       // The unit runs one program: pprof names it as the main binary.
@@ -220,10 +223,10 @@ describe('tail2d', () => {
     expect(parsed.rules.unavailable).toEqual([expect.objectContaining({ rule: 'misses', reason: expect.stringMatching(/PMU/) })]);
 
     // The idle task is left out, and capture.include_idle, changed on SIGHUP, keeps it from the next capture on.
-    const idleOf = async (incident: string) => (JSON.parse(incidentFile(d, incident, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
+    const idleOf = async (incident: string) => (JSON.parse(await incidentFile(d, incident, 'summary.json')) as { idle: { share: number; included: boolean } }).idle;
     expect((await idleOf(id)).included).toBe(false);
-    expect(parseFolded(incidentFile(d, id, 'stacks.folded')).size).toBeGreaterThan(0);
-    expect([...parseFolded(incidentFile(d, id, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(false);
+    expect(parseFolded(await incidentFile(d, id, 'stacks.folded')).size).toBeGreaterThan(0);
+    expect([...parseFolded(await incidentFile(d, id, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(false);
     writeFileSync(d.configPath, `${readFileSync(d.configPath, 'utf8')}capture: { include_idle: true }\n`);
     d.child.kill('SIGHUP');
     await d.waitFor('the reload', async () => ((await d.status()).rules.last_reload?.ok ? true : undefined));
@@ -234,7 +237,7 @@ describe('tail2d', () => {
     const keptIdle = await idleOf(kept);
     expect(keptIdle.included).toBe(true);
     // A machine this busy may have had no idle time to sample; when it had some, it is there.
-    if (keptIdle.share >= 0.2) expect([...parseFolded(incidentFile(d, kept, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(true);
+    if (keptIdle.share >= 0.2) expect([...parseFolded(await incidentFile(d, kept, 'stacks.folded')).keys()].some((path) => path.startsWith('swapper'))).toBe(true);
 
     // Artifacts come with their content types; unknown names and bad ids are 404s.
     const svg = await fetch(`${d.baseUrl}/api/incidents/${id}/flamegraph.svg`);
