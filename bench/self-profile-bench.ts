@@ -49,7 +49,7 @@ function shares(folded: string, top: number): Pick<SelfProfileResult, 'samples' 
  * tail2d profiled by tail2 itself: the daemon on the example rules with `processes` processes on
  * the host and every CPU busy (as the daemon-cost benchmark runs it), its JavaScript named through
  * V8's perf map (`--perf-basic-prof`), recorded with `tail2 record --pid` at 999 Hz for `seconds`
- * after a settling period. Writes bench/tail2d-profile.svg and .folded.
+ * after a settling period. Writes bench/tail2d-profile.svg and test-output/tail2d-profile.folded.
  */
 export async function runSelfProfileBench(processes = 1000, seconds = 60, settleMs = 20_000): Promise<SelfProfileResult> {
   const frequency = 999;
@@ -58,7 +58,7 @@ export async function runSelfProfileBench(processes = 1000, seconds = 60, settle
   const sleepers = spawn('bash', ['-c', `for i in $(seq ${processes}); do sleep 1d & done; wait`], { stdio: 'ignore', detached: true });
   const dir = mkdtempSync('/tmp/tail2-self-profile-');
   const svgPath = join(repoRoot, 'bench', 'tail2d-profile.svg');
-  const foldedPath = join(repoRoot, 'bench', 'tail2d-profile.folded');
+  const foldedPath = join(repoRoot, 'test-output', 'tail2d-profile.folded'); // 1.4 MB: not kept in the repository
   const port = await freePort();
   writeFileSync(join(dir, 'rules.yaml'), readFileSync(join(repoRoot, 'config', 'rules.example.yaml'), 'utf8'));
   writeFileSync(join(dir, 'tail2.yaml'), `state_dir: state\nweb: { listen: "127.0.0.1:${port}" }\nrules_file: rules.yaml\n`);
