@@ -1,4 +1,4 @@
-import { instanceKey, type HostFacts, type MetricInstance, type MetricName, type MetricReading } from '../daemon/model/metrics.js';
+import { instanceKey, type HostFacts, type MetricInstance, type MetricReading } from '../daemon/model/metrics.js';
 import type { MemoryConsumer } from '../daemon/model/memory-consumer.js';
 import type { InstanceStateView, RuleStateView } from '../daemon/model/rule-state.js';
 import type { Rule, RuleScope } from '../daemon/model/rule.js';
@@ -117,17 +117,11 @@ export class RuleEngine implements MemoryConsumer {
    * @returns the transitions of this evaluation, in rule order.
    */
   evaluate(readings: MetricReading[], nowMs: number = this.now()): RuleEvent[] {
-    const byMetric = new Map<MetricName, MetricReading[]>();
-    for (const reading of readings) {
-      const list = byMetric.get(reading.metric);
-      if (list) list.push(reading);
-      else byMetric.set(reading.metric, [reading]);
-    }
     const events: RuleEvent[] = [];
     this.evaluations++;
-    for (const tracked of this.rules.values()) {
-      this.evaluateRule(tracked, byMetric.get(tracked.rule.metric) ?? [], nowMs, events);
-    }
+    // Each rule walks every reading and skips other metrics: a comparison per reading costs less
+    // than lists per metric built (allocated) every round.
+    for (const tracked of this.rules.values()) this.evaluateRule(tracked, readings, nowMs, events);
     this.lastEvaluationMs = nowMs;
     return events;
   }
@@ -230,7 +224,9 @@ export class RuleEngine implements MemoryConsumer {
 
     // The last reading wins when a collector reports an instance twice in one interval: readings
     // are taken in order, and a later one of the same round overrides what an earlier one did.
+    const metric = rule.metric;
     for (const reading of readings) {
+      if (reading.metric !== metric) continue;
       const instance = reading.instance;
       let matched = matches.get(instance);
       if (matched === undefined) {

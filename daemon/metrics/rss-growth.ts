@@ -119,7 +119,10 @@ export class RssGrowth {
 
   /** Forgets instances not fed since {@link beginRound}. */
   endRound(): void {
-    for (const [key, track] of this.tracks) if (track.seenRound !== this.round) this.tracks.delete(key);
+    // forEach, not `for (const [key, track] of …)`: the entries iterator makes a pair per instance.
+    this.tracks.forEach((track, key, tracks) => {
+      if (track.seenRound !== this.round) tracks.delete(key);
+    });
   }
 
   // Theil–Sen over at most maxEstimatorPoints points picked evenly from the window.
