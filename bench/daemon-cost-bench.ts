@@ -26,6 +26,8 @@ export interface DaemonCostRow {
   perfCpuSeconds: number;
   /** tail2d's RSS at the end of the window (bytes). */
   rssBytes: number;
+  /** Rounds tail2d ran before their time in the window (the samples showed a rise: daemon/tail2d/early-rounds.ts). */
+  earlyRounds: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -101,6 +103,11 @@ function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 }
 
+async function earlyRoundsOf(port: number): Promise<number> {
+  const status = (await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as { metrics: { early_rounds: number } };
+  return status.metrics.early_rounds;
+}
+
 function countProcesses(): number {
   return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).length;
 }
@@ -144,6 +151,7 @@ export async function runDaemonCostBench(processCounts = [1000, 5000], seconds =
         }
         await sleep(settleMs);
         const processes = countProcesses();
+        const earlyRoundsBefore = await earlyRoundsOf(port);
         const before = familyTicks(pid);
         const bpfBefore = bpfRunTimeNs(before.keys());
         await sleep(seconds * 1000);
@@ -159,6 +167,7 @@ export async function runDaemonCostBench(processCounts = [1000, 5000], seconds =
         const daemonCpuSeconds = ticks / 100;
         const bpfSeconds = (bpfAfter - bpfBefore) / 1e9;
         const rssBytes = rssOf(pid);
+        const earlyRounds = (await earlyRoundsOf(port)) - earlyRoundsBefore;
         daemon.kill('SIGTERM');
         await new Promise((resolve) => daemon.once('exit', resolve));
         const perf = runMeasured(['perf', 'record', '-F', '99', '-a', '-g', '-o', '/tmp/tail2-bench-perf.data', '--', 'sleep', String(seconds)]);
@@ -174,6 +183,7 @@ export async function runDaemonCostBench(processCounts = [1000, 5000], seconds =
           perfPercentPerCpu: perCpu(perf.cpuSeconds),
           perfCpuSeconds: perf.cpuSeconds,
           rssBytes,
+          earlyRounds,
         });
       } finally {
         if (daemon.exitCode === null) daemon.kill('SIGKILL');

@@ -31,7 +31,7 @@ function troubledStatus(): DaemonStatus {
       last_dispatch_error: null,
     },
     self: { pid: 77, cpu_percent_of_core: 1.5, rss_bytes: 120 * MIB, heap_used_bytes: 30 * MIB, excluded_from_rules: [77, 78] },
-    metrics: { last_collect: '2026-11-25T03:09:59.600Z', cost_ms: 2.1, processes: 1200, cgroups: 40, process_source: 'proc', process_source_reason: 'the BPF task iterator could not be loaded (EPERM)', unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },
+    metrics: { last_collect: '2026-11-25T03:09:59.600Z', cost_ms: 2.1, processes: 1200, cgroups: 40, process_source: 'proc', process_source_reason: 'the BPF task iterator could not be loaded (EPERM)', early_rounds: 4, unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },
   } satisfies DaemonStatus;
 }
 
@@ -48,7 +48,7 @@ describe('tail2 status (text)', () => {
     expect(text).toContain('buffer:   600 s held, 12.0 MiB of 256.0 MiB; 0 samples evicted early');
     expect(text).toContain('last reload FAILED (the previous rules stay in force): rules.yaml:3:5: unknown metric');
     expect(text).toContain('captures: 3 written, 1 in flight');
-    expect(text).toContain('metrics:  1200 processes, 40 cgroups, last round 2.1 ms; per-process CPU and RSS from the /proc/PID/stat (the BPF task iterator could not be loaded (EPERM))');
+    expect(text).toContain('metrics:  1200 processes, 40 cgroups, last round 2.1 ms, 4 rounds run early for cpu rules; per-process CPU and RSS from the /proc/PID/stat (the BPF task iterator could not be loaded (EPERM))');
     const quiet = quietDaemonStatus();
     const troubled = formatStatus({ ...quiet, captures: { in_flight: [], written: 3, degraded: 1, lost: 2, last_error: '20261125T030000Z-manual-abcdef: lost: EIO: i/o error' } }).join('\n');
     expect(troubled).toContain('captures: 3 written, 1 without some parts (see problems in incident.json), 2 LOST (could not be written), 0 in flight; last error: 20261125T030000Z-manual-abcdef: lost: EIO: i/o error');

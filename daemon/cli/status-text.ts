@@ -54,7 +54,7 @@ export function formatStatus(status: DaemonStatus): string[] {
   lines.push(`self:     pid ${self.pid}, ${self.cpu_percent_of_core}% of a core, ${mib(self.rss_bytes)} RSS; never fires its rules on pids ${self.excluded_from_rules.join(', ')}`);
   const { metrics } = status;
   const source = metrics.process_source === 'task-iterator' ? 'BPF task iterator' : `/proc/PID/stat${metrics.process_source_reason ? ` (${metrics.process_source_reason})` : ''}`;
-  lines.push(`metrics:  ${metrics.processes} processes, ${metrics.cgroups} cgroups, last round ${metrics.cost_ms.toFixed(1)} ms; per-process CPU and RSS from the ${source}`);
+  lines.push(`metrics:  ${metrics.processes} processes, ${metrics.cgroups} cgroups, last round ${metrics.cost_ms.toFixed(1)} ms, ${metrics.early_rounds} rounds run early for cpu rules; per-process CPU and RSS from the ${source}`);
   for (const missing of status.metrics.unavailable) {
     lines.push(`unavailable: ${missing.metric}${missing.scope ? ` (${missing.scope})` : ''}: ${missing.reason}`);
   }

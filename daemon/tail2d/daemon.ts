@@ -26,6 +26,7 @@ import { HeapRelease } from './heap-release.js';
 import { OwnUsage } from './own-usage.js';
 import { preparePrivateStateDir } from './private-state-dir.js';
 import { RuleRounds } from './rule-rounds.js';
+import { sampledCpu } from '../profile/sampled-cpu.js';
 import { Sampling } from './sampling.js';
 import type { ProcessEvents } from '../model/process-events.js';
 import { UnwindTables } from '../unwind/unwind-tables.js';
@@ -115,6 +116,7 @@ export class Tail2Daemon {
       ingest: new BatchIngest(this.tables, this.buffer, processEvents),
       buffer: this.buffer,
       unwind: { tables: this.unwindTables, snapshot: (pid, startTimeNs) => this.files.snapshot(pid, startTimeNs) },
+      onIngested: () => this.rounds.samplesArrived(),
       log,
     });
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
@@ -133,6 +135,12 @@ export class Tail2Daemon {
         this.sampling.protectHost(this.ownUsage.current().cpu_percent_of_core / 100);
       },
       onRuleEvent: (event) => this.captures?.onRuleEvent(event),
+      sampledCpu: (windowMs) => {
+        // The newest samples may be a batch behind the clock: the window ends at the newest one.
+        const newestNs = this.buffer.newestSampleNs;
+        if (newestNs < Number(process.hrtime.bigint()) - windowMs * 1e6) return undefined; // none that recent (sampling stopped)
+        return sampledCpu(this.tables, this.buffer, newestNs - windowMs * 1e6, newestNs + 1, this.sampling.frequency);
+      },
       log,
     });
     this.report = new StatusReport({

@@ -6,6 +6,8 @@ import type { MetricsStatus, RulesReload, RulesStatus } from '../model/daemon-st
 import type { MetricReading } from '../model/metrics.js';
 import type { RuleStateView } from '../model/rule-state.js';
 import type { Rule } from '../model/rule.js';
+import type { SampledCpu } from '../profile/sampled-cpu.js';
+import { EarlyRounds } from './early-rounds.js';
 import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import { loadRulesFile } from '../../triggers/rules-file.js';
 
@@ -24,6 +26,12 @@ import { loadRulesFile } from '../../triggers/rules-file.js';
 export const EVALUATION_INTERVAL_MS = 1000;
 /** What is per second, not per round: tail2d's own usage and self-protection (cpu-backoff.ts). */
 const ROUNDS_PER_SECOND = Math.round(1000 / EVALUATION_INTERVAL_MS);
+/** The closest an early round comes to the round before it. */
+const EARLY_MIN_GAP_MS = 200;
+/** When the round that follows a rise caught part-way runs: a rate over a quarter second is still a steady one. */
+const FOLLOW_UP_MS = 250;
+/** The stretch of samples an early check estimates CPU from (longer: less noise; shorter: sooner). */
+const EARLY_WINDOW_MS = 500;
 
 export interface RuleRoundsOptions {
   /** `rules_file`, and the notifier names a rule's `notify` may use. */
@@ -40,6 +48,11 @@ export interface RuleRoundsOptions {
   onCollected: (nowMs: number, costMs: number) => void;
   /** Every event of the rules (pending, firing, suppressed, cleared, resolved). */
   onRuleEvent: (event: RuleEvent) => void;
+  /**
+   * The CPU the samples of the last `windowMs` show (daemon/profile/sampled-cpu.ts); undefined
+   * when there are none that recent. Without it, rounds run only on their cadence.
+   */
+  sampledCpu?: (windowMs: number) => SampledCpu | undefined;
   log: Logger;
 }
 
@@ -72,6 +85,12 @@ export class RuleRounds {
   private costThisSecondMs = 0;
   private lastReload: RulesReload | undefined;
   private collectFailures = 0;
+  private early: EarlyRounds | undefined;
+  private followUpTimer: NodeJS.Timeout | undefined;
+  private deferredCheck: NodeJS.Timeout | undefined;
+  private earlyRounds = 0;
+  /** performance.now() of the last round. */
+  private lastRoundMono = 0;
 
   constructor(private readonly options: RuleRoundsOptions) {}
 
@@ -80,12 +99,17 @@ export class RuleRounds {
     const { collector, budget } = this.options;
     this.rules = await this.readRules();
     this.engine = new RuleEngine(this.rules, collector.hostFacts());
+    this.early = new EarlyRounds(this.rules, collector.hostFacts());
     budget.add(this.engine);
   }
 
-  /** Takes the baselines for the rates, then runs a round every evaluation interval. */
+  /**
+   * Takes the baselines for the rates, then runs a round every evaluation interval, and one
+   * sooner when the CPU samples show a rise towards a cpu rule (see samplesArrived).
+   */
   start(): void {
     this.options.collector.collect(Date.now());
+    this.lastRoundMono = performance.now();
     this.stopped = false;
     this.schedule(performance.now() + EVALUATION_INTERVAL_MS);
   }
@@ -93,7 +117,53 @@ export class RuleRounds {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.followUpTimer) clearTimeout(this.followUpTimer);
+    if (this.deferredCheck) clearTimeout(this.deferredCheck);
     this.timer = undefined;
+    this.followUpTimer = undefined;
+    this.deferredCheck = undefined;
+  }
+
+  /**
+   * New samples are in the buffer (tail2d calls it after each batch): a round now if they show a
+   * rise towards a cpu rule (early-rounds.ts), and the cadence restarts from it.
+   */
+  samplesArrived(): void {
+    const { sampledCpu } = this.options;
+    if (this.stopped || !sampledCpu || !this.early?.watching || this.followUpTimer || this.deferredCheck) return;
+    const sinceRoundMs = performance.now() - this.lastRoundMono;
+    if (sinceRoundMs < EARLY_MIN_GAP_MS) {
+      // Too soon after a round: look at these samples once the gap is there, rather than wait for
+      // the next batch (half a second more).
+      this.deferredCheck = setTimeout(() => {
+        this.deferredCheck = undefined;
+        this.samplesArrived();
+      }, EARLY_MIN_GAP_MS - sinceRoundMs);
+      return;
+    }
+    try {
+      const sampled = sampledCpu(EARLY_WINDOW_MS);
+      if (!sampled || !this.early.due(sampled, this.options.ownPids())) return;
+    } catch (error) {
+      this.options.log.error({ err: error }, 'reading the CPU samples for an early round failed');
+      return;
+    }
+    this.earlyRound();
+  }
+
+  // A round now, out of the cadence, which restarts from it; and the one that follows a rise
+  // caught part-way (EarlyRounds.followUpWanted), a moment later.
+  private earlyRound(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.earlyRounds++;
+    this.round(true);
+    this.schedule(performance.now() + EVALUATION_INTERVAL_MS);
+    if (this.early?.followUpWanted()) {
+      this.followUpTimer = setTimeout(() => {
+        this.followUpTimer = undefined;
+        if (!this.stopped) this.earlyRound();
+      }, FOLLOW_UP_MS);
+    }
   }
 
   /**
@@ -116,6 +186,7 @@ export class RuleRounds {
     try {
       const rules = await this.readRules();
       this.engine?.replaceRules(rules);
+      this.early?.setRules(rules, this.options.collector.hostFacts());
       this.rules = rules;
       this.lastReload = { at_ms: Date.now(), ok: true };
       this.options.log.info({ rules: rules.length }, 'rules reloaded');
@@ -153,6 +224,7 @@ export class RuleRounds {
       cgroups: tracked.cgroups,
       process_source: tracked.processSource,
       ...(collector.processSourceFallback !== undefined ? { process_source_reason: collector.processSourceFallback } : {}),
+      early_rounds: this.earlyRounds,
       unavailable: this.unavailable,
     };
   }
@@ -167,15 +239,18 @@ export class RuleRounds {
     return loadRulesFile(config.rulesFile, { notifiers: new Set(Object.keys(config.notifiers)) });
   }
 
-  private round(): void {
+  // One round; `early`: run before its time (samplesArrived), not one of the cadence's, so not the
+  // end of a second for onCollected (its cost counts in the next one).
+  private round(early = false): void {
     const { collector, budget, log } = this.options;
     const now = Date.now();
+    this.lastRoundMono = performance.now();
     try {
       const result = collector.collect(now);
       this.lastCollectMs = now;
       this.lastCollectCostMs = result.costMs;
       this.costThisSecondMs += result.costMs;
-      if (++this.roundsThisSecond >= ROUNDS_PER_SECOND) {
+      if (!early && ++this.roundsThisSecond >= ROUNDS_PER_SECOND) {
         this.options.onCollected(now, this.costThisSecondMs);
         this.roundsThisSecond = 0;
         this.costThisSecondMs = 0;
@@ -185,6 +260,7 @@ export class RuleRounds {
       // profiles itself into an incident storm is the last thing a host needs at 3am.
       const readings = withoutOwnProcesses(result.readings, this.options.ownPids());
       const events = this.engine?.evaluate(readings, now) ?? [];
+      this.early?.observe(readings, early);
       // New processes' history and rule instances count against the same budget as the samples.
       budget.makeRoom();
       for (const event of events) this.options.onRuleEvent(event);

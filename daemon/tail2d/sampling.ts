@@ -29,8 +29,18 @@ export interface SamplingOptions {
   buffer: RollingBuffer;
   /** Where unwind tables and process mappings come from; with `config.unwind` 'auto'. */
   unwind?: Pick<UnwindLoaderOptions, 'tables' | 'snapshot'>;
+  /** After each batch is in the buffer (rule-rounds.ts looks at the newest samples then). */
+  onIngested?: () => void;
   log: Logger;
 }
+
+/**
+ * How often the samples reach the buffer, at the latest: each batch costs a thread wakeup (~0.3 ms
+ * of CPU on a busy VM, docs/internals.md), and the rules' early rounds see a process start to
+ * spin only once its samples are in. Half a second: one wakeup a second more than the sampler's
+ * default, for a spinning process seen pending within a second.
+ */
+const BATCH_INTERVAL_MS = 500;
 
 /** Ring buffer bounds (bytes): the sampler's own default was the upper one for every host. */
 const MIN_RING_BYTES = 1 << 20;
@@ -220,12 +230,14 @@ export class Sampling {
       frequency,
       ringBufferBytes: ringBufferBytesFor(cpus().length, Math.max(frequency, config.frequency)),
       unwind: config.unwind === 'auto' && this.options.unwind ? unwindCapacities(config.unwindMemoryBytes) : undefined,
+      batchIntervalMs: BATCH_INTERVAL_MS,
       onBatch: (batch) => {
         // A throw here would surface as an uncaught exception from the native callback and take
         // the daemon down with every pinned capture: report it and drop this batch instead.
         try {
           ingest.ingest(batch);
           buffer.enforceBounds();
+          this.options.onIngested?.();
         } catch (error) {
           this.failedBatches++;
           if (this.failedBatches === 1 || this.failedBatches % 100 === 0) {

@@ -236,6 +236,7 @@ function metrics(s: DaemonStatus, when: When): StatusSection {
     rows: [
       row('Last collection', when(m.last_collect)),
       row('Collection cost', `${m.cost_ms.toFixed(1)} ms`),
+      row('Early rounds', `${count(m.early_rounds)} (the samples showed a rise towards a cpu rule)`),
       row('Rules', count(r.count)),
       row('Rules file', r.file),
       row(

@@ -65,7 +65,7 @@ export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
     },
     unwinding: quietUnwindingStatus(),
     buffer: { samples: 2_140, span_s: 59.6, bytes: 1_310_720, max_bytes: 268_435_456, expired_samples: 0, evicted_early_samples: 0, dropped_samples: 0, stacks: 310, processes: 42 },
-    metrics: { last_collect: new Date(nowMs - 400).toISOString(), cost_ms: 1.8, processes: 42, cgroups: 3, process_source: 'task-iterator', unavailable: [] },
+    metrics: { last_collect: new Date(nowMs - 400).toISOString(), cost_ms: 1.8, processes: 42, cgroups: 3, process_source: 'task-iterator', early_rounds: 0, unavailable: [] },
     rules: { count: 0, file: '/etc/tail2/rules.yaml', last_reload: null, unavailable: [] },
     captures: { in_flight: [], written: 0, degraded: 0, lost: 0, last_error: null },
     self: { pid: 812, cpu_percent_of_core: 0.4, rss_bytes: 121_634_816, heap_used_bytes: 24_117_248, excluded_from_rules: [812] },

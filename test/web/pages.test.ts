@@ -144,7 +144,7 @@ function daemonStatus(store: IncidentStore): DaemonStatus {
     },
     unwinding: quietUnwindingStatus(),
     buffer: { samples: 237_600, span_s: 600, bytes: 3_800_000, max_bytes: 268_435_456, expired_samples: 10, evicted_early_samples: 0, dropped_samples: 0, stacks: 5000, processes: 120 },
-    metrics: { last_collect: new Date(NOW - 1000).toISOString(), cost_ms: 2.5, processes: 120, cgroups: 9, process_source: 'task-iterator', unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU: cache-misses <not supported>' }] },
+    metrics: { last_collect: new Date(NOW - 1000).toISOString(), cost_ms: 2.5, processes: 120, cgroups: 9, process_source: 'task-iterator', early_rounds: 3, unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU: cache-misses <not supported>' }] },
     rules: { count: 2, file: '/etc/tail2/rules.yaml', last_reload: { at_ms: NOW - MIN, ok: false, error: 'rules.yaml:3:5: unknown metric "cpuu"' }, unavailable: [{ rule: 'cache-spike', metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },
     captures: { in_flight: [{ id: '20261125T030000Z-db-spin-4f2a9c', rule: 'db-spin', at_ms: NOW - 5000, attempts: 0, pinned: true }], written: 3, degraded: 0, lost: 0, last_error: null },
     self: { pid: 812, cpu_percent_of_core: 1.2, rss_bytes: 140_000_000, heap_used_bytes: 30_000_000, excluded_from_rules: [812, 830] },
@@ -464,6 +464,7 @@ describe('incident pages without a token', () => {
     const row = (id: string, table: number) => [1, 2, 3].map((n) => htmlXpath(html, `string((//*[@id='${id}']//table)[${table}]/tbody/tr[1]/td[${n}])`));
     expect(row('status-metrics', 1)).toEqual(['cache_miss_rate', 'every instance', 'no hardware PMU: cache-misses <not supported>']);
     expect(row('status-metrics', 2)).toEqual(['cache-spike', 'cache_miss_rate', 'no hardware PMU']);
+    expect(fact('status-metrics', 'Early rounds')).toBe('3 (the samples showed a rise towards a cpu rule)');
     expect(fact('status-metrics', 'Last reload')).toMatch(/\(1 min ago\): failed, previous rules kept: rules.yaml:3:5: unknown metric "cpuu"$/);
     expect(fact('status-store', 'Incidents')).toBe('3');
     expect(fact('status-store', 'Last error')).toBe('none');

@@ -1,0 +1,132 @@
+import { spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { encodeRecords, type SyntheticRecord } from '../../harness/synthetic-records.js';
+import { RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
+import type { MetricInstance, MetricReading } from '../../daemon/model/metrics.js';
+import { BatchIngest } from '../../daemon/profile/batch-ingest.js';
+import { sampledCpu, type SampledCpu } from '../../daemon/profile/sampled-cpu.js';
+import { createStackTables } from '../../daemon/profile/stack-tables.js';
+import { EarlyRounds } from '../../daemon/tail2d/early-rounds.js';
+import { makeRule } from '../triggers/rule-fixture.js';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
+import { buildCFixture } from '../helpers/fixtures.js';
+
+const HOST = { cpus: 2 };
+const proc = (pid: number): MetricInstance => ({ kind: 'process', pid, startTime: 1, comm: `p${pid}`, cmdline: '' });
+const cpu = (instance: MetricInstance, value: number): MetricReading => ({ metric: 'cpu', instance, value, timeMs: 0 });
+const sampled = (byPid: Record<number, number>, busyCores = 0): SampledCpu => ({ byPid: new Map(Object.entries(byPid).map(([pid, cores]) => [Number(pid), cores])), busyCores });
+const NONE = new Set<number>();
+// A process rule at 95% of a core (0.95 cores) and a host rule at 90% of both CPUs (1.8 cores).
+const spinning = makeRule({ name: 'spin', scope: { kind: 'process', pattern: /./ }, threshold: { value: 95, unit: 'percent', text: '95%' } });
+const saturated = makeRule({ name: 'host' });
+
+describe('EarlyRounds', () => {
+  it('asks for a round when a process rises towards a process cpu rule, not while it holds steady', () => {
+    const early = new EarlyRounds([spinning], HOST);
+    expect(early.watching).toBe(true);
+    early.observe([cpu(proc(7), 0.02)], false);
+    // Busy, but far below the line (0.8 × 0.95 = 0.76 cores): no round.
+    expect(early.due(sampled({ 7: 0.5 }), NONE)).toBe(false);
+    // Risen near the line from a quiet reading: a round now.
+    expect(early.due(sampled({ 7: 0.9 }), NONE)).toBe(true);
+    // Read at 0.97 since: the same estimate is no rise.
+    early.observe([cpu(proc(7), 0.97)], false);
+    expect(early.due(sampled({ 7: 1.0 }), NONE)).toBe(false);
+    // A process whose reading was near the line needs a rise beyond the estimate's margin (0.15 × 0.95).
+    early.observe([cpu(proc(7), 0.8)], false);
+    expect(early.due(sampled({ 7: 0.9 }), NONE)).toBe(false);
+    expect(early.due(sampled({ 7: 0.96 }), NONE)).toBe(true);
+    // tail2d's own processes never count.
+    early.observe([], false);
+    expect(early.due(sampled({ 7: 1.0 }), new Set([7]))).toBe(false);
+  });
+
+  it('asks for one round to follow an early round that caught a rise part-way, and only one', () => {
+    const early = new EarlyRounds([spinning], HOST);
+    early.observe([], false);
+    expect(early.due(sampled({ 7: 0.9 }), NONE)).toBe(true);
+    // The early round's interval was partly quiet: 0.85, between the watch line and the rule's.
+    early.observe([cpu(proc(7), 0.85)], true);
+    expect(early.followUpWanted()).toBe(true);
+    expect(early.followUpWanted()).toBe(false); // asked once
+    // The follow-up read it still below the line: no chain of rounds for a process that stays there.
+    early.observe([cpu(proc(7), 0.88)], true);
+    expect(early.followUpWanted()).toBe(false);
+    // Seen for the first time by the early round (no rate yet): one more round gives it one.
+    expect(early.due(sampled({ 8: 1.0 }), NONE)).toBe(true);
+    early.observe([cpu(proc(7), 0.88)], true);
+    expect(early.followUpWanted()).toBe(true);
+    // Read above the line at once: the rule has it, nothing follows.
+    early.observe([], false);
+    expect(early.due(sampled({ 9: 1.0 }), NONE)).toBe(true);
+    early.observe([cpu(proc(9), 0.99)], true);
+    expect(early.followUpWanted()).toBe(false);
+    // A regular round never asks for one.
+    expect(early.due(sampled({ 10: 1.0 }), NONE)).toBe(true);
+    early.observe([], false);
+    expect(early.followUpWanted()).toBe(false);
+  });
+
+  it('watches the host for a system cpu rule, and nothing for cgroup scopes or other metrics', () => {
+    const host = new EarlyRounds([saturated], HOST);
+    host.observe([cpu({ kind: 'system' }, 0.3)], false);
+    expect(host.due(sampled({ 7: 0.9 }, 1.0), NONE)).toBe(false);
+    expect(host.due(sampled({ 7: 1.0 }, 1.9), NONE)).toBe(true);
+    const unwatched = new EarlyRounds(
+      [makeRule({ scope: { kind: 'cgroup', path: '/system.slice' } }), makeRule({ metric: 'rss', threshold: { value: 1e9, unit: 'bytes', text: '1GB' } }), makeRule({ comparison: 'below' })],
+      HOST,
+    );
+    expect(unwatched.watching).toBe(false);
+    expect(unwatched.due(sampled({ 7: 1.0 }, 2), NONE)).toBe(false);
+    // A reload that brings a watched rule in.
+    unwatched.setRules([spinning], HOST);
+    expect(unwatched.watching).toBe(true);
+  });
+});
+
+describe('sampledCpu', () => {
+  it('turns CPU samples into cores per process, leaving out the idle task and other profile kinds', () => {
+    const tables = createStackTables(() => undefined);
+    const buffer = new RollingBuffer(tables, { retainNs: 60e9, maxBytes: 64 << 20 });
+    const ingest = new BatchIngest(tables, buffer);
+    // Half a second at 100 Hz on 2 CPUs: pid 10 on one CPU throughout, pid 20 a fifth of the
+    // other, the idle task the rest; a page-fault sample of pid 20 that is not CPU time.
+    const records: SyntheticRecord[] = [];
+    for (let i = 0; i < 50; i++) {
+      records.push({ timeNs: 1e9 + i * 1e7, pid: 10, cpu: 0, user: [0x401000n] });
+      records.push({ timeNs: 1e9 + i * 1e7, pid: i % 5 === 0 ? 20 : 0, cpu: 1, kernel: [0xffffffff81000000n] });
+    }
+    records.push({ timeNs: 1.2e9, pid: 20, kind: 2, weight: 4096, user: [0x401000n] });
+    ingest.ingest(encodeRecords(records));
+    const result = sampledCpu(tables, buffer, 1e9, 1.5e9, 100);
+    expect(result.byPid.get(10)).toBeCloseTo(1.0, 5);
+    expect(result.byPid.get(20)).toBeCloseTo(0.2, 5);
+    expect(result.byPid.has(0)).toBe(false);
+    expect(result.busyCores).toBeCloseTo(1.2, 5);
+  });
+});
+
+describe('early rounds in tail2d', () => {
+  const running: RunningDaemon[] = [];
+  afterAll(async () => {
+    for (const d of running) await d.stop('SIGTERM');
+  });
+
+  it('runs a round before its time when a process starts to spin, and the rule sees it pending', async () => {
+    const d = await startDaemon('early-rounds', ['rules:', '  - name: spin', '    metric: cpu', '    scope: { process: "^t2-early$" }', '    above: 90%', '    for: 1h', '    capture: { before: 2s, after: 1s }'].join('\n'));
+    running.push(d);
+    await d.collectedSince(Date.now());
+    const before = (await d.status()).metrics.early_rounds;
+    const burner = spawn(buildCFixture('burner', [], 't2-early'), ['0'], { stdio: 'ignore' });
+    try {
+      const pending = await d.waitFor('the burner pending', async () => {
+        const { rules } = await d.get<{ rules: Array<{ instances: Array<{ state: string; instance: { pid?: number } }> }> }>('/api/rules');
+        return rules[0].instances.find((i) => i.instance.pid === burner.pid && i.state === 'pending');
+      });
+      expect(pending).toBeDefined();
+      expect((await d.status()).metrics.early_rounds).toBeGreaterThan(before);
+    } finally {
+      burner.kill('SIGKILL');
+    }
+  });
+});
