@@ -14,6 +14,11 @@ const WATCH_SHARE = 0.8;
  * two standard deviations of the estimate: a steady process asks for an extra round rarely.
  */
 const RISE_SHARE = 0.15;
+/**
+ * …and by at least this many cores whatever the threshold: a rule at 0% (any CPU at all) would
+ * otherwise see every busy process rising at every look, and ask for a round each time.
+ */
+const MIN_RISE_CORES = 0.1;
 /** Readings of processes below this many cores are not kept: none of them is near any line. */
 const KEEP_READINGS_FROM_CORES = 0.05;
 
@@ -124,5 +129,5 @@ export class EarlyRounds {
 }
 
 function rises(estimate: number, lastReading: number, level: number): boolean {
-  return estimate >= level * WATCH_SHARE && estimate >= lastReading + level * RISE_SHARE;
+  return estimate >= level * WATCH_SHARE && estimate >= lastReading + Math.max(level * RISE_SHARE, MIN_RISE_CORES);
 }

@@ -24,8 +24,13 @@ import { loadRulesFile } from '../../triggers/rules-file.js';
  * is kept: a spinning process is pending within 1–2 s (500 ms would make it ≤ 1 s at the cost above).
  */
 export const EVALUATION_INTERVAL_MS = 1000;
-/** What is per second, not per round: tail2d's own usage and self-protection (cpu-backoff.ts). */
+/** Rounds per second on the cadence: collection failures are logged once a minute's worth of them. */
 const ROUNDS_PER_SECOND = Math.round(1000 / EVALUATION_INTERVAL_MS);
+/**
+ * Early rounds allowed per evaluation interval (a rise and its follow-up): whatever the samples
+ * show, rounds cost at most this many times more than on the cadence alone.
+ */
+const MAX_EARLY_ROUNDS_PER_INTERVAL = 2;
 /** The closest an early round comes to the round before it. */
 const EARLY_MIN_GAP_MS = 200;
 /** When the round that follows a rise caught part-way runs: a rate over a quarter second is still a steady one. */
@@ -42,8 +47,9 @@ export interface RuleRoundsOptions {
   /** tail2d's own processes (itself, its redis-server): never an instance of its rules. */
   ownPids: () => Set<number>;
   /**
-   * Once a second, after that second's last collection, before its rules: `costMs` is what that
-   * second's collections took together (the collectors' cost per second, whatever the interval).
+   * About once a second (the first round at least 0.9 s after the last call), after that round's
+   * collection, before its rules: `costMs` is what the collections since the last call took
+   * together (the collectors' cost per second, early rounds included).
    */
   onCollected: (nowMs: number, costMs: number) => void;
   /** Every event of the rules (pending, firing, suppressed, cleared, resolved). */
@@ -80,9 +86,11 @@ export class RuleRounds {
   private unavailable: ScopedUnavailableMetric[] = [];
   private lastCollectMs = 0;
   private lastCollectCostMs = 0;
-  /** Rounds since the last onCollected, and what their collections cost. */
-  private roundsThisSecond = 0;
+  /** performance.now() of the last onCollected call, and what the collections since cost. */
+  private lastOnCollectedMono = 0;
   private costThisSecondMs = 0;
+  /** performance.now() of the recent early rounds, oldest first (at most MAX_EARLY_ROUNDS_PER_INTERVAL). */
+  private recentEarlyRounds: number[] = [];
   private lastReload: RulesReload | undefined;
   private collectFailures = 0;
   private early: EarlyRounds | undefined;
@@ -110,6 +118,7 @@ export class RuleRounds {
   start(): void {
     this.options.collector.collect(Date.now());
     this.lastRoundMono = performance.now();
+    this.lastOnCollectedMono = this.lastRoundMono;
     this.stopped = false;
     this.schedule(performance.now() + EVALUATION_INTERVAL_MS);
   }
@@ -141,6 +150,8 @@ export class RuleRounds {
       }, EARLY_MIN_GAP_MS - sinceRoundMs);
       return;
     }
+    const now = performance.now();
+    if (this.recentEarlyRounds.length >= MAX_EARLY_ROUNDS_PER_INTERVAL && now - this.recentEarlyRounds[0] < EVALUATION_INTERVAL_MS) return;
     try {
       const sampled = sampledCpu(EARLY_WINDOW_MS);
       if (!sampled || !this.early.due(sampled, this.options.ownPids())) return;
@@ -156,6 +167,8 @@ export class RuleRounds {
   private earlyRound(): void {
     if (this.timer) clearTimeout(this.timer);
     this.earlyRounds++;
+    this.recentEarlyRounds.push(performance.now());
+    if (this.recentEarlyRounds.length > MAX_EARLY_ROUNDS_PER_INTERVAL) this.recentEarlyRounds.shift();
     this.round(true);
     this.schedule(performance.now() + EVALUATION_INTERVAL_MS);
     if (this.early?.followUpWanted()) {
@@ -239,8 +252,8 @@ export class RuleRounds {
     return loadRulesFile(config.rulesFile, { notifiers: new Set(Object.keys(config.notifiers)) });
   }
 
-  // One round; `early`: run before its time (samplesArrived), not one of the cadence's, so not the
-  // end of a second for onCollected (its cost counts in the next one).
+  // One round; `early`: run before its time (samplesArrived), for EarlyRounds to tell a rise it
+  // caught part-way.
   private round(early = false): void {
     const { collector, budget, log } = this.options;
     const now = Date.now();
@@ -250,9 +263,10 @@ export class RuleRounds {
       this.lastCollectMs = now;
       this.lastCollectCostMs = result.costMs;
       this.costThisSecondMs += result.costMs;
-      if (!early && ++this.roundsThisSecond >= ROUNDS_PER_SECOND) {
+      // Once a second, by the clock: early rounds move the cadence, and must not starve this.
+      if (this.lastRoundMono - this.lastOnCollectedMono >= 1000 * 0.9) {
         this.options.onCollected(now, this.costThisSecondMs);
-        this.roundsThisSecond = 0;
+        this.lastOnCollectedMono = this.lastRoundMono;
         this.costThisSecondMs = 0;
       }
       this.unavailable = result.unavailable;

@@ -20,6 +20,11 @@ const NONE = new Set<number>();
 const spinning = makeRule({ name: 'spin', scope: { kind: 'process', pattern: /./ }, threshold: { value: 95, unit: 'percent', text: '95%' } });
 const saturated = makeRule({ name: 'host' });
 
+/** A regular round that read `readings`. */
+function regularRound(rounds: EarlyRounds, readings: MetricReading[]): void {
+  rounds.observe(readings, false);
+}
+
 describe('EarlyRounds', () => {
   it('asks for a round when a process rises towards a process cpu rule, not while it holds steady', () => {
     const early = new EarlyRounds([spinning], HOST);
@@ -39,6 +44,13 @@ describe('EarlyRounds', () => {
     // tail2d's own processes never count.
     early.observe([], false);
     expect(early.due(sampled({ 7: 1.0 }), new Set([7]))).toBe(false);
+  });
+
+  it('needs a rise of a tenth of a core at least, so a rule at 0% does not ask at every look', () => {
+    const anyCpu = new EarlyRounds([makeRule({ scope: { kind: 'process', pattern: /./ }, threshold: { value: 0, unit: 'percent', text: '0%' } })], HOST);
+    regularRound(anyCpu, [cpu(proc(7), 1.0), cpu(proc(8), 0.3)]);
+    expect(anyCpu.due(sampled({ 7: 1.0, 8: 0.35 }), NONE)).toBe(false);
+    expect(anyCpu.due(sampled({ 7: 1.0, 8: 0.45 }), NONE)).toBe(true);
   });
 
   it('asks for one round to follow an early round that caught a rise part-way, and only one', () => {

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
@@ -28,11 +28,9 @@ async function daemon(name: string, rules: string, extraConfig = ''): Promise<Ru
   return started;
 }
 
-// An incident is stored (and listed) with the files its notification needs; the others follow
-// (daemon/capture/staged-render.ts): a file is read once it is there.
-function incidentFile(d: RunningDaemon, id: string, file: string): Promise<string> {
-  const path = join(d.dir, 'state', 'incidents', id, file);
-  return d.waitFor(`${file} of ${id}`, async () => (existsSync(path) ? readFileSync(path, 'utf8') : undefined));
+/** A stored incident's text file, once it is there (RunningDaemon.incidentFile). */
+async function incidentFile(d: RunningDaemon, id: string, file: string): Promise<string> {
+  return (await d.incidentFile(id, file)).toString('utf8');
 }
 
 afterAll(async () => {
@@ -105,7 +103,7 @@ describe('tail2d', () => {
       expect(diff.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
       expect(await diff.text()).toContain('leaf_spin');
       // Every sample with its time is kept, as the source of the other artifacts.
-      const stored = decodeProfileSamples(readFileSync(join(d.dir, 'state', 'incidents', incident.id, 'samples.json.gz')));
+      const stored = decodeProfileSamples(await d.incidentFile(incident.id, 'samples.json.gz'));
       expect(stored.samples.stack.length).toBe(record.profile.samples);
       // The triggering process alone: only its stacks.
       const alone = await (await fetch(`${d.baseUrl}/api/incidents/${incident.id}/process.svg`)).text();
@@ -159,7 +157,7 @@ describe('tail2d', () => {
       expect(summary.scope).toMatchObject({ cgroup: `/${unit}`, unit, processes: 1 });
       expect(summary.topFunctions.bySelf[0].name).toBe('leaf_spin');
       // The unit runs one program: pprof names it as the main binary.
-      const pprof = Profile.decode(gunzipSync(readFileSync(join(d.dir, 'state', 'incidents', incident.id, 'profile.pb.gz'))));
+      const pprof = Profile.decode(gunzipSync(await d.incidentFile(incident.id, 'profile.pb.gz')));
       expect(pprof.stringTable.strings[Number(pprof.mapping[0]?.filename)]).toBe(realpathSync(burner));
     } finally {
       inUnit.kill('SIGKILL');

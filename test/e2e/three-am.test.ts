@@ -74,23 +74,22 @@ describe('the 3am incident', () => {
     const record = await daemon.get<IncidentRecord>(`/api/incidents/${incident.id}`);
     expect(record.process).toMatchObject({ pid: db.pid, comm: 'fakedb' });
     expect(Date.parse(record.fired_at)).toBeGreaterThan(loopStartsAt);
-    const incidentDir = join(daemon.dir, 'state', 'incidents', incident.id);
 
     // The flamegraph's hottest leaf in the database is the extension's loop.
     const leaves = new Map<string, number>();
-    for (const [path, count] of parseFolded(readFileSync(join(incidentDir, 'stacks.folded'), 'utf8'))) {
+    for (const [path, count] of parseFolded((await daemon.incidentFile(incident.id, 'stacks.folded')).toString('utf8'))) {
       if (!path.startsWith('fakedb;')) continue;
       const leaf = path.slice(path.lastIndexOf(';') + 1);
       leaves.set(leaf, (leaves.get(leaf) ?? 0) + count);
     }
     const hottest = [...leaves].sort((a, b) => b[1] - a[1])[0];
     expect(hottest[0]).toBe('ext_fuzzy_match_spin');
-    const summary = JSON.parse(readFileSync(join(incidentDir, 'summary.json'), 'utf8')) as { topFunctions: { bySelf: Array<{ name: string }> }; grew: Array<{ name: string }> };
+    const summary = JSON.parse((await daemon.incidentFile(incident.id, 'summary.json')).toString('utf8')) as { topFunctions: { bySelf: Array<{ name: string }> }; grew: Array<{ name: string }> };
     expect(summary.topFunctions.bySelf[0].name).toBe('ext_fuzzy_match_spin');
     expect(summary.grew[0].name).toBe('ext_fuzzy_match_spin');
 
     // The pre-window shows the database before the loop: serving queries, no extension frame.
-    const profile = decodeProfileSamples(readFileSync(join(incidentDir, 'samples.json.gz')));
+    const profile = decodeProfileSamples(await daemon.incidentFile(incident.id, 'samples.json.gz'));
     const loopFromNs = (loopStartsAt - profile.startTimeMs) * 1e6;
     let before = 0;
     let scanning = 0;
@@ -107,7 +106,7 @@ describe('the 3am incident', () => {
 
     // Slack: exactly one message, the PNG of what fired (the database alone), a link to its page.
     await daemon.waitFor('the Slack message', async () => (slack.messages.length > 0 ? true : undefined), 20_000);
-    const png = readFileSync(join(incidentDir, 'process.png'));
+    const png = await daemon.incidentFile(incident.id, 'process.png');
     expect(slack.messages).toHaveLength(1);
     expect(Buffer.compare(slack.messages[0].files[0].bytes, png)).toBe(0);
     const blocks = JSON.stringify(slack.messages[0].blocks);

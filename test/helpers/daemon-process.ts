@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -38,6 +38,11 @@ export interface RunningDaemon {
    * after `sinceMs` (wall clock), and returns the status it left.
    */
   collectedSince(sinceMs: number): Promise<DaemonStatus>;
+  /**
+   * One file of a stored incident, once it is there: an incident is stored (and listed) with the
+   * files its notification needs, the others follow (daemon/capture/staged-render.ts).
+   */
+  incidentFile(id: string, file: string): Promise<Buffer>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -93,6 +98,10 @@ export async function startDaemon(name: string, rules: string, extraConfig = '',
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; tail2d log:\n${output}`);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
+    },
+    incidentFile(id: string, file: string): Promise<Buffer> {
+      const path = join(dir, 'state', 'incidents', id, file);
+      return daemon.waitFor(`${file} of incident ${id}`, async () => (existsSync(path) ? readFileSync(path) : undefined));
     },
     collectedSince(sinceMs: number): Promise<DaemonStatus> {
       return daemon.waitFor(`a collector round after ${new Date(sinceMs).toISOString()}`, async () => {
