@@ -62,34 +62,40 @@ describe('tail2 record, what it keeps and loads', () => {
 
   it('leaves its own tail2-reader processes out of a recording of the host', async () => {
     const output = join(out, 'host.pb.gz');
-    const cli = startCli(['record', '--duration', '3s', '-o', output]);
-    const readers = new Set<number>();
-    // Its readers, seen while it records (they are its children).
-    while (cli.child.exitCode === null && !cli.stderr().includes('wrote')) {
-      for (const task of (() => {
-        try {
-          return readdirSync(`/proc/${cli.child.pid}/task`);
-        } catch {
-          return [];
+    // Something else on the host that is sure to be sampled: a quiet host may run nothing else.
+    const busy = startFixture(burner, ['0']);
+    try {
+      const cli = startCli(['record', '--duration', '3s', '-o', output]);
+      const readers = new Set<number>();
+      // Its readers, seen while it records (they are its children).
+      while (cli.child.exitCode === null && !cli.stderr().includes('wrote')) {
+        for (const task of (() => {
+          try {
+            return readdirSync(`/proc/${cli.child.pid}/task`);
+          } catch {
+            return [];
+          }
+        })()) {
+          try {
+            for (const pid of readFileSync(`/proc/${cli.child.pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) readers.add(Number(pid));
+          } catch {
+            // the task ended
+          }
         }
-      })()) {
-        try {
-          for (const pid of readFileSync(`/proc/${cli.child.pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) readers.add(Number(pid));
-        } catch {
-          // the task ended
-        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      const result = await cli.done;
+      expect(result.code, result.stderr).toBe(0);
+      expect(readers.size).toBeGreaterThan(0);
+      const profile = Profile.decode(gunzipSync(readFileSync(output)));
+      const pidKey = profile.stringTable.strings.indexOf('pid');
+      const pids = new Set(profile.sample.map((sample) => Number(sample.label.find((label) => Number(label.key) === pidKey)?.num)));
+      expect(pids.has(busy.pid!)).toBe(true); // the host, not nothing
+      for (const reader of readers) expect(pids.has(reader)).toBe(false);
+      expect(pids.has(cli.child.pid!)).toBe(false);
+    } finally {
+      busy.kill('SIGKILL');
     }
-    const result = await cli.done;
-    expect(result.code, result.stderr).toBe(0);
-    expect(readers.size).toBeGreaterThan(0);
-    const profile = Profile.decode(gunzipSync(readFileSync(output)));
-    const pidKey = profile.stringTable.strings.indexOf('pid');
-    const pids = new Set(profile.sample.map((sample) => Number(sample.label.find((label) => Number(label.key) === pidKey)?.num)));
-    expect(pids.size).toBeGreaterThan(1); // the host, not nothing
-    for (const reader of readers) expect(pids.has(reader)).toBe(false);
-    expect(pids.has(cli.child.pid!)).toBe(false);
   });
 
   it('takes the cache directory from XDG_CACHE_HOME when it is absolute, else ~/.cache', () => {
