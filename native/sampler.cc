@@ -360,16 +360,17 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
         ReportDrainError(errno);
         break;
       }
-      uint64_t wakes;
-      if (read(wake_fd_, &wakes, sizeof(wakes)) < 0) {
-        // EAGAIN: nobody asked; the ring buffer or the timer woke us.
-      }
+      uint64_t wakes = 0;
+      // EAGAIN: nobody asked; the ring buffer or the timer woke us.
+      const bool asked = read(wake_fd_, &wakes, sizeof(wakes)) == sizeof(wakes) && wakes > 0;
       int n = ring_buffer__consume(ring_);
       if (n < 0 && n != -EINTR) {
         ReportDrainError(-n);
         break;
       }
-      if (!batch_.bytes.empty()) Flush();
+      // Asked (flush()): a batch even when the ring held nothing, so the caller hears that
+      // everything up to now is in, rather than waiting out its timeout for a batch that never comes.
+      if (!batch_.bytes.empty() || asked) Flush();
     }
     if (ring_buffer__consume(ring_) < 0) {
       // Nothing useful to do on shutdown: the records already in the ring are lost with it.
@@ -414,9 +415,16 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
         delete data;
         return;
       }
-      // The Buffer owns the batch's memory: freed when JS drops the Buffer, no copy.
-      Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(
-          env, data->bytes.data(), data->bytes.size(), [](Napi::Env, uint8_t*, Batch* owned) { delete owned; }, data);
+      Napi::Buffer<uint8_t> buffer;
+      if (data->bytes.empty()) {
+        // A flush that found nothing: an empty Buffer of its own (an empty vector has no memory to lend).
+        delete data;
+        buffer = Napi::Buffer<uint8_t>::New(env, 0);
+      } else {
+        // The Buffer owns the batch's memory: freed when JS drops the Buffer, no copy.
+        buffer = Napi::Buffer<uint8_t>::New(
+            env, data->bytes.data(), data->bytes.size(), [](Napi::Env, uint8_t*, Batch* owned) { delete owned; }, data);
+      }
       try {
         callback.Call({buffer});
       } catch (const Napi::Error& error) {

@@ -94,6 +94,24 @@ describe('StackSampler', () => {
     expect(sampler.stats()!.filtered).toBeGreaterThan(0);
   });
 
+  it('answers a flush with a batch even when the ring holds nothing, so a flush never waits out its timeout', async () => {
+    // A sampler of a process that sleeps: nothing is ever sampled.
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const batches: number[] = [];
+    const sampler = new StackSampler({ pid: child.pid, batchIntervalMs: 60_000, onBatch: (batch) => batches.push(batch.length) });
+    try {
+      sampler.start();
+      await sleep(200);
+      // A timeout longer than any test: the flush must end by its batch, not by giving up.
+      await sampler.flush(3_600_000);
+      await sampler.flush(3_600_000);
+      expect(batches).toEqual([0, 0]);
+      await sampler.stop();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('drops and counts batches when JavaScript cannot keep up, without blocking the kernel side', async () => {
     let received = 0;
     const sampler = new StackSampler({ frequency: 2000, batchIntervalMs: 1, onBatch: () => received++ });
