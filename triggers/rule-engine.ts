@@ -121,8 +121,21 @@ export class RuleEngine implements MemoryConsumer {
     this.evaluations++;
     // Each rule walks every reading and skips other metrics: a comparison per reading costs less
     // than lists per metric built (allocated) every round.
-    for (const tracked of this.rules.values()) this.evaluateRule(tracked, readings, nowMs, events);
+    for (const tracked of this.rules.values()) this.evaluateRule(tracked, readings, nowMs, events, false);
     this.lastEvaluationMs = nowMs;
+    return events;
+  }
+
+  /**
+   * An evaluation of the rules `only` selects, out of the cadence, on readings over a shorter
+   * interval than a regular one (daemon/tail2d/early-rounds.ts): a reading that holds a condition
+   * counts as at any evaluation (pending, and firing once `for` has passed), one that does not is
+   * left to the next regular evaluation, as is an instance without a reading — a quarter-second
+   * dip must not clear an episode that a one-second reading would keep.
+   */
+  evaluateRising(readings: MetricReading[], only: (rule: Rule) => boolean, nowMs: number = this.now()): RuleEvent[] {
+    const events: RuleEvent[] = [];
+    for (const tracked of this.rules.values()) if (only(tracked.rule)) this.evaluateRule(tracked, readings, nowMs, events, true);
     return events;
   }
 
@@ -207,7 +220,7 @@ export class RuleEngine implements MemoryConsumer {
     return tracked;
   }
 
-  private evaluateRule(tracked: TrackedRule, readings: MetricReading[], nowMs: number, events: RuleEvent[]): void {
+  private evaluateRule(tracked: TrackedRule, readings: MetricReading[], nowMs: number, events: RuleEvent[], risingOnly: boolean): void {
     const { rule, threshold } = tracked;
     const emit = (type: RuleEvent['type'], st: InstanceState, reason?: string): void => {
       const event: RuleEvent = { type, rule, instance: st.instance, value: st.lastValue ?? Number.NaN, threshold, atMs: nowMs };
@@ -237,6 +250,7 @@ export class RuleEngine implements MemoryConsumer {
       const key = instanceKey(instance);
       // NaN compares false both ways: an unusable reading never holds.
       const held = rule.comparison === 'above' ? reading.value > threshold : reading.value < threshold;
+      if (risingOnly && !held) continue;
       let st = tracked.instances.get(key);
       if (!st) {
         if (!held && !keepsQuiet) continue;
@@ -257,6 +271,7 @@ export class RuleEngine implements MemoryConsumer {
       if (!keepsQuiet && st.phase === 'inactive' && st.lastFiredMs === null) this.forget(tracked, key, st);
     }
 
+    if (risingOnly) return;
     for (const [key, st] of tracked.instances) {
       if (st.seenEvaluation === this.evaluations) continue;
       onNotHeld(st, emit, 'no reading this interval');

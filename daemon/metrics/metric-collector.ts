@@ -2,7 +2,7 @@ import type { RedactRules } from '../model/redact-rules.js';
 import { CacheMisses, type NativePerfCountersClass } from './cache-misses.js';
 import { CgroupStats } from './cgroup-stats.js';
 import type { MetricHistory } from './metric-history.js';
-import type { HostFacts, MetricName, MetricReading, UnavailableMetric } from '../model/metrics.js';
+import type { HostFacts, MetricInstance, MetricName, MetricReading, UnavailableMetric } from '../model/metrics.js';
 import { SystemCpu } from './proc-stat.js';
 import { ProcessCpuRss } from './process-cpu-rss.js';
 import { Pressure } from './psi.js';
@@ -99,8 +99,18 @@ export class MetricCollector implements MemoryConsumer {
     this.history = options.history;
   }
 
-  /** One round of every collector; `nowMs` (wall clock) stamps the readings. */
-  collect(nowMs: number): CollectResult {
+  /** The instance of the process tracked under `pid` (its name and command line as last read), if one is. */
+  processInstance(pid: number): MetricInstance | undefined {
+    return this.processes.instanceOf(pid);
+  }
+
+  /**
+   * One round of every collector; `nowMs` (wall clock) stamps the readings. `cpuOnly`: only the
+   * host's and the processes' CPU (and the processes' RSS, read with it), for an early round
+   * (daemon/tail2d/early-rounds.ts): cgroups, psi, cache misses and rss_growth keep their baselines
+   * and windows for the next full round, so their readings still cover a whole interval.
+   */
+  collect(nowMs: number, cpuOnly = false): CollectResult {
     const started = performance.now();
     const readings: MetricReading[] = [];
     const unavailable: ScopedUnavailableMetric[] = [];
@@ -119,6 +129,10 @@ export class MetricCollector implements MemoryConsumer {
     const firstMemoryReading = readings.length;
     const processSource = this.processes.source === 'task-iterator' ? 'reading the BPF task iterator' : 'reading /proc/PID/stat';
     attempt(['cpu', 'rss', 'rss_growth'], 'process', processSource, () => this.processes.collect(nowMs, readings));
+    if (cpuOnly) {
+      this.history?.record(readings);
+      return { readings, unavailable, costMs: performance.now() - started };
+    }
     if (this.cgroups.unavailableReason !== undefined) {
       for (const metric of ['cpu', 'rss', 'rss_growth'] as const) unavailable.push({ metric, scope: 'cgroup', reason: this.cgroups.unavailableReason });
     } else {

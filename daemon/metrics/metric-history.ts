@@ -153,7 +153,7 @@ export interface MetricHistoryStats {
   bytes: number;
   /** Instances dropped to make room (updated longest ago). */
   evicted: number;
-  /** Readings not recorded because every kept instance was live. */
+  /** New instances not recorded because every kept instance was live (once per instance per round). */
   rejected: number;
 }
 

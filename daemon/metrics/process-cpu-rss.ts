@@ -218,6 +218,11 @@ export class ProcessCpuRss {
     return this.entries.size;
   }
 
+  /** The instance of the process tracked under `pid` (as of its last reading), if one is. */
+  instanceOf(pid: number): ProcessInstance | undefined {
+    return this.entries.get(pid)?.instance;
+  }
+
   /** Bytes held for the processes tracked: their entries, comm and command lines. */
   get bytes(): number {
     return this.stateBytes;

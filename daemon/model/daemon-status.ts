@@ -151,8 +151,9 @@ export const metricsStatusSchema = z.object({
   process_source: z.enum(['task-iterator', 'proc']),
   process_source_reason: z.string().optional(),
   /**
-   * Rounds run before their time since the start: the CPU samples showed a process (or the host)
-   * rising towards a `cpu … above` rule between two rounds (daemon/tail2d/early-rounds.ts).
+   * Rounds run before their time since the start (early rounds, and regular rounds brought
+   * forward by one): the CPU samples showed a process (or the host) rising towards a `cpu … above`
+   * rule between two rounds (daemon/tail2d/early-rounds.ts).
    */
   early_rounds: z.number(),
   unavailable: z.array(unavailableMetricStatusSchema),

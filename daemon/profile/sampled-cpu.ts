@@ -7,6 +7,8 @@ export interface SampledCpu {
   byPid: Map<number, number>;
   /** Cores every task but the idle task used together. */
   busyCores: number;
+  /** Each process's name as its samples give it (the comm of its first sampled thread). */
+  comms: Map<number, string>;
 }
 
 /**
@@ -23,12 +25,14 @@ export function sampledCpu(tables: StackTables, source: SampleSource, fromNs: nu
   // Each stack's pid, looked up once (-1: not a CPU sample, or the idle task).
   const pids = new Map<number, number>();
   const counts = new Map<number, number>();
+  const comms = new Map<number, string>();
   let busy = 0;
   source.forEachSample(fromNs, toNs, (_timeNs, stackId) => {
     let pid = pids.get(stackId);
     if (pid === undefined) {
-      pid = stacks.kindOf(stackId) === cpuRecord ? processes.get(stacks.processOf(stackId)).pid : -1;
-      if (pid === 0) pid = -1;
+      const process = stacks.kindOf(stackId) === cpuRecord ? processes.get(stacks.processOf(stackId)) : undefined;
+      pid = process && process.pid !== 0 ? process.pid : -1;
+      if (process && pid > 0) comms.set(pid, process.comm);
       pids.set(stackId, pid);
     }
     if (pid < 0) return;
@@ -38,5 +42,5 @@ export function sampledCpu(tables: StackTables, source: SampleSource, fromNs: nu
   const coresPerSample = 1e9 / frequency / Math.max(1, toNs - fromNs);
   const byPid = new Map<number, number>();
   for (const [pid, count] of counts) byPid.set(pid, count * coresPerSample);
-  return { byPid, busyCores: busy * coresPerSample };
+  return { byPid, busyCores: busy * coresPerSample, comms };
 }

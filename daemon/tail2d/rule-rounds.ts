@@ -7,7 +7,7 @@ import type { MetricReading } from '../model/metrics.js';
 import type { RuleStateView } from '../model/rule-state.js';
 import type { Rule } from '../model/rule.js';
 import type { SampledCpu } from '../profile/sampled-cpu.js';
-import { EarlyRounds } from './early-rounds.js';
+import { EarlyRounds, watches } from './early-rounds.js';
 import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import { loadRulesFile } from '../../triggers/rules-file.js';
 
@@ -16,23 +16,26 @@ import { loadRulesFile } from '../../triggers/rules-file.js';
  * covers (a rate is over the last round, never a lifetime average). A condition is seen in the
  * first round that ends after it holds: a process already running that starts to spin above a
  * threshold θ (a share of the interval) is pending within (1 + θ) rounds; a new process within
- * two (first sight, then its first interval).
+ * two (first sight, then its first interval) — and, for the cpu rules early rounds are for
+ * (early-rounds.ts), within about half a second.
  *
  * Every round reads every process, so the interval is also most of what tail2d costs a host that
  * runs many: measured with 1,000 processes, every CPU busy (bench daemon), 0.77% of a core per
  * sampled CPU at 1 s, 1.07% at 500 ms, 1.37% at 250 ms, against perf record's ~0.6%. One second
- * is kept: a spinning process is pending within 1–2 s (500 ms would make it ≤ 1 s at the cost above).
+ * is kept, and early rounds bring a spinning process's pending under a second without that cost.
  */
 export const EVALUATION_INTERVAL_MS = 1000;
-/** Rounds per second on the cadence: collection failures are logged once a minute's worth of them. */
+/** What is per second, not per round: tail2d's own usage and self-protection (cpu-backoff.ts). */
 const ROUNDS_PER_SECOND = Math.round(1000 / EVALUATION_INTERVAL_MS);
 /**
  * Early rounds allowed per evaluation interval (a rise and its follow-up): whatever the samples
  * show, rounds cost at most this many times more than on the cadence alone.
  */
 const MAX_EARLY_ROUNDS_PER_INTERVAL = 2;
-/** The closest an early round comes to the round before it. */
+/** The closest an early round comes to the rounds before and after it: a rate over less is noise. */
 const EARLY_MIN_GAP_MS = 200;
+/** The least time between two looks at the samples for an early round. */
+const EARLY_CHECK_MIN_MS = 100;
 /** When the round that follows a rise caught part-way runs: a rate over a quarter second is still a steady one. */
 const FOLLOW_UP_MS = 250;
 /** The stretch of samples an early check estimates CPU from (longer: less noise; shorter: sooner). */
@@ -47,9 +50,8 @@ export interface RuleRoundsOptions {
   /** tail2d's own processes (itself, its redis-server): never an instance of its rules. */
   ownPids: () => Set<number>;
   /**
-   * About once a second (the first round at least 0.9 s after the last call), after that round's
-   * collection, before its rules: `costMs` is what the collections since the last call took
-   * together (the collectors' cost per second, early rounds included).
+   * Once a second, after that second's last regular collection, before its rules: `costMs` is
+   * what that collection took (early rounds, which read the CPU only, are not in it).
    */
   onCollected: (nowMs: number, costMs: number) => void;
   /** Every event of the rules (pending, firing, suppressed, cleared, resolved). */
@@ -86,16 +88,20 @@ export class RuleRounds {
   private unavailable: ScopedUnavailableMetric[] = [];
   private lastCollectMs = 0;
   private lastCollectCostMs = 0;
-  /** performance.now() of the last onCollected call, and what the collections since cost. */
-  private lastOnCollectedMono = 0;
-  private costThisSecondMs = 0;
+  /** Regular rounds since the last onCollected. */
+  private roundsThisSecond = 0;
   /** performance.now() of the recent early rounds, oldest first (at most MAX_EARLY_ROUNDS_PER_INTERVAL). */
   private recentEarlyRounds: number[] = [];
   private lastReload: RulesReload | undefined;
   private collectFailures = 0;
   private early: EarlyRounds | undefined;
-  private followUpTimer: NodeJS.Timeout | undefined;
-  private deferredCheck: NodeJS.Timeout | undefined;
+  /** The early round waiting to run (one at a time). */
+  private earlyTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last look at the samples, and when the next regular round is due. */
+  private lastEarlyCheckMono = 0;
+  private nextRoundMono = Infinity;
+  /** performance.now() of the last regular (full) round. */
+  private lastRegularMono = 0;
   private earlyRounds = 0;
   /** performance.now() of the last round. */
   private lastRoundMono = 0;
@@ -118,65 +124,71 @@ export class RuleRounds {
   start(): void {
     this.options.collector.collect(Date.now());
     this.lastRoundMono = performance.now();
-    this.lastOnCollectedMono = this.lastRoundMono;
+    this.lastRegularMono = this.lastRoundMono;
     this.stopped = false;
     this.schedule(performance.now() + EVALUATION_INTERVAL_MS);
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.followUpTimer) clearTimeout(this.followUpTimer);
-    if (this.deferredCheck) clearTimeout(this.deferredCheck);
+    for (const timer of [this.timer, this.earlyTimer]) if (timer) clearTimeout(timer);
     this.timer = undefined;
-    this.followUpTimer = undefined;
-    this.deferredCheck = undefined;
+    this.earlyTimer = undefined;
   }
 
   /**
-   * New samples are in the buffer (tail2d calls it after each batch): a round now if they show a
-   * rise towards a cpu rule (early-rounds.ts), and the cadence restarts from it.
+   * New samples are in the buffer (tail2d calls it after each batch): an early round soon if they
+   * show a rise towards a cpu rule (early-rounds.ts). Looked at 10 times a second at most (a fork
+   * storm brings a batch per new process).
    */
   samplesArrived(): void {
     const { sampledCpu } = this.options;
-    if (this.stopped || !sampledCpu || !this.early?.watching || this.followUpTimer || this.deferredCheck) return;
-    const sinceRoundMs = performance.now() - this.lastRoundMono;
-    if (sinceRoundMs < EARLY_MIN_GAP_MS) {
-      // Too soon after a round: look at these samples once the gap is there, rather than wait for
-      // the next batch (half a second more).
-      this.deferredCheck = setTimeout(() => {
-        this.deferredCheck = undefined;
-        this.samplesArrived();
-      }, EARLY_MIN_GAP_MS - sinceRoundMs);
-      return;
-    }
+    if (this.stopped || !sampledCpu || !this.early?.watching || this.earlyTimer) return;
     const now = performance.now();
-    if (this.recentEarlyRounds.length >= MAX_EARLY_ROUNDS_PER_INTERVAL && now - this.recentEarlyRounds[0] < EVALUATION_INTERVAL_MS) return;
+    if (now - this.lastEarlyCheckMono < EARLY_CHECK_MIN_MS) return;
+    this.lastEarlyCheckMono = now;
     try {
       const sampled = sampledCpu(EARLY_WINDOW_MS);
-      if (!sampled || !this.early.due(sampled, this.options.ownPids())) return;
+      if (!sampled || !this.early.due(sampled, this.options.ownPids(), (pid) => this.options.collector.processInstance(pid))) return;
     } catch (error) {
       this.options.log.error({ err: error }, 'reading the CPU samples for an early round failed');
       return;
     }
-    this.earlyRound();
+    this.earlyRoundAt(this.lastRoundMono + EARLY_MIN_GAP_MS);
   }
 
-  // A round now, out of the cadence, which restarts from it; and the one that follows a rise
-  // caught part-way (EarlyRounds.followUpWanted), a moment later.
-  private earlyRound(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.earlyRounds++;
-    this.recentEarlyRounds.push(performance.now());
-    if (this.recentEarlyRounds.length > MAX_EARLY_ROUNDS_PER_INTERVAL) this.recentEarlyRounds.shift();
-    this.round(true);
-    this.schedule(performance.now() + EVALUATION_INTERVAL_MS);
-    if (this.early?.followUpWanted()) {
-      this.followUpTimer = setTimeout(() => {
-        this.followUpTimer = undefined;
-        if (!this.stopped) this.earlyRound();
-      }, FOLLOW_UP_MS);
+  /**
+   * An early round at `atMs` (monotonic) or now if that has passed, unless the budget is spent
+   * (MAX_EARLY_ROUNDS_PER_INTERVAL). When the regular round is due within EARLY_MIN_GAP_MS of
+   * it, the regular round runs then instead (a few hundred ms early: its interval stays over
+   * half a second) and the cadence restarts from it; otherwise the cadence is left as it is, and
+   * the other metrics' rounds stay a second apart.
+   */
+  private earlyRoundAt(atMs: number): void {
+    const at = Math.max(atMs, performance.now());
+    if (this.nextRoundMono - at < EARLY_MIN_GAP_MS) {
+      // Already due by then, or it would come less than half an interval after the last one.
+      if (this.nextRoundMono <= at || at < this.lastRegularMono + EVALUATION_INTERVAL_MS / 2) return;
+      if (this.timer) clearTimeout(this.timer);
+      this.earlyRounds++;
+      this.nextRoundMono = at;
+      this.timer = setTimeout(() => {
+        this.round();
+        this.schedule(at + EVALUATION_INTERVAL_MS);
+      }, at - performance.now());
+      return;
     }
+    if (this.recentEarlyRounds.length >= MAX_EARLY_ROUNDS_PER_INTERVAL && at - this.recentEarlyRounds[0] < EVALUATION_INTERVAL_MS) return;
+    this.earlyTimer = setTimeout(() => {
+      this.earlyTimer = undefined;
+      if (this.stopped) return;
+      this.earlyRounds++;
+      this.recentEarlyRounds.push(performance.now());
+      if (this.recentEarlyRounds.length > MAX_EARLY_ROUNDS_PER_INTERVAL) this.recentEarlyRounds.shift();
+      this.round(true);
+      // A rise caught part-way: one more round a moment later (EarlyRounds.followUpWanted).
+      if (this.early?.followUpWanted()) this.earlyRoundAt(this.lastRoundMono + FOLLOW_UP_MS);
+    }, at - performance.now());
   }
 
   /**
@@ -188,6 +200,7 @@ export class RuleRounds {
     if (this.stopped) return;
     const now = performance.now();
     const at = Math.max(dueMs, now + EVALUATION_INTERVAL_MS / 2);
+    this.nextRoundMono = at;
     this.timer = setTimeout(() => {
       this.round();
       this.schedule(at + EVALUATION_INTERVAL_MS);
@@ -258,22 +271,24 @@ export class RuleRounds {
     const { collector, budget, log } = this.options;
     const now = Date.now();
     this.lastRoundMono = performance.now();
+    if (!early) this.lastRegularMono = this.lastRoundMono;
     try {
-      const result = collector.collect(now);
+      const result = collector.collect(now, early);
       this.lastCollectMs = now;
       this.lastCollectCostMs = result.costMs;
-      this.costThisSecondMs += result.costMs;
-      // Once a second, by the clock: early rounds move the cadence, and must not starve this.
-      if (this.lastRoundMono - this.lastOnCollectedMono >= 1000 * 0.9) {
-        this.options.onCollected(now, this.costThisSecondMs);
-        this.lastOnCollectedMono = this.lastRoundMono;
-        this.costThisSecondMs = 0;
+      if (!early) {
+        if (++this.roundsThisSecond >= ROUNDS_PER_SECOND) {
+          this.options.onCollected(now, result.costMs);
+          this.roundsThisSecond = 0;
+        }
+        this.unavailable = result.unavailable;
       }
-      this.unavailable = result.unavailable;
       // tail2d and its own redis-server are never an incident of their own rules: a profiler that
       // profiles itself into an incident storm is the last thing a host needs at 3am.
       const readings = withoutOwnProcesses(result.readings, this.options.ownPids());
-      const events = this.engine?.evaluate(readings, now) ?? [];
+      // An early round read the CPU only, over a shorter interval: only the rules it is for take
+      // it, and only as a rise (RuleEngine.evaluateRising).
+      const events = (early ? this.engine?.evaluateRising(readings, watches, now) : this.engine?.evaluate(readings, now)) ?? [];
       this.early?.observe(readings, early);
       // New processes' history and rule instances count against the same budget as the samples.
       budget.makeRoom();

@@ -108,6 +108,29 @@ describe('RuleEngine', () => {
   const hot = [reading(SYSTEM, 7.5)]; // above 90% of 8 CPUs (7.2 cores)
   const cool = [reading(SYSTEM, 7.0)];
 
+  it('takes an early evaluation as a rise only: a held reading goes pending or fires, a dip or a missing reading waits for the next regular one', () => {
+    const spin = makeRule({ name: 'spin', scope: { kind: 'process', pattern: /^burner$/ }, threshold: { value: 90, unit: 'percent', text: '90%' }, forMs: 2 * SEC });
+    const psi = makeRule({ name: 'psi', metric: 'psi_cpu', threshold: { value: 10, unit: 'percent', text: '10%' }, forMs: 0 });
+    const { engine, clock, at } = harness([spin, psi]);
+    const burner = proc(7, 'burner');
+    const onlySpin = (rule: Rule) => rule.name === 'spin';
+    const early = (offsetMs: number, readings: MetricReading[]) => {
+      clock.ms = T0 + offsetMs;
+      return engine.evaluateRising(readings, onlySpin);
+    };
+    expect(types(at(0, [reading(burner, 0.1), reading(SYSTEM, 0.5, 'psi_cpu')]))).toEqual(['firing']); // psi fires on a regular round
+    expect(summary(early(300, [reading(burner, 0.99)]))).toEqual(['spin:pending']);
+    // A dip in an early round, and an early round without the burner: nothing clears.
+    expect(early(600, [reading(burner, 0.5)])).toEqual([]);
+    expect(early(900, [])).toEqual([]);
+    // Only the rules asked for: psi, which would resolve on a reading of 0, is not evaluated.
+    expect(engine.evaluateRising([reading(SYSTEM, 0, 'psi_cpu')], onlySpin)).toEqual([]);
+    // Held for `for` by an early round: it fires there.
+    expect(summary(early(2400, [reading(burner, 1.0)]))).toEqual(['spin:firing']);
+    // A regular round is what clears: the burner's dip now resolves it.
+    expect(summary(at(3000, [reading(burner, 0.5), reading(SYSTEM, 0.5, 'psi_cpu')]))).toEqual(['spin:resolved']);
+  });
+
   it('goes pending, then fires at the first evaluation where the condition has held for `for`', () => {
     const { at } = harness([makeRule({ forMs: 5 * SEC })]);
     const first = at(0, hot);
