@@ -167,4 +167,31 @@ describe('early rounds in tail2d', () => {
       burner.kill('SIGKILL');
     }
   });
+
+  it('runs at most two early rounds a second (and brings the regular one forward at most once), however many processes start to spin', async () => {
+    const d = await startDaemon('early-round-budget', ['rules:', '  - name: spin', '    metric: cpu', '    scope: { process: "^t2-storm$" }', '    above: 30%', '    for: 1h', '    capture: { before: 2s, after: 1s }'].join('\n'));
+    running.push(d);
+    await d.collectedSince(Date.now());
+    const burner = buildCFixture('burner', [], 't2-storm');
+    const before = (await d.status()).metrics.early_rounds;
+    const startedMs = performance.now();
+    // A new spinning process every 100 ms for 4 s, each for 300 ms: every batch shows a new rise.
+    const children: ReturnType<typeof spawn>[] = [];
+    try {
+      for (let i = 0; i < 40; i++) {
+        const child = spawn('nice', ['-n', '-5', burner, '0'], { stdio: 'ignore' });
+        children.push(child);
+        setTimeout(() => child.kill('SIGKILL'), 300);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+    }
+    const ran = (await d.status()).metrics.early_rounds - before;
+    const seconds = (performance.now() - startedMs) / 1000;
+    expect(ran).toBeGreaterThan(0);
+    // Two early rounds per rolling second, and the regular round (one a second) brought forward,
+    // plus one for where the count began and ended.
+    expect(ran).toBeLessThanOrEqual(3 * Math.ceil(seconds) + 1);
+  });
 });
