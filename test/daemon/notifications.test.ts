@@ -104,7 +104,7 @@ describe('tail2d notifications', () => {
     }
     const { id } = await firstIncident(d);
     // The image is the flamegraph of what fired: the burner's samples alone, not the busy mixer's.
-    const png = readFileSync(join(d.dir, 'state', 'incidents', id, 'process.png'));
+    const png = await d.incidentFile(id, 'process.png');
     const messages = slack.messages.slice(slackBefore);
     expect(messages).toHaveLength(1);
     expect(Buffer.compare(messages[0].files[0].bytes, png)).toBe(0);
@@ -113,9 +113,9 @@ describe('tail2d notifications', () => {
     expect(shown.get('Description')).toMatch(new RegExp(`^Flamegraph of burner \\(pid ${spin.pid}\\): [\\d,]+ samples\\. Hottest functions \\(self\\): leaf_spin `));
     expect(shown.get('Description')).not.toContain('work_');
     // The host-wide flamegraph, a click away on the incident page, has the mixer too.
-    const hostWide = readFileSync(join(d.dir, 'state', 'incidents', id, 'flamegraph.svg'), 'utf8');
+    const hostWide = (await d.incidentFile(id, 'flamegraph.svg')).toString('utf8');
     expect(hostWide).toMatch(/<title>work_\d+ \(/);
-    expect(readPngText(readFileSync(join(d.dir, 'state', 'incidents', id, 'flamegraph.png'))).get('Title')).toMatch(/ — CPUs \d+% idle$/);
+    expect(readPngText(await d.incidentFile(id, 'flamegraph.png')).get('Title')).toMatch(/ — CPUs \d+% idle$/);
     const page = await (await fetch(`${d.baseUrl}/incidents/${id}`)).text();
     expect(page).toContain(`/api/incidents/${id}/flamegraph.png`);
     expect(page).toContain(`/api/incidents/${id}/process.png`);
