@@ -74,6 +74,14 @@ async function setup(dir: string, overrides: Partial<CaptureDependencies> = {}, 
   return { store, buffer, tables, captures, written, stored, completed, lost, errors };
 }
 
+/** The real renderers, with `name`'s held back until `release()` is called. */
+function heldBack(name: string) {
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const renderers = INCIDENT_RENDERERS.map((r) => (r.name === name ? { name: r.name, render: async (input: Parameters<typeof r.render>[0]) => (await gate, r.render(input)) } : r));
+  return { renderers, release };
+}
+
 function request(): CaptureRequest {
   return { rule: 'manual', trigger: { kind: 'manual', reason: 'test' }, instance: { kind: 'system' }, atMs: Date.now(), beforeMs: 1000, afterMs: 0, notify: ['oncall-slack'], metrics: ['cpu'] };
 }
@@ -263,9 +271,7 @@ describe('CaptureManager', () => {
     const dir = join(scratch, 'staged');
     rmSync(dir, { recursive: true, force: true });
     // The SVG waits for the test: the incident must be stored and notified without it.
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const renderers = INCIDENT_RENDERERS.map((r) => (r.name === 'flamegraph.svg' ? { name: r.name, render: async (input: Parameters<typeof r.render>[0]) => (await gate, r.render(input)) } : r));
+    const { renderers, release } = heldBack('flamegraph.svg');
     const { store, captures, stored, completed } = await setup(dir, { renderers: () => renderers });
     const id = captures.start(request());
     await expect.poll(() => stored.length).toBe(1);
@@ -291,9 +297,7 @@ describe('CaptureManager', () => {
   it('at shutdown, waits for a stored incident\'s other artifacts before it resolves', async () => {
     const dir = join(scratch, 'staged-shutdown');
     rmSync(dir, { recursive: true, force: true });
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const renderers = INCIDENT_RENDERERS.map((r) => (r.name === 'speedscope.json' ? { name: r.name, render: async (input: Parameters<typeof r.render>[0]) => (await gate, r.render(input)) } : r));
+    const { renderers, release } = heldBack('speedscope.json');
     const { captures, stored, completed } = await setup(dir, { renderers: () => renderers });
     const id = captures.start(request());
     await expect.poll(() => stored.length).toBe(1);
