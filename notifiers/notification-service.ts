@@ -35,11 +35,18 @@ export interface NotificationServiceOptions {
   onOutcome?: (target: string, outcome: string) => void;
 }
 
-/** One notifier's queue, worker and sender. */
+/**
+ * One notifier's queue, worker and sender. Queue and worker are replaced when their connection's
+ * first setup failed (see {@link NotificationService.startWorker}).
+ */
 interface Target {
   sender: NotificationSender;
   queue: Queue<DeliveryJob>;
-  worker: Worker<DeliveryJob, string>;
+  /** When the queue was last replaced (ms since the epoch), to replace a broken one at most every {@link REOPEN_MS}. */
+  queueOpenedMs: number;
+  /** The worker being started or running; undefined between a failed start and the next try. */
+  worker: Worker<DeliveryJob, string> | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
 }
 
 
@@ -55,6 +62,8 @@ const KEEP_FAILED_S = 30 * 24 * 3600;
 const SLOW_ADD_MS = 3_000;
 /** Re-add every open notification this often, in case Redis lost its jobs (restarted without its data). */
 const REDISPATCH_ALL_MS = 30_000;
+/** How long after a failed start a worker is tried again, and how often a broken queue may be replaced. */
+const REOPEN_MS = 2_000;
 
 /**
  * Delivers incidents' notifications through BullMQ, one queue per notifier.
@@ -85,43 +94,105 @@ export class NotificationService {
   private eviction: EvictionPolicyCheck | undefined;
   /** A pass that throws (the outbox cannot be read) is retried every 2 s but logged once a minute. */
   private readonly dispatchFailures: ThrottledErrorLog;
+  /** A worker whose start failed is tried again every 2 s, logged once a minute. */
+  private readonly workerFailures: ThrottledErrorLog;
 
   constructor(private readonly options: NotificationServiceOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.dispatchFailures = new ThrottledErrorLog(options.log, 'notification dispatch failed; retried every pass');
+    this.workerFailures = new ThrottledErrorLog(options.log, `a notifier cannot take jobs from Redis (its connection failed while starting); a new one is tried every ${REOPEN_MS / 1000} s`);
   }
 
   /** Opens a queue and a worker per notifier and starts dispatching. Does not wait for Redis. */
   start(): void {
-    const prefix = this.options.prefix ?? 'tail2';
-    // Reconnect while running; once stopping, give up, or a worker's close() waits forever for a
-    // Redis that is down (BullMQ issue #4656).
-    const retryStrategy = (times: number): number | null => (this.stopped ? null : Math.min(times * 200, 2000));
     for (const sender of this.options.senders) {
-      const name = `notify-${sender.target}`;
-      // The queue fails fast while Redis is away (the outbox keeps the notification); workers wait
-      // for it and resume on their own.
-      const queue = new Queue<DeliveryJob>(name, {
-        connection: { ...this.options.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy },
-        prefix,
-      });
-      const worker = new Worker<DeliveryJob, string>(name, (job) => this.deliver(job, sender, queue), {
-        connection: { ...this.options.connection, maxRetriesPerRequest: null, retryStrategy },
-        prefix,
-        concurrency: 1,
-        // A message per second per notifier keeps a burst of incidents under Slack's posting limit.
-        limiter: { max: 1, duration: 1000 },
-        // A job left active by a killed daemon returns to the queue when its lock expires; it must
-        // not be failed for that, however often the daemon is restarted.
-        maxStalledCount: UNLIMITED_ATTEMPTS,
-        settings: { backoffStrategy: (attemptsMade, _type, _error, job) => this.takeRetryDelay(job?.id, attemptsMade) },
-      });
-      queue.on('error', (error) => this.onRedisError(error));
-      worker.on('error', (error) => this.onRedisError(error));
-      this.targets.set(sender.target, { sender, queue, worker });
+      const target: Target = { sender, queue: this.openQueue(sender), queueOpenedMs: Date.now(), worker: undefined, restartTimer: undefined };
+      this.targets.set(sender.target, target);
+      this.startWorker(target);
     }
     this.timer = setInterval(() => this.dispatchSoon(), this.options.dispatchIntervalMs ?? 2000);
     this.dispatchSoon();
+  }
+
+  /** Reconnect while running; once stopping, give up, or a worker's close() waits forever for a Redis that is down (BullMQ issue #4656). */
+  private readonly retryStrategy = (times: number): number | null => (this.stopped ? null : Math.min(times * 200, 2000));
+
+  /** The queue fails fast while Redis is away (the outbox keeps the notification); workers wait for it and resume on their own. */
+  private openQueue(sender: NotificationSender): Queue<DeliveryJob> {
+    const queue = new Queue<DeliveryJob>(`notify-${sender.target}`, {
+      connection: { ...this.options.connection, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: this.retryStrategy },
+      prefix: this.options.prefix ?? 'tail2',
+    });
+    queue.on('error', (error) => this.onRedisError(error));
+    return queue;
+  }
+
+  /**
+   * Starts the notifier's worker once its connections are set up, never before. BullMQ (6.7) keeps
+   * the failure of a connection's first setup forever (Redis resetting the connection while it
+   * starts, or refusing INFO): every later command fails at once with it, and a running worker's
+   * fetch loop, which retries without a pause on any error but ECONNREFUSED, then spins on it
+   * without yielding, so no timer or socket of the daemon would run again. A worker whose setup
+   * failed is closed and a new one tried {@link REOPEN_MS} later.
+   */
+  private startWorker(target: Target): void {
+    const { sender } = target;
+    const worker = new Worker<DeliveryJob, string>(`notify-${sender.target}`, (job) => this.deliver(job, sender, target), {
+      connection: { ...this.options.connection, maxRetriesPerRequest: null, retryStrategy: this.retryStrategy },
+      prefix: this.options.prefix ?? 'tail2',
+      autorun: false,
+      concurrency: 1,
+      // A message per second per notifier keeps a burst of incidents under Slack's posting limit.
+      limiter: { max: 1, duration: 1000 },
+      // A job left active by a killed daemon returns to the queue when its lock expires; it must
+      // not be failed for that, however often the daemon is restarted.
+      maxStalledCount: UNLIMITED_ATTEMPTS,
+      settings: { backoffStrategy: (attemptsMade, _type, _error, job) => this.takeRetryDelay(job?.id, attemptsMade) },
+    });
+    worker.on('error', (error) => this.onRedisError(error));
+    target.worker = worker;
+    worker.waitUntilReady().then(
+      () => {
+        if (this.stopped || target.worker !== worker) return;
+        this.workerFailures.succeeded();
+        worker.run().catch((error: unknown) => this.workerFailed(target, worker, error));
+      },
+      (error: unknown) => this.workerFailed(target, worker, error),
+    );
+  }
+
+  /** A worker that could not start (or stopped on an error): closed, and another tried later. */
+  private workerFailed(target: Target, worker: Worker<DeliveryJob, string>, error: unknown): void {
+    if (target.worker !== worker) return;
+    target.worker = undefined;
+    // Why force: a graceful close would wait on the very connection that failed.
+    worker.close(true).catch(() => undefined);
+    if (this.stopped) return;
+    this.onRedisError(new Error(`the ${target.sender.target} notifier cannot take jobs from Redis: ${(error as Error)?.message ?? String(error)}`));
+    this.workerFailures.failed(error);
+    target.restartTimer = setTimeout(() => {
+      target.restartTimer = undefined;
+      if (!this.stopped) this.startWorker(target);
+    }, REOPEN_MS);
+  }
+
+  /**
+   * After a failed add: a queue whose connection's first setup failed never recovers (see
+   * {@link startWorker}), so it is replaced, at most every {@link REOPEN_MS}. One that is only
+   * waiting for Redis is kept.
+   */
+  private async replaceQueueIfBroken(target: Target): Promise<void> {
+    if (this.stopped || Date.now() - target.queueOpenedMs < REOPEN_MS) return;
+    const queue = target.queue;
+    const broken = await Promise.race([
+      queue.waitUntilReady().then(() => false, () => true),
+      // Not settled by the next turn of the event loop: still connecting, not broken.
+      new Promise<boolean>((resolve) => setImmediate(() => resolve(false))),
+    ]);
+    if (!broken || this.stopped || target.queue !== queue) return;
+    target.queue = this.openQueue(target.sender);
+    target.queueOpenedMs = Date.now();
+    queue.close().catch(() => undefined);
   }
 
   /** Reads the outbox now (an incident was just stored). Passes never overlap; one asked during a pass runs after it. */
@@ -163,10 +234,12 @@ export class NotificationService {
     await Promise.race([this.dispatching, new Promise((resolve) => (passTimer = setTimeout(resolve, Math.min(timeoutMs, 2000))))]);
     clearTimeout(passTimer);
     await Promise.all(
-      [...this.targets.values()].map(async ({ worker, queue, sender }) => {
+      [...this.targets.values()].map(async (target) => {
+        const { worker, queue, sender } = target;
+        clearTimeout(target.restartTimer);
         let timer: NodeJS.Timeout | undefined;
         const finished = await Promise.race([
-          worker.close().then(() => true),
+          (worker?.close() ?? Promise.resolve()).then(() => true),
           new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
         ]);
         clearTimeout(timer);
@@ -229,6 +302,7 @@ export class NotificationService {
           // Redis is away: everything stays in the outbox for the next pass.
           this.noteDispatchError(`cannot queue notifications: ${(error as Error).message}; they wait in the outbox`);
           this.added.clear();
+          await this.replaceQueueIfBroken(target);
           return;
         } finally {
           clearTimeout(slow);
@@ -256,7 +330,7 @@ export class NotificationService {
   }
 
   /** One delivery attempt (BullMQ's processor). */
-  private async deliver(job: Job<DeliveryJob>, sender: NotificationSender, queue: Queue<DeliveryJob>): Promise<string> {
+  private async deliver(job: Job<DeliveryJob>, sender: NotificationSender, notifier: Target): Promise<string> {
     const { incidentId, target } = job.data;
     const { store, log } = this.options;
     const release = store.hold(incidentId);
@@ -273,7 +347,7 @@ export class NotificationService {
       try {
         receipt = await sender.send(content);
       } catch (error) {
-        throw await this.onAttemptFailed(job, sender.target, queue, attempts, error);
+        throw await this.onAttemptFailed(job, sender.target, notifier.queue, attempts, error);
       }
       await this.record(incidentId, target, { status: 'delivered', attempts, detail: receipt, delivered_at: new Date().toISOString() });
       log.info({ incident: incidentId, target, attempts, receipt }, 'notification delivered');

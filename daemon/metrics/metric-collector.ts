@@ -110,7 +110,7 @@ export class MetricCollector implements MemoryConsumer {
    * (daemon/tail2d/early-rounds.ts): cgroups, psi, cache misses and rss_growth keep their baselines
    * and windows for the next full round, so their readings still cover a whole interval.
    */
-  collect(nowMs: number, cpuOnly = false): CollectResult {
+  collect(nowMs: number, { cpuOnly = false }: { cpuOnly?: boolean } = {}): CollectResult {
     const started = performance.now();
     const readings: MetricReading[] = [];
     const unavailable: ScopedUnavailableMetric[] = [];

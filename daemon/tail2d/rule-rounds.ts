@@ -7,6 +7,7 @@ import type { MetricReading } from '../model/metrics.js';
 import type { RuleStateView } from '../model/rule-state.js';
 import type { Rule } from '../model/rule.js';
 import type { SampledCpu } from '../profile/sampled-cpu.js';
+import { ThrottledErrorLog } from '../model/throttled-error-log.js';
 import { EarlyRounds, watches } from './early-rounds.js';
 import { RuleEngine, type RuleEvent } from '../../triggers/rule-engine.js';
 import { loadRulesFile } from '../../triggers/rules-file.js';
@@ -94,6 +95,8 @@ export class RuleRounds {
   private recentEarlyRounds: number[] = [];
   private lastReload: RulesReload | undefined;
   private collectFailures = 0;
+  /** Checked up to 10 times a second: a check that keeps failing is logged once a minute. */
+  private readonly earlyCheckFailures: ThrottledErrorLog;
   private early: EarlyRounds | undefined;
   /** The early round waiting to run (one at a time). */
   private earlyTimer: NodeJS.Timeout | undefined;
@@ -106,7 +109,9 @@ export class RuleRounds {
   /** performance.now() of the last round. */
   private lastRoundMono = 0;
 
-  constructor(private readonly options: RuleRoundsOptions) {}
+  constructor(private readonly options: RuleRoundsOptions) {
+    this.earlyCheckFailures = new ThrottledErrorLog(options.log, 'reading the CPU samples for an early round failed');
+  }
 
   /** Reads the rules file and sets the engine up. @throws RulesFileError on a bad file: the daemon must not start. */
   async load(): Promise<void> {
@@ -149,9 +154,11 @@ export class RuleRounds {
     this.lastEarlyCheckMono = now;
     try {
       const sampled = sampledCpu(EARLY_WINDOW_MS);
-      if (!sampled || !this.early.due(sampled, this.options.ownPids(), (pid) => this.options.collector.processInstance(pid))) return;
+      const due = sampled !== undefined && this.early.due(sampled, this.options.ownPids(), (pid) => this.options.collector.processInstance(pid));
+      this.earlyCheckFailures.succeeded();
+      if (!due) return;
     } catch (error) {
-      this.options.log.error({ err: error }, 'reading the CPU samples for an early round failed');
+      this.earlyCheckFailures.failed(error);
       return;
     }
     this.earlyRoundAt(this.lastRoundMono + EARLY_MIN_GAP_MS);
@@ -273,7 +280,7 @@ export class RuleRounds {
     this.lastRoundMono = performance.now();
     if (!early) this.lastRegularMono = this.lastRoundMono;
     try {
-      const result = collector.collect(now, early);
+      const result = collector.collect(now, { cpuOnly: early });
       this.lastCollectMs = now;
       this.lastCollectCostMs = result.costMs;
       if (!early) {
