@@ -47,6 +47,10 @@ interface Target {
   /** The worker being started or running; undefined between a failed start and the next try. */
   worker: Worker<DeliveryJob, string> | undefined;
   restartTimer: NodeJS.Timeout | undefined;
+  /** Starts that failed in a row, for the retry's backoff; 0 once one is ready. */
+  failedStarts: number;
+  /** Why the last start failed, until one is ready: shown in status() as Redis not reachable. */
+  workerError: string | null;
 }
 
 
@@ -62,8 +66,9 @@ const KEEP_FAILED_S = 30 * 24 * 3600;
 const SLOW_ADD_MS = 3_000;
 /** Re-add every open notification this often, in case Redis lost its jobs (restarted without its data). */
 const REDISPATCH_ALL_MS = 30_000;
-/** How long after a failed start a worker is tried again, and how often a broken queue may be replaced. */
+/** How long after a failed start a worker is tried again (doubling up to REOPEN_MAX_MS), and how often a broken queue may be replaced. */
 const REOPEN_MS = 2_000;
+const REOPEN_MAX_MS = 60_000;
 
 /**
  * Delivers incidents' notifications through BullMQ, one queue per notifier.
@@ -94,19 +99,21 @@ export class NotificationService {
   private eviction: EvictionPolicyCheck | undefined;
   /** A pass that throws (the outbox cannot be read) is retried every 2 s but logged once a minute. */
   private readonly dispatchFailures: ThrottledErrorLog;
-  /** A worker whose start failed is tried again every 2 s, logged once a minute. */
+  /** A worker whose start failed is tried again (2 s, doubling up to a minute), logged once a minute. */
   private readonly workerFailures: ThrottledErrorLog;
+  /** Closes of replaced workers and queues still under way (see closeLater). */
+  private readonly closings = new Set<Promise<void>>();
 
   constructor(private readonly options: NotificationServiceOptions) {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.dispatchFailures = new ThrottledErrorLog(options.log, 'notification dispatch failed; retried every pass');
-    this.workerFailures = new ThrottledErrorLog(options.log, `a notifier cannot take jobs from Redis (its connection failed while starting); a new one is tried every ${REOPEN_MS / 1000} s`);
+    this.workerFailures = new ThrottledErrorLog(options.log, `a notifier cannot take jobs from Redis (its connection failed while starting); a new one is tried after ${REOPEN_MS / 1000} s, then less often, up to every ${REOPEN_MAX_MS / 1000} s`);
   }
 
   /** Opens a queue and a worker per notifier and starts dispatching. Does not wait for Redis. */
   start(): void {
     for (const sender of this.options.senders) {
-      const target: Target = { sender, queue: this.openQueue(sender), queueOpenedMs: Date.now(), worker: undefined, restartTimer: undefined };
+      const target: Target = { sender, queue: this.openQueue(sender), queueOpenedMs: Date.now(), worker: undefined, restartTimer: undefined, failedStarts: 0, workerError: null };
       this.targets.set(sender.target, target);
       this.startWorker(target);
     }
@@ -133,7 +140,7 @@ export class NotificationService {
    * starts, or refusing INFO): every later command fails at once with it, and a running worker's
    * fetch loop, which retries without a pause on any error but ECONNREFUSED, then spins on it
    * without yielding, so no timer or socket of the daemon would run again. A worker whose setup
-   * failed is closed and a new one tried {@link REOPEN_MS} later.
+   * failed is closed and a new one tried {@link REOPEN_MS} later, doubling up to {@link REOPEN_MAX_MS}.
    */
   private startWorker(target: Target): void {
     const { sender } = target;
@@ -155,6 +162,8 @@ export class NotificationService {
       () => {
         if (this.stopped || target.worker !== worker) return;
         this.workerFailures.succeeded();
+        target.failedStarts = 0;
+        target.workerError = null;
         worker.run().catch((error: unknown) => this.workerFailed(target, worker, error));
       },
       (error: unknown) => this.workerFailed(target, worker, error),
@@ -166,14 +175,18 @@ export class NotificationService {
     if (target.worker !== worker) return;
     target.worker = undefined;
     // Why force: a graceful close would wait on the very connection that failed.
-    worker.close(true).catch(() => undefined);
+    this.closeLater(worker.close(true));
     if (this.stopped) return;
-    this.onRedisError(new Error(`the ${target.sender.target} notifier cannot take jobs from Redis: ${(error as Error)?.message ?? String(error)}`));
+    target.workerError = `the ${target.sender.target} notifier cannot take jobs from Redis: ${(error as Error)?.message ?? String(error)}`;
     this.workerFailures.failed(error);
-    target.restartTimer = setTimeout(() => {
-      target.restartTimer = undefined;
-      if (!this.stopped) this.startWorker(target);
-    }, REOPEN_MS);
+    target.failedStarts++;
+    target.restartTimer = setTimeout(
+      () => {
+        target.restartTimer = undefined;
+        if (!this.stopped) this.startWorker(target);
+      },
+      Math.min(REOPEN_MS * 2 ** (target.failedStarts - 1), REOPEN_MAX_MS),
+    );
   }
 
   /**
@@ -192,7 +205,14 @@ export class NotificationService {
     if (!broken || this.stopped || target.queue !== queue) return;
     target.queue = this.openQueue(target.sender);
     target.queueOpenedMs = Date.now();
-    queue.close().catch(() => undefined);
+    this.closeLater(queue.close());
+  }
+
+  /** A close not waited for where it starts (a broken worker or queue), but by stop(), so no socket outlives it. */
+  private closeLater(closing: Promise<void>): void {
+    const settled = closing.catch(() => undefined);
+    this.closings.add(settled);
+    void settled.then(() => this.closings.delete(settled));
   }
 
   /** Reads the outbox now (an incident was just stored). Passes never overlap; one asked during a pass runs after it. */
@@ -247,18 +267,24 @@ export class NotificationService {
           // The job's lock expires in Redis and the next start runs it again; nothing is lost.
           this.options.log.warn({ target: sender.target, timeoutMs }, 'a notification was still being sent at shutdown; it is retried after the next start');
         }
-        await queue.close();
+        // Why catch: with Redis down at stop, the queue's QUIT fails at once (no offline queue);
+        // the sender must still be closed.
+        await queue.close().catch((error: unknown) => this.options.log.warn({ target: sender.target, err: error }, 'closing the notification queue failed'));
         await sender.close?.();
       }),
     );
+    let closingsTimer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.closings), new Promise((resolve) => (closingsTimer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(closingsTimer);
   }
 
   /** What GET /api/status shows of the queue (Notifications adds where Redis is). */
   status(): NotificationQueueStatus {
+    const workerError = [...this.targets.values()].find((t) => t.workerError !== null)?.workerError ?? null;
     return {
       redis: {
-        reachable: this.redisError === null,
-        error: this.redisError,
+        reachable: this.redisError === null && workerError === null,
+        error: this.redisError ?? workerError,
         maxmemory_policy: this.eviction?.policy ?? null,
         policy_problem: this.eviction?.problem ?? null,
       },
