@@ -54,7 +54,7 @@ export interface UnwindLoaderStatus {
   refreshed: number;
   failed: number;
   queued: number;
-  /** Files whose table did not fit the rows left (walked by frame pointer), and evictions. */
+  /** Files whose table did not fit the rows left (walked by frame pointer; each file once), and evictions. */
   filesWithoutRoom: number;
   filesEvicted: number;
   processesEvicted: number;
@@ -100,6 +100,11 @@ const NO_TABLE = '';
  */
 const MAX_PROCESS_MAPPINGS = 1024;
 const MAX_FILE_ROWS = 1 << 24; // TAIL2_MAX_FILE_ROWS
+/**
+ * Tables remembered as not fitting, so that a file counts once in `filesWithoutRoom` however often
+ * its processes are read again (every exec, every new mapping). Past this many, each try counts.
+ */
+const WITHOUT_ROOM_KEYS = 4096;
 const MAX_REFRESH_INTERVAL_MS = 60_000;
 
 /**
@@ -129,6 +134,7 @@ export class UnwindLoader implements ProcessEvents {
   private readonly cancelled = new Set<string>();
   private running = 0;
   private closed = false;
+  private readonly withoutRoom = new Set<string>();
   private readonly counts = { learned: 0, refreshed: 0, failed: 0, filesWithoutRoom: 0, filesEvicted: 0, processesEvicted: 0, filesWithoutTables: 0, tableErrors: 0, mappingsCapped: 0, internalErrors: 0 };
   private readonly now: () => number;
   private readonly concurrency: number;
@@ -375,6 +381,13 @@ export class UnwindLoader implements ProcessEvents {
    * The loaded table of a mapping's file, loading it when it is not, with a reference taken for
    * the caller; undefined when there is none.
    */
+  /** Counts a table that did not fit, once per file (see WITHOUT_ROOM_KEYS). */
+  private noRoomFor(tableKey: string): void {
+    if (this.withoutRoom.has(tableKey)) return;
+    if (this.withoutRoom.size < WITHOUT_ROOM_KEYS) this.withoutRoom.add(tableKey);
+    this.counts.filesWithoutRoom++;
+  }
+
   private async fileFor(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<LoadedFile | undefined> {
     const isVdso = mapping.path === VDSO_KEY;
     if (!isVdso && (mapping.inode === 0 || !mapping.cacheKey)) return undefined;
@@ -400,13 +413,13 @@ export class UnwindLoader implements ProcessEvents {
     if (loaded) return this.ref(loaded);
     const count = Math.floor(table.rows.byteLength / UNWIND_ROW_BYTES);
     if (count === 0 || count >= MAX_FILE_ROWS) {
-      this.counts.filesWithoutRoom++;
+      this.noRoomFor(table.key);
       return undefined;
     }
     let first = this.rows.allocate(count);
     while (first === undefined && this.evictUnusedFile()) first = this.rows.allocate(count);
     if (first === undefined) {
-      this.counts.filesWithoutRoom++;
+      this.noRoomFor(table.key);
       return undefined;
     }
     try {

@@ -155,6 +155,11 @@ describe('unwind tables of processes', () => {
     const third = spinningOurs(burnerPath);
     await untilKnown(third.pid!);
     expect(session.loader.status().filesWithoutRoom).toBe(1);
+    // Another process of the same binary, and any re-read of the third's mappings: the same file,
+    // still counted once.
+    const fourth = spinningOurs(burnerPath);
+    await untilKnown(fourth.pid!);
+    expect(session.loader.status().filesWithoutRoom).toBe(1);
     await sleep(500);
     expect(session.sampler.stats()!.walksFramePointer).toBeGreaterThan(0);
   });
