@@ -377,10 +377,6 @@ export class UnwindLoader implements ProcessEvents {
     if (!this.options.alive(pid, startTimeNs)) this.forget(known, true);
   }
 
-  /**
-   * The loaded table of a mapping's file, loading it when it is not, with a reference taken for
-   * the caller; undefined when there is none.
-   */
   /** Counts a table that did not fit, once per file (see WITHOUT_ROOM_KEYS). */
   private noRoomFor(tableKey: string): void {
     if (this.withoutRoom.has(tableKey)) return;
@@ -388,6 +384,10 @@ export class UnwindLoader implements ProcessEvents {
     this.counts.filesWithoutRoom++;
   }
 
+  /**
+   * The loaded table of a mapping's file, loading it when it is not, with a reference taken for
+   * the caller; undefined when there is none.
+   */
   private async fileFor(process: ProcessSnapshot, mapping: ExecutableMapping): Promise<LoadedFile | undefined> {
     const isVdso = mapping.path === VDSO_KEY;
     if (!isVdso && (mapping.inode === 0 || !mapping.cacheKey)) return undefined;
