@@ -66,6 +66,18 @@ const KEEP_FAILED_S = 30 * 24 * 3600;
 const SLOW_ADD_MS = 3_000;
 /** Re-add every open notification this often, in case Redis lost its jobs (restarted without its data). */
 const REDISPATCH_ALL_MS = 30_000;
+/** Whether `promise` settled (either way) within `ms`; the timer does not outlive the answer. */
+async function settledWithin(promise: Promise<unknown> | undefined, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = (promise ?? Promise.resolve()).then(
+    () => true,
+    () => true,
+  );
+  const result = await Promise.race([settled, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  clearTimeout(timer);
+  return result;
+}
+
 /** How long after a failed start a worker is tried again (doubling up to REOPEN_MAX_MS), and how often a broken queue may be replaced. */
 const REOPEN_MS = 2_000;
 const REOPEN_MAX_MS = 60_000;
@@ -144,7 +156,7 @@ export class NotificationService {
    */
   private startWorker(target: Target): void {
     const { sender } = target;
-    const worker = new Worker<DeliveryJob, string>(`notify-${sender.target}`, (job) => this.deliver(job, sender, target), {
+    const worker = new Worker<DeliveryJob, string>(`notify-${sender.target}`, (job) => this.deliver(job, target), {
       connection: { ...this.options.connection, maxRetriesPerRequest: null, retryStrategy: this.retryStrategy },
       prefix: this.options.prefix ?? 'tail2',
       autorun: false,
@@ -250,20 +262,12 @@ export class NotificationService {
     if (this.timer) clearInterval(this.timer);
     const timeoutMs = this.options.stopTimeoutMs ?? 10_000;
     // A pass waiting on a Redis that is down is abandoned: what it did not queue stays in the outbox.
-    let passTimer: NodeJS.Timeout | undefined;
-    await Promise.race([this.dispatching, new Promise((resolve) => (passTimer = setTimeout(resolve, Math.min(timeoutMs, 2000))))]);
-    clearTimeout(passTimer);
+    await settledWithin(this.dispatching, Math.min(timeoutMs, 2000));
     await Promise.all(
       [...this.targets.values()].map(async (target) => {
         const { worker, queue, sender } = target;
         clearTimeout(target.restartTimer);
-        let timer: NodeJS.Timeout | undefined;
-        const finished = await Promise.race([
-          (worker?.close() ?? Promise.resolve()).then(() => true),
-          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-        ]);
-        clearTimeout(timer);
-        if (!finished) {
+        if (worker && !(await settledWithin(worker.close(), timeoutMs))) {
           // The job's lock expires in Redis and the next start runs it again; nothing is lost.
           this.options.log.warn({ target: sender.target, timeoutMs }, 'a notification was still being sent at shutdown; it is retried after the next start');
         }
@@ -273,9 +277,7 @@ export class NotificationService {
         await sender.close?.();
       }),
     );
-    let closingsTimer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.closings), new Promise((resolve) => (closingsTimer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(closingsTimer);
+    await settledWithin(Promise.all(this.closings), timeoutMs);
   }
 
   /** What GET /api/status shows of the queue (Notifications adds where Redis is). */
@@ -356,7 +358,8 @@ export class NotificationService {
   }
 
   /** One delivery attempt (BullMQ's processor). */
-  private async deliver(job: Job<DeliveryJob>, sender: NotificationSender, notifier: Target): Promise<string> {
+  private async deliver(job: Job<DeliveryJob>, notifier: Target): Promise<string> {
+    const { sender } = notifier;
     const { incidentId, target } = job.data;
     const { store, log } = this.options;
     const release = store.hold(incidentId);
