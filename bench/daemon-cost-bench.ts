@@ -90,9 +90,16 @@ function heldProgramIds(pids: Iterable<number>): Set<number> {
   return ids;
 }
 
-/** Run time (ns, kernel.bpf_stats_enabled) of every BPF program the processes `pids` hold. */
+/**
+ * Run time (ns, kernel.bpf_stats_enabled) of every BPF program the processes `pids` hold, but
+ * iterators: those run inside the holder's own read() of the iterator, so their time is already
+ * in its system CPU (the task iterator's ~0.2 µs per task would count twice). The others run in
+ * the context of whatever they observe (a sampling interrupt, an exec) and are charged to it.
+ */
 export function bpfRunTimeNs(pids: Iterable<number>): number {
   const ids = heldProgramIds(pids);
+  const links = JSON.parse(execFileSync('bpftool', ['link', 'show', '-j'], { maxBuffer: 64 << 20 }).toString()) as { type: string; prog_id?: number }[];
+  for (const link of links) if (link.type === 'iter' && link.prog_id !== undefined) ids.delete(link.prog_id);
   const programs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { maxBuffer: 64 << 20 }).toString()) as { id: number; run_time_ns?: number }[];
   let total = 0;
   for (const program of programs) if (ids.has(program.id)) total += program.run_time_ns ?? 0;

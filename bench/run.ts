@@ -55,7 +55,7 @@ if (wants('record')) {
 if (wants('daemon')) {
   const counts = (process.env.TAIL2_BENCH_PROCESSES ?? '1000,5000').split(',').map(Number);
   const rows = await runDaemonCostBench(counts, Number(process.env.TAIL2_BENCH_SECONDS ?? 30));
-  console.log(`\ntail2d whole daemon, steady state: example rules, 99 Hz, table unwinding, every CPU busy (tail2d + everything under it + its BPF programs):`);
+  console.log(`\ntail2d whole daemon, steady state: example rules, 99 Hz, table unwinding, every CPU busy (tail2d + everything under it + its BPF programs, the task iterator's excepted: it runs in tail2d's own reads):`);
   for (const r of rows) {
     const ratio = r.percentPerCpu / r.perfPercentPerCpu;
     console.log(

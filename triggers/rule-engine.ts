@@ -60,7 +60,7 @@ interface InstanceState {
   suppressionReported: boolean;
   lastValue: number | null;
   lastSeenMs: number;
-  /** The evaluation (RuleEngine's count) that last had a reading for it. */
+  /** The evaluation (regular or early: RuleEngine's count of both) that last took a reading for it. */
   seenEvaluation: number;
   /** Order of first sight: views list instances in it. */
   seq: number;
@@ -111,17 +111,19 @@ export class RuleEngine implements MemoryConsumer {
 
   /**
    * Evaluates every rule once. Call once per collection interval with all readings of it: an
-   * instance without a reading counts as "condition not held" (a process that exited resets).
+   * instance without a reading counts as "condition not held" (a process that exited resets),
+   * unless `holds` says it holds: its readings were left out because each repeats its last
+   * (MetricCollector.holds), so its last value counts as this interval's reading.
    *
    * @param nowMs - wall-clock ms of this evaluation. @defaultValue `options.now()`
    * @returns the transitions of this evaluation, in rule order.
    */
-  evaluate(readings: MetricReading[], nowMs: number = this.now()): RuleEvent[] {
+  evaluate(readings: MetricReading[], nowMs: number = this.now(), holds: (instance: MetricInstance) => boolean = NEVER_HOLDS): RuleEvent[] {
     const events: RuleEvent[] = [];
     this.evaluations++;
     // Each rule walks every reading and skips other metrics: a comparison per reading costs less
     // than lists per metric built (allocated) every round.
-    for (const tracked of this.rules.values()) this.evaluateRule(tracked, readings, nowMs, events, false);
+    for (const tracked of this.rules.values()) this.evaluateRule(tracked, readings, nowMs, events, false, holds);
     this.lastEvaluationMs = nowMs;
     return events;
   }
@@ -133,9 +135,10 @@ export class RuleEngine implements MemoryConsumer {
    * left to the next regular evaluation, as is an instance without a reading — a quarter-second
    * dip must not clear an episode that a one-second reading would keep.
    */
-  evaluateRising(readings: MetricReading[], only: (rule: Rule) => boolean, nowMs: number = this.now()): RuleEvent[] {
+  evaluateRising(readings: MetricReading[], only: (rule: Rule) => boolean, nowMs: number = this.now(), holds: (instance: MetricInstance) => boolean = NEVER_HOLDS): RuleEvent[] {
     const events: RuleEvent[] = [];
-    for (const tracked of this.rules.values()) if (only(tracked.rule)) this.evaluateRule(tracked, readings, nowMs, events, true);
+    this.evaluations++;
+    for (const tracked of this.rules.values()) if (only(tracked.rule)) this.evaluateRule(tracked, readings, nowMs, events, true, holds);
     return events;
   }
 
@@ -220,19 +223,14 @@ export class RuleEngine implements MemoryConsumer {
     return tracked;
   }
 
-  private evaluateRule(tracked: TrackedRule, readings: MetricReading[], nowMs: number, events: RuleEvent[], risingOnly: boolean): void {
-    const { rule, threshold } = tracked;
+  private evaluateRule(tracked: TrackedRule, readings: MetricReading[], nowMs: number, events: RuleEvent[], risingOnly: boolean, holds: (instance: MetricInstance) => boolean): void {
+    const { rule } = tracked;
     const emit = (type: RuleEvent['type'], st: InstanceState, reason?: string): void => {
-      const event: RuleEvent = { type, rule, instance: st.instance, value: st.lastValue ?? Number.NaN, threshold, atMs: nowMs };
+      const event: RuleEvent = { type, rule, instance: st.instance, value: st.lastValue ?? Number.NaN, threshold: tracked.threshold, atMs: nowMs };
       if (reason !== undefined) event.reason = reason;
       if (type === 'firing' && st.pendingSinceMs !== null) event.heldSinceMs = st.pendingSinceMs;
       events.push(event);
     };
-    // A pattern over processes watches every process on the host, and nearly all of them are
-    // quiet: one whose condition does not hold and that never fired has nothing to remember, so
-    // it costs a scope test and a comparison per round, no state. Other scopes watch one or a few
-    // instances, kept even while inactive so their last value shows in the views.
-    const keepsQuiet = rule.scope.kind !== 'process';
     const matches = tracked.matches;
 
     // The last reading wins when a collector reports an instance twice in one interval: readings
@@ -248,35 +246,57 @@ export class RuleEngine implements MemoryConsumer {
       }
       if (!matched) continue;
       const key = instanceKey(instance);
-      // NaN compares false both ways: an unusable reading never holds.
-      const held = rule.comparison === 'above' ? reading.value > threshold : reading.value < threshold;
-      if (risingOnly && !held) continue;
-      let st = tracked.instances.get(key);
-      if (!st) {
-        if (!held && !keepsQuiet) continue;
-        st = { instance, phase: 'inactive', pendingSinceMs: null, lastFiredMs: null, firedAtMs: [], suppressionReported: false, lastValue: null, lastSeenMs: nowMs, seenEvaluation: 0, seq: this.nextSeq++ };
-        this.totalBytes += instanceStateBytes(key, instance);
-      } else {
-        tracked.instances.delete(key); // re-inserted below: the map stays in last-seen order
-        if (st.instance !== instance) this.totalBytes += instanceStateBytes(key, instance) - instanceStateBytes(key, st.instance);
-      }
-      tracked.instances.set(key, st);
-      // Same key, fresher facts: a process may change comm or cmdline by exec'ing.
-      st.instance = instance;
-      st.lastValue = reading.value;
-      st.lastSeenMs = nowMs;
-      st.seenEvaluation = this.evaluations;
-      if (held) this.onHeld(rule, st, nowMs, emit);
-      else onNotHeld(st, emit);
-      if (!keepsQuiet && st.phase === 'inactive' && st.lastFiredMs === null) this.forget(tracked, key, st);
+      this.take(tracked, key, tracked.instances.get(key), instance, reading.value, nowMs, emit, risingOnly);
     }
 
-    if (risingOnly) return;
+    // An instance without a reading that holds had this interval's reading left out: it is its
+    // last. Taking it moves the entry to the end of the map, where this loop meets it again, seen.
+    const keepsQuiet = keepsQuietInstances(rule);
     for (const [key, st] of tracked.instances) {
       if (st.seenEvaluation === this.evaluations) continue;
+      if (st.lastValue !== null && holds(st.instance)) {
+        this.take(tracked, key, st, st.instance, st.lastValue, nowMs, emit, risingOnly);
+        continue;
+      }
+      if (risingOnly) continue;
       onNotHeld(st, emit, 'no reading this interval');
       if (nowMs - st.lastSeenMs > FORGET_UNSEEN_AFTER_MS || (!keepsQuiet && st.lastFiredMs === null)) this.forget(tracked, key, st);
     }
+  }
+
+  // One reading of `instance` (under `key`, with its state `st` if it has one) for the rule.
+  private take(
+    tracked: TrackedRule,
+    key: string,
+    st: InstanceState | undefined,
+    instance: MetricInstance,
+    value: number,
+    nowMs: number,
+    emit: (type: RuleEvent['type'], st: InstanceState, reason?: string) => void,
+    risingOnly: boolean,
+  ): void {
+    const { rule, threshold } = tracked;
+    const keepsQuiet = keepsQuietInstances(rule);
+    // NaN compares false both ways: an unusable reading never holds.
+    const held = rule.comparison === 'above' ? value > threshold : value < threshold;
+    if (risingOnly && !held) return;
+    if (!st) {
+      if (!held && !keepsQuiet) return;
+      st = { instance, phase: 'inactive', pendingSinceMs: null, lastFiredMs: null, firedAtMs: [], suppressionReported: false, lastValue: null, lastSeenMs: nowMs, seenEvaluation: 0, seq: this.nextSeq++ };
+      this.totalBytes += instanceStateBytes(key, instance);
+    } else {
+      tracked.instances.delete(key); // re-inserted below: the map stays in last-seen order
+      if (st.instance !== instance) this.totalBytes += instanceStateBytes(key, instance) - instanceStateBytes(key, st.instance);
+    }
+    tracked.instances.set(key, st);
+    // Same key, fresher facts: a process may change comm or cmdline by exec'ing.
+    st.instance = instance;
+    st.lastValue = value;
+    st.lastSeenMs = nowMs;
+    st.seenEvaluation = this.evaluations;
+    if (held) this.onHeld(rule, st, nowMs, emit);
+    else onNotHeld(st, emit);
+    if (!keepsQuiet && st.phase === 'inactive' && st.lastFiredMs === null) this.forget(tracked, key, st);
   }
 
   private onHeld(rule: Rule, st: InstanceState, nowMs: number, emit: (type: RuleEvent['type'], st: InstanceState, reason?: string) => void): void {
@@ -307,6 +327,20 @@ export class RuleEngine implements MemoryConsumer {
       emit('suppressed', st, block.reason);
     }
   }
+}
+
+/** No instance holds: the default of evaluate's `holds`. */
+const NEVER_HOLDS = (): boolean => false;
+
+/**
+ * Whether the rule keeps the state of instances whose condition does not hold. A pattern over
+ * processes watches every process on the host, and nearly all of them are quiet: one whose
+ * condition does not hold and that never fired has nothing to remember, so it costs a scope test
+ * and a comparison per round, no state. Other scopes watch one or a few instances, kept even while
+ * inactive so their last value shows in the views.
+ */
+function keepsQuietInstances(rule: Rule): boolean {
+  return rule.scope.kind !== 'process';
 }
 
 function onNotHeld(st: InstanceState, emit: (type: RuleEvent['type'], st: InstanceState, reason?: string) => void, reason?: string): void {

@@ -4,7 +4,7 @@ import { CgroupStats } from './cgroup-stats.js';
 import type { MetricHistory } from './metric-history.js';
 import type { HostFacts, MetricInstance, MetricName, MetricReading, UnavailableMetric } from '../model/metrics.js';
 import { SystemCpu } from './proc-stat.js';
-import { ProcessCpuRss } from './process-cpu-rss.js';
+import { ProcessCpuRss, type HeldChanges } from './process-cpu-rss.js';
 import { Pressure } from './psi.js';
 import { openTaskIterator } from './task-iterator.js';
 import { RssGrowth } from './rss-growth.js';
@@ -55,7 +55,17 @@ export interface MetricCollectorOptions {
   taskIterator?: boolean;
   /** Reads command lines elsewhere (see ProcessCpuRssOptions.cmdlineReader); tail2d: in tail2-reader. */
   cmdlineReader?: (pid: number, startTicks: number) => Promise<string | undefined>;
+  /**
+   * Leave out the readings of processes whose every value (cpu, rss, rss_growth) repeats its last:
+   * they *hold* ({@link MetricCollector.holds}), and the history and the rss_growth windows take
+   * them as recorded; the rules take them through `holds` (RuleEngine.evaluate). `false` gives
+   * every process's readings every round, as tests comparing the two do. @defaultValue true
+   */
+  omitRepeats?: boolean;
 }
+
+/** What an early round reads for processes (see MetricCollector.collect's `cpuOnly`). */
+const CPU_ROUND_METRICS: readonly MetricName[] = ['cpu', 'rss'];
 
 /** One RSS-growth window: two arrays of 128 doubles and the track around them. */
 const GROWTH_TRACK_BYTES = 2 * 128 * 8 + 200;
@@ -91,12 +101,22 @@ export class MetricCollector implements MemoryConsumer {
       redact: options.redact,
       cmdlineReader: options.cmdlineReader,
       taskStats: iterator && 'stats' in iterator ? iterator.stats : undefined,
+      omitRepeats: options.omitRepeats ?? true,
     });
     this.cgroups = new CgroupStats({ root: options.cgroupRoot, monotonicMs });
     this.growth = new RssGrowth({ windowMs: options.rssGrowthWindowMs, minPoints: options.rssGrowthMinPoints });
     this.pressure = new Pressure({ directory: options.pressureDirectory, monotonicMs });
     if (options.cacheMisses !== false) this.cacheMisses = new CacheMisses({ perfCounters: options.perfCounters });
     this.history = options.history;
+  }
+
+  /**
+   * Whether `instance` held in the last round: a process still tracked, still that instance, left
+   * out of the readings because each of its values (cpu, rss, rss_growth) repeats the last one
+   * given for it. Its readings of this round are the last ones given.
+   */
+  holds(instance: MetricInstance): boolean {
+    return instance.kind === 'process' && this.processes.holds(instance);
   }
 
   /** The instance of the process tracked under `pid` (its name and command line as last read), if one is. */
@@ -129,8 +149,13 @@ export class MetricCollector implements MemoryConsumer {
     const firstMemoryReading = readings.length;
     const processSource = this.processes.source === 'task-iterator' ? 'reading the BPF task iterator' : 'reading /proc/PID/stat';
     attempt(['cpu', 'rss', 'rss_growth'], 'process', processSource, () => this.processes.collect(nowMs, readings));
+    // Processes that began holding this round, or exited while holding: the growth windows keep
+    // (or drop) them without a reading, and so does the history, below.
+    const held = this.processes.heldChanges();
+    this.growth.hold(held.began);
+    this.growth.release(held.ended);
     if (cpuOnly) {
-      this.history?.record(readings);
+      this.record(readings, held, nowMs, CPU_ROUND_METRICS);
       return { readings, unavailable, costMs: performance.now() - started };
     }
     if (this.cgroups.unavailableReason !== undefined) {
@@ -144,13 +169,14 @@ export class MetricCollector implements MemoryConsumer {
 
     // rss_growth from this round's rss readings (processes and cgroups).
     const atMs = this.monotonicMs();
-    this.growth.beginRound();
+    this.growth.beginRound(atMs);
     const end = readings.length;
     for (let i = firstMemoryReading; i < end; i++) {
       const reading = readings[i];
       if (reading.metric !== 'rss') continue;
       const growth = this.growth.add(reading.instance, reading.value, atMs, nowMs);
       if (growth) readings.push(growth);
+      if (reading.instance.kind === 'process') this.processes.markDerivedSteady(reading.instance, this.growth.lastWindowFlat);
     }
     this.growth.endRound();
 
@@ -167,8 +193,18 @@ export class MetricCollector implements MemoryConsumer {
       unavailable.push({ metric: 'cache_miss_rate', reason: 'cache-miss counting is switched off in the configuration.' });
     }
 
-    this.history?.record(readings);
+    this.record(readings, held, nowMs);
     return { readings, unavailable, costMs: performance.now() - started };
+  }
+
+  // The round into the history: the held processes that exited end where they were last seen,
+  // the readings are recorded, the new holders set aside, and every holder's `metrics` held to now.
+  private record(readings: readonly MetricReading[], held: HeldChanges, nowMs: number, metrics?: readonly MetricName[]): void {
+    if (!this.history) return;
+    this.history.release(held.ended);
+    this.history.record(readings);
+    this.history.hold(held.began);
+    this.history.holdThrough(nowMs, metrics);
   }
 
   /** Facts the trigger engine needs (online CPUs, from /proc/stat; known after the first collect). */

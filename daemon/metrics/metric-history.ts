@@ -56,6 +56,11 @@ class SeriesRing {
   /** Bytes of the point buffers: 12 a point of capacity (a plain field: typed arrays' byteLength getters cost more than a push). */
   bytes = INITIAL_CAPACITY * 12;
 
+  /** Time of the newest point; -Infinity when empty. */
+  lastTime(): number {
+    return this.count > 0 ? this.timeAt(this.count - 1) : Number.NEGATIVE_INFINITY;
+  }
+
   /**
    * Appends a point. A value equal to the two before it extends their run instead: the newest
    * point's time moves, so a value that holds (the RSS of an idle process, a CPU of 0) takes two
@@ -162,6 +167,12 @@ export interface MetricHistoryStats {
  * fired. Bounded by time (`retentionMs`), by points per series and by instance count, so process
  * churn cannot grow it without bound; its bytes count against the daemon's memory budget, which
  * takes the instance updated longest ago first (daemon/buffer/memory-budget.ts).
+ *
+ * An instance that *holds* (a process whose values all repeat, given no readings: see
+ * ProcessCpuRssOptions.omitRepeats) is not recorded round by round: {@link hold} sets it aside, and
+ * its series are taken as recorded with their last values up to {@link holdThrough}'s time. Its
+ * points are put in when it is read, recorded again or {@link release}d: the series are the ones
+ * recording every round would have made.
  */
 export class MetricHistory implements MemoryConsumer {
   readonly memoryName = 'metric_history';
@@ -171,6 +182,10 @@ export class MetricHistory implements MemoryConsumer {
   private readonly maxPointsPerSeries: number;
   // Insertion order = least recently updated first: an update moves the instance to the end.
   private readonly instances = new Map<string, InstanceHistory>();
+  /** Instances that hold (see the class comment), in the order they began; not in `instances`. */
+  private readonly holding = new Map<string, InstanceHistory>();
+  /** By METRIC_SLOT: the time up to which a holding instance's series of that metric hold. */
+  private readonly heldThroughMs = new Float64Array(METRIC_NAMES.length).fill(Number.NEGATIVE_INFINITY);
   private evicted = 0;
   private rejected = 0;
   /** The time of the round expire() last ran for. */
@@ -207,11 +222,63 @@ export class MetricHistory implements MemoryConsumer {
     if (history) this.push(history, metric, timeMs, value);
   }
 
+  /**
+   * `instances` hold from now on: their series keep their last values through every later
+   * {@link holdThrough} until they are recorded again or released. Instances not held here are left alone.
+   */
+  hold(instances: readonly MetricInstance[]): void {
+    for (const instance of instances) {
+      const key = instanceKey(instance);
+      const history = this.instances.get(key);
+      if (!history) continue;
+      this.instances.delete(key);
+      this.holding.set(key, history);
+    }
+  }
+
+  /** The holding instances' series of `metrics` (all of them when not given) hold through `timeMs`. */
+  holdThrough(timeMs: number, metrics: readonly MetricName[] = METRIC_NAMES): void {
+    for (const metric of metrics) this.heldThroughMs[METRIC_SLOT[metric]] = timeMs;
+  }
+
+  /** `instances` held until they exited: their series end at the last {@link holdThrough}. */
+  release(instances: readonly MetricInstance[]): void {
+    for (const instance of instances) {
+      const key = instanceKey(instance);
+      const history = this.holding.get(key);
+      if (history) this.unhold(key, history);
+    }
+  }
+
+  // A holding instance back among the others: its held points put in, updated at the time they end.
+  private unhold(key: string, history: InstanceHistory): void {
+    this.materialize(history);
+    this.holding.delete(key);
+    this.instances.set(key, history);
+    for (const ring of history.series) if (ring) history.lastUpdateMs = Math.max(history.lastUpdateMs, ring.lastTime());
+  }
+
+  // Each series of a holding instance, as recorded with its last value up to its metric's held time.
+  private materialize(history: InstanceHistory): void {
+    for (let slot = 0; slot < history.series.length; slot++) {
+      const ring = history.series[slot];
+      if (!ring || ring.count === 0 || !(this.heldThroughMs[slot] > ring.lastTime())) continue;
+      const before = ring.bytes;
+      const timeMs = this.heldThroughMs[slot];
+      ring.push(timeMs, ring.valueAt(ring.count - 1), this.maxPointsPerSeries, timeMs - this.retentionMs);
+      if (ring.bytes !== before) this.resize(history, ring.bytes - before);
+    }
+  }
+
   // The history of `instance`, updated at `timeMs` (made if new); undefined when it is new and no
   // room can be made (counted in `rejected`).
   private instanceFor(instance: MetricInstance, timeMs: number): InstanceHistory | undefined {
     const key = instanceKey(instance);
     let history = this.instances.get(key);
+    if (!history) {
+      history = this.holding.get(key);
+      if (history) this.unhold(key, history);
+    }
     if (history) {
       if (history.lastUpdateMs !== timeMs) {
         this.instances.delete(key);
@@ -229,7 +296,7 @@ export class MetricHistory implements MemoryConsumer {
         this.expiredAtMs = timeMs;
       }
       // Full of instances all updated this round: nothing can become evictable before the next.
-      if (this.instances.size >= this.maxInstances && (this.fullAtMs === timeMs || !this.evictIfOlderThan(timeMs))) {
+      if (this.instances.size + this.holding.size >= this.maxInstances && (this.fullAtMs === timeMs || !this.evictIfOlderThan(timeMs))) {
         this.fullAtMs = timeMs;
         this.rejected++;
         return undefined;
@@ -260,15 +327,18 @@ export class MetricHistory implements MemoryConsumer {
     return this.totalBytes;
   }
 
+  // Holding instances are live (updated at every round, in effect): they go only when no other is left.
   oldestEvictableMs(): number | undefined {
     const first = this.instances.values().next();
-    return first.done ? undefined : first.value.lastUpdateMs;
+    if (!first.done) return first.value.lastUpdateMs;
+    return this.holding.size > 0 ? Math.max(...this.heldThroughMs) : undefined;
   }
 
   evictOldest(): void {
     const first = this.instances.keys().next();
-    if (first.done) return;
-    this.remove(first.value);
+    const key = first.done ? this.holding.keys().next().value : first.value;
+    if (key === undefined) return;
+    this.remove(key);
     this.evicted++;
   }
 
@@ -278,7 +348,9 @@ export class MetricHistory implements MemoryConsumer {
    * inside a long run still shows the value it held.
    */
   series(metric: MetricName, key: string, fromMs: number, toMs: number): MetricPoint[] {
-    const ring = this.instances.get(key)?.series[METRIC_SLOT[metric]];
+    const held = this.holding.get(key);
+    if (held) this.materialize(held);
+    const ring = (held ?? this.instances.get(key))?.series[METRIC_SLOT[metric]];
     const points: MetricPoint[] = [];
     if (!ring) return points;
     for (let i = 0; i < ring.count; i++) {
@@ -299,25 +371,26 @@ export class MetricHistory implements MemoryConsumer {
 
   /** The instance last recorded under `key` (its comm/cmdline as of its last update). */
   instance(key: string): MetricInstance | undefined {
-    return this.instances.get(key)?.instance;
+    return (this.instances.get(key) ?? this.holding.get(key))?.instance;
   }
 
-  /** Keys of the instances held, least recently updated first. */
-  keys(): IterableIterator<string> {
-    return this.instances.keys();
+  /** Keys of the instances held, least recently updated first (holding ones, live, last). */
+  *keys(): IterableIterator<string> {
+    yield* this.instances.keys();
+    yield* this.holding.keys();
   }
 
   stats(): MetricHistoryStats {
     let series = 0;
     let points = 0;
-    for (const history of this.instances.values()) {
+    for (const history of [...this.instances.values(), ...this.holding.values()]) {
       for (const ring of history.series) {
         if (!ring) continue;
         series++;
         points += ring.count;
       }
     }
-    return { instances: this.instances.size, series, points, bytes: this.totalBytes, evicted: this.evicted, rejected: this.rejected };
+    return { instances: this.instances.size + this.holding.size, series, points, bytes: this.totalBytes, evicted: this.evicted, rejected: this.rejected };
   }
 
   // Drops instances whose newest point is past the retention: nothing of theirs is left to show.
@@ -336,10 +409,11 @@ export class MetricHistory implements MemoryConsumer {
   }
 
   private remove(key: string): void {
-    const history = this.instances.get(key);
+    const history = this.instances.get(key) ?? this.holding.get(key);
     if (!history) return;
     this.totalBytes -= history.bytes;
     this.instances.delete(key);
+    this.holding.delete(key);
   }
 
   private resize(history: InstanceHistory, delta: number): void {

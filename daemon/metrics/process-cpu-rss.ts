@@ -105,6 +105,17 @@ interface ProcessEntry {
   commBytes: Buffer;
   instance: ProcessInstance;
   seenRound: number;
+  /** The instance and values of the readings last given out for it; NaN before any. */
+  givenInstance: ProcessInstance | undefined;
+  givenCores: number;
+  givenRssBytes: number;
+  /**
+   * Whether the readings derived from its rss elsewhere (rss_growth) repeat while rss does: set by
+   * the collector ({@link ProcessCpuRss.markDerivedSteady}). Until then, and after any change, false.
+   */
+  derivedSteady: boolean;
+  /** The round in which it held: tracked, and every value the same as last given (no readings). */
+  heldRound: number;
 }
 
 export interface ProcessCpuRssOptions {
@@ -140,6 +151,24 @@ export interface ProcessCpuRssOptions {
    * command line goes anywhere: readings, rules, incidents, notifications. @defaultValue {@link DEFAULT_REDACT_RULES}
    */
   redact?: RedactRules;
+  /**
+   * Leave out the readings of a process whose every value (cpu, rss, and what is derived from its
+   * rss: see {@link ProcessCpuRss.markDerivedSteady}) repeats the one last given for it, with the
+   * same instance. Such a process *holds*: {@link ProcessCpuRss.holds} says so for the round, and
+   * {@link ProcessCpuRss.heldChanges} names the processes that began holding or exited while
+   * holding, for the consumers that take a held process's last values as this round's (the metric
+   * history, the rss_growth windows, the rules). Most processes on a host are idle: this is what
+   * keeps a round's work proportional to the processes that changed. @defaultValue false
+   */
+  omitRepeats?: boolean;
+}
+
+/** What changed in the set of holding processes in one round (see ProcessCpuRssOptions.omitRepeats). */
+export interface HeldChanges {
+  /** Processes that held this round and had readings the round before. */
+  began: ProcessInstance[];
+  /** Processes that held when last seen and were not seen this round (they exited). */
+  ended: ProcessInstance[];
 }
 
 const STAT_BUFFER_BYTES = 4096;
@@ -196,6 +225,8 @@ export class ProcessCpuRss {
   private openedFd = -1;
   private round = 0;
   private stateBytes = 0;
+  private readonly omitRepeats: boolean;
+  private held: HeldChanges = { began: [], ended: [] };
 
   constructor(options: ProcessCpuRssOptions = {}) {
     this.procRoot = options.procRoot ?? '/proc';
@@ -206,6 +237,7 @@ export class ProcessCpuRss {
     this.readCmdline = options.readCmdline ?? ((pid) => this.readCmdlineFile(pid));
     this.cmdlineReader = options.cmdlineReader;
     this.taskStats = options.taskStats;
+    this.omitRepeats = options.omitRepeats ?? false;
   }
 
   /** Where readings come from: `task-iterator` (BPF) or `proc` (/proc/PID/stat files). */
@@ -221,6 +253,29 @@ export class ProcessCpuRss {
   /** The instance of the process tracked under `pid` (as of its last reading), if one is. */
   instanceOf(pid: number): ProcessInstance | undefined {
     return this.entries.get(pid)?.instance;
+  }
+
+  /**
+   * Whether `instance` is a process that held in the last round: tracked, still that instance, and
+   * no readings because each value repeats the last given (ProcessCpuRssOptions.omitRepeats).
+   */
+  holds(instance: ProcessInstance): boolean {
+    const entry = this.entries.get(instance.pid);
+    return entry !== undefined && entry.instance === instance && entry.heldRound === this.round;
+  }
+
+  /** Processes that began holding in the last round, or exited while holding (see {@link holds}). */
+  heldChanges(): HeldChanges {
+    return this.held;
+  }
+
+  /**
+   * Tells whether the readings the collector derives from `instance`'s rss (rss_growth) would
+   * repeat the ones it gave this round while rss repeats: until it says so, the process never holds.
+   */
+  markDerivedSteady(instance: ProcessInstance, steady: boolean): void {
+    const entry = this.entries.get(instance.pid);
+    if (entry !== undefined && entry.instance === instance) entry.derivedSteady = steady;
   }
 
   /** Bytes held for the processes tracked: their entries, comm and command lines. */
@@ -268,6 +323,7 @@ export class ProcessCpuRss {
 
   /** Starts a round for {@link ingest}; `collect` calls it. */
   beginRound(): number {
+    if (this.held.began.length > 0 || this.held.ended.length > 0) this.held = { began: [], ended: [] };
     return ++this.round;
   }
 
@@ -297,6 +353,7 @@ export class ProcessCpuRss {
     let entry = this.entries.get(pid);
     if (entry && entry.startTime !== startTime) {
       // Same pid, another process: the old one exited and the pid was reused.
+      if (entry.heldRound === entry.seenRound) this.held.ended.push(entry.instance);
       this.forget(entry);
       entry = undefined;
     }
@@ -311,13 +368,19 @@ export class ProcessCpuRss {
         commBytes: Buffer.from(names.subarray(commStart, commEnd)),
         instance: { kind: 'process', pid, startTime, comm, cmdline: this.cmdlineNow(pid) },
         seenRound: this.round,
+        givenInstance: undefined,
+        givenCores: Number.NaN,
+        givenRssBytes: Number.NaN,
+        derivedSteady: false,
+        heldRound: 0,
       };
       this.entries.set(pid, entry);
       this.stateBytes += entryBytes(entry);
       this.cmdlineLater(entry);
-      out.push({ metric: 'rss', instance: entry.instance, value: rssPages * this.pageBytes, timeMs });
+      this.give(entry, Number.NaN, rssPages * this.pageBytes, timeMs, out);
       return;
     }
+    const heldLastRound = entry.heldRound === entry.seenRound;
     entry.seenRound = this.round;
     if (!sameBytes(entry.commBytes, names, commStart, commEnd)) {
       // exec() changed the image: a new comm and command line, same process (same key).
@@ -328,19 +391,40 @@ export class ProcessCpuRss {
       this.cmdlineLater(entry);
     }
     const elapsedMs = atMs - entry.atMs;
+    let cores = Number.NaN;
     if (elapsedMs > 0) {
       const spent = cpuSeconds - entry.cpuSeconds;
-      const cores = spent > 0 ? spent / (elapsedMs / 1000) : 0;
-      out.push({ metric: 'cpu', instance: entry.instance, value: cores, timeMs });
+      cores = spent > 0 ? spent / (elapsedMs / 1000) : 0;
       entry.cpuSeconds = cpuSeconds;
       entry.atMs = atMs;
     }
-    out.push({ metric: 'rss', instance: entry.instance, value: rssPages * this.pageBytes, timeMs });
+    const rssBytes = rssPages * this.pageBytes;
+    if (this.omitRepeats && entry.derivedSteady && entry.instance === entry.givenInstance && cores === entry.givenCores && rssBytes === entry.givenRssBytes) {
+      entry.heldRound = this.round;
+      if (!heldLastRound) this.held.began.push(entry.instance);
+      return;
+    }
+    this.give(entry, cores, rssBytes, timeMs, out);
+  }
+
+  // The process's readings this round (no cpu when `cores` is NaN: a rate needs two readings),
+  // remembered as the ones last given.
+  private give(entry: ProcessEntry, cores: number, rssBytes: number, timeMs: number, out: MetricReading[]): void {
+    if (!Number.isNaN(cores)) out.push({ metric: 'cpu', instance: entry.instance, value: cores, timeMs });
+    out.push({ metric: 'rss', instance: entry.instance, value: rssBytes, timeMs });
+    entry.givenInstance = entry.instance;
+    entry.givenCores = cores;
+    entry.givenRssBytes = rssBytes;
+    entry.derivedSteady = false;
   }
 
   /** Forgets processes not seen since `beginRound` returned `round` (they exited). */
   endRound(round: number): void {
-    for (const entry of this.entries.values()) if (entry.seenRound !== round) this.forget(entry);
+    for (const entry of this.entries.values()) {
+      if (entry.seenRound === round) continue;
+      if (entry.heldRound === entry.seenRound) this.held.ended.push(entry.instance);
+      this.forget(entry);
+    }
   }
 
   /** Closes every kept fd, forgets every process, and detaches the task iterator. */

@@ -43,13 +43,19 @@ interface Track {
   count: number;
   /** Points at the end of the window equal to the newest: all of them (count) when rss has not moved. */
   sameRun: number;
+  /** The round of its newest point. */
   seenRound: number;
+  /** Its process holds (see {@link RssGrowth.hold}): fed its newest value in every round since seenRound. */
+  held: boolean;
 }
 
 /**
  * `rss_growth` (bytes/second) per process and cgroup: the Theil–Sen slope of its rss over a sliding
  * window, reported once the window holds `minPoints` readings. A single spiky reading does not fire
- * a rule; a steady leak does. Instances not fed in a round are forgotten (the process exited).
+ * a rule; a steady leak does. Instances not fed in a round are forgotten (the process exited),
+ * unless they hold: a process whose rss repeats and whose window is flat is not fed at all while it
+ * holds ({@link hold}), and the points of the rounds it held are put in when it is fed again, so
+ * its window is the one it would have had fed every round.
  */
 export class RssGrowth {
   private readonly windowSeconds: number;
@@ -61,6 +67,9 @@ export class RssGrowth {
   private readonly sampleValues: Float64Array;
   private readonly scratch: Float64Array;
   private round = 0;
+  /** Monotonic seconds of the last maxStoredPoints rounds, by round % maxStoredPoints: a held window's points. */
+  private readonly roundSeconds: Float64Array;
+  private lastFlat = false;
 
   constructor(options: RssGrowthOptions = {}) {
     this.windowSeconds = (options.windowMs ?? 60_000) / 1000;
@@ -70,6 +79,7 @@ export class RssGrowth {
     this.sampleTimes = new Float64Array(this.maxEstimatorPoints);
     this.sampleValues = new Float64Array(this.maxEstimatorPoints);
     this.scratch = new Float64Array((this.maxEstimatorPoints * (this.maxEstimatorPoints - 1)) / 2);
+    this.roundSeconds = new Float64Array(this.maxStoredPoints);
   }
 
   /** Instances tracked. */
@@ -77,9 +87,37 @@ export class RssGrowth {
     return this.tracks.size;
   }
 
-  /** Starts a round: instances not fed before {@link endRound} are forgotten. */
-  beginRound(): void {
+  /**
+   * Starts a round at `atMs` (monotonic ms, the time its readings are added at): instances neither
+   * fed nor held before {@link endRound} are forgotten.
+   */
+  beginRound(atMs: number): void {
     this.round++;
+    this.roundSeconds[this.round % this.maxStoredPoints] = atMs / 1000;
+  }
+
+  /**
+   * Whether the window of the last {@link add} is flat and reported: while its rss repeats, its
+   * reading repeats (0), so its process may hold.
+   */
+  get lastWindowFlat(): boolean {
+    return this.lastFlat;
+  }
+
+  /**
+   * `instances` hold from this round on: each is taken as fed its newest value every round until
+   * it is fed again or {@link release}d. Only for instances whose last add left a flat window.
+   */
+  hold(instances: readonly MetricInstance[]): void {
+    for (const instance of instances) {
+      const track = this.tracks.get(instanceKey(instance));
+      if (track) track.held = true;
+    }
+  }
+
+  /** Forgets `instances`, which held until they exited. */
+  release(instances: readonly MetricInstance[]): void {
+    for (const instance of instances) this.tracks.delete(instanceKey(instance));
   }
 
   /**
@@ -90,12 +128,36 @@ export class RssGrowth {
     const key = instanceKey(instance);
     let track = this.tracks.get(key);
     if (!track) {
-      track = { instance, times: new Float64Array(this.maxStoredPoints), values: new Float64Array(this.maxStoredPoints), start: 0, count: 0, sameRun: 0, seenRound: this.round };
+      track = { instance, times: new Float64Array(this.maxStoredPoints), values: new Float64Array(this.maxStoredPoints), start: 0, count: 0, sameRun: 0, seenRound: this.round, held: false };
       this.tracks.set(key, track);
+    }
+    if (track.held) {
+      // The rounds it held in, each a point of its newest value (the ring holds at most the last
+      // maxStoredPoints; older ones would have been dropped by now anyway).
+      track.held = false;
+      const newest = track.values[(track.start + track.count - 1) % this.maxStoredPoints];
+      for (let round = Math.max(track.seenRound + 1, this.round - this.maxStoredPoints + 1); round < this.round; round++) {
+        this.append(track, this.roundSeconds[round % this.maxStoredPoints], newest);
+      }
     }
     track.instance = instance;
     track.seenRound = this.round;
     const seconds = atMs / 1000;
+    this.append(track, seconds, bytes);
+    while (track.count > 0 && track.times[track.start] < seconds - this.windowSeconds) {
+      track.start = (track.start + 1) % this.maxStoredPoints;
+      track.count--;
+    }
+    track.sameRun = Math.min(track.sameRun, track.count);
+    this.lastFlat = false;
+    if (track.count < this.minPoints) return undefined;
+    // Most processes' rss does not move at all: a flat window has no slope to estimate.
+    this.lastFlat = track.sameRun === track.count;
+    return { metric: 'rss_growth', instance, value: this.lastFlat ? 0 : this.slope(track), timeMs };
+  }
+
+  // One point at the end of the ring (the oldest goes when it is full).
+  private append(track: Track, seconds: number, bytes: number): void {
     const capacity = this.maxStoredPoints;
     if (track.count === capacity) {
       track.start = (track.start + 1) % capacity;
@@ -107,21 +169,13 @@ export class RssGrowth {
     track.times[at] = seconds;
     track.values[at] = bytes;
     track.count++;
-    while (track.count > 0 && track.times[track.start] < seconds - this.windowSeconds) {
-      track.start = (track.start + 1) % capacity;
-      track.count--;
-    }
-    track.sameRun = Math.min(track.sameRun, track.count);
-    if (track.count < this.minPoints) return undefined;
-    // Most processes' rss does not move at all: a flat window has no slope to estimate.
-    return { metric: 'rss_growth', instance, value: track.sameRun === track.count ? 0 : this.slope(track), timeMs };
   }
 
   /** Forgets instances not fed since {@link beginRound}. */
   endRound(): void {
     // forEach, not `for (const [key, track] of …)`: the entries iterator makes a pair per instance.
     this.tracks.forEach((track, key, tracks) => {
-      if (track.seenRound !== this.round) tracks.delete(key);
+      if (track.seenRound !== this.round && !track.held) tracks.delete(key);
     });
   }
 

@@ -3,7 +3,7 @@ import type { MemoryBudget } from '../buffer/memory-budget.js';
 import type { MetricCollector, ScopedUnavailableMetric } from '../metrics/metric-collector.js';
 import type { Tail2Config } from '../model/config.js';
 import type { MetricsStatus, RulesReload, RulesStatus } from '../model/daemon-status.js';
-import type { MetricReading } from '../model/metrics.js';
+import type { MetricInstance, MetricReading } from '../model/metrics.js';
 import type { RuleStateView } from '../model/rule-state.js';
 import type { Rule } from '../model/rule.js';
 import type { SampledCpu } from '../profile/sampled-cpu.js';
@@ -108,6 +108,8 @@ export class RuleRounds {
   private earlyRounds = 0;
   /** performance.now() of the last round. */
   private lastRoundMono = 0;
+  /** For the rules: a process that held (its readings repeat the last ones, left out) is read as its last values. */
+  private readonly holds = (instance: MetricInstance): boolean => this.options.collector.holds(instance);
 
   constructor(private readonly options: RuleRoundsOptions) {
     this.earlyCheckFailures = new ThrottledErrorLog(options.log, 'reading the CPU samples for an early round failed');
@@ -295,7 +297,7 @@ export class RuleRounds {
       const readings = withoutOwnProcesses(result.readings, this.options.ownPids());
       // An early round read the CPU only, over a shorter interval: only the rules it is for take
       // it, and only as a rise (RuleEngine.evaluateRising).
-      const events = (early ? this.engine?.evaluateRising(readings, watches, now) : this.engine?.evaluate(readings, now)) ?? [];
+      const events = (early ? this.engine?.evaluateRising(readings, watches, now, this.holds) : this.engine?.evaluate(readings, now, this.holds)) ?? [];
       this.early?.observe(readings, early);
       // New processes' history and rule instances count against the same budget as the samples.
       budget.makeRoom();

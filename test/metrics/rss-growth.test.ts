@@ -61,11 +61,11 @@ describe('RssGrowth', () => {
 
   it('forgets instances not fed in a round', () => {
     const growth = new RssGrowth();
-    growth.beginRound();
+    growth.beginRound(0);
     growth.add(PROCESS, 1, 0, 0);
     growth.add({ ...PROCESS, pid: 11 }, 1, 0, 0);
     growth.endRound();
-    growth.beginRound();
+    growth.beginRound(1000);
     growth.add(PROCESS, 1, 1000, 1000);
     growth.endRound();
     expect(growth.size).toBe(1);
