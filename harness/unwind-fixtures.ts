@@ -78,6 +78,8 @@ export const UNWIND_FIXTURES: readonly UnwindFixture[] = [
     exercises: 'a clock_gettime loop: samples in the vDSO',
     chains: [
       [frame('main'), frame('read_clock_forever')],
+      // Also a sample in the fixture's PLT stub on the way to libc: `clock_gettime@plt`, as perf
+      // and objdump name it (unversioned reads the `@plt` off like a symbol version).
       [frame('main'), frame('read_clock_forever'), frames(GLIBC_CLOCK_GETTIME, 1, 1)],
       [frame('main'), frame('read_clock_forever'), frames(GLIBC_CLOCK_GETTIME, 1, 1), frames(VDSO, 1, 3)],
     ],

@@ -21,6 +21,7 @@
 
 #include "debug-files.h"
 #include "demangle.h"
+#include "plt-stubs.h"
 #include "unwind-table.h"
 
 namespace {
@@ -479,6 +480,18 @@ void Module::IndexSymbols() {
       entry.sectionEnd = entry.sectionStart + shdr.sh_size;
     }
     symbols_.push_back(entry);
+  }
+  // PLT stubs, named after their targets: below every real symbol (binding 0, last in order), so
+  // one that covers the same bytes still wins.
+  GElf_Addr mainBias = 0;
+  Elf* main = dwfl_module_getelf(mod_, &mainBias);
+  if (main != nullptr) {
+    uint32_t order = static_cast<uint32_t>(std::max(count, 0));
+    for (PltStub& stub : FindPltStubs(main, kMaxPltStubs)) {
+      pltNames_.push_back(std::move(stub.name));
+      const GElf_Addr start = stub.vaddr + mainBias;
+      symbols_.push_back({start, start + stub.size, 0, 0, pltNames_.back().c_str(), order++, 0, true});
+    }
   }
   std::sort(symbols_.begin(), symbols_.end(), [](const IndexedSymbol& a, const IndexedSymbol& b) {
     return a.start != b.start ? a.start < b.start : a.order < b.order;

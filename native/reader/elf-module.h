@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -114,4 +115,7 @@ class Module {
   bool indexed_ = false;
   std::vector<IndexedSymbol> symbols_;  // by start, then order
   std::vector<GElf_Addr> maxEnd_;       // maxEnd_[i]: the highest end of symbols_[0..i]
+  std::deque<std::string> pltNames_;    // the names of PLT stubs (plt-stubs.h): symbols_ points into it
+  // PLT stubs indexed at most: a real binary has a few thousand.
+  static constexpr size_t kMaxPltStubs = 65536;
 };

@@ -262,6 +262,24 @@ describe('symbolization in tail2-reader', () => {
     expect(await moduleInfo(reader, bins.shared)).toMatchObject({ hasSymbols: true, hasDwarf: false });
   });
 
+  it.each([
+    ['a lazy .plt', []],
+    ['an IBT .plt.sec', ['-fcf-protection=full', '-Wl,-z,ibtplt']],
+    ['BIND_NOW', ['-Wl,-z,now']],
+  ] as const)('names PLT stubs after their targets as objdump does (%s)', async (_layout, flags) => {
+    const source = path.join(tmp, 'plt-caller.c');
+    // Calls through the PLT (and __cxa_finalize's stub in .plt.got, through a GLOB_DAT slot).
+    writeFileSync(source, '#include <stdio.h>\n#include <time.h>\nint main(int argc, char **argv) {\n  struct timespec ts;\n  clock_gettime(CLOCK_MONOTONIC, &ts);\n  int (*say)(const char *) = puts;\n  say(argv[0]);\n  puts("done");\n  return (int)(ts.tv_nsec & 1);\n}\n');
+    const bin = path.join(tmp, `plt-caller-${flags.length}`);
+    run('gcc', ['-O2', ...flags, '-o', bin, source]);
+    // objdump's synthetic `name@plt` symbols, by address: the independent answer.
+    const stubs = [...run('objdump', ['-d', '-j', '.plt', '-j', '.plt.sec', '-j', '.plt.got', bin]).matchAll(/^([0-9a-f]+) <([\w.]+@plt)>:$/gm)].map((m) => ({ vaddr: BigInt(`0x${m[1]}`), name: m[2] }));
+    expect(stubs.map((stub) => stub.name)).toEqual(expect.arrayContaining(['clock_gettime@plt', 'puts@plt', '__cxa_finalize@plt']));
+    const offsets = stubs.flatMap((stub) => [toFileOffset(bin, stub.vaddr), toFileOffset(bin, stub.vaddr + 5n)].map(Number));
+    const frames = await symbolize(files(), bin, offsets);
+    expect(frames).toEqual(stubs.flatMap((stub) => [[{ name: stub.name, inlined: false }], [{ name: stub.name, inlined: false }]]));
+  });
+
   it('returns [] for offsets outside every segment', async () => {
     const size = statSync(bins.full).size;
     expect(await symbolize(files(), bins.full, [2 ** 53 - 1, size + 4096, 2 ** 40])).toEqual([[], [], []]);
