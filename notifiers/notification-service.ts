@@ -105,6 +105,8 @@ export class NotificationService {
   private lastFullDispatchMs = 0;
   private redisError: string | null = null;
   private lastDispatchError: string | null = null;
+  /** The refresh of the queue counts in progress, if one is (see dispatch). */
+  private countsRefreshing: Promise<void> | undefined;
   private counts = new Map<string, NotifierQueueStatus>();
   private stopped = false;
   private stopping: Promise<void> | undefined;
@@ -338,7 +340,11 @@ export class NotificationService {
       }
     }
     this.noteDispatchError(null);
-    await this.refreshCounts();
+    // The counts go through the queue's connection, which holds a command while Redis is away
+    // (reconnecting) for as long as the outage lasts: a pass waits for them a moment only, and a
+    // refresh still waiting is not asked again, so neither passes nor waiting commands pile up.
+    this.countsRefreshing ??= this.refreshCounts().finally(() => (this.countsRefreshing = undefined));
+    await settledWithin(this.countsRefreshing, SLOW_ADD_MS);
     if (!this.eviction) await this.checkEviction();
   }
 

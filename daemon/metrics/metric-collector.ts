@@ -86,6 +86,10 @@ export class MetricCollector implements MemoryConsumer {
   private readonly cacheMisses: CacheMisses | undefined;
   private readonly history: MetricHistory | undefined;
   private readonly monotonicMs: () => number;
+  /** Monotonic ms of the last full round; NaN before one. */
+  private lastFullRoundMs = Number.NaN;
+  /** A full round this much later than the last (a stalled daemon) gives every reading: see collect. */
+  private readonly longGapMs: number;
   /** Why per-process metrics come from /proc rather than the task iterator; undefined when they do not. */
   readonly processSourceFallback: string | undefined;
 
@@ -105,6 +109,7 @@ export class MetricCollector implements MemoryConsumer {
     });
     this.cgroups = new CgroupStats({ root: options.cgroupRoot, monotonicMs });
     this.growth = new RssGrowth({ windowMs: options.rssGrowthWindowMs, minPoints: options.rssGrowthMinPoints });
+    this.longGapMs = (options.rssGrowthWindowMs ?? 60_000) / Math.max(2, options.rssGrowthMinPoints ?? 10);
     this.pressure = new Pressure({ directory: options.pressureDirectory, monotonicMs });
     if (options.cacheMisses !== false) this.cacheMisses = new CacheMisses({ perfCounters: options.perfCounters });
     this.history = options.history;
@@ -117,6 +122,14 @@ export class MetricCollector implements MemoryConsumer {
    */
   holds(instance: MetricInstance): boolean {
     return instance.kind === 'process' && this.processes.holds(instance);
+  }
+
+  /**
+   * The next round gives every process's readings, repeats included: for consumers that have no
+   * state for processes that hold (rules just added or changed by a reload).
+   */
+  giveAll(): void {
+    this.processes.giveAll();
   }
 
   /** The instance of the process tracked under `pid` (its name and command line as last read), if one is. */
@@ -134,11 +147,13 @@ export class MetricCollector implements MemoryConsumer {
     const started = performance.now();
     const readings: MetricReading[] = [];
     const unavailable: ScopedUnavailableMetric[] = [];
-    const attempt = (metrics: MetricName[], scope: ScopedUnavailableMetric['scope'], what: string, run: () => void) => {
+    const attempt = (metrics: MetricName[], scope: ScopedUnavailableMetric['scope'], what: string, run: () => void): boolean => {
       try {
         run();
+        return true;
       } catch (error) {
         for (const metric of metrics) unavailable.push({ metric, ...(scope ? { scope } : {}), reason: `${what} failed this round: ${(error as Error).message}` });
+        return false;
       }
     };
 
@@ -148,14 +163,28 @@ export class MetricCollector implements MemoryConsumer {
     });
     const firstMemoryReading = readings.length;
     const processSource = this.processes.source === 'task-iterator' ? 'reading the BPF task iterator' : 'reading /proc/PID/stat';
-    attempt(['cpu', 'rss', 'rss_growth'], 'process', processSource, () => this.processes.collect(nowMs, readings));
-    // Processes that began holding this round, or exited while holding: the growth windows keep
+    // A full round long after the last (the daemon stalled): rss_growth windows may have emptied
+    // below what they report from, which a held window would not show. Every process gives.
+    if (!cpuOnly) {
+      const atMs = this.monotonicMs();
+      if (atMs - this.lastFullRoundMs > this.longGapMs) this.processes.giveAll();
+      this.lastFullRoundMs = atMs;
+    }
+    const processesRead = attempt(['cpu', 'rss', 'rss_growth'], 'process', processSource, () => this.processes.collect(nowMs, readings));
+    // Processes that began holding this round, and those that exited: the growth windows keep
     // (or drop) them without a reading, and so does the history, below.
     const held = this.processes.heldChanges();
     this.growth.hold(held.began);
     this.growth.release(held.ended);
+    if (!processesRead) {
+      // Nothing was read: no process holds in this round, and the next gives every reading (as a
+      // consumer that takes every reading every round starts again from nothing). The windows
+      // held lose this round, as unfed ones do in a full round.
+      this.processes.giveAll();
+      if (!cpuOnly) this.growth.dropHeld();
+    }
     if (cpuOnly) {
-      this.record(readings, held, nowMs, CPU_ROUND_METRICS);
+      this.record(readings, held, nowMs, processesRead, CPU_ROUND_METRICS);
       return { readings, unavailable, costMs: performance.now() - started };
     }
     if (this.cgroups.unavailableReason !== undefined) {
@@ -193,18 +222,21 @@ export class MetricCollector implements MemoryConsumer {
       unavailable.push({ metric: 'cache_miss_rate', reason: 'cache-miss counting is switched off in the configuration.' });
     }
 
-    this.record(readings, held, nowMs);
+    this.record(readings, held, nowMs, processesRead);
     return { readings, unavailable, costMs: performance.now() - started };
   }
 
   // The round into the history: the held processes that exited end where they were last seen,
-  // the readings are recorded, the new holders set aside, and every holder's `metrics` held to now.
-  private record(readings: readonly MetricReading[], held: HeldChanges, nowMs: number, metrics?: readonly MetricName[]): void {
+  // the readings are recorded, the new holders set aside, and every holder's `metrics` held to now
+  // (unless no process was read: then none held). A holder the history has no room for, or lost to
+  // the memory budget, gives its readings again next round, as if recorded every round.
+  private record(readings: readonly MetricReading[], held: HeldChanges, nowMs: number, processesRead: boolean, metrics?: readonly MetricName[]): void {
     if (!this.history) return;
     this.history.release(held.ended);
     this.history.record(readings);
-    this.history.hold(held.began);
-    this.history.holdThrough(nowMs, metrics);
+    this.processes.giveAgain(this.history.hold(held.began));
+    this.processes.giveAgain(this.history.takeDroppedHolders());
+    if (processesRead) this.history.holdThrough(nowMs, metrics);
   }
 
   /** Facts the trigger engine needs (online CPUs, from /proc/stat; known after the first collect). */

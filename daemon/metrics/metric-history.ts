@@ -186,6 +186,8 @@ export class MetricHistory implements MemoryConsumer {
   private readonly holding = new Map<string, InstanceHistory>();
   /** By METRIC_SLOT: the time up to which a holding instance's series of that metric hold. */
   private readonly heldThroughMs = new Float64Array(METRIC_NAMES.length).fill(Number.NEGATIVE_INFINITY);
+  /** Holding instances the memory budget took: their collector must give their readings again. */
+  private droppedHolders: MetricInstance[] = [];
   private evicted = 0;
   private rejected = 0;
   /** The time of the round expire() last ran for. */
@@ -224,16 +226,30 @@ export class MetricHistory implements MemoryConsumer {
 
   /**
    * `instances` hold from now on: their series keep their last values through every later
-   * {@link holdThrough} until they are recorded again or released. Instances not held here are left alone.
+   * {@link holdThrough} until they are recorded again or released. Returns those it has no history
+   * of (not recorded for want of room, or taken by the memory budget): recording every round would
+   * try them again each round, so their readings must be given again.
    */
-  hold(instances: readonly MetricInstance[]): void {
+  hold(instances: readonly MetricInstance[]): MetricInstance[] {
+    const unknown: MetricInstance[] = [];
     for (const instance of instances) {
       const key = instanceKey(instance);
       const history = this.instances.get(key);
-      if (!history) continue;
+      if (!history) {
+        unknown.push(instance);
+        continue;
+      }
       this.instances.delete(key);
       this.holding.set(key, history);
     }
+    return unknown;
+  }
+
+  /** Holding instances the memory budget took since the last call: their readings must be given again. */
+  takeDroppedHolders(): MetricInstance[] {
+    const dropped = this.droppedHolders;
+    if (dropped.length > 0) this.droppedHolders = [];
+    return dropped;
   }
 
   /** The holding instances' series of `metrics` (all of them when not given) hold through `timeMs`. */
@@ -258,14 +274,19 @@ export class MetricHistory implements MemoryConsumer {
     for (const ring of history.series) if (ring) history.lastUpdateMs = Math.max(history.lastUpdateMs, ring.lastTime());
   }
 
-  // Each series of a holding instance, as recorded with its last value up to its metric's held time.
+  // Each series of a holding instance, as recorded with its last value up to its metric's held
+  // time. A hold longer than the retention first puts the value at the retention's edge: recording
+  // every round would have kept the run from there, where one push would drop all of it.
   private materialize(history: InstanceHistory): void {
     for (let slot = 0; slot < history.series.length; slot++) {
       const ring = history.series[slot];
       if (!ring || ring.count === 0 || !(this.heldThroughMs[slot] > ring.lastTime())) continue;
       const before = ring.bytes;
       const timeMs = this.heldThroughMs[slot];
-      ring.push(timeMs, ring.valueAt(ring.count - 1), this.maxPointsPerSeries, timeMs - this.retentionMs);
+      const value = ring.valueAt(ring.count - 1);
+      const edgeMs = timeMs - this.retentionMs;
+      if (ring.lastTime() < edgeMs) ring.push(edgeMs, value, this.maxPointsPerSeries, edgeMs - this.retentionMs);
+      ring.push(timeMs, value, this.maxPointsPerSeries, edgeMs);
       if (ring.bytes !== before) this.resize(history, ring.bytes - before);
     }
   }
@@ -338,6 +359,8 @@ export class MetricHistory implements MemoryConsumer {
     const first = this.instances.keys().next();
     const key = first.done ? this.holding.keys().next().value : first.value;
     if (key === undefined) return;
+    const holder = this.holding.get(key);
+    if (holder) this.droppedHolders.push(holder.instance);
     this.remove(key);
     this.evicted++;
   }

@@ -167,7 +167,7 @@ export interface ProcessCpuRssOptions {
 export interface HeldChanges {
   /** Processes that held this round and had readings the round before. */
   began: ProcessInstance[];
-  /** Processes that held when last seen and were not seen this round (they exited). */
+  /** Processes forgotten this round, holding or not: they exited (or their pid was reused). */
   ended: ProcessInstance[];
 }
 
@@ -269,6 +269,20 @@ export class ProcessCpuRss {
     return this.held;
   }
 
+  /** The next round gives every process's readings, whether they repeat or not. */
+  giveAll(): void {
+    for (const entry of this.entries.values()) entry.givenInstance = undefined;
+  }
+
+  /** The next round gives these processes' readings, whether they repeat or not. */
+  giveAgain(instances: readonly MetricInstance[]): void {
+    for (const instance of instances) {
+      if (instance.kind !== 'process') continue;
+      const entry = this.entries.get(instance.pid);
+      if (entry !== undefined && entry.instance === instance) entry.givenInstance = undefined;
+    }
+  }
+
   /**
    * Tells whether the readings the collector derives from `instance`'s rss (rss_growth) would
    * repeat the ones it gave this round while rss repeats: until it says so, the process never holds.
@@ -285,7 +299,16 @@ export class ProcessCpuRss {
 
   /** One round over every process: appends `cpu` and `rss` readings stamped `timeMs` to `out`. */
   collect(timeMs: number, out: MetricReading[] = []): MetricReading[] {
-    if (this.taskStats) return this.collectFromIterator(this.taskStats.read(), timeMs, out);
+    if (this.taskStats) {
+      let columns: TaskColumns;
+      try {
+        columns = this.taskStats.read();
+      } catch (error) {
+        this.beginRound(); // a round with nothing read: no process holds in it
+        throw error;
+      }
+      return this.collectFromIterator(columns, timeMs, out);
+    }
     const round = this.beginRound();
     const atMs = this.monotonicMs();
     const names = readdirSync(this.procRoot);
@@ -353,7 +376,7 @@ export class ProcessCpuRss {
     let entry = this.entries.get(pid);
     if (entry && entry.startTime !== startTime) {
       // Same pid, another process: the old one exited and the pid was reused.
-      if (entry.heldRound === entry.seenRound) this.held.ended.push(entry.instance);
+      this.held.ended.push(entry.instance);
       this.forget(entry);
       entry = undefined;
     }
@@ -422,7 +445,7 @@ export class ProcessCpuRss {
   endRound(round: number): void {
     for (const entry of this.entries.values()) {
       if (entry.seenRound === round) continue;
-      if (entry.heldRound === entry.seenRound) this.held.ended.push(entry.instance);
+      this.held.ended.push(entry.instance);
       this.forget(entry);
     }
   }

@@ -115,9 +115,16 @@ export class RssGrowth {
     }
   }
 
-  /** Forgets `instances`, which held until they exited. */
+  /** Forgets `instances`, which exited (held or not). */
   release(instances: readonly MetricInstance[]): void {
     for (const instance of instances) this.tracks.delete(instanceKey(instance));
+  }
+
+  /** Forgets every held window: a round failed to read them, so none was fed in it. */
+  dropHeld(): void {
+    this.tracks.forEach((track, key, tracks) => {
+      if (track.held) tracks.delete(key);
+    });
   }
 
   /**

@@ -66,7 +66,7 @@ export interface RuleRoundsOptions {
 }
 
 /** `readings` without those of the processes in `own`, compacted in place (a round's readings are thousands: no copy). */
-function withoutOwnProcesses(readings: MetricReading[], own: Set<number>): MetricReading[] {
+function withoutOwnProcesses(readings: MetricReading[], own: ReadonlySet<number>): MetricReading[] {
   let kept = 0;
   for (const reading of readings) {
     if (reading.instance.kind === 'process' && own.has(reading.instance.pid)) continue;
@@ -108,8 +108,14 @@ export class RuleRounds {
   private earlyRounds = 0;
   /** performance.now() of the last round. */
   private lastRoundMono = 0;
-  /** For the rules: a process that held (its readings repeat the last ones, left out) is read as its last values. */
-  private readonly holds = (instance: MetricInstance): boolean => this.options.collector.holds(instance);
+  /** tail2d's own processes in the current round (their readings are not the rules'). */
+  private ownThisRound: ReadonlySet<number> = new Set();
+  /**
+   * For the rules: a process that held (its readings repeat the last ones, left out) is read as
+   * its last values; never one of tail2d's own, whose readings the rules do not get either.
+   */
+  private readonly holds = (instance: MetricInstance): boolean =>
+    instance.kind === 'process' && !this.ownThisRound.has(instance.pid) && this.options.collector.holds(instance);
 
   constructor(private readonly options: RuleRoundsOptions) {
     this.earlyCheckFailures = new ThrottledErrorLog(options.log, 'reading the CPU samples for an early round failed');
@@ -120,6 +126,8 @@ export class RuleRounds {
     const { collector, budget } = this.options;
     this.rules = await this.readRules();
     this.engine = new RuleEngine(this.rules, collector.hostFacts());
+    // The engine has no state yet for processes that hold: the next round gives every reading.
+    collector.giveAll();
     this.early = new EarlyRounds(this.rules, collector.hostFacts());
     budget.add(this.engine);
   }
@@ -221,6 +229,8 @@ export class RuleRounds {
     try {
       const rules = await this.readRules();
       this.engine?.replaceRules(rules);
+      // New and changed rules start without state, so processes that hold would pass them by.
+      this.options.collector.giveAll();
       this.early?.setRules(rules, this.options.collector.hostFacts());
       this.rules = rules;
       this.lastReload = { at_ms: Date.now(), ok: true };
@@ -294,7 +304,8 @@ export class RuleRounds {
       }
       // tail2d and its own redis-server are never an incident of their own rules: a profiler that
       // profiles itself into an incident storm is the last thing a host needs at 3am.
-      const readings = withoutOwnProcesses(result.readings, this.options.ownPids());
+      this.ownThisRound = this.options.ownPids();
+      const readings = withoutOwnProcesses(result.readings, this.ownThisRound);
       // An early round read the CPU only, over a shorter interval: only the rules it is for take
       // it, and only as a rise (RuleEngine.evaluateRising).
       const events = (early ? this.engine?.evaluateRising(readings, watches, now, this.holds) : this.engine?.evaluate(readings, now, this.holds)) ?? [];

@@ -488,7 +488,8 @@ void Module::IndexSymbols() {
   if (main != nullptr) {
     uint32_t order = static_cast<uint32_t>(std::max(count, 0));
     for (PltStub& stub : FindPltStubs(main, kMaxPltStubs)) {
-      pltNames_.push_back(std::move(stub.name));
+      // Demangled here, the suffix after: the demangler takes no `@plt` (perf's order too).
+      pltNames_.push_back(Demangle(stub.target.c_str()) + "@plt");
       const GElf_Addr start = stub.vaddr + mainBias;
       symbols_.push_back({start, start + stub.size, 0, 0, pltNames_.back().c_str(), order++, 0, true});
     }

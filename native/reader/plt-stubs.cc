@@ -1,17 +1,24 @@
 #include "plt-stubs.h"
 #include <string.h>
+#include <algorithm>
 #include <unordered_map>
 
 namespace {
 
-// Relocations read per section at most: a real .rela.plt has thousands, a hostile one is cut here.
+// Relocations read in all of a file's sections at most: a real .rela.plt has thousands, a
+// hostile file (many overlapping relocation sections) is cut here.
 constexpr size_t kMaxRelocations = 1u << 20;
+// Bytes of PLT sections scanned in all, and the longest target name taken: a real .plt is a few
+// KiB and names are short; a hostile file may repeat one huge section or point at a huge string.
+constexpr size_t kMaxScannedBytes = 4u << 20;
+constexpr size_t kMaxNameBytes = 1024;
 
 // GOT slot address -> the name of the symbol its relocation fills it with (JUMP_SLOT: the lazy
 // PLT's slots; GLOB_DAT: .plt.got's, for functions whose address is also taken).
 std::unordered_map<GElf_Addr, const char*> SlotNames(Elf* elf) {
   std::unordered_map<GElf_Addr, const char*> slots;
-  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+  size_t read = 0;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr && read < kMaxRelocations; scn = elf_nextscn(elf, scn)) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_RELA) continue;
     Elf_Scn* symbols = elf_getscn(elf, shdr.sh_link);
@@ -22,7 +29,7 @@ std::unordered_map<GElf_Addr, const char*> SlotNames(Elf* elf) {
     const size_t entry = gelf_fsize(elf, ELF_T_RELA, 1, EV_CURRENT);
     if (relocations == nullptr || symbolData == nullptr || entry == 0) continue;
     const size_t count = relocations->d_size / entry;
-    for (size_t i = 0; i < count && i < kMaxRelocations; i++) {
+    for (size_t i = 0; i < count && read < kMaxRelocations; i++, read++) {
       GElf_Rela rela;
       if (gelf_getrela(relocations, static_cast<int>(i), &rela) == nullptr) break;
       const auto type = GELF_R_TYPE(rela.r_info);
@@ -31,7 +38,7 @@ std::unordered_map<GElf_Addr, const char*> SlotNames(Elf* elf) {
       if (gelf_getsym(symbolData, static_cast<int>(GELF_R_SYM(rela.r_info)), &sym) == nullptr) continue;
       if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC && GELF_ST_TYPE(sym.st_info) != STT_NOTYPE) continue;
       const char* name = elf_strptr(elf, symbolsHeader.sh_link, sym.st_name);
-      if (name != nullptr && name[0] != '\0') slots.emplace(rela.r_offset, name);
+      if (name != nullptr && name[0] != '\0' && strnlen(name, kMaxNameBytes + 1) <= kMaxNameBytes) slots.emplace(rela.r_offset, name);
     }
   }
   return slots;
@@ -47,7 +54,8 @@ std::vector<PltStub> FindPltStubs(Elf* elf, size_t maxStubs) {
   if (elf_getshdrstrndx(elf, &names) != 0) return stubs;
   std::unordered_map<GElf_Addr, const char*> slots;
   bool slotsRead = false;
-  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr && stubs.size() < maxStubs; scn = elf_nextscn(elf, scn)) {
+  size_t scanned = 0;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr && stubs.size() < maxStubs && scanned < kMaxScannedBytes; scn = elf_nextscn(elf, scn)) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_PROGBITS || (shdr.sh_flags & SHF_EXECINSTR) == 0) continue;
     const char* section = elf_strptr(elf, names, shdr.sh_name);
@@ -61,7 +69,8 @@ std::vector<PltStub> FindPltStubs(Elf* elf, size_t maxStubs) {
     // Entries are 16 bytes (8 in a .plt.got without IBT); the section says which.
     const size_t stride = shdr.sh_entsize == 8 || shdr.sh_entsize == 16 ? shdr.sh_entsize : 16;
     const auto* bytes = static_cast<const unsigned char*>(data->d_buf);
-    const size_t size = data->d_size;
+    const size_t size = std::min(data->d_size, kMaxScannedBytes - scanned);
+    scanned += size;
     for (size_t at = 0; at + stride <= size && stubs.size() < maxStubs; at += stride) {
       // The entry's `jmp *disp32(%rip)` (ff 25), after an endbr64 and a bnd prefix when the
       // linker wrote them: its target is the GOT slot, whose relocation names the function.
@@ -71,7 +80,7 @@ std::vector<PltStub> FindPltStubs(Elf* elf, size_t maxStubs) {
         memcpy(&displacement, bytes + op + 2, sizeof(displacement));
         const GElf_Addr slot = shdr.sh_addr + op + 6 + static_cast<GElf_Addr>(static_cast<int64_t>(displacement));
         auto found = slots.find(slot);
-        if (found != slots.end()) stubs.push_back({shdr.sh_addr + at, stride, std::string(found->second) + "@plt"});
+        if (found != slots.end()) stubs.push_back({shdr.sh_addr + at, stride, found->second});
         break;
       }
     }

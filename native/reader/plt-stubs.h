@@ -11,10 +11,10 @@
 struct PltStub {
   GElf_Addr vaddr;  // ELF virtual address of the stub
   GElf_Addr size;
-  std::string name;  // "clock_gettime@plt"
+  std::string target;  // the function it jumps to, as its symbol names it ("clock_gettime")
 };
 
 // The named stubs of `elf`'s .plt, .plt.sec and .plt.got (x86-64 only; other machines: none).
-// The file is untrusted: every count and offset is bounded by the section it comes from, and at
-// most `maxStubs` are returned.
+// The file is untrusted: every count and offset is bounded by the section it comes from, the
+// relocations read, bytes scanned and name lengths are capped, and at most `maxStubs` are returned.
 std::vector<PltStub> FindPltStubs(Elf* elf, size_t maxStubs);

@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IncidentStore } from '../../daemon/store/incident-store.js';
@@ -217,6 +218,29 @@ describe('NotificationService: outages', () => {
     await queueSettled(service, 'oncall-slack');
     expect(slack.messages).toHaveLength(1);
     expect(service.status().last_dispatch_error).toBeNull();
+  });
+
+  it('says Redis is not answering even when it froze in the middle of a pass, and delivers once it answers', async () => {
+    const { store, service } = await setup();
+    // One delivery first: the queue's connection is set up. Passes run every 200 ms, and each ends
+    // reading the queue counts, which a frozen server leaves unanswered for as long as it is frozen.
+    const first = await storeIncident(store, { notify: ['oncall-slack'] });
+    service.dispatchSoon();
+    await waitForOutcome(store, first.id, 'oncall-slack', (n) => n.status === 'delivered');
+    const pid = redis.pid!;
+    process.kill(pid, 'SIGSTOP');
+    let record;
+    try {
+      await sleep(500); // a pass is now waiting for its counts
+      record = await storeIncident(store, { notify: ['oncall-slack'] });
+      service.dispatchSoon();
+      await expect.poll(() => service.status().last_dispatch_error, { timeout: 20_000 }).toMatch(/outbox/);
+      expect(store.outbox().map((o) => o.id)).toEqual([record.id]);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitForOutcome(store, record.id, 'oncall-slack', (n) => n.status === 'delivered');
+    await expect.poll(() => service.status().last_dispatch_error, { timeout: 20_000 }).toBeNull();
   });
 
   it('retries while the incident cannot be read (not "gone"), then delivers it once it can', async () => {

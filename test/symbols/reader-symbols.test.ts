@@ -263,18 +263,27 @@ describe('symbolization in tail2-reader', () => {
   });
 
   it.each([
-    ['a lazy .plt', []],
-    ['an IBT .plt.sec', ['-fcf-protection=full', '-Wl,-z,ibtplt']],
-    ['BIND_NOW', ['-Wl,-z,now']],
-  ] as const)('names PLT stubs after their targets as objdump does (%s)', async (_layout, flags) => {
-    const source = path.join(tmp, 'plt-caller.c');
-    // Calls through the PLT (and __cxa_finalize's stub in .plt.got, through a GLOB_DAT slot).
-    writeFileSync(source, '#include <stdio.h>\n#include <time.h>\nint main(int argc, char **argv) {\n  struct timespec ts;\n  clock_gettime(CLOCK_MONOTONIC, &ts);\n  int (*say)(const char *) = puts;\n  say(argv[0]);\n  puts("done");\n  return (int)(ts.tv_nsec & 1);\n}\n');
-    const bin = path.join(tmp, `plt-caller-${flags.length}`);
-    run('gcc', ['-O2', ...flags, '-o', bin, source]);
-    // objdump's synthetic `name@plt` symbols, by address: the independent answer.
-    const stubs = [...run('objdump', ['-d', '-j', '.plt', '-j', '.plt.sec', '-j', '.plt.got', bin]).matchAll(/^([0-9a-f]+) <([\w.]+@plt)>:$/gm)].map((m) => ({ vaddr: BigInt(`0x${m[1]}`), name: m[2] }));
-    expect(stubs.map((stub) => stub.name)).toEqual(expect.arrayContaining(['clock_gettime@plt', 'puts@plt', '__cxa_finalize@plt']));
+    ['a lazy .plt', 'gcc', []],
+    ['an IBT .plt.sec', 'gcc', ['-fcf-protection=full', '-Wl,-z,ibtplt']],
+    ['BIND_NOW', 'gcc', ['-Wl,-z,now']],
+    ['C++, demangled', 'g++', []],
+  ] as const)('names PLT stubs after their targets as objdump does (%s)', async (_layout, compiler, flags) => {
+    const cxx = compiler === 'g++';
+    const source = path.join(tmp, cxx ? 'plt-caller.cc' : 'plt-caller.c');
+    // Calls through the PLT (and __cxa_finalize's stub in .plt.got, through a GLOB_DAT slot); in
+    // C++, operator new's too, which must come out demangled.
+    writeFileSync(
+      source,
+      '#include <stdio.h>\n#include <time.h>\nint main(int argc, char **argv) {\n  struct timespec ts;\n  clock_gettime(CLOCK_MONOTONIC, &ts);\n' +
+        (cxx ? '  void *box = ::operator new(16 * argc);\n  printf("%p\\n", box);\n  ::operator delete(box);\n' : '') +
+        '  int (*say)(const char *) = puts;\n  say(argv[0]);\n  puts("done");\n  return (int)(ts.tv_nsec & 1);\n}\n',
+    );
+    const bin = path.join(tmp, `plt-caller-${compiler}-${flags.length}`);
+    run(compiler, ['-O2', ...flags, '-o', bin, source]);
+    // objdump's synthetic `name@plt` symbols (demangled, -C), by address: the independent answer.
+    const listing = run('objdump', ['-dC', '-j', '.plt', '-j', '.plt.sec', '-j', '.plt.got', bin]);
+    const stubs = [...listing.matchAll(/^([0-9a-f]+) <(.+@plt)>:$/gm)].map((m) => ({ vaddr: BigInt(`0x${m[1]}`), name: m[2] }));
+    expect(stubs.map((stub) => stub.name)).toEqual(expect.arrayContaining(['clock_gettime@plt', 'puts@plt', '__cxa_finalize@plt', ...(cxx ? ['operator new(unsigned long)@plt'] : [])]));
     const offsets = stubs.flatMap((stub) => [toFileOffset(bin, stub.vaddr), toFileOffset(bin, stub.vaddr + 5n)].map(Number));
     const frames = await symbolize(files(), bin, offsets);
     expect(frames).toEqual(stubs.flatMap((stub) => [[{ name: stub.name, inlined: false }], [{ name: stub.name, inlined: false }]]));
