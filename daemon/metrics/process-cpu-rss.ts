@@ -155,8 +155,8 @@ export interface ProcessCpuRssOptions {
    * Leave out the readings of a process whose every value (cpu, rss, and what is derived from its
    * rss: see {@link ProcessCpuRss.markDerivedSteady}) repeats the one last given for it, with the
    * same instance. Such a process *holds*: {@link ProcessCpuRss.holds} says so for the round, and
-   * {@link ProcessCpuRss.heldChanges} names the processes that began holding or exited while
-   * holding, for the consumers that take a held process's last values as this round's (the metric
+   * {@link ProcessCpuRss.heldChanges} names the processes that began holding and those that
+   * exited, for the consumers that take a held process's last values as this round's (the metric
    * history, the rss_growth windows, the rules). Most processes on a host are idle: this is what
    * keeps a round's work proportional to the processes that changed. @defaultValue false
    */
@@ -264,7 +264,7 @@ export class ProcessCpuRss {
     return entry !== undefined && entry.instance === instance && entry.heldRound === this.round;
   }
 
-  /** Processes that began holding in the last round, or exited while holding (see {@link holds}). */
+  /** Processes that began holding in the last round, and those forgotten in it (see {@link holds}). */
   heldChanges(): HeldChanges {
     return this.held;
   }
