@@ -31,6 +31,8 @@ export interface MeasuredProcess {
   child: ChildProcess;
   /** Everything it wrote to stderr so far. */
   stderr(): string;
+  /** Everything it wrote to stdout so far. */
+  stdout(): string;
   /** Its CPU (as {@link runMeasured} measures it) and exit code, once it has exited. */
   done: Promise<{ cpuSeconds: number; code: number | null }>;
 }
@@ -39,9 +41,11 @@ export interface MeasuredProcess {
 export function spawnMeasured(argv: string[]): MeasuredProcess {
   const dir = mkdtempSync(join(tmpdir(), 'tail2-bench-'));
   const timeFile = join(dir, 'time');
-  const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const done = new Promise<{ cpuSeconds: number; code: number | null }>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
@@ -55,5 +59,5 @@ export function spawnMeasured(argv: string[]): MeasuredProcess {
       }
     });
   });
-  return { child, stderr: () => stderr, done };
+  return { child, stderr: () => stderr, stdout: () => stdout, done };
 }

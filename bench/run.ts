@@ -9,6 +9,7 @@ import { runIngestBench } from './ingest-bench.js';
 import { formatMemoryReading, runMemoryBench } from './memory-bench.js';
 import { runNotifyBench } from './notify-bench.js';
 import { runOverheadBench } from './overhead-bench.js';
+import { runPageFaultBench } from './page-fault-bench.js';
 import { runRecordBench } from './record-bench.js';
 import { runRenderBench } from './render-bench.js';
 import { runSelfProfileBench } from './self-profile-bench.js';
@@ -40,6 +41,37 @@ if (wants('overhead')) {
   console.log(`  tail2 start to stop (BPF load + sampling + ingest, no Node start-up): ${r.tail2SamplingCpuSeconds.toFixed(3)} CPU s — ratio to perf ${r.samplingRatio.toFixed(2)}: ${pass(r.samplingRatio < 1)} (below perf)`);
   console.log(`  tail2 steady state (last 2/3 of the run):  ${(r.tail2SteadyCpuPerSecond * 1000).toFixed(2)} ms CPU/s = ${r.tail2SteadyPercentPerCpu.toFixed(3)}% of one core per sampled CPU — ${pass(r.tail2SteadyPercentPerCpu <= 0.3)} (≤ 0.3%)`);
   console.log(`  tail2 BPF program time (charged to the sampled tasks, not to tail2): ${(r.tail2BpfSeconds * 1000).toFixed(1)} ms`);
+}
+
+if (wants('page-faults')) {
+  const r = await runPageFaultBench(Number(process.env.TAIL2_BENCH_SECONDS ?? 10));
+  const gib = (c: { faulter: { bytes: number } }) => c.faulter.bytes / 1024 ** 3;
+  // CPU per GiB made resident: the runs make slightly different amounts in the same time.
+  const perGib = (c: { faulter: { cpu_s: number; bytes: number } }) => c.faulter.cpu_s / gib(c);
+  const { alone, tail2Cpu, tail2Faults, perf } = r.paced;
+  console.log(`\npage-fault profile: a process making ${r.rateMiBPerSecond} MiB/s of new memory resident for ${r.seconds} s, one sample per ${r.period} faults (median of ${r.rounds} runs each, taking turns):`);
+  for (const c of [alone, tail2Cpu, tail2Faults, perf]) {
+    const samples = c.pageFaultSamples > 0 ? `; ${c.pageFaultSamples.toLocaleString('en-US')} page-fault samples (${Math.round(c.pageFaultSamples / r.seconds)}/s)` : '';
+    console.log(
+      `  ${c.name.padEnd(48)} faulter ${(perGib(c) * 1000).toFixed(0)} ms CPU per GiB (${gib(c).toFixed(1)} GiB, ${((c.faulter.cpu_s / c.faulter.faults) * 1e9).toFixed(0)} ns per fault); profiler process ${c.profilerCpuSeconds.toFixed(2)} s${samples}`,
+    );
+  }
+  // What the page-fault profile adds, per second at this rate: in the faulting process (the BPF
+  // program runs on its faults) and in the profiler's own process.
+  const addedTail2 = ((perGib(tail2Faults) - perGib(tail2Cpu)) * r.rateMiBPerSecond) / 1024 + (tail2Faults.profilerCpuSeconds - tail2Cpu.profilerCpuSeconds) / r.seconds;
+  const addedPerf = ((perGib(perf) - perGib(alone)) * r.rateMiBPerSecond) / 1024 + perf.profilerCpuSeconds / r.seconds;
+  // Both tail2 runs sample the CPUs for as long: what the second adds is the page-fault program's.
+  const bpfPerSample = (tail2Faults.bpfNs - tail2Cpu.bpfNs) / Math.max(1, tail2Faults.pageFaultSamples);
+  console.log(`  BPF time per page-fault sample (stack walk and record): ${(bpfPerSample / 1000).toFixed(1)} µs`);
+  // Measured directly, without the faulter's run-to-run spread: BPF time plus tail2's own process.
+  const direct = (tail2Faults.bpfNs - tail2Cpu.bpfNs) / 1e9 / r.seconds + (tail2Faults.profilerCpuSeconds - tail2Cpu.profilerCpuSeconds) / r.seconds;
+  console.log(`  tail2's page faults, measured directly (BPF run time + tail2's process): ${(direct * 1000).toFixed(1)} ms CPU per second = ${(direct * 100).toFixed(2)}% of one core`);
+  console.log(`  added by the page faults, per second at ${r.rateMiBPerSecond} MiB/s: tail2 ${(addedTail2 * 1000).toFixed(1)} ms CPU, perf ${(addedPerf * 1000).toFixed(1)} ms — ratio tail2/perf ${(addedTail2 / addedPerf).toFixed(2)}: ${pass(addedTail2 < addedPerf)} (below perf)`);
+  const slowdown = perGib(tail2Faults) / perGib(tail2Cpu);
+  console.log(`  slowdown of the faulting process's CPU per GiB (page faults on / CPU sampling only): ${slowdown.toFixed(3)}×`);
+  const fast = r.unpaced;
+  const rate = (c: typeof fast.alone) => gib(c) / c.faulter.wall_s;
+  console.log(`  unpaced, doing nothing but fault (median runs): alone ${rate(fast.alone).toFixed(2)} GiB/s, with tail2's page faults ${rate(fast.tail2Faults).toFixed(2)} GiB/s (${fast.tail2Faults.pageFaultSamples.toLocaleString('en-US')} samples) — ${(rate(fast.alone) / rate(fast.tail2Faults)).toFixed(3)}× slower`);
 }
 
 if (wants('record')) {

@@ -8,8 +8,14 @@ import { StackSampler } from '../daemon/sampler/stack-sampler.js';
 // by the kernel to the sampled tasks, not to this process).
 const seconds = Number(process.argv[2] ?? 30);
 const frequency = Number(process.argv[3] ?? 99);
+// argv[4], when given: page faults sampled too, one sample per that many faults (0: loaded, not attached).
+const pageFaultPeriod = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 const recording = new Recording();
-const sampler = new StackSampler({ frequency, onBatch: (batch) => recording.ingest(batch) });
+const sampler = new StackSampler({
+  frequency,
+  pageFaults: pageFaultPeriod === undefined ? undefined : { period: pageFaultPeriod },
+  onBatch: (batch) => recording.ingest(batch),
+});
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cpuSeconds = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* System-wide stack sampler: runs on a cpu-clock perf event on every CPU and writes one
- * struct tail2_sample per tick into a ring buffer. User stacks are walked with unwind tables
+ * struct tail2_sample per tick into a ring buffer; on a page-faults perf event, where userspace
+ * opened one, a sample per period of faults, weighted in bytes. User stacks are walked with unwind tables
  * where userspace loaded them (user-stack.h), by frame pointer elsewhere. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -15,6 +16,9 @@ const volatile __u32 target_tgid = 0;
 /* Fixed at load time: wake the reader once this many bytes wait in the ring. Below it the reader
  * drains on its own timer, so a busy host is not interrupted by a wakeup per sample. */
 const volatile __u64 wakeup_bytes = 0;
+/* Fixed at load time: the base page size. A page-fault sample stands for its event's period of
+ * faults, each of which made (at least) one page resident. */
+const volatile __u64 page_bytes = 4096;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -137,8 +141,9 @@ static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 no
 	return early_wakeup(now, first_sight);
 }
 
-SEC("perf_event")
-int sample_stack(struct bpf_perf_event_data *ctx)
+/* One sample of `kind` weighing `weight`, with the current task's kernel and user stacks, into the
+ * ring. Inlined into each perf-event program: the verifier checks each on its own anyway. */
+static __always_inline int emit_sample(struct bpf_perf_event_data *ctx, __u16 kind, __u64 weight)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -148,7 +153,6 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	long klen, ulen;
 	__u64 size;
 
-	count(TAIL2_COUNTER_SAMPLES);
 	if (target_tgid && tgid != target_tgid) {
 		count(TAIL2_COUNTER_FILTERED);
 		return 0;
@@ -161,13 +165,13 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	record->timestamp_ns = bpf_ktime_get_ns();
 	record->cgroup_id = bpf_get_current_cgroup_id();
 	record->start_time_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	record->weight = 1;
+	record->weight = weight;
 	record->pid = tgid;
 	record->tid = (__u32)pid_tgid;
 	record->cpu = bpf_get_smp_processor_id();
 	record->version = TAIL2_RECORD_VERSION;
 	record->flags = 0;
-	record->kind = TAIL2_KIND_SAMPLE;
+	record->kind = kind;
 	bpf_get_current_comm(record->comm, sizeof(record->comm));
 
 	klen = bpf_get_stack(ctx, record->stacks, TAIL2_MAX_STACK_DEPTH * sizeof(__u64), 0);
@@ -209,6 +213,24 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	if (bpf_ringbuf_output(&samples, record, size, wakeup_flags(tgid, record->start_time_ns, record->timestamp_ns, record->flags)))
 		count(TAIL2_COUNTER_LOST);
 	return 0;
+}
+
+SEC("perf_event")
+int sample_stack(struct bpf_perf_event_data *ctx)
+{
+	count(TAIL2_COUNTER_SAMPLES);
+	return emit_sample(ctx, TAIL2_KIND_SAMPLE, 1);
+}
+
+/* On a page-faults software event: the fault's stack (the kernel's fault path, then the user code
+ * that touched the page), weighted by the bytes the period's faults made resident. The period is
+ * read from the event, so a period changed in place weighs right at once. A fault-around or huge
+ * page maps more than one page per fault: the weight is then a lower bound. */
+SEC("perf_event")
+int sample_page_fault(struct bpf_perf_event_data *ctx)
+{
+	count(TAIL2_COUNTER_PAGE_FAULTS);
+	return emit_sample(ctx, TAIL2_KIND_PAGE_FAULT, ctx->sample_period * page_bytes);
 }
 
 /* A header-only record of a process event (`kind`) of `task`, the current task, reserved in the

@@ -28,6 +28,7 @@
 /* kinds of record: 1 and 128 are process events (header only), every other kind a sample of one
  * profile (daemon/model/profile-kind.ts names them and their weights' units) */
 #define TAIL2_KIND_SAMPLE 0 /* a CPU sample (a perf tick): the stacks follow the header */
+#define TAIL2_KIND_PAGE_FAULT 2 /* a page-fault sample: weight is the bytes the faults it stands for made resident */
 #define TAIL2_KIND_EXEC 1   /* a process just exec'd a new image: header only, read its maps now */
 #define TAIL2_KIND_EXIT 128 /* a process the walk had tables for exited: header only, free its entries */
 
@@ -43,13 +44,14 @@
 #define TAIL2_COUNTER_STOPPED 8     /* ... that stopped short of a root */
 #define TAIL2_COUNTER_NO_TABLES 9   /* user stacks of processes without tables (frame pointers alone) */
 #define TAIL2_COUNTER_EXITS 10      /* exit events written */
-#define TAIL2_COUNTER_MAX 11
+#define TAIL2_COUNTER_PAGE_FAULTS 11 /* page-fault perf events handled (one per period of faults) */
+#define TAIL2_COUNTER_MAX 12
 
 struct tail2_sample {
 	__u64 timestamp_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 cgroup_id;     /* cgroup v2 id of the task */
 	__u64 start_time_ns; /* process (thread group leader) start, boot-time clock: pid + this is unique */
-	__u64 weight;        /* what the sample stands for, in its kind's unit: 1 for a CPU sample (one period) */
+	__u64 weight;        /* what the sample stands for, in its kind's unit: 1 for a CPU sample (one period), bytes for a page fault */
 	__u32 size;          /* bytes of this record including the header and stacks */
 	__u32 pid;           /* thread group id (what userspace calls the pid); 0 for idle */
 	__u32 tid;

@@ -7,6 +7,7 @@
         "libbpf-error.cc",
         "online-cpus.cc",
         "perf-counters.cc",
+        "perf-event.cc",
         "sampler.cc",
         "unwind-maps.cc",
         "sd-notify.cc",

@@ -1,9 +1,9 @@
 #include "perf-counters.h"
 
 #include "online-cpus.h"
+#include "perf-event.h"
 
 #include <linux/perf_event.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,15 +37,11 @@ struct OpenFailure {
 
 
 int OpenCounter(uint64_t config, int cpu, int group_fd) {
-  struct perf_event_attr attr;
-  memset(&attr, 0, sizeof(attr));
-  attr.size = sizeof(attr);
-  attr.type = PERF_TYPE_HARDWARE;
-  attr.config = config;
+  struct perf_event_attr attr = PerfEventAttr(PERF_TYPE_HARDWARE, config);
   // Counting mode: no sample_period, nothing written to a ring buffer; read() gives the totals.
   attr.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
   attr.exclude_hv = 1;
-  return static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, cpu, group_fd, PERF_FLAG_FD_CLOEXEC));
+  return OpenPerfEventOnCpu(&attr, cpu, group_fd);
 }
 
 // Opens the group on one CPU. Returns 0, or the positive errno with `failure` filled in.

@@ -7,7 +7,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +21,7 @@
 
 #include "libbpf-error.h"
 #include "online-cpus.h"
+#include "perf-event.h"
 #include "sampler.skel.h"
 #include "signals-held.h"
 #include "unwind-maps.h"
@@ -45,6 +45,33 @@ struct Batch {
 };
 
 
+// A software perf event counting `config` on `cpu` that overflows every `period` (what the BPF
+// programs attach to). Returns the fd, or -1 with errno set.
+int OpenSoftwareEvent(uint64_t config, uint64_t period, int cpu) {
+  struct perf_event_attr attr = PerfEventAttr(PERF_TYPE_SOFTWARE, config);
+  attr.sample_period = period;
+  return OpenPerfEventOnCpu(&attr, cpu, -1);
+}
+
+// Every event in `fds` to `period`, in place; on a failure the ones already changed go back to
+// `old_period`, and the index that failed is returned with errno set. Returns -1 when all changed.
+int SetPeriods(const std::vector<int>& fds, uint64_t period, uint64_t old_period) {
+  for (size_t i = 0; i < fds.size(); i++) {
+    uint64_t wanted = period;
+    if (ioctl(fds[i], PERF_EVENT_IOC_PERIOD, &wanted) == 0) continue;
+    const int err = errno;
+    for (size_t j = 0; j < i; j++) {
+      uint64_t restored = old_period;
+      if (ioctl(fds[j], PERF_EVENT_IOC_PERIOD, &restored) != 0) {
+        // Nothing more to do: the caller reports that the change failed.
+      }
+    }
+    errno = err;
+    return static_cast<int>(i);
+  }
+  return -1;
+}
+
 uint32_t RoundUpToPowerOfTwo(uint32_t value) {
   uint32_t result = kMinRingBytes;
   while (result < value && result < (1u << 30)) result <<= 1;
@@ -58,6 +85,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
                        {InstanceMethod<&Sampler::Start>("start"), InstanceMethod<&Sampler::Stop>("stop"),
                         InstanceMethod<&Sampler::Stats>("stats"), InstanceMethod<&Sampler::Flush>("flush"),
                         InstanceMethod<&Sampler::SetFrequency>("setFrequency"),
+                        InstanceMethod<&Sampler::SetPageFaultPeriod>("setPageFaultPeriod"),
                         InstanceMethod<&Sampler::WriteUnwindRows>("writeUnwindRows"),
                         InstanceMethod<&Sampler::SetUnwindProcess>("setUnwindProcess"),
                         InstanceMethod<&Sampler::DeleteUnwindProcess>("deleteUnwindProcess")});
@@ -76,6 +104,10 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     batch_interval_ms_ = ReadUint(options, "batchIntervalMs", 1000);
     max_queued_bytes_ = ReadUint(options, "maxQueuedBytes", kDefaultMaxQueuedBytes);
     unwind_tables_ = options.Get("unwindTables").ToBoolean().Value();
+    // Undefined: the page-fault program is not even loaded (tail2 record, CPU only). A number: it is
+    // loaded, and attached at once when the number (faults per sample) is above 0.
+    page_faults_loaded_ = !options.Get("pageFaultPeriod").IsUndefined();
+    page_fault_period_ = ReadUint(options, "pageFaultPeriod", 0);
     unwind_rows_ = ReadUint(options, "unwindRows", 1u << 20);
     unwind_mappings_ = ReadUint(options, "unwindMappings", 1u << 16);
     unwind_processes_ = ReadUint(options, "unwindProcesses", 1u << 14);
@@ -117,7 +149,12 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       skel_->rodata->target_tgid = target_pid_;       // fixed at load time
       skel_->rodata->wakeup_bytes = ring_bytes_ / 4;  // fixed at load time: see Drain()
       skel_->rodata->unwind_tables = unwind_tables_ ? 1 : 0;
-      int err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
+      const long page_size = sysconf(_SC_PAGESIZE);
+      skel_->rodata->page_bytes = page_size > 0 ? static_cast<uint64_t>(page_size) : 4096;
+      // Each program costs its own verification at load: a CPU-only sampler skips this one.
+      int err = bpf_program__set_autoload(skel_->progs.sample_page_fault, page_faults_loaded_);
+      if (err) Fail(env, "choose the BPF programs to load", -err, log.Text());
+      err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
       if (err) Fail(env, "size the ring buffer", -err, log.Text());
       // Without tables the maps stay at one entry each: they cost nothing.
       if (unwind_tables_) {
@@ -143,15 +180,9 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     std::vector<int> cpus = ReadOnlineCpus();
     if (cpus.empty()) Fail(env, "read /sys/devices/system/cpu/online", EIO, "");
     for (int cpu : cpus) {
-      struct perf_event_attr attr;
-      memset(&attr, 0, sizeof(attr));
-      attr.size = sizeof(attr);
-      attr.type = PERF_TYPE_SOFTWARE;
-      attr.config = PERF_COUNT_SW_CPU_CLOCK;
       // cpu-clock counts nanoseconds, so a fixed period gives the frequency exactly. Frequency mode
       // (attr.freq) lets the kernel re-tune the period and undersamples idle, tickless CPUs.
-      attr.sample_period = 1000000000ull / frequency_;
-      int fd = static_cast<int>(syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+      int fd = OpenSoftwareEvent(PERF_COUNT_SW_CPU_CLOCK, 1000000000ull / frequency_, cpu);
       if (fd < 0) {
         if (errno == ENODEV) continue;  // went offline since we read the list
         Fail(env, "open the cpu-clock perf event on CPU " + std::to_string(cpu), errno, "");
@@ -162,6 +193,11 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       links_.push_back(link);
     }
     attached_cpus_ = links_.size();
+    if (page_fault_period_ > 0) {
+      std::string what;
+      int err = AttachPageFaults(page_fault_period_, &what);
+      if (err != 0) Fail(env, what, err, log.Text());
+    }
     struct bpf_link* exec_link = bpf_program__attach(skel_->progs.process_exec);
     if (exec_link == nullptr) Fail(env, "attach the exec tracepoint (tp_btf/sched_process_exec)", errno, log.Text());
     links_.push_back(exec_link);
@@ -228,6 +264,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     stats.Set("walksStopped", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_STOPPED])));
     stats.Set("walksWithoutTables", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_NO_TABLES])));
     stats.Set("exits", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_EXITS])));
+    stats.Set("pageFaultSamples", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_PAGE_FAULTS])));
+    stats.Set("pageFaultPeriod", Napi::Number::New(env, page_fault_period_));
     stats.Set("unwindRowCapacity", Napi::Number::New(env, unwind_maps_.row_capacity()));
     stats.Set("unwindMappingCapacity", Napi::Number::New(env, unwind_maps_.mapping_capacity()));
     stats.Set("unwindProcessCapacity", Napi::Number::New(env, unwind_maps_.process_capacity()));
@@ -255,18 +293,24 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     }
   }
 
-  // Time the kernel spent in the BPF program, from the program fd's fdinfo. The kernel counts it
-  // only while kernel.bpf_stats_enabled is 1; otherwise it stays 0.
+  // Time the kernel spent in the perf-event programs (CPU and page-fault samples), from their fds'
+  // fdinfo. The kernel counts it only while kernel.bpf_stats_enabled is 1; otherwise it stays 0.
   void ReadProgramRunTime() {
-    std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(bpf_program__fd(skel_->progs.sample_stack)));
-    std::string key;
-    uint64_t value = 0;
-    while (fdinfo >> key) {
-      if (key == "run_time_ns:" && fdinfo >> value) {
-        bpf_run_time_ns_ = value;
-        return;
+    uint64_t total = 0;
+    for (struct bpf_program* program : {skel_->progs.sample_stack, skel_->progs.sample_page_fault}) {
+      const int fd = bpf_program__fd(program);
+      if (fd < 0) continue;  // not loaded
+      std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(fd));
+      std::string key;
+      uint64_t value = 0;
+      while (fdinfo >> key) {
+        if (key == "run_time_ns:" && fdinfo >> value) {
+          total += value;
+          break;
+        }
       }
     }
+    bpf_run_time_ns_ = total;
   }
 
   // setFrequency(hz): a new sampling period on every CPU's perf event, in place (ioctl
@@ -276,22 +320,81 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "setFrequency(hz: number)");
     const uint32_t hz = info[0].As<Napi::Number>().Uint32Value();
     if (hz == 0 || hz > 1000000) throw Napi::RangeError::New(env, "setFrequency: hz must be 1..1000000");
-    uint64_t period = 1000000000ull / hz;
-    for (size_t i = 0; i < perf_fds_.size(); i++) {
-      if (ioctl(perf_fds_[i], PERF_EVENT_IOC_PERIOD, &period) != 0) {
-        const int err = errno;
-        // Every CPU at one period: the ones already changed go back to the old one.
-        uint64_t old_period = 1000000000ull / frequency_;
-        for (size_t j = 0; j < i; j++) {
-          if (ioctl(perf_fds_[j], PERF_EVENT_IOC_PERIOD, &old_period) != 0) {
-            // Nothing more to do: the error below says the change failed.
-          }
-        }
-        throw MakeBpfError(env, "change the sampling period of the perf event on CPU " + std::to_string(i) + " of " + std::to_string(perf_fds_.size()), err, "");
-      }
-    }
+    // Every CPU at one period: on a failure the ones already changed go back to the old one.
+    const int failed = SetPeriods(perf_fds_, 1000000000ull / hz, 1000000000ull / frequency_);
+    const int err = errno;
+    if (failed >= 0)
+      throw MakeBpfError(env, "change the sampling period of the perf event on CPU " + std::to_string(failed) + " of " + std::to_string(perf_fds_.size()), err, "");
     frequency_ = hz;
     return env.Undefined();
+  }
+
+  // setPageFaultPeriod(faults): one page-fault sample per `faults` faults on every CPU from now on;
+  // 0 detaches. Attaching opens a page-faults software event per online CPU with the program
+  // loaded at start; a running event gets the new period in place.
+  Napi::Value SetPageFaultPeriod(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "setPageFaultPeriod(faults: number)");
+    const double requested = info[0].As<Napi::Number>().DoubleValue();
+    if (!(requested >= 0 && requested <= 1e9) || requested != static_cast<double>(static_cast<uint32_t>(requested)))
+      throw Napi::RangeError::New(env, "setPageFaultPeriod: faults must be a whole number 0..1000000000");
+    const uint32_t period = static_cast<uint32_t>(requested);
+    if (skel_ == nullptr) throw Napi::Error::New(env, "setPageFaultPeriod: the sampler is not running");
+    if (!page_faults_loaded_)
+      throw Napi::Error::New(env, "setPageFaultPeriod: this sampler was started without the page-fault program (options.pageFaultPeriod)");
+    if (period == 0) {
+      DetachPageFaults();
+      return env.Undefined();
+    }
+    if (page_fault_fds_.empty()) {
+      std::string what;
+      int err = AttachPageFaults(period, &what);
+      if (err != 0) {
+        DetachPageFaults();
+        throw MakeBpfError(env, what, err, "");
+      }
+      return env.Undefined();
+    }
+    const int failed = SetPeriods(page_fault_fds_, period, page_fault_period_);
+    const int err = errno;
+    if (failed >= 0) throw MakeBpfError(env, "change the period of the page-faults perf event on CPU " + std::to_string(failed), err, "");
+    page_fault_period_ = period;
+    return env.Undefined();
+  }
+
+  // A page-faults software event with `period` on every online CPU, each running sample_page_fault.
+  // Returns 0, or an errno with `what` saying which step failed; the caller detaches what was made.
+  int AttachPageFaults(uint32_t period, std::string* what) {
+    std::vector<int> cpus = ReadOnlineCpus();
+    if (cpus.empty()) {
+      *what = "read /sys/devices/system/cpu/online";
+      return EIO;
+    }
+    for (int cpu : cpus) {
+      int fd = OpenSoftwareEvent(PERF_COUNT_SW_PAGE_FAULTS, period, cpu);
+      if (fd < 0) {
+        if (errno == ENODEV) continue;  // went offline since we read the list
+        *what = "open the page-faults perf event on CPU " + std::to_string(cpu);
+        return errno;
+      }
+      page_fault_fds_.push_back(fd);
+      struct bpf_link* link = bpf_program__attach_perf_event(skel_->progs.sample_page_fault, fd);
+      if (link == nullptr) {
+        *what = "attach the page-fault sampler to the perf event on CPU " + std::to_string(cpu);
+        return errno;
+      }
+      page_fault_links_.push_back(link);
+    }
+    page_fault_period_ = period;
+    return 0;
+  }
+
+  void DetachPageFaults() {
+    for (struct bpf_link* link : page_fault_links_) bpf_link__destroy(link);
+    page_fault_links_.clear();
+    for (int fd : page_fault_fds_) close(fd);
+    page_fault_fds_.clear();
+    page_fault_period_ = 0;
   }
 
   // writeUnwindRows(first, rows: Uint8Array of struct tail2_unwind_row): into the mmap'd array.
@@ -471,6 +574,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       ring_buffer__free(ring_);
       ring_ = nullptr;
     }
+    DetachPageFaults();
     for (struct bpf_link* link : links_) bpf_link__destroy(link);
     links_.clear();
     for (int fd : perf_fds_) close(fd);
@@ -502,6 +606,10 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   struct sampler_bpf* skel_ = nullptr;
   std::vector<int> perf_fds_;
   std::vector<struct bpf_link*> links_;
+  bool page_faults_loaded_ = false;
+  uint32_t page_fault_period_ = 0;  // faults per sample; 0 while no page-fault event is attached
+  std::vector<int> page_fault_fds_;
+  std::vector<struct bpf_link*> page_fault_links_;
   struct ring_buffer* ring_ = nullptr;
   Batch batch_;
   std::thread thread_;

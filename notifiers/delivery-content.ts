@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseIncidentSummary } from '../daemon/model/incident-summary.js';
+import { pictureKindOf } from '../daemon/model/page-fault-profile.js';
 import { incidentMessage } from './incident-message.js';
 import type { DeliveryContent } from './delivery.js';
 import type { NotificationStore } from './notification-store.js';
@@ -13,7 +14,9 @@ import type { NotificationStore } from './notification-store.js';
  * the capture's `process.png` or `cgroup.png` (its samples alone), so the image in the channel
  * names the culprit; the host-wide `flamegraph.png` is on the incident page, one click away. The
  * host-wide one is sent for a system rule, a manual capture, and when the watched process had no
- * samples (or its image could not be rendered).
+ * samples (or its image could not be rendered). For a rule on resident memory (rss, rss_growth)
+ * the image is what it watched in page faults, `page_faults.process.png`: the code that made the
+ * memory resident, not what ran on the CPU meanwhile; the CPU picture when it has none.
  */
 export async function loadDeliveryContent(store: NotificationStore, id: string, publicUrl: string): Promise<DeliveryContent | undefined> {
   const record = await store.get(id);
@@ -26,7 +29,9 @@ export async function loadDeliveryContent(store: NotificationStore, id: string, 
       : instance.kind === 'cgroup'
         ? { file: 'cgroup.png', of: instance.unit ?? instance.path }
         : undefined;
-  const scopedPng = scoped ? await readOptional(store.artifactPath(id, scoped.file)) : undefined;
+  const picture = pictureKindOf(record.trigger.kind === 'rule' ? record.trigger.metric : undefined);
+  const memoryPng = scoped && picture !== 'cpu' ? await readOptional(store.artifactPath(id, `${picture}.${scoped.file}`)) : undefined;
+  const scopedPng = memoryPng ?? (scoped ? await readOptional(store.artifactPath(id, scoped.file)) : undefined);
   const png = scopedPng ?? (await readOptional(store.artifactPath(id, 'flamegraph.png')));
   const content: DeliveryContent = {
     // A damaged summary.json costs the message its function list, never the message.
@@ -34,7 +39,7 @@ export async function loadDeliveryContent(store: NotificationStore, id: string, 
   };
   if (png) {
     content.flamegraphPng = new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
-    content.flamegraphOf = scopedPng && scoped ? scoped.of : `every process on ${record.host}`;
+    content.flamegraphOf = scopedPng && scoped ? (memoryPng ? `page faults of ${scoped.of}` : scoped.of) : `every process on ${record.host}`;
   }
   return content;
 }

@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon } from '../daemon/sampler/native-addon.js';
-import { SAMPLE_BYTES, SAMPLE_FIELDS, TAIL2_MAX_STACK_DEPTH, TAIL2_RECORD_VERSION } from '../daemon/sampler/record-layout.generated.js';
+import { PROFILE_KINDS } from '../daemon/model/profile-kind.js';
+import { SAMPLE_BYTES, SAMPLE_FIELDS, TAIL2_KIND_PAGE_FAULT, TAIL2_KIND_SAMPLE, TAIL2_MAX_STACK_DEPTH, TAIL2_RECORD_VERSION } from '../daemon/sampler/record-layout.generated.js';
 import { RECORD_HEADER_BYTES, RECORD_VERSION, RecordLayout, RecordWords } from '../daemon/sampler/sample-record.js';
 import { repoRoot } from './helpers/fixtures.js';
 
@@ -26,6 +27,11 @@ describe('sample record layout', () => {
     expect(addon.RECORD_VERSION).toBe(TAIL2_RECORD_VERSION);
     expect(RECORD_VERSION).toBe(TAIL2_RECORD_VERSION);
     expect(addon.MAX_STACK_DEPTH).toBe(TAIL2_MAX_STACK_DEPTH);
+  });
+
+  it('gives each kind the BPF side writes the record number the profile kinds read', () => {
+    expect(PROFILE_KINDS.cpu.record).toBe(TAIL2_KIND_SAMPLE);
+    expect(PROFILE_KINDS.page_faults.record).toBe(TAIL2_KIND_PAGE_FAULT);
   });
 
   it('decodes the fields from the words the layout puts them in', () => {

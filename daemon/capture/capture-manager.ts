@@ -15,7 +15,7 @@ import type { ProcessSnapshot } from '../symbols/proc-maps.js';
 import { commonMainBinary, mainBinaryOf } from '../formats/main-binary.js';
 import { CgroupMembers } from './cgroup-members.js';
 import type { IncidentProfiles, IncidentScope } from './incident-profiles.js';
-import { profileOfPids } from './scope-profile.js';
+import { scopeOfPids } from './scope-profile.js';
 import { INCIDENT_RENDERERS, kindRenderers, problemOf, type ArtifactRenderer, type IncidentFile, type RenderedIncident } from './incident-files.js';
 import { renderStaged } from './staged-render.js';
 import type { IncidentProblem } from '../model/incident-record.js';
@@ -326,7 +326,7 @@ export class CaptureManager {
         baseline: splitNs > 0 ? idleOf(window.fromNs, heldNs) : undefined,
         included: includeIdle,
       };
-      const scope = await this.scopeOf(capture, profile);
+      const scope = await this.scopeOf(capture, profile, others);
       const mainBinary = scope?.pid !== undefined ? binaries.get(scope.pid) : scope ? commonMainBinary([...scope.pids].map((pid) => binaries.get(pid))) : undefined;
       profiles = { profile, trigger, baseline: baseline && baseline.samples.stack.length > 0 ? baseline : undefined, others, idle, scope, mainBinary };
     } catch (error) {
@@ -415,22 +415,21 @@ export class CaptureManager {
   }
 
   /**
-   * What the rule watched, as a profile of its own: the process, or the processes of the cgroup
+   * What the rule watched, as profiles of its own: the process, or the processes of the cgroup
    * (as they were when it fired and are now). Undefined for the host, and when none of its
-   * processes has samples in the window: the host-wide flamegraph is then the picture.
+   * processes has samples of any kind in the window: the host-wide flamegraph is then the picture.
    */
-  private async scopeOf(capture: InFlight, profile: SymbolizedProfile): Promise<IncidentScope | undefined> {
+  private async scopeOf(capture: InFlight, profile: SymbolizedProfile, others: readonly SymbolizedProfile[]): Promise<IncidentScope | undefined> {
     const instance = capture.request.instance;
     if (instance.kind === 'system') return undefined;
-    let scope: Omit<IncidentScope, 'profile'>;
+    let scope: Omit<IncidentScope, 'profile' | 'others'>;
     if (instance.kind === 'process') {
       scope = { kind: 'process', label: `${instance.comm} (pid ${instance.pid})`, pids: new Set([instance.pid]), pid: instance.pid };
     } else {
       const [atFiring, now] = await Promise.all([capture.members ?? Promise.resolve(new Set<number>()), this.membersOf(instance.path)]);
       scope = { kind: 'cgroup', label: instance.unit ?? instance.path, pids: new Set([...atFiring, ...now]), cgroup: instance.path, unit: instance.unit };
     }
-    const scoped = profileOfPids(profile, scope.pids);
-    return scoped.samples.stack.length > 0 ? { ...scope, profile: scoped } : undefined;
+    return scopeOfPids(scope, profile, others);
   }
 
   /** A cgroup's pids; an error reading them costs the incident its scoped picture, nothing else. */

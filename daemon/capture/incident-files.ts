@@ -11,7 +11,7 @@ import type { IdleSummary } from '../model/incident-summary.js';
 import { idleText } from '../profile/idle-share.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { IncidentProblem, IncidentRecord } from '../model/incident-record.js';
-import { profileOfPids } from './scope-profile.js';
+import { scopeOfPids } from './scope-profile.js';
 import { summarizeIncident, type SummaryScope } from './summarize-incident.js';
 import { describeTrigger } from '../model/trigger-text.js';
 
@@ -64,11 +64,12 @@ export const INCIDENT_RENDERERS: readonly ArtifactRenderer[] = [
   ...(['process', 'cgroup'] as const).flatMap((kind): ArtifactRenderer[] => [
     {
       name: `${kind}.svg`,
-      render: ({ profiles: { scope }, title, subtitle }) => (scope?.kind === kind ? renderFlamegraphSvg(scope.profile, { title: `${title} · ${subtitle}`, scope: scope.label }) : undefined),
+      render: ({ profiles: { scope }, title, subtitle }) => (scope?.kind === kind && hasSamples(scope.profile) ? renderFlamegraphSvg(scope.profile, { title: `${title} · ${subtitle}`, scope: scope.label }) : undefined),
     },
     {
       name: `${kind}.png`,
-      render: ({ profiles: { scope }, title, subtitle }) => (scope?.kind === kind ? renderFlamegraphPng(scope.profile, { title, subtitle: `${subtitle} · ${scope.label} only`, scope: scope.label }) : undefined),
+      render: ({ profiles: { scope }, title, subtitle }) =>
+        scope?.kind === kind && hasSamples(scope.profile) ? renderFlamegraphPng(scope.profile, { title, subtitle: `${subtitle} · ${scope.label} only`, scope: scope.label }) : undefined,
     },
   ]),
   {
@@ -76,6 +77,10 @@ export const INCIDENT_RENDERERS: readonly ArtifactRenderer[] = [
     render: ({ profiles, title }) => (profiles.baseline ? renderDiffFlamegraphSvg(profiles.trigger, profiles.baseline, { title: `${title}: what changed when the condition began${idleChange(profiles)}` }) : undefined),
   },
 ];
+
+function hasSamples(profile: SymbolizedProfile): boolean {
+  return profile.samples.stack.length > 0;
+}
 
 /** The summary's scope: what the rule watched (the process named even when it had no samples). */
 function summaryScope(scope: IncidentScope | undefined, record: IncidentRecord): SummaryScope | undefined {
@@ -109,6 +114,7 @@ function idleChange({ idle }: IncidentProfiles): string {
 export function kindRenderers(profile: SymbolizedProfile): ArtifactRenderer[] {
   const prefix = `${profile.kind}.`;
   const what = PROFILE_KINDS[profile.kind].title;
+  const scoped = (scope: IncidentScope | undefined, kind: IncidentScope['kind']) => (scope?.kind === kind ? scope.others.find((other) => other.kind === profile.kind) : undefined);
   return [
     { name: `${prefix}samples.json.gz`, render: () => encodeProfileSamples(profile) },
     { name: `${prefix}summary.json`, render: ({ record, profiles }) => JSON.stringify(summarizeIncident(profile, undefined, { scope: summaryScope(profiles.scope, record) }), null, 2) + '\n' },
@@ -116,6 +122,23 @@ export function kindRenderers(profile: SymbolizedProfile): ArtifactRenderer[] {
     { name: `${prefix}flamegraph.svg`, render: ({ title, subtitle }) => renderFlamegraphSvg(profile, { title: `${what} · ${title} · ${subtitle}` }) },
     { name: `${prefix}profile.pb.gz`, render: () => encodePprofGzip(profile) },
     { name: `${prefix}speedscope.json`, render: ({ title }) => JSON.stringify(renderSpeedscope(profile, `${what} · ${title}`)) },
+    // What the rule watched alone, in this kind's unit: for a memory rule, the notifications' image.
+    ...(['process', 'cgroup'] as const).flatMap((kind): ArtifactRenderer[] => [
+      {
+        name: `${prefix}${kind}.svg`,
+        render: ({ profiles: { scope }, title, subtitle }) => {
+          const own = scoped(scope, kind);
+          return own && scope ? renderFlamegraphSvg(own, { title: `${what} · ${title} · ${subtitle}`, scope: scope.label }) : undefined;
+        },
+      },
+      {
+        name: `${prefix}${kind}.png`,
+        render: ({ profiles: { scope }, title, subtitle }) => {
+          const own = scoped(scope, kind);
+          return own && scope ? renderFlamegraphPng(own, { title: `${what} · ${title}`, subtitle: `${subtitle} · ${scope.label} only`, scope: scope.label }) : undefined;
+        },
+      },
+    ]),
   ];
 }
 
@@ -132,7 +155,7 @@ export async function renderIncidentFiles(
 ): Promise<RenderedIncident> {
   // A process rule's scope is its process: one given by the capture, else found in the samples
   // (an incident rendered again from samples.json.gz). A cgroup's members only the capture knows.
-  if (!profiles.scope && record.process) profiles = { ...profiles, scope: processScope(record.process, profiles.profile) };
+  if (!profiles.scope && record.process) profiles = { ...profiles, scope: processScope(record.process, profiles) };
   const instance = record.instance;
   const who = record.process ? ` · ${record.process.comm} (pid ${record.process.pid})` : instance.kind === 'cgroup' ? ` · ${instance.unit ?? instance.path}` : '';
   const idle = idleText(profiles.idle?.window);
@@ -156,10 +179,8 @@ export async function renderIncidentFiles(
 }
 
 /** The process's own samples as a scope, or undefined when it has none in the window. */
-function processScope(process: NonNullable<IncidentRecord['process']>, profile: SymbolizedProfile): IncidentScope | undefined {
-  const pids = new Set([process.pid]);
-  const scoped = profileOfPids(profile, pids);
-  return scoped.samples.stack.length > 0 ? { kind: 'process', label: `${process.comm} (pid ${process.pid})`, pids, pid: process.pid, profile: scoped } : undefined;
+function processScope(process: NonNullable<IncidentRecord['process']>, profiles: IncidentProfiles): IncidentScope | undefined {
+  return scopeOfPids({ kind: 'process', label: `${process.comm} (pid ${process.pid})`, pids: new Set([process.pid]), pid: process.pid }, profiles.profile, profiles.others);
 }
 
 /** A part that could not be made, as recorded in incident.json. */

@@ -14,8 +14,13 @@ export interface IncidentScope {
   /** The cgroup (path below the mount) and its unit, for a cgroup or unit rule. */
   cgroup?: string;
   unit?: string;
-  /** The whole window's samples of these processes; it has at least one. */
+  /**
+   * The whole window's CPU samples of these processes. It may have none when another kind has
+   * some (a leaking process that slept through the window still faulted pages in).
+   */
   profile: SymbolizedProfile;
+  /** The same for each other kind of profile that has samples of these processes (`others` below). */
+  others: SymbolizedProfile[];
 }
 
 /** How idle the host's CPUs were in the parts of the window (undefined where no CPU sample is). */

@@ -1,4 +1,17 @@
 import type { Frame, Stack, SymbolizedProfile } from '../profile/symbolized-profile.js';
+import type { IncidentScope } from './incident-profiles.js';
+
+/**
+ * What a rule watched (`base`: the process, or a cgroup's processes) as profiles of its own: CPU
+ * and each other kind with samples of it. Undefined when no kind has any: the host-wide pictures
+ * are then the incident's.
+ */
+export function scopeOfPids(base: Omit<IncidentScope, 'profile' | 'others'>, profile: SymbolizedProfile, others: readonly SymbolizedProfile[]): IncidentScope | undefined {
+  const scoped = profileOfPids(profile, base.pids);
+  const scopedOthers = others.map((other) => profileOfPids(other, base.pids)).filter((other) => other.samples.stack.length > 0);
+  if (scoped.samples.stack.length === 0 && scopedOthers.length === 0) return undefined;
+  return { ...base, profile: scoped, others: scopedOthers };
+}
 
 /**
  * The part of a profile whose stacks belong to `pids`: what a rule scoped to a process, cgroup or

@@ -1,6 +1,7 @@
 import type { IncidentProfiles } from './incident-profiles.js';
 import { renderIncidentFiles, type ArtifactRenderer, type RenderedIncident } from './incident-files.js';
 import type { IncidentRecord } from '../model/incident-record.js';
+import { pictureKindOf } from '../model/page-fault-profile.js';
 
 /** An incident's artifacts in two steps: what the notification needs, and the rest. */
 export interface StagedRender {
@@ -19,13 +20,17 @@ const HOST_PNG = 'flamegraph.png';
  * Splits the renderers so that the message to the on-call engineer waits only for what it shows:
  * samples.json.gz (what was captured, so nothing is lost if the rest never gets written),
  * summary.json (the message's functions) and the image the message carries — `process.png` or
- * `cgroup.png` of what the rule watched, or `flamegraph.png` when there is none or it did not
- * render (notifiers/delivery-content.ts picks the same). The SVGs, pprof, speedscope, folded
+ * `cgroup.png` of what the rule watched (and for a memory rule its page-fault picture,
+ * `page_faults.process.png`), or `flamegraph.png` when there is none or it did not render
+ * (notifiers/delivery-content.ts picks the same). The SVGs, pprof, speedscope, folded
  * stacks and the other kinds' files (together most of the rendering time) come after.
  */
 export async function renderStaged(record: IncidentRecord, profiles: IncidentProfiles, renderers: readonly ArtifactRenderer[]): Promise<StagedRender> {
   const scopedPng = profiles.scope ? `${profiles.scope.kind}.png` : undefined;
-  const isFirst = (name: string) => ALWAYS_FIRST.has(name) || name === scopedPng;
+  // A memory rule's message carries the page-fault picture of what it watched (the CPU one after).
+  const picture = pictureKindOf(record.trigger.kind === 'rule' ? record.trigger.metric : undefined);
+  const pictured = picture !== 'cpu' && scopedPng ? `${picture}.${scopedPng}` : undefined;
+  const isFirst = (name: string) => ALWAYS_FIRST.has(name) || name === scopedPng || name === pictured;
   const first = await renderIncidentFiles(record, profiles, renderers.filter((r) => isFirst(r.name)));
   let later = renderers.filter((r) => !isFirst(r.name));
   if (!first.files.some(([name]) => name.endsWith('.png'))) {

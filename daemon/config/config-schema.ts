@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../model/duration.js';
 import { parseSize } from '../model/size.js';
+import { DEFAULT_PAGE_FAULT_PERIOD, PAGE_FAULT_MODES } from '../model/page-fault-profile.js';
 import { UNWIND_MODES } from '../model/unwind-table.js';
 
 const duration = z.string().transform((text, ctx) => {
@@ -56,8 +57,14 @@ export const configFileSchema = z.strictObject({
       max_cpu: percent.default(0.25),
       unwind: z.enum(UNWIND_MODES).default('auto'),
       unwind_memory: size.pipe(z.number().min(1024 ** 2, 'must be at least 1MiB').max(4 * 1024 ** 3, 'must be at most 4GiB: it is kernel memory')).default(64 * 1024 ** 2),
+      page_faults: z
+        .strictObject({
+          mode: z.enum(PAGE_FAULT_MODES).default('auto'),
+          period: z.number().int().min(1).max(1_000_000_000).default(DEFAULT_PAGE_FAULT_PERIOD),
+        })
+        .default({ mode: 'auto', period: DEFAULT_PAGE_FAULT_PERIOD }),
     })
-    .default({ frequency: 99, max_cpu: 0.25, unwind: 'auto', unwind_memory: 64 * 1024 ** 2 }),
+    .default({ frequency: 99, max_cpu: 0.25, unwind: 'auto', unwind_memory: 64 * 1024 ** 2, page_faults: { mode: 'auto', period: DEFAULT_PAGE_FAULT_PERIOD } }),
   buffer: z
     .strictObject({ retain: duration.default(600_000), max_memory: size.pipe(z.number().min(1024 ** 2, 'must be at least 1MiB: the buffer\'s tables alone start at half a megabyte')).default(256 * 1024 * 1024) })
     .default({ retain: 600_000, max_memory: 256 * 1024 * 1024 }),

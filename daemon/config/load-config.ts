@@ -43,7 +43,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const config: Tail2Config = {
     file: resolve(file),
-    sampling: { frequency: raw.sampling.frequency, maxCpu: raw.sampling.max_cpu, unwind: raw.sampling.unwind, unwindMemoryBytes: raw.sampling.unwind_memory },
+    sampling: { frequency: raw.sampling.frequency, maxCpu: raw.sampling.max_cpu, unwind: raw.sampling.unwind, unwindMemoryBytes: raw.sampling.unwind_memory,
+      pageFaults: { mode: raw.sampling.page_faults.mode, periodFaults: raw.sampling.page_faults.period },
+    },
     buffer: { retainMs: raw.buffer.retain, maxMemoryBytes: raw.buffer.max_memory },
     stateDir: resolve(base, raw.state_dir),
     web: { listen: { host, port }, publicUrl: (raw.web.public_url ?? `http://${urlHost}:${port}`).replace(/\/+$/, ''), token: raw.web.token },

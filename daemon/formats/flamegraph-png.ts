@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as ResvgModule from '@resvg/resvg-js';
-import { PROFILE_KINDS } from '../model/profile-kind.js';
+import { formatWeight, PROFILE_KINDS } from '../model/profile-kind.js';
 import { weightPerStack, type SymbolizedProfile } from '../profile/symbolized-profile.js';
 import { renderFlamegraphSvg } from './flamegraph-svg.js';
 import { withPngText } from './png-text.js';
@@ -108,7 +108,7 @@ export function describeFlamegraph(profile: SymbolizedProfile, options: Pick<Fla
   });
   const scope = options.scope ?? (options.onlyPid === undefined ? 'every process' : `pid ${options.onlyPid}`);
   const kind = PROFILE_KINDS[profile.kind];
-  const amount = profile.kind === 'cpu' ? `${total.toLocaleString('en-US')} samples` : `${kind.title} in ${total.toLocaleString('en-US')} ${kind.unit}`;
+  const amount = profile.kind === 'cpu' ? `${total.toLocaleString('en-US')} samples` : `${kind.title.toLowerCase()}, ${formatWeight(total, kind.unit)}`;
   if (total === 0) return `Flamegraph of ${scope}: no samples.`;
   const hottest = [...self]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))

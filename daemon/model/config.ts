@@ -1,4 +1,5 @@
 import type { RedactRules } from './redact-rules.js';
+import type { PageFaultMode } from './page-fault-profile.js';
 import type { UnwindMode } from './unwind-table.js';
 
 /** The daemon's configuration (tail2.yaml) after validation, with defaults applied and paths absolute. */
@@ -14,6 +15,8 @@ export interface Tail2Config {
     unwind: UnwindMode;
     /** Kernel memory for the unwind tables' BPF maps (bytes). @defaultValue 64 MiB */
     unwindMemoryBytes: number;
+    /** The page-fault profile (docs/profiles.md): when it runs, and faults per sample. */
+    pageFaults: { mode: PageFaultMode; periodFaults: number };
   };
   buffer: {
     /** History kept in memory (ms). @defaultValue 10 minutes */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { metricNameSchema } from './metrics.js';
+import { PAGE_FAULT_MODES } from './page-fault-profile.js';
 import { notificationsOffSchema, notificationsStatusSchema } from './notifications-status.js';
 import { storeStatusSchema } from './store-status.js';
 import { UNWIND_MODES, unwindTablesStatusSchema } from './unwind-table.js';
@@ -44,6 +45,21 @@ export const samplerStatusSchema = z.object({
   failed_batches: z.number(),
   /** Samples whose stack the kernel could not read (bpf_get_stack failed), by side; shown as such in profiles. */
   stack_errors: z.object({ kernel: z.number(), user: z.number() }),
+  /** The page-fault profile (docs/profiles.md). */
+  page_faults: z.object({
+    /** `sampling.page_faults.mode`. */
+    mode: z.enum(PAGE_FAULT_MODES),
+    /** Sampled now. */
+    on: z.boolean(),
+    /** Why it is on or off, or why turning it on failed. */
+    reason: z.string(),
+    /** Faults per sample (`sampling.page_faults.period`). */
+    period_faults: z.number(),
+    /** Page-fault samples taken since the start. */
+    samples: z.number(),
+    /** Set when the kernel refused the page-faults event; null otherwise. */
+    error: z.string().nullable(),
+  }),
 });
 export type SamplerStatus = z.infer<typeof samplerStatusSchema>;
 

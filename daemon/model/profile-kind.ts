@@ -6,7 +6,8 @@
  * tooltips) and the summary all read the kind from here, so a new profile is a new producer and a
  * row below, not a new case in every stage.
  *
- * `record` is the `kind` the BPF side writes (bpf/sampler.h: 0 is a CPU sample, 1 the exec event).
+ * `record` is the `kind` the BPF side writes (bpf/sampler.h: 0 is a CPU sample, 1 the exec event,
+ * 2 a page-fault sample; test/sample-record-layout.test.ts holds the two to each other).
  */
 
 /** What a sample's weight counts. */
@@ -28,9 +29,9 @@ export const PROFILE_KIND_NAMES = ['cpu', 'page_faults', 'malloc', 'memcpy', 'of
 export type ProfileKindName = (typeof PROFILE_KIND_NAMES)[number];
 
 /**
- * Every kind, with its record number. Only `cpu` has a producer today; the others are the
- * profiles the BPF side will write (page faults, allocations, copies, off-CPU time, hardware
- * events, custom probes), reserved here so their numbers never change meaning.
+ * Every kind, with its record number. `cpu` and `page_faults` have producers today (bpf/sampler.bpf.c,
+ * docs/profiles.md); the others are the profiles the BPF side will write (allocations, copies,
+ * off-CPU time, hardware events, custom probes), reserved here so their numbers never change meaning.
  */
 export const PROFILE_KINDS: Readonly<Record<ProfileKindName, ProfileKind>> = {
   cpu: { name: 'cpu', record: 0, title: 'CPU', unit: 'samples', pprof: [{ type: 'samples', unit: 'count' }, { type: 'cpu', unit: 'nanoseconds' }] },

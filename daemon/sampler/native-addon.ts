@@ -39,6 +39,10 @@ export interface NativeSamplerStats {
   walksWithoutTables: number;
   /** exit events written (processes that had tables) */
   exits: number;
+  /** page-fault perf events the BPF program ran for (one per period of faults) */
+  pageFaultSamples: number;
+  /** faults per page-fault sample; 0 while no page-fault event is attached */
+  pageFaultPeriod: number;
   /** Capacities of the unwind maps (0 with tables off) and the kernel memory they take. */
   unwindRowCapacity: number;
   unwindMappingCapacity: number;
@@ -65,6 +69,11 @@ export interface NativeSamplerOptions {
   unwindMappings?: number;
   /** Capacity of the processes hash. */
   unwindProcesses?: number;
+  /**
+   * Faults per page-fault sample to attach with at start (0: loaded, not attached). Undefined: the
+   * page-fault program is not loaded at all, and setPageFaultPeriod throws.
+   */
+  pageFaultPeriod?: number;
   onBatch: (batch: Buffer) => void;
   onError?: (error: Error) => void;
 }
@@ -78,6 +87,8 @@ export interface NativeSampler {
   flush(): void;
   /** A new sampling frequency (Hz per CPU) on the running perf events, in place. */
   setFrequency(hz: number): void;
+  /** One page-fault sample per `faults` faults from now on (attaching if needed); 0 detaches. */
+  setPageFaultPeriod(faults: number): void;
   /** Copies rows (struct tail2_unwind_row each) into the rows map at index `first`. Throws RangeError when they do not fit. */
   writeUnwindRows(first: number, rows: Uint8Array): void;
   /** Writes a process's mappings (5 words each: start, end, bias, rows_first, rows_count) at `first` and points its entry at them. */

@@ -49,6 +49,8 @@ export const TAIL2_FLAG_USTACK_NO_TABLES = 64;
 export const TAIL2_FLAG_USTACK_STOPPED = 128;
 /** a CPU sample (a perf tick): the stacks follow the header */
 export const TAIL2_KIND_SAMPLE = 0;
+/** a page-fault sample: weight is the bytes the faults it stands for made resident */
+export const TAIL2_KIND_PAGE_FAULT = 2;
 /** a process just exec'd a new image: header only, read its maps now */
 export const TAIL2_KIND_EXEC = 1;
 /** a process the walk had tables for exited: header only, free its entries */
@@ -75,4 +77,6 @@ export const TAIL2_COUNTER_STOPPED = 8;
 export const TAIL2_COUNTER_NO_TABLES = 9;
 /** exit events written */
 export const TAIL2_COUNTER_EXITS = 10;
-export const TAIL2_COUNTER_MAX = 11;
+/** page-fault perf events handled (one per period of faults) */
+export const TAIL2_COUNTER_PAGE_FAULTS = 11;
+export const TAIL2_COUNTER_MAX = 12;

@@ -21,6 +21,12 @@ export interface StackSamplerOptions {
    * daemon/unwind/unwind-budget.ts). Without, user stacks are walked by frame pointer alone.
    */
   unwind?: { rows: number; mappings: number; processes: number };
+  /**
+   * Page-fault samples (bpf/sampler.bpf.c `sample_page_fault`): `period` faults per sample at start,
+   * 0 for none yet. Given, the program is loaded and {@link StackSampler.setPageFaultPeriod} can
+   * switch it live; without, it is not loaded (a CPU-only sampler verifies one program less).
+   */
+  pageFaults?: { period: number };
   /** Receives batches of raw records (see sample-record.ts). Must not throw. */
   onBatch: (batch: Buffer) => void;
   /** The drain thread failed; sampling has stopped. */
@@ -43,6 +49,7 @@ export interface UnwindMapWriter {
  */
 export class StackSampler {
   private currentFrequency: number;
+  private currentPageFaultPeriod: number;
   private native: NativeSampler | undefined;
   private lastStats: NativeSamplerStats | undefined;
   private batchesReceived = 0;
@@ -50,6 +57,7 @@ export class StackSampler {
 
   constructor(private readonly options: StackSamplerOptions) {
     this.currentFrequency = options.frequency ?? 99;
+    this.currentPageFaultPeriod = options.pageFaults?.period ?? 0;
   }
 
   /** Loads and attaches. Throws {@link Tail2Error} with an actionable message. Returns the CPUs attached. */
@@ -68,6 +76,7 @@ export class StackSampler {
       unwindRows: this.options.unwind?.rows,
       unwindMappings: this.options.unwind?.mappings,
       unwindProcesses: this.options.unwind?.processes,
+      pageFaultPeriod: this.options.pageFaults?.period,
       onBatch: (batch) => {
         this.batchesReceived++;
         this.options.onBatch(batch);
@@ -101,6 +110,28 @@ export class StackSampler {
       throw fromNativeError(error);
     }
     this.currentFrequency = hz;
+  }
+
+  /**
+   * One page-fault sample per `faults` faults from now on, on every CPU (attaching the page-faults
+   * events if none is); 0 detaches them. Needs the `pageFaults` option at construction. Throws
+   * {@link Tail2Error} when the kernel refuses.
+   */
+  setPageFaultPeriod(faults: number): void {
+    if (!this.native) throw new Error('StackSampler: not running');
+    if (!this.options.pageFaults) throw new Error('StackSampler: started without the pageFaults option');
+    try {
+      this.native.setPageFaultPeriod(faults);
+    } catch (error) {
+      // A failed attach leaves none attached, a failed period change the old period: as it was.
+      throw fromNativeError(error);
+    }
+    this.currentPageFaultPeriod = faults;
+  }
+
+  /** Faults per page-fault sample now; 0 while page faults are not sampled. */
+  get pageFaultPeriod(): number {
+    return this.native ? this.currentPageFaultPeriod : 0;
   }
 
   /**

@@ -27,7 +27,19 @@ export type IncidentArtifact = (typeof INCIDENT_ARTIFACTS)[number];
  * What a profile of a kind other than CPU gets (daemon/model/profile-kind.ts): served as
  * `<kind>.<artifact>`, e.g. `page_faults.flamegraph.svg`.
  */
-export const KIND_ARTIFACTS = ['flamegraph.svg', 'profile.pb.gz', 'stacks.folded', 'speedscope.json', 'summary.json', 'samples.json.gz'] as const;
+export const KIND_ARTIFACTS = [
+  'flamegraph.svg',
+  'profile.pb.gz',
+  'stacks.folded',
+  'speedscope.json',
+  'summary.json',
+  'samples.json.gz',
+  // What the rule watched alone, in the kind's unit (`page_faults.process.png`: a memory rule's image).
+  'process.svg',
+  'process.png',
+  'cgroup.svg',
+  'cgroup.png',
+] as const;
 
 /** The metadata file every incident directory has; the store writes it from the record. */
 export const RECORD_FILE = 'incident.json';

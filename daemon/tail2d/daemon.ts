@@ -135,6 +135,7 @@ export class Tail2Daemon {
         this.sampling.protectHost(this.ownUsage.current().cpu_percent_of_core / 100);
       },
       onRuleEvent: (event) => this.captures?.onRuleEvent(event),
+      onRules: (rules) => this.sampling.watchRules(rules),
       sampledCpu: (windowMs) => {
         // The newest samples may be a batch behind the clock: the window ends at the newest one.
         const newestNs = this.buffer.newestSampleNs;

@@ -62,6 +62,8 @@ export interface RuleRoundsOptions {
    * when there are none that recent. Without it, rounds run only on their cadence.
    */
   sampledCpu?: (windowMs: number) => SampledCpu | undefined;
+  /** The rules in force, at load and after each reload that read them (the profiles that follow rules). */
+  onRules?: (rules: readonly Rule[]) => void;
   log: Logger;
 }
 
@@ -130,6 +132,7 @@ export class RuleRounds {
     collector.giveAll();
     this.early = new EarlyRounds(this.rules, collector.hostFacts());
     budget.add(this.engine);
+    this.options.onRules?.(this.rules);
   }
 
   /**
@@ -233,6 +236,7 @@ export class RuleRounds {
       this.options.collector.giveAll();
       this.early?.setRules(rules, this.options.collector.hostFacts());
       this.rules = rules;
+      this.options.onRules?.(rules);
       this.lastReload = { at_ms: Date.now(), ok: true };
       this.options.log.info({ rules: rules.length }, 'rules reloaded');
       return true;

@@ -5,6 +5,8 @@ import type { Tail2Config } from '../model/config.js';
 import type { SamplerStatus, UnwindingStatus } from '../model/daemon-status.js';
 import type { BatchIngest } from '../profile/batch-ingest.js';
 import type { ProcessEvents } from '../model/process-events.js';
+import { decidePageFaults, type PageFaultDecision } from '../model/page-fault-profile.js';
+import type { Rule } from '../model/rule.js';
 import { StackSampler } from '../sampler/stack-sampler.js';
 import { processAlive } from '../unwind/process-alive.js';
 import { unwindCapacities } from '../unwind/unwind-budget.js';
@@ -75,6 +77,11 @@ export class Sampling {
   private backoff: SamplerStatus['backoff'] = null;
   private failedBatches = 0;
   private stoppedBy: string | undefined;
+  private running = false;
+  /** What the mode and the rules say of page faults (see watchRules); off until rules are known. */
+  private pageFaults: PageFaultDecision = { on: false, reason: 'no rules loaded yet' };
+  /** Why the kernel refused the page-faults event, the last time it was asked. */
+  private pageFaultError: string | undefined;
 
   /** What the ingest hears about processes, for the unwind tables (forwarded once they exist). */
   readonly processEvents: ProcessEvents = {
@@ -90,6 +97,8 @@ export class Sampling {
   /** Attaches to every CPU; returns how many. Throws (a Tail2Error) when the kernel refuses. */
   start(): number {
     const cpus = this.sampler.start();
+    this.running = true;
+    this.applyPageFaults();
     const maps = this.sampler.unwindMaps();
     if (maps && this.options.unwind) {
       this.loader = new UnwindLoader({
@@ -104,8 +113,33 @@ export class Sampling {
     return cpus;
   }
 
+  /**
+   * The rules in force (at load and at each reload): the page-fault profile follows them in `auto`
+   * mode, switched live on every CPU (docs/profiles.md).
+   */
+  watchRules(rules: readonly Rule[]): void {
+    this.pageFaults = decidePageFaults(this.options.config.pageFaults.mode, rules);
+    if (this.running) this.applyPageFaults();
+  }
+
+  private applyPageFaults(): void {
+    const { log, config } = this.options;
+    const period = this.pageFaults.on ? config.pageFaults.periodFaults : 0;
+    if (this.sampler.pageFaultPeriod === period) return;
+    try {
+      this.sampler.setPageFaultPeriod(period);
+      this.pageFaultError = undefined;
+      log.info({ on: this.pageFaults.on, periodFaults: period, reason: this.pageFaults.reason }, this.pageFaults.on ? 'page-fault profile on' : 'page-fault profile off');
+    } catch (error) {
+      // CPU sampling goes on; the status says why this profile does not.
+      this.pageFaultError = (error as Error).message;
+      log.error({ err: error }, 'the page-fault profile could not be switched; CPU sampling goes on');
+    }
+  }
+
   /** Detaches; every batch handed over has reached the buffer when it resolves. */
   async stop(): Promise<void> {
+    this.running = false;
     clearInterval(this.sweepTimer);
     this.loader?.close();
     await this.sampler.stop();
@@ -201,6 +235,14 @@ export class Sampling {
       dropped_in_userspace: totals.droppedInUserspace,
       failed_batches: this.failedBatches,
       stack_errors: { ...this.options.ingest.stackErrors },
+      page_faults: {
+        mode: this.options.config.pageFaults.mode,
+        on: this.sampler.pageFaultPeriod > 0,
+        reason: this.pageFaultError === undefined ? this.pageFaults.reason : `wanted (${this.pageFaults.reason}) but the kernel refused it`,
+        period_faults: this.options.config.pageFaults.periodFaults,
+        samples: this.sampler.stats()?.pageFaultSamples ?? 0,
+        error: this.pageFaultError ?? null,
+      },
     };
   }
 
@@ -230,6 +272,8 @@ export class Sampling {
       frequency,
       ringBufferBytes: ringBufferBytesFor(cpus().length, Math.max(frequency, config.frequency)),
       unwind: config.unwind === 'auto' && this.options.unwind ? unwindCapacities(config.unwindMemoryBytes) : undefined,
+      // Loaded always, attached when wanted: the rules may ask for it at any reload.
+      pageFaults: { period: 0 },
       batchIntervalMs: BATCH_INTERVAL_MS,
       onBatch: (batch) => {
         // A throw here would surface as an uncaught exception from the native callback and take

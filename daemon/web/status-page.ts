@@ -80,6 +80,7 @@ function sampler(s: DaemonStatus): StatusSection {
       row('Dropped in userspace', count(sm.dropped_in_userspace), sm.dropped_in_userspace > 0 ? 'warn' : ''),
       row('Failed batches', count(sm.failed_batches), sm.failed_batches > 0 ? 'bad' : ''),
       row('Stacks the kernel could not read (user, kernel)', `${count(sm.stack_errors.user)}, ${count(sm.stack_errors.kernel)}`, sm.stack_errors.user + sm.stack_errors.kernel > 0 ? 'warn' : ''),
+      row('Page-fault profile', pageFaultText(sm.page_faults), sm.page_faults.error ? 'bad' : ''),
     ],
     tables: [],
   };
@@ -115,6 +116,11 @@ function unwinding(u: UnwindingStatus): StatusSection {
 }
 
 /** Why sampling runs below the configured frequency; undefined ("—") when it does not. */
+function pageFaultText(pf: SamplerStatus['page_faults']): string {
+  const state = pf.on ? `on, a sample per ${count(pf.period_faults)} faults; ${count(pf.samples)} samples` : 'off';
+  return `${state} — ${pf.error ? `${pf.reason}: ${pf.error}` : pf.reason}`;
+}
+
 function backoffText(sm: SamplerStatus): string | undefined {
   if (!sm.backoff) return undefined;
   return `${sm.backoff.frequency} Hz instead of ${sm.configured_frequency} Hz since ${sm.backoff.since}: ${sm.backoff.reason}`;

@@ -10,7 +10,7 @@ describe('tail2.yaml', () => {
     const { config, problems } = parseConfig('state_dir: ../state\nrules_file: rules.yaml\n', '/etc/tail2/tail2.yaml', env);
     expect(problems).toEqual([]);
     expect(config).toMatchObject({
-      sampling: { frequency: 99 },
+      sampling: { frequency: 99, pageFaults: { mode: 'auto', periodFaults: 256 } },
       buffer: { retainMs: 600_000, maxMemoryBytes: 256 * 1024 * 1024 },
       stateDir: '/etc/state',
       rulesFile: '/etc/tail2/rules.yaml',
@@ -30,7 +30,7 @@ describe('tail2.yaml', () => {
 
   it('reads every key, with secrets from the environment', () => {
     const text = [
-      'sampling: { frequency: 49 }',
+      'sampling: { frequency: 49, page_faults: { mode: on, period: 64 } }',
       'buffer: { retain: 5m, max_memory: 128MiB }',
       'state_dir: /var/lib/tail2',
       'web: { listen: "0.0.0.0:9000", public_url: "https://tail2.example.com/", token: "0123456789abcdef0123" }',
@@ -45,6 +45,7 @@ describe('tail2.yaml', () => {
     ].join('\n');
     const { config, problems } = parseConfig(text, '/etc/tail2/tail2.yaml', env);
     expect(problems).toEqual([]);
+    expect(config?.sampling.pageFaults).toEqual({ mode: 'on', periodFaults: 64 });
     expect(config?.buffer).toEqual({ retainMs: 300_000, maxMemoryBytes: 128 * 1024 * 1024 });
     expect(config?.web.publicUrl).toBe('https://tail2.example.com');
     expect(config?.store).toEqual({ maxIncidents: 500, maxAgeMs: 7 * 86_400_000, maxDiskBytes: 1024 ** 3 });
@@ -55,6 +56,8 @@ describe('tail2.yaml', () => {
 
   it.each([
     ['sampling: { frequency: 0 }', '1:24', 'expected number to be >=1'],
+    ['sampling: { page_faults: { mode: sometimes } }', '1:34', 'expected one of "auto"|"on"|"off"'],
+    ['sampling: { page_faults: { period: 0.5 } }', '1:36', 'expected int'],
     ['buffer: { retain: 10 minutes }', '1:19', 'invalid duration "10 minutes"'],
     ['buffer: { max_memory: 1GB }', '1:23', 'invalid size "1GB"'],
     ['web: { listen: "localhost" }', '1:16', 'invalid listen address "localhost"'],

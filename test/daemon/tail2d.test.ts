@@ -190,6 +190,32 @@ describe('tail2d', () => {
       const record = await d.get<IncidentRecord>(`/api/incidents/${incident.id}`);
       // ~20 MiB/s is ~1,200 MiB/min; the robust slope lands near it.
       expect(record.trigger.kind === 'rule' && record.trigger.value / (1024 * 1024)).toBeGreaterThan(10);
+
+      // A rule on rss_growth turns the page-fault profile on (sampling.page_faults.mode auto) ...
+      const faults = (await d.status()).sampler.page_faults;
+      expect(faults).toMatchObject({ mode: 'auto', on: true, period_faults: 256, error: null });
+      expect(faults.reason).toMatch(/rule leak watches resident memory/);
+      expect(faults.samples).toBeGreaterThan(0);
+      // ... and the incident carries it, in bytes: the leaker alone, each path with the bytes it
+      // made resident. The leaker makes its memory resident in touch() (memset on a new block).
+      const pageFaults = record.profiles?.find((p) => p.kind === 'page_faults');
+      expect(pageFaults).toMatchObject({ unit: 'bytes' });
+      const leakerFaults = parseFolded(await incidentFile(d, incident.id, 'page_faults.stacks.folded'));
+      const ofLeaker = [...leakerFaults].filter(([path]) => path.startsWith('leaker;'));
+      const leakerBytes = ofLeaker.reduce((sum, [, bytes]) => sum + bytes, 0);
+      const touchBytes = ofLeaker.filter(([path]) => path.split(';').includes('touch')).reduce((sum, [, bytes]) => sum + bytes, 0);
+      // 11 s of window at ~20 MiB/s: well over 100 MiB made resident, nearly all of it by touch().
+      expect(leakerBytes).toBeGreaterThan(100 * 1024 ** 2);
+      expect(touchBytes / leakerBytes).toBeGreaterThan(0.9);
+      // What the rule watched alone, titled with the kind: the image its notifications carry.
+      const svg = await incidentFile(d, incident.id, 'page_faults.process.svg');
+      expect(svg).toContain('touch');
+      expect(svg).toContain('Page faults');
+      const png = readPngText(await d.incidentFile(incident.id, 'page_faults.process.png'));
+      expect(png.get('Title')).toMatch(/^Page faults · leak on /);
+      expect(png.get('Description')).toMatch(/^Flamegraph of leaker \(pid \d+\): page faults, [\d.]+ MiB\. Hottest functions \(self\): __memset/);
+      const summary = JSON.parse(await incidentFile(d, incident.id, 'page_faults.summary.json')) as { unit: string; scope: { pid: number } };
+      expect(summary).toMatchObject({ unit: 'bytes', scope: { pid: child.pid } });
     } finally {
       child.kill('SIGKILL');
     }
@@ -247,9 +273,20 @@ describe('tail2d', () => {
   it('reloads rules on SIGHUP and keeps the old ones when the new file is bad', async () => {
     const rule = (name: string) => `  - name: ${name}\n    metric: cpu\n    above: 99%\n    for: 1h\n`;
     const d = await daemon('reload', `rules:\n${rule('one')}`);
+    // No rule watches memory: the page-fault profile is off (sampling.page_faults.mode auto).
+    expect((await d.status()).sampler.page_faults).toMatchObject({ on: false, samples: 0, reason: expect.stringMatching(/no rule watches rss or rss_growth/) });
+    const memoryRule = '  - name: big\n    metric: rss\n    scope: { process: "^never-runs$" }\n    above: 1GiB\n';
+    writeFileSync(d.rulesPath, `rules:\n${rule('one')}${rule('two')}${memoryRule}`);
+    d.child.kill('SIGHUP');
+    await d.waitFor('three rules', async () => ((await d.get<{ rules: unknown[] }>('/api/rules')).rules.length === 3 ? true : undefined));
+    // A rule on rss came with the reload: page faults are sampled from now on, live, on every CPU.
+    expect((await d.status()).sampler.page_faults).toMatchObject({ on: true, error: null, reason: expect.stringMatching(/rule big watches resident memory/) });
+    await d.waitFor('page-fault samples', async () => ((await d.status()).sampler.page_faults.samples > 0 ? true : undefined));
     writeFileSync(d.rulesPath, `rules:\n${rule('one')}${rule('two')}`);
     d.child.kill('SIGHUP');
     await d.waitFor('two rules', async () => ((await d.get<{ rules: unknown[] }>('/api/rules')).rules.length === 2 ? true : undefined));
+    // ... and off again when the rule goes.
+    expect((await d.status()).sampler.page_faults.on).toBe(false);
     writeFileSync(d.rulesPath, 'rules:\n  - name: broken\n    metric: cpu\n    above: lots\n');
     d.child.kill('SIGHUP');
     const reload = await d.waitFor('the failed reload', async () => {

@@ -62,6 +62,7 @@ export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
       dropped_in_userspace: 0,
       failed_batches: 0,
       stack_errors: { kernel: 0, user: 0 },
+      page_faults: { mode: 'auto', on: true, reason: 'rule leak watches resident memory (sampling.page_faults.mode is auto)', period_faults: 256, samples: 310, error: null },
     },
     unwinding: quietUnwindingStatus(),
     buffer: { samples: 2_140, span_s: 59.6, bytes: 1_310_720, max_bytes: 268_435_456, expired_samples: 0, evicted_early_samples: 0, dropped_samples: 0, stacks: 310, processes: 42 },

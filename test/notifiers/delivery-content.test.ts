@@ -42,7 +42,7 @@ describe('loadDeliveryContent', () => {
       ]);
       const storeWith = async (process: { pid: number; comm: string } | undefined, scoped: boolean) => {
         const record = fixtureRecord({ process, notify: ['oncall-slack'] });
-        const scope = process && scoped ? { kind: 'process' as const, label: `${process.comm} (pid ${process.pid})`, pids: new Set([process.pid]), pid: process.pid, profile: profileOfPids(profile, new Set([process.pid])) } : undefined;
+        const scope = process && scoped ? { kind: 'process' as const, label: `${process.comm} (pid ${process.pid})`, pids: new Set([process.pid]), pid: process.pid, profile: profileOfPids(profile, new Set([process.pid])), others: [] } : undefined;
         await store.write(record, (await renderIncidentFiles(record, { profile, trigger: profile, others: [], scope })).files);
         return (await loadDeliveryContent(store, record.id, 'https://tail2.example.net'))!;
       };
@@ -57,6 +57,35 @@ describe('loadDeliveryContent', () => {
         expect(content.flamegraphOf).toBe('every process on db-1');
         expect(readPngText(content.flamegraphPng!).get('Description')).toContain('compress_block');
       }
+    } finally {
+      store.close();
+    }
+  });
+  it('sends what a memory rule watched in page faults, and the CPU picture when it has none', async () => {
+    const store = await IncidentStore.open(dir);
+    try {
+      const cpu = buildProfile([{ frames: ['main', 'serve_request'], pid: 4242, comm: 'api', count: 50 }]);
+      const faults = { ...buildProfile([{ frames: ['main', 'load_cache', 'grow_table'], pid: 4242, comm: 'api', count: 30 }]), kind: 'page_faults' as const };
+      const storeWith = async (metric: 'rss_growth' | 'cpu', others: typeof faults[]) => {
+        const base = fixtureRecord({ process: { pid: 4242, comm: 'api' } });
+        const record = { ...base, trigger: { ...base.trigger, metric } } as typeof base;
+        const rendered = await renderIncidentFiles(record, { profile: cpu, trigger: cpu, others });
+        await store.write(record, rendered.files);
+        return { names: rendered.files.map(([name]) => name), content: (await loadDeliveryContent(store, record.id, 'https://tail2.example.net'))! };
+      };
+      const memory = await storeWith('rss_growth', [faults]);
+      expect(memory.names).toEqual(expect.arrayContaining(['process.png', 'page_faults.process.png', 'page_faults.process.svg']));
+      expect(memory.content.flamegraphOf).toBe('page faults of api (pid 4242)');
+      const shown = readPngText(memory.content.flamegraphPng!);
+      expect(shown.get('Title')).toMatch(/^Page faults · /);
+      expect(shown.get('Description')).toContain('grow_table');
+      // The same profiles under a CPU rule: the CPU picture.
+      expect((await storeWith('cpu', [faults])).content.flamegraphOf).toBe('api (pid 4242)');
+      // A memory rule whose process made nothing resident in the window: the CPU picture.
+      const without = await storeWith('rss_growth', []);
+      expect(without.names).not.toContain('page_faults.process.png');
+      expect(without.content.flamegraphOf).toBe('api (pid 4242)');
+      expect(readPngText(without.content.flamegraphPng!).get('Description')).toContain('serve_request');
     } finally {
       store.close();
     }

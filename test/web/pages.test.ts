@@ -141,6 +141,7 @@ function daemonStatus(store: IncidentStore): DaemonStatus {
       dropped_in_userspace: 0,
       failed_batches: 0,
       stack_errors: { kernel: 0, user: 3 },
+      page_faults: { mode: 'auto', on: true, reason: 'rule leak watches resident memory (sampling.page_faults.mode is auto)', period_faults: 256, samples: 310, error: null },
     },
     unwinding: quietUnwindingStatus(),
     buffer: { samples: 237_600, span_s: 600, bytes: 3_800_000, max_bytes: 268_435_456, expired_samples: 10, evicted_early_samples: 0, dropped_samples: 0, stacks: 5000, processes: 120 },
