@@ -222,10 +222,11 @@ int sample_stack(struct bpf_perf_event_data *ctx)
 	return emit_sample(ctx, TAIL2_KIND_SAMPLE, 1);
 }
 
-/* On a page-faults software event: the fault's stack (the kernel's fault path, then the user code
- * that touched the page), weighted by the bytes the period's faults made resident. The period is
- * read from the event, so a period changed in place weighs right at once. A fault-around or huge
- * page maps more than one page per fault: the weight is then a lower bound. */
+/* On a page-faults software event: the stack of the code that touched the page (user code for a
+ * fault in user mode, whose registers the event has; the kernel's path, then the user stack, for a
+ * fault the kernel took on the task's behalf, in copy_to_user say), weighted by the period's faults
+ * times the page size, in bytes: an estimate of the memory made resident (docs/profiles.md). The
+ * period is read from the event, so a period changed in place weighs right at once. */
 SEC("perf_event")
 int sample_page_fault(struct bpf_perf_event_data *ctx)
 {

@@ -187,10 +187,15 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
         if (errno == ENODEV) continue;  // went offline since we read the list
         Fail(env, "open the cpu-clock perf event on CPU " + std::to_string(cpu), errno, "");
       }
-      perf_fds_.push_back(fd);
       struct bpf_link* link = bpf_program__attach_perf_event(skel_->progs.sample_stack, fd);
-      if (link == nullptr) Fail(env, "attach the sampler to the perf event on CPU " + std::to_string(cpu), errno, log.Text());
+      if (link == nullptr) {
+        const int err = errno;
+        close(fd);
+        Fail(env, "attach the sampler to the perf event on CPU " + std::to_string(cpu), err, log.Text());
+      }
+      // The link owns the fd now (bpf_link__destroy closes it); kept for the period's ioctl.
       links_.push_back(link);
+      perf_fds_.push_back(fd);
     }
     attached_cpus_ = links_.size();
     if (page_fault_period_ > 0) {
@@ -373,26 +378,30 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     for (int cpu : cpus) {
       int fd = OpenSoftwareEvent(PERF_COUNT_SW_PAGE_FAULTS, period, cpu);
       if (fd < 0) {
-        if (errno == ENODEV) continue;  // went offline since we read the list
+        const int err = errno;
+        if (err == ENODEV) continue;  // went offline since we read the list
         *what = "open the page-faults perf event on CPU " + std::to_string(cpu);
-        return errno;
+        return err;
       }
-      page_fault_fds_.push_back(fd);
       struct bpf_link* link = bpf_program__attach_perf_event(skel_->progs.sample_page_fault, fd);
       if (link == nullptr) {
+        const int err = errno;
+        close(fd);
         *what = "attach the page-fault sampler to the perf event on CPU " + std::to_string(cpu);
-        return errno;
+        return err;
       }
+      // The link owns the fd now (bpf_link__destroy closes it); kept for the period's ioctl.
       page_fault_links_.push_back(link);
+      page_fault_fds_.push_back(fd);
     }
     page_fault_period_ = period;
     return 0;
   }
 
+  // Destroying a perf-event link closes its perf event's fd: the fds are only forgotten here.
   void DetachPageFaults() {
     for (struct bpf_link* link : page_fault_links_) bpf_link__destroy(link);
     page_fault_links_.clear();
-    for (int fd : page_fault_fds_) close(fd);
     page_fault_fds_.clear();
     page_fault_period_ = 0;
   }
@@ -575,9 +584,9 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       ring_ = nullptr;
     }
     DetachPageFaults();
+    // Destroying a perf-event link closes its perf event's fd (libbpf owns it from the attach).
     for (struct bpf_link* link : links_) bpf_link__destroy(link);
     links_.clear();
-    for (int fd : perf_fds_) close(fd);
     perf_fds_.clear();
     if (skel_ != nullptr) {
       ReadCounters();

@@ -16,12 +16,12 @@ import type { NotificationStore } from './notification-store.js';
  * host-wide one is sent for a system rule, a manual capture, and when the watched process had no
  * samples (or its image could not be rendered). For a rule on resident memory (rss, rss_growth)
  * the image is what it watched in page faults, `page_faults.process.png`: the code that made the
- * memory resident, not what ran on the CPU meanwhile; the CPU picture when it has none.
+ * memory resident, not what ran on the CPU meanwhile; the CPU picture when it has none. The
+ * message's functions are then the page faults' too (`page_faults.summary.json`, shares of bytes).
  */
 export async function loadDeliveryContent(store: NotificationStore, id: string, publicUrl: string): Promise<DeliveryContent | undefined> {
   const record = await store.get(id);
   if (!record) return undefined;
-  const summary = await readOptional(store.artifactPath(id, 'summary.json'));
   const instance = record.instance;
   const scoped =
     instance.kind === 'process'
@@ -33,6 +33,8 @@ export async function loadDeliveryContent(store: NotificationStore, id: string, 
   const memoryPng = scoped && picture !== 'cpu' ? await readOptional(store.artifactPath(id, `${picture}.${scoped.file}`)) : undefined;
   const scopedPng = memoryPng ?? (scoped ? await readOptional(store.artifactPath(id, scoped.file)) : undefined);
   const png = scopedPng ?? (await readOptional(store.artifactPath(id, 'flamegraph.png')));
+  // The message's functions are of the profile its image shows.
+  const summary = await readOptional(store.artifactPath(id, memoryPng ? `${picture}.summary.json` : 'summary.json'));
   const content: DeliveryContent = {
     // A damaged summary.json costs the message its function list, never the message.
     message: incidentMessage(record, summary ? parseIncidentSummary(summary.toString('utf8')) : undefined, publicUrl),

@@ -40,6 +40,11 @@ export interface IncidentMessage {
   trigger: string;
   /** The hottest functions (at most 5), hottest first. */
   topFunctions: MessageFunction[];
+  /**
+   * Set when the functions and the image are of another profile than CPU (a memory rule's page
+   * faults): its title (`Page faults`) and how much the shares are of (`350 MiB`).
+   */
+  profile?: { title: string; amount: string };
   /** Samples in the trigger window (of the process, when the incident names one). */
   samples: number;
   /** The incident page: `<web.public_url>/incidents/<id>`. */

@@ -117,14 +117,16 @@ function textBody(message: IncidentMessage): string {
   if (message.cgroup) fact(message.cgroup.unit !== undefined ? 'Unit' : 'Cgroup', oneLine(message.cgroup.unit ?? message.cgroup.path));
   fact('When', formatWhen(message.firedAt));
   fact('Trigger', oneLine(message.trigger));
-  fact('Samples', String(message.samples));
+  if (message.profile) fact(oneLine(message.profile.title), oneLine(message.profile.amount));
+  else fact('Samples', String(message.samples));
   if (message.idle) fact('Host CPUs', oneLine(message.idle));
   lines.push('');
   if (message.topFunctions.length === 0) {
     lines.push('No samples in the trigger window.');
   } else {
     const hasBaseline = message.topFunctions.some((f) => f.changePoints !== undefined);
-    lines.push(hasBaseline ? 'Top functions (self share, change against the baseline):' : 'Top functions (self share; no baseline to compare with):');
+    const by = message.profile ? ` by ${oneLine(message.profile.title.toLowerCase())}` : '';
+    lines.push(hasBaseline ? `Top functions${by} (self share, change against the baseline):` : `Top functions${by} (self share; no baseline to compare with):`);
     message.topFunctions.forEach((f, i) => {
       const change = hasBaseline ? `  ${(f.changePoints === undefined ? 'n/a' : formatChange(f.changePoints)).padStart(9)}` : '';
       lines.push(`  ${i + 1}. ${formatPercent(f.selfPercent).padStart(6)}${change}  ${functionLabel(f)}`);
@@ -170,7 +172,7 @@ function htmlBody(message: IncidentMessage, subject: string, options: EmailMessa
     section(
       `<p style="margin:0;font-family:${FONT};font-size:12px;line-height:1.5;color:#6b7280;">` +
         `Sent by tail2 on ${html(message.host)} for incident ${html(message.id)}. ` +
-        'Self share: the part of the trigger window’s samples spent in the function itself; change: percentage points against the baseline window.</p>',
+        `Self share: the part of the trigger window’s ${message.profile ? `${html(message.profile.title.toLowerCase())} taken` : 'samples spent'} in the function itself; change: percentage points against the baseline window.</p>`,
       '16px 24px 20px 24px',
       'border-top:1px solid #e5e7eb;',
     ),
@@ -205,7 +207,8 @@ function factsTable(message: IncidentMessage): string {
   if (message.cgroup) row(message.cgroup.unit !== undefined ? 'Unit' : 'Cgroup', `<span style="font-family:${MONO};">${html(message.cgroup.unit ?? message.cgroup.path)}</span>`);
   row('When', escapeXml(formatWhen(message.firedAt)));
   row('Trigger', html(message.trigger));
-  row('Samples', String(message.samples));
+  if (message.profile) row(html(message.profile.title), html(message.profile.amount));
+  else row('Samples', String(message.samples));
   if (message.idle) row('Host CPUs', html(message.idle));
   return `<table role="presentation" cellpadding="0" cellspacing="0" border="0">${rows.join('')}</table>`;
 }

@@ -1,5 +1,6 @@
 import type { IncidentRecord } from '../daemon/model/incident-record.js';
 import type { IncidentSummary } from '../daemon/model/incident-summary.js';
+import { formatWeight, PROFILE_KINDS, type ProfileKindName } from '../daemon/model/profile-kind.js';
 import { describeTrigger } from '../daemon/model/trigger-text.js';
 import type { IncidentMessage } from './delivery.js';
 
@@ -30,6 +31,11 @@ export function incidentMessage(record: IncidentRecord, summary: IncidentSummary
     samples: summary ? (summary.scope?.samples ?? summary.samples) : 0,
     url: incidentUrl(publicUrl, record.id),
   };
+  // A summary of another kind (page faults for a memory rule): the shares are of its weight.
+  const kind = summary?.kind !== undefined && summary.kind !== 'cpu' ? PROFILE_KINDS[summary.kind as ProfileKindName] : undefined;
+  if (summary && kind) {
+    message.profile = { title: kind.title, amount: summary.scope ? formatWeight(summary.scope.samples, kind.unit) : formatWeight(summary.samples, 'samples') };
+  }
   if (instance.kind === 'cgroup') message.cgroup = instance.unit === undefined ? { path: instance.path } : { path: instance.path, unit: instance.unit };
   const idle = summary?.idle;
   if (idle) message.idle = `CPUs ${percent(idle.share)}% idle${idle.shareBefore === undefined ? '' : ` (${percent(idle.shareBefore)}% before)`}`;

@@ -73,7 +73,9 @@ function cmdlineContext(cmdline: string): ContextBlock {
 }
 
 function topFunctionsSection(message: IncidentMessage): SectionBlock {
-  const heading = `*Top functions* · ${message.samples.toLocaleString('en-US')} samples`;
+  const heading = message.profile
+    ? `*Top functions by ${escapeMrkdwn(message.profile.title.toLowerCase())}* · ${escapeMrkdwn(message.profile.amount)}`
+    : `*Top functions* · ${message.samples.toLocaleString('en-US')} samples`;
   const lines = message.topFunctions.slice(0, 5).map(functionLine);
   return { type: 'section', text: mrkdwn(truncateMrkdwn([heading, ...lines].join('\n'), SLACK_SECTION_TEXT_MAX)) };
 }

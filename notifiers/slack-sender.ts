@@ -122,7 +122,7 @@ export class SlackSender implements NotificationSender {
           file: Buffer.from(flamegraphPng.buffer, flamegraphPng.byteOffset, flamegraphPng.byteLength),
           filename: `flamegraph-${message.id}.png`,
           title: `Flamegraph of incident ${message.id}`,
-          alt_text: `Flamegraph of ${altTextOf(flamegraphOf) ?? `incident ${message.id}`}: the wider a box, the more CPU time its function took`,
+          alt_text: `Flamegraph of ${altTextOf(flamegraphOf) ?? `incident ${message.id}`}: the wider a box, the more ${message.profile ? `of the ${message.profile.title.toLowerCase()} its function accounts for` : 'CPU time its function took'}`,
           // No initial_comment: Slack ignores blocks when one is given. There is no fallback-text
           // parameter on this path; Slack derives the notification from the blocks.
           blocks,

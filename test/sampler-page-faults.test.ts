@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,9 @@ import { buildCFixture } from './helpers/fixtures.js';
 
 // The page-fault profile of the BPF sampler (bpf/sampler.bpf.c, sample_page_fault), on this kernel's
 // page-faults software event, switched live on a running sampler.
+
+/** The base page size: what one fault makes resident. */
+const PAGE_BYTES = Number(execFileSync('getconf', ['PAGESIZE']).toString().trim());
 
 /** Resident bytes of a process (VmRSS), read from /proc. */
 function residentBytes(pid: number): number {
@@ -63,13 +66,13 @@ describe('the page-fault profile', () => {
       // the 100 ms steps the RSS reads and the switches fall between.
       expect(sampled.bytes / grown).toBeGreaterThan(0.85);
       expect(sampled.bytes / grown).toBeLessThan(1.15);
-      // Both periods were in force: 16 faults (64 KiB) and 64 faults (256 KiB) per sample.
+      // Both periods were in force: 16 faults (64 KiB of 4 KiB pages) and 64 faults per sample.
       const weights = new Set<number>();
       const record = PROFILE_KINDS.page_faults.record;
       recording.samples.forEachSample(0, Infinity, (_t, stackId, _tid, weight) => {
         if (recording.stacks.kindOf(stackId) === record) weights.add(weight);
       });
-      expect([...weights].sort((a, b) => a - b)).toEqual([16 * 4096, 64 * 4096]);
+      expect([...weights].sort((a, b) => a - b)).toEqual([16 * PAGE_BYTES, 64 * PAGE_BYTES]);
 
       // Detached: the leaker goes on faulting, and no more samples come.
       const detached = pageFaultsOf(recording, leaker.pid!).samples;

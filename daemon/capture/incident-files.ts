@@ -54,7 +54,8 @@ export const INCIDENT_RENDERERS: readonly ArtifactRenderer[] = [
   { name: 'samples.json.gz', render: ({ profiles }) => encodeProfileSamples(profiles.profile) },
   {
     name: 'summary.json',
-    render: ({ record, profiles }) => JSON.stringify(summarizeIncident(profiles.trigger, profiles.baseline, { scope: summaryScope(profiles.scope, record), idle: idleSummary(profiles) }), null, 2) + '\n',
+    render: ({ record, profiles }) =>
+      JSON.stringify(summarizeIncident(profiles.trigger, profiles.baseline, { scope: summaryScope(profiles.scope, profiles.scope?.profile, record), idle: idleSummary(profiles) }), null, 2) + '\n',
   },
   { name: 'stacks.folded', render: ({ profiles }) => renderFolded(profiles.profile) },
   { name: 'flamegraph.svg', render: ({ profiles, title, subtitle, idleSuffix }) => renderFlamegraphSvg(profiles.profile, { title: `${title} · ${subtitle}${idleSuffix}` }) },
@@ -82,9 +83,13 @@ function hasSamples(profile: SymbolizedProfile): boolean {
   return profile.samples.stack.length > 0;
 }
 
-/** The summary's scope: what the rule watched (the process named even when it had no samples). */
-function summaryScope(scope: IncidentScope | undefined, record: IncidentRecord): SummaryScope | undefined {
-  if (scope) return { pids: scope.pids, pid: scope.pid, cgroup: scope.cgroup, unit: scope.unit };
+/**
+ * The summary's scope: what the rule watched, when it has samples of the summary's kind (`own`,
+ * its part of that profile); a process rule's process is named even when it had none. A cgroup
+ * whose processes had none of this kind is summarized as the host, as before it had a picture.
+ */
+function summaryScope(scope: IncidentScope | undefined, own: SymbolizedProfile | undefined, record: IncidentRecord): SummaryScope | undefined {
+  if (scope && own && hasSamples(own)) return { pids: scope.pids, pid: scope.pid, cgroup: scope.cgroup, unit: scope.unit };
   return record.process ? { pids: new Set([record.process.pid]), pid: record.process.pid } : undefined;
 }
 
@@ -117,7 +122,10 @@ export function kindRenderers(profile: SymbolizedProfile): ArtifactRenderer[] {
   const scoped = (scope: IncidentScope | undefined, kind: IncidentScope['kind']) => (scope?.kind === kind ? scope.others.find((other) => other.kind === profile.kind) : undefined);
   return [
     { name: `${prefix}samples.json.gz`, render: () => encodeProfileSamples(profile) },
-    { name: `${prefix}summary.json`, render: ({ record, profiles }) => JSON.stringify(summarizeIncident(profile, undefined, { scope: summaryScope(profiles.scope, record) }), null, 2) + '\n' },
+    {
+      name: `${prefix}summary.json`,
+      render: ({ record, profiles: { scope } }) => JSON.stringify(summarizeIncident(profile, undefined, { scope: summaryScope(scope, scoped(scope, scope?.kind ?? 'process'), record) }), null, 2) + '\n',
+    },
     { name: `${prefix}stacks.folded`, render: () => renderFolded(profile) },
     { name: `${prefix}flamegraph.svg`, render: ({ title, subtitle }) => renderFlamegraphSvg(profile, { title: `${what} · ${title} · ${subtitle}` }) },
     { name: `${prefix}profile.pb.gz`, render: () => encodePprofGzip(profile) },

@@ -29,8 +29,8 @@ export async function renderStaged(record: IncidentRecord, profiles: IncidentPro
   const scopedPng = profiles.scope ? `${profiles.scope.kind}.png` : undefined;
   // A memory rule's message carries the page-fault picture of what it watched (the CPU one after).
   const picture = pictureKindOf(record.trigger.kind === 'rule' ? record.trigger.metric : undefined);
-  const pictured = picture !== 'cpu' && scopedPng ? `${picture}.${scopedPng}` : undefined;
-  const isFirst = (name: string) => ALWAYS_FIRST.has(name) || name === scopedPng || name === pictured;
+  const pictured = picture !== 'cpu' && scopedPng ? [`${picture}.${scopedPng}`, `${picture}.summary.json`] : [];
+  const isFirst = (name: string) => ALWAYS_FIRST.has(name) || name === scopedPng || pictured.includes(name);
   const first = await renderIncidentFiles(record, profiles, renderers.filter((r) => isFirst(r.name)));
   let later = renderers.filter((r) => !isFirst(r.name));
   if (!first.files.some(([name]) => name.endsWith('.png'))) {

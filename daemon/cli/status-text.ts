@@ -18,9 +18,9 @@ export function formatStatus(status: DaemonStatus): string[] {
     `tail2d ${status.version} on ${status.host}, up ${status.uptime_s} s`,
     `sampler:  ${sampler.running ? 'sampling' : `STOPPED: ${sampler.error}`} at ${sampler.frequency} Hz on ${sampler.cpus} CPUs; ${sampler.samples} samples, ${sampler.lost} lost, ${sampler.dropped_in_userspace} dropped${sampler.stack_errors.kernel + sampler.stack_errors.user > 0 ? `; stacks not readable: ${sampler.stack_errors.user} user, ${sampler.stack_errors.kernel} kernel` : ''}`,
   ];
+  if (sampler.backoff) lines.push(`          slowed down from ${sampler.configured_frequency} Hz since ${sampler.backoff.since}: ${sampler.backoff.reason}`);
   const faults = sampler.page_faults;
   lines.push(`faults:   page-fault profile ${faults.on ? `on, a sample per ${faults.period_faults} faults, ${faults.samples} samples` : 'off'}: ${faults.error ? `${faults.reason}: ${faults.error}` : faults.reason}`);
-  if (sampler.backoff) lines.push(`          slowed down from ${sampler.configured_frequency} Hz since ${sampler.backoff.since}: ${sampler.backoff.reason}`);
   const unwinding = status.unwinding;
   if (unwinding.mode === 'auto') {
     const w = unwinding.walks;

@@ -122,14 +122,33 @@ export class Sampling {
     if (this.running) this.applyPageFaults();
   }
 
+  /**
+   * Faults per page-fault sample now: `sampling.page_faults.period`, times as much as CPU
+   * sampling is slowed down (a host faulting fast enough to push tail2d over `sampling.max_cpu`
+   * gets fewer page-fault samples too); 0 while the profile is off.
+   */
+  private wantedPageFaultPeriod(): number {
+    if (!this.pageFaults.on) return 0;
+    const { config } = this.options;
+    return config.pageFaults.periodFaults * Math.max(1, Math.round(config.frequency / this.sampler.frequency));
+  }
+
   private applyPageFaults(): void {
-    const { log, config } = this.options;
-    const period = this.pageFaults.on ? config.pageFaults.periodFaults : 0;
-    if (this.sampler.pageFaultPeriod === period) return;
+    const { log } = this.options;
+    // Stopped on an error, or started without the program (`mode: off`): nothing to switch.
+    if (!this.running || this.stoppedBy !== undefined || this.options.config.pageFaults.mode === 'off') return;
+    const period = this.wantedPageFaultPeriod();
+    if (this.sampler.pageFaultPeriod === period) {
+      // Off and nothing attached: whatever the kernel refused before is moot.
+      if (period === 0) this.pageFaultError = undefined;
+      return;
+    }
+    const before = this.sampler.pageFaultPeriod;
     try {
       this.sampler.setPageFaultPeriod(period);
       this.pageFaultError = undefined;
-      log.info({ on: this.pageFaults.on, periodFaults: period, reason: this.pageFaults.reason }, this.pageFaults.on ? 'page-fault profile on' : 'page-fault profile off');
+      const what = period === 0 ? 'page-fault profile off' : before === 0 ? 'page-fault profile on' : 'page-fault period follows the sampling frequency';
+      log.info({ periodFaults: period, was: before, reason: this.pageFaults.reason }, what);
     } catch (error) {
       // CPU sampling goes on; the status says why this profile does not.
       this.pageFaultError = (error as Error).message;
@@ -237,9 +256,9 @@ export class Sampling {
       stack_errors: { ...this.options.ingest.stackErrors },
       page_faults: {
         mode: this.options.config.pageFaults.mode,
-        on: this.sampler.pageFaultPeriod > 0,
+        on: this.stoppedBy === undefined && this.sampler.pageFaultPeriod > 0,
         reason: this.pageFaultError === undefined ? this.pageFaults.reason : `wanted (${this.pageFaults.reason}) but the kernel refused it`,
-        period_faults: this.options.config.pageFaults.periodFaults,
+        period_faults: this.sampler.pageFaultPeriod || this.options.config.pageFaults.periodFaults,
         samples: this.sampler.stats()?.pageFaultSamples ?? 0,
         error: this.pageFaultError ?? null,
       },
@@ -260,6 +279,8 @@ export class Sampling {
       this.sampler.setFrequency(decision.frequency);
       this.backoff = decision.frequency < config.frequency ? { frequency: decision.frequency, since: new Date().toISOString(), reason: decision.reason } : null;
       log.warn({ from, to: decision.frequency, reason: decision.reason }, decision.change === 'lower' ? 'sampling slowed down to protect the host' : 'sampling back up');
+      // Page faults slow down (and come back) with the CPU samples.
+      this.applyPageFaults();
     } catch (error) {
       // The perf events keep their old period: sampling goes on at `from`.
       log.error({ err: error, from, to: decision.frequency }, 'changing the sampling frequency failed; sampling goes on at the old one');
@@ -272,8 +293,9 @@ export class Sampling {
       frequency,
       ringBufferBytes: ringBufferBytesFor(cpus().length, Math.max(frequency, config.frequency)),
       unwind: config.unwind === 'auto' && this.options.unwind ? unwindCapacities(config.unwindMemoryBytes) : undefined,
-      // Loaded always, attached when wanted: the rules may ask for it at any reload.
-      pageFaults: { period: 0 },
+      // Loaded unless switched off (its verification costs as much as the CPU program's), attached
+      // when wanted: the rules may ask for it at any reload.
+      pageFaults: config.pageFaults.mode === 'off' ? undefined : { period: 0 },
       batchIntervalMs: BATCH_INTERVAL_MS,
       onBatch: (batch) => {
         // A throw here would surface as an uncaught exception from the native callback and take

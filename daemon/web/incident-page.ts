@@ -2,7 +2,9 @@ import { readFile, stat } from 'node:fs/promises';
 import type { IncidentRecord } from '../model/incident-record.js';
 import { parseIncidentSummary, type FunctionChange, type FunctionShare, type IncidentSummary } from '../model/incident-summary.js';
 import { describeTrigger } from '../model/trigger-text.js';
-import { INCIDENT_ARTIFACTS, type IncidentArtifact } from '../store/incident-artifacts.js';
+import { pictureKindOf } from '../model/page-fault-profile.js';
+import { formatWeight, PROFILE_KINDS, PROFILE_KIND_NAMES, type ProfileKindName, type WeightUnit } from '../model/profile-kind.js';
+import { INCIDENT_ARTIFACTS, KIND_ARTIFACTS, type IncidentArtifact } from '../store/incident-artifacts.js';
 import { incidentCommands } from './incident-commands.js';
 import type { DaemonApi } from './daemon-api.js';
 import { metricChart, type MetricChartSvg } from './metric-chart-svg.js';
@@ -68,6 +70,14 @@ export interface IncidentPageModel extends PageModel {
   profile: { samples: number; stacks: number; processes: number; frequency: number };
   chart: MetricChartSvg | null;
   data: IncidentData;
+  /**
+   * The kinds of profile the incident holds, as the page's switch (`?profile=<kind>`): CPU first;
+   * only shown when there is more than one. The heatmap, flamegraph, functions and downloads below
+   * are of the current one.
+   */
+  profiles: Array<{ kind: ProfileKindName; title: string; unit: string; href: string; current: boolean }>;
+  /** The current profile's title and unit ("Page faults", "bytes"). */
+  current: { kind: ProfileKindName; title: string; unit: string };
   flamegraphPng: string | null;
   /** Standalone interactive SVGs that exist for this incident. */
   interactive: Array<{ href: string; label: string }>;
@@ -79,8 +89,10 @@ export interface IncidentPageModel extends PageModel {
      * profiles`, or null when the summary does not say.
      */
     idleText: string | null;
-    samples: number;
-    baselineSamples: number | null;
+    /** What the shares are of, in the profile's unit: `1,980 samples`, `350 MiB`. */
+    amountText: string;
+    /** The same before the condition held; null without a baseline. */
+    baselineText: string | null;
     functions: FunctionRow[];
     grew: ChangeRow[];
     shrank: ChangeRow[];
@@ -105,9 +117,9 @@ const DOWNLOADS: ReadonlyArray<[IncidentArtifact, string]> = [
 const INTERACTIVE: ReadonlyArray<[IncidentArtifact, string]> = [
   ['flamegraph.svg', 'Open interactive SVG'],
   ['process.svg', 'Triggering process alone (SVG)'],
-  ['process.png', 'Triggering process alone (PNG, the image notifications carry)'],
+  ['process.png', 'Triggering process alone (PNG)'],
   ['cgroup.svg', 'The watched cgroup alone (SVG)'],
-  ['cgroup.png', 'The watched cgroup alone (PNG, the image notifications carry)'],
+  ['cgroup.png', 'The watched cgroup alone (PNG)'],
   ['diff.svg', 'What changed: differential SVG'],
 ];
 
@@ -116,22 +128,53 @@ const INTERACTIVE: ReadonlyArray<[IncidentArtifact, string]> = [
  * there is no such incident. The incident is held while its files are read, so retention cannot
  * delete them underneath.
  */
-export async function incidentPage(api: DaemonApi, id: string, baseUrl: string, nowMs: number): Promise<IncidentPageModel | undefined> {
+export async function incidentPage(api: DaemonApi, id: string, baseUrl: string, nowMs: number, profile?: string): Promise<IncidentPageModel | undefined> {
   const release = api.store.hold(id);
   try {
     const record = await api.store.get(id);
     if (!record) return undefined;
-    const sizes = await artifactSizes(api, id);
-    const summary = await readSummary(api, id);
-    return model(record, sizes, summary, baseUrl, Boolean(api.token), nowMs);
+    const kinds = kindsOf(record);
+    // `?profile=` picks one the incident has; else a memory rule's incident opens on its page faults.
+    const asked = kinds.find((kind) => kind === profile);
+    const pictured = pictureKindOf(record.trigger.kind === 'rule' ? record.trigger.metric : undefined);
+    const kind = asked ?? (kinds.includes(pictured) ? pictured : 'cpu');
+    const prefix = kind === 'cpu' ? '' : `${kind}.`;
+    const sizes = await artifactSizes(api, id, prefix);
+    const summary = await readSummary(api, id, `${prefix}summary.json`);
+    return model(record, { kinds, kind, prefix }, sizes, summary, baseUrl, Boolean(api.token), nowMs);
   } finally {
     release();
   }
 }
 
-function model(record: IncidentRecord, sizes: Map<string, number>, summary: IncidentSummary | undefined, baseUrl: string, tokenConfigured: boolean, nowMs: number): IncidentPageModel {
+/** The kinds of profile an incident holds: CPU, then those incident.json's `profiles` lists. */
+function kindsOf(record: IncidentRecord): ProfileKindName[] {
+  const listed = Array.isArray(record.profiles) ? record.profiles.map((p) => p?.kind) : [];
+  return ['cpu', ...PROFILE_KIND_NAMES.filter((kind) => kind !== 'cpu' && listed.includes(kind))];
+}
+
+/** Which profile the page shows: its kind, and the prefix of its artifacts' names ('' for CPU). */
+interface ShownProfile {
+  kinds: ProfileKindName[];
+  kind: ProfileKindName;
+  prefix: string;
+}
+
+function model(
+  record: IncidentRecord,
+  shown: ShownProfile,
+  sizes: Map<string, number>,
+  summary: IncidentSummary | undefined,
+  baseUrl: string,
+  tokenConfigured: boolean,
+  nowMs: number,
+): IncidentPageModel {
   const id = record.id;
+  const { kind, prefix } = shown;
+  // Artifacts of the profile shown: `page_faults.flamegraph.svg` for page faults.
   const url = (name: string): string => `/api/incidents/${encodeURIComponent(id)}/${name}`;
+  const has = (name: string): boolean => sizes.has(`${prefix}${name}`);
+  const shownUrl = (name: string): string => url(`${prefix}${name}`);
   const process = record.process ?? null;
   const instance = record.instance;
   const scopeText = instance.kind === 'system' ? 'the host' : instance.kind === 'cgroup' ? (instance.unit ?? instance.path) : `${instance.comm} (pid ${instance.pid})`;
@@ -155,7 +198,7 @@ function model(record: IncidentRecord, sizes: Map<string, number>, summary: Inci
     chart: metricChart(record),
     data: {
       id,
-      samplesUrl: url('samples.json.gz'),
+      samplesUrl: shownUrl('samples.json.gz'),
       firedAt: record.fired_at,
       heldSince: record.window.held_since ?? '',
       windowFrom: record.window.from,
@@ -164,10 +207,16 @@ function model(record: IncidentRecord, sizes: Map<string, number>, summary: Inci
       comm: process?.comm ?? '',
       frequency: String(record.profile.frequency),
     },
-    flamegraphPng: sizes.has('flamegraph.png') ? url('flamegraph.png') : null,
-    interactive: INTERACTIVE.filter(([name]) => sizes.has(name)).map(([name, label]) => ({ href: url(name), label })),
-    summary: summary ? summaryView(summary, process) : null,
-    downloads: DOWNLOADS.filter(([name]) => sizes.has(name)).map(([name, label]) => ({ href: url(name), file: `${id}-${name}`, label, size: sizeText(sizes.get(name) ?? 0) })),
+    profiles:
+      shown.kinds.length > 1
+        ? shown.kinds.map((k) => ({ kind: k, title: PROFILE_KINDS[k].title, unit: PROFILE_KINDS[k].unit, href: `/incidents/${encodeURIComponent(id)}?profile=${k}`, current: k === kind }))
+        : [],
+    current: { kind, title: PROFILE_KINDS[kind].title, unit: PROFILE_KINDS[kind].unit },
+    // Other kinds have no host-wide PNG: the still image is what the rule watched alone.
+    flamegraphPng: kind === 'cpu' ? (has('flamegraph.png') ? url('flamegraph.png') : null) : (['process.png', 'cgroup.png'].filter(has).map(shownUrl)[0] ?? null),
+    interactive: INTERACTIVE.filter(([name]) => has(name)).map(([name, label]) => ({ href: shownUrl(name), label })),
+    summary: summary ? summaryView(summary, process, PROFILE_KINDS[kind].unit) : null,
+    downloads: DOWNLOADS.filter(([name]) => has(name)).map(([name, label]) => ({ href: shownUrl(name), file: `${id}-${prefix}${name}`, label, size: sizeText(sizes.get(`${prefix}${name}`) ?? 0) })),
     notifications: notificationViews(record.notifications, nowMs),
     commands: incidentCommands(baseUrl, id, tokenConfigured),
     // incident.json may come from an older tail2 or a hand edit: take only well-formed entries.
@@ -177,9 +226,11 @@ function model(record: IncidentRecord, sizes: Map<string, number>, summary: Inci
   };
 }
 
-function summaryView(summary: IncidentSummary, process: IncidentRecord['process'] | null): NonNullable<IncidentPageModel['summary']> {
+function summaryView(summary: IncidentSummary, process: IncidentRecord['process'] | null, unit: WeightUnit): NonNullable<IncidentPageModel['summary']> {
   const scope = summary.scope;
   const hasBaseline = summary.baselineSamples !== undefined;
+  const samplesText = (n: number): string => `${n.toLocaleString('en-US')} sample${n === 1 ? '' : 's'}`;
+  const amount = (weight: number): string => (unit === 'samples' ? samplesText(weight) : formatWeight(weight, unit));
   const whose =
     scope?.pid !== undefined
       ? `${process?.comm ?? scope.comm ?? 'the process'} (pid ${scope.pid}), as shares of its own samples`
@@ -193,12 +244,14 @@ function summaryView(summary: IncidentSummary, process: IncidentRecord['process'
       ? `CPUs ${percent(idle.share)} idle in the trigger window${idle.shareBefore === undefined ? '' : ` (${percent(idle.shareBefore)} before)`}; ` +
         (idle.included ? 'the idle task (pid 0) is in the profiles' : 'the idle task (pid 0) is left out of the profiles')
       : null,
-    samples: scope?.samples ?? summary.samples,
-    baselineSamples: scope ? (scope.baselineSamples ?? null) : (summary.baselineSamples ?? null),
+    // A scope's figures are its weight (bytes for page faults); the host's, its sample count.
+    amountText: scope ? amount(scope.samples) : samplesText(summary.samples),
+    baselineText: scope ? (scope.baselineSamples === undefined ? null : amount(scope.baselineSamples)) : summary.baselineSamples === undefined ? null : samplesText(summary.baselineSamples),
     functions: (summary.topFunctions?.bySelf ?? []).map((f) => functionRow(f, hasBaseline)),
     grew: (summary.grew ?? []).map(changeRow),
     shrank: (summary.shrank ?? []).map(changeRow),
-    processes: (summary.topProcesses ?? []).map((p) => ({ pid: p.pid, comm: p.comm, samples: p.samples.toLocaleString('en-US'), share: percent(p.share) })),
+    // A process's weight in the profile's unit: samples for CPU, bytes made resident for page faults.
+    processes: (summary.topProcesses ?? []).map((p) => ({ pid: p.pid, comm: p.comm, samples: unit === 'samples' ? p.samples.toLocaleString('en-US') : formatWeight(p.samples, unit), share: percent(p.share) })),
   };
 }
 
@@ -227,11 +280,15 @@ function sizeText(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Size of each artifact on disk; absent ones (an incident without a baseline has no diff.svg) are left out. */
-async function artifactSizes(api: DaemonApi, id: string): Promise<Map<string, number>> {
+/**
+ * Size of each artifact on disk, of CPU (`prefix` '') or of one other kind (`page_faults.`); absent
+ * ones (an incident without a baseline has no diff.svg) are left out.
+ */
+async function artifactSizes(api: DaemonApi, id: string, prefix: string): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
+  const names: readonly string[] = prefix === '' ? INCIDENT_ARTIFACTS : KIND_ARTIFACTS.map((name) => `${prefix}${name}`);
   await Promise.all(
-    INCIDENT_ARTIFACTS.map(async (name) => {
+    names.map(async (name) => {
       const path = api.store.artifactPath(id, name);
       if (!path) return;
       try {
@@ -246,8 +303,8 @@ async function artifactSizes(api: DaemonApi, id: string): Promise<Map<string, nu
 }
 
 /** summary.json, or undefined when it is absent or not what summarizeIncident writes. */
-async function readSummary(api: DaemonApi, id: string): Promise<IncidentSummary | undefined> {
-  const path = api.store.artifactPath(id, 'summary.json');
+async function readSummary(api: DaemonApi, id: string, name: string): Promise<IncidentSummary | undefined> {
+  const path = api.store.artifactPath(id, name);
   if (!path) return undefined;
   try {
     return parseIncidentSummary(await readFile(path, 'utf8'));

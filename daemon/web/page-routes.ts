@@ -19,7 +19,9 @@ export function addPageRoutes(app: Express, api: DaemonApi, pages: PageRenderer,
 
   app.get('/incidents/:id', async (req, res) => {
     const id = req.params.id;
-    const model = INCIDENT_ID_PATTERN.test(id) ? await incidentPage(api, id, baseUrl(api, req), clock()) : undefined;
+    // `?profile=page_faults` shows another kind of profile the incident holds (docs/profiles.md).
+    const profile = typeof req.query.profile === 'string' ? req.query.profile : undefined;
+    const model = INCIDENT_ID_PATTERN.test(id) ? await incidentPage(api, id, baseUrl(api, req), clock(), profile) : undefined;
     if (!model) {
       renderNotFound(pages, res, 'No such incident', 'There is no incident with this id. Retention may have deleted it (store.max_incidents, max_age, max_disk in tail2.yaml).');
       return;

@@ -115,12 +115,13 @@ function unwinding(u: UnwindingStatus): StatusSection {
   };
 }
 
-/** Why sampling runs below the configured frequency; undefined ("—") when it does not. */
+/** Whether page faults are sampled (and how often), and why. */
 function pageFaultText(pf: SamplerStatus['page_faults']): string {
   const state = pf.on ? `on, a sample per ${count(pf.period_faults)} faults; ${count(pf.samples)} samples` : 'off';
   return `${state} — ${pf.error ? `${pf.reason}: ${pf.error}` : pf.reason}`;
 }
 
+/** Why sampling runs below the configured frequency; undefined ("—") when it does not. */
 function backoffText(sm: SamplerStatus): string | undefined {
   if (!sm.backoff) return undefined;
   return `${sm.backoff.frequency} Hz instead of ${sm.configured_frequency} Hz since ${sm.backoff.since}: ${sm.backoff.reason}`;

@@ -79,13 +79,46 @@ describe('loadDeliveryContent', () => {
       const shown = readPngText(memory.content.flamegraphPng!);
       expect(shown.get('Title')).toMatch(/^Page faults · /);
       expect(shown.get('Description')).toContain('grow_table');
-      // The same profiles under a CPU rule: the CPU picture.
-      expect((await storeWith('cpu', [faults])).content.flamegraphOf).toBe('api (pid 4242)');
+      // The message's functions are the page faults' too, and say what their shares are of.
+      expect(memory.content.message.topFunctions.map((f) => f.name)).toEqual(['grow_table']);
+      expect(memory.content.message.profile).toEqual({ title: 'Page faults', amount: '30 B' });
+      // The same profiles under a CPU rule: the CPU picture and functions.
+      const cpuRule = (await storeWith('cpu', [faults])).content;
+      expect(cpuRule.flamegraphOf).toBe('api (pid 4242)');
+      expect(cpuRule.message.topFunctions.map((f) => f.name)).toEqual(['serve_request']);
+      expect(cpuRule.message.profile).toBeUndefined();
       // A memory rule whose process made nothing resident in the window: the CPU picture.
       const without = await storeWith('rss_growth', []);
       expect(without.names).not.toContain('page_faults.process.png');
       expect(without.content.flamegraphOf).toBe('api (pid 4242)');
       expect(readPngText(without.content.flamegraphPng!).get('Description')).toContain('serve_request');
+      expect(without.content.message.topFunctions.map((f) => f.name)).toEqual(['serve_request']);
+    } finally {
+      store.close();
+    }
+  });
+  it('summarizes the host when what a cgroup rule watched had page faults but no CPU samples', async () => {
+    const store = await IncidentStore.open(dir);
+    try {
+      const cpu = buildProfile([{ frames: ['main', 'compress_block'], pid: 99, comm: 'backup', count: 40 }]);
+      const faults = { ...buildProfile([{ frames: ['main', 'read_index'], pid: 4242, comm: 'db', count: 10 }]), kind: 'page_faults' as const };
+      const base = fixtureRecord({});
+      const record = { ...base, trigger: { ...base.trigger, metric: 'psi_io' as const }, instance: { kind: 'cgroup' as const, path: '/system.slice/db.service', unit: 'db.service' } };
+      const pids = new Set([4242]);
+      const scope = { kind: 'cgroup' as const, label: 'db.service', pids, cgroup: record.instance.path, unit: 'db.service', profile: profileOfPids(cpu, pids), others: [profileOfPids(faults, pids)] };
+      const rendered = await renderIncidentFiles(record, { profile: cpu, trigger: cpu, others: [faults], scope });
+      const names = rendered.files.map(([name]) => name);
+      // No CPU picture of the cgroup (it had no CPU samples), its page faults' one; the CPU summary is the host's.
+      expect(names).not.toContain('cgroup.png');
+      expect(names).toContain('page_faults.cgroup.png');
+      const summary = JSON.parse(String(rendered.files.find(([name]) => name === 'summary.json')![1])) as { scope?: unknown; topFunctions: { bySelf: Array<{ name: string }> } };
+      expect(summary.scope).toBeUndefined();
+      expect(summary.topFunctions.bySelf[0].name).toBe('compress_block');
+      const faultSummary = JSON.parse(String(rendered.files.find(([name]) => name === 'page_faults.summary.json')![1])) as { scope?: { cgroup: string } };
+      expect(faultSummary.scope).toMatchObject({ cgroup: '/system.slice/db.service' });
+      await store.write(record, rendered.files);
+      // A psi_io rule is not about memory: the message carries the host's CPU picture.
+      expect((await loadDeliveryContent(store, record.id, 'https://tail2.example.net'))!.flamegraphOf).toBe('every process on db-1');
     } finally {
       store.close();
     }

@@ -92,6 +92,13 @@ describe('emailMessage', () => {
       ].join('\n'),
     );
     expect(text).toContain(`Open incident: ${URL_OF_INCIDENT}\n`);
+
+    // A memory rule's functions are of its page faults: the facts and the heading say so.
+    const memory = emailMessage(incident({ profile: { title: 'Page faults', amount: '350 MiB' } }), { hasImage: true, imageCid: 'x@tail2' });
+    expect(memory.text).toContain('Page faults: 350 MiB\n');
+    expect(memory.text).not.toContain('Samples:');
+    expect(memory.text).toContain('Top functions by page faults (self share, change against the baseline):');
+    expect(memory.html).toContain('page faults taken in the function itself');
   });
 
   it('escapes process names and symbols, and keeps untrusted text on one line', () => {

@@ -221,6 +221,9 @@ describe('slackMessage', () => {
     });
     const top = textObjects(slackMessage(noBaseline).blocks).find((t) => t.text.startsWith('*Top functions*'));
     expect(top?.text.split('\n').slice(1)).toEqual(['• `a` — 60.0%', '• `b` — 0.0%']);
+    // A memory rule's functions are of its page faults: the heading says so, and of how much.
+    const memory = textObjects(slackMessage(incident({ topFunctions: [{ name: 'grow_table', selfPercent: 92 }], profile: { title: 'Page faults', amount: '350 MiB' } })).blocks);
+    expect(memory.find((t) => t.text.startsWith('*Top functions'))?.text.split('\n')[0]).toBe('*Top functions by page faults* · 350 MiB');
     const none = slackMessage(incident({ topFunctions: [] })).blocks;
     expect(strings(none).some((s) => s.includes('Top functions'))).toBe(false);
   });

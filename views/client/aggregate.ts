@@ -1,15 +1,16 @@
 /**
  * Samples per tree node for one process (or all) and one time range: what a flamegraph of that
- * cut draws. A few of these are kept, so toggling views or zooming reuses them.
+ * cut draws, in the profile's unit (each sample counts its weight: bytes for page faults). A few
+ * of these are kept, so toggling views or zooming reuses them.
  */
 import { lowerBound, type Model } from './samples-model.js';
 
 /** Counts of one cut of the samples. */
 export interface Aggregate {
-  /** Samples per tree node (node 0: all of them). */
+  /** Weight per tree node (node 0: all of it). */
   nodeCount: Float64Array;
-  /** Samples per stack; 0 for stacks of other processes. */
-  stackCount: Uint32Array;
+  /** Weight per stack; 0 for stacks of other processes. */
+  stackCount: Float64Array;
   total: number;
 }
 
@@ -28,11 +29,12 @@ export class Aggregates {
     const known = this.kept.get(key);
     if (known) return known;
     const m = this.m;
-    const stackCount = new Uint32Array(m.pathStart.length - 1);
+    const stackCount = new Float64Array(m.pathStart.length - 1);
+    const weight = m.sampleWeight;
     if (m.sorted) {
-      for (let i = lowerBound(m.sampleT, t0), end = lowerBound(m.sampleT, t1); i < end; i++) stackCount[m.sampleStack[i]]++;
+      for (let i = lowerBound(m.sampleT, t0), end = lowerBound(m.sampleT, t1); i < end; i++) stackCount[m.sampleStack[i]] += weight ? weight[i] : 1;
     } else {
-      for (let i = 0; i < m.sampleT.length; i++) if (m.sampleT[i] >= t0 && m.sampleT[i] < t1) stackCount[m.sampleStack[i]]++;
+      for (let i = 0; i < m.sampleT.length; i++) if (m.sampleT[i] >= t0 && m.sampleT[i] < t1) stackCount[m.sampleStack[i]] += weight ? weight[i] : 1;
     }
     const nodeCount = new Float64Array(m.nodeParent.length);
     let total = 0;

@@ -7,7 +7,7 @@ import type { Aggregate } from './aggregate.js';
 import { el } from './dom.js';
 import { DIFF_LEGEND, FLAMEGRAPH_LEGEND, type LegendEntry } from './flame-style.js';
 import { relSeconds } from './samples-model.js';
-import { formatSeconds, plural } from './text-format.js';
+import { formatAmount, formatSeconds } from './text-format.js';
 import type { View } from './url-state.js';
 import type { ViewContext } from './view-context.js';
 
@@ -132,9 +132,9 @@ export class FlameToolbar {
         ? 'whole window'
         : `${formatSeconds(relSeconds(m, Math.max(0, range.t0)), 1)} … ${formatSeconds(relSeconds(m, Math.min(m.windowMs, range.t1)), 1)}`;
     const who = state.view === 'process' ? `${page.comm || 'process'} (${page.pid})` : 'all processes';
-    let text = `${who} · ${when} · ${plural(agg.total, 'sample')}`;
+    let text = `${who} · ${when} · ${formatAmount(agg.total, m.unit)}`;
     if (baseline && m.heldT !== null) {
-      text += ` · width: these samples; colour: change of each frame’s share against the baseline before ${formatSeconds(relSeconds(m, m.heldT), 1)} (${plural(baseline.total, 'sample')}): red grew, blue shrank`;
+      text += ` · width: these samples; colour: change of each frame’s share against the baseline before ${formatSeconds(relSeconds(m, m.heldT), 1)} (${formatAmount(baseline.total, m.unit)}): red grew, blue shrank`;
     }
     return text;
   }

@@ -13,7 +13,7 @@ import { el } from './dom.js';
 import type { DrawnSummary } from './flame-toolbar.js';
 import { diffColor, flameColor, FULL_COLOUR_POINTS } from './flame-style.js';
 import type { Identity } from './samples-model.js';
-import { formatPoints, percent, plural } from './text-format.js';
+import { formatAmount, formatPoints, percent } from './text-format.js';
 import { textMatcher } from './text-matcher.js';
 import type { ViewContext } from './view-context.js';
 
@@ -111,7 +111,7 @@ export class Flamegraph {
       if (depth > deepest) deepest = depth;
       const frame = document.createElement('div');
       let cls = `frame kind-${identity.kind}`;
-      let tip = `${(labelOf[id] ??= describeIdentity(identity))} — ${plural(counts[node], 'sample')}, ${percent(counts[node], agg.total)}`;
+      let tip = `${(labelOf[id] ??= describeIdentity(identity))} — ${formatAmount(counts[node], m.unit)}, ${percent(counts[node], agg.total)}`;
       let color: string;
       if (baseline) {
         const points = change[i];
@@ -135,7 +135,7 @@ export class Flamegraph {
       fragment.append(frame);
     }
     this.canvas.style.height = nodes.length > 0 ? `${(deepest + 1) * ROW_HEIGHT}px` : '0';
-    this.canvas.setAttribute('aria-label', `Flamegraph, ${plural(agg.total, 'sample')}`);
+    this.canvas.setAttribute('aria-label', `Flamegraph, ${formatAmount(agg.total, m.unit)}`);
     this.canvas.replaceChildren(fragment);
     this.emptyNote.hidden = agg.total > 0;
     this.drawn = { nodes, elements, agg };
@@ -171,7 +171,7 @@ export class Flamegraph {
         }
       }
     }
-    return hit === 0 ? 'No match' : `Matched: ${agg.total > 0 ? ((hit * 100) / agg.total).toFixed(1) : '0.0'}% of samples`;
+    return hit === 0 ? 'No match' : `Matched: ${agg.total > 0 ? ((hit * 100) / agg.total).toFixed(1) : '0.0'}% of ${this.ctx.m.unit === 'samples' ? 'samples' : 'the total'}`;
   }
 
   /**

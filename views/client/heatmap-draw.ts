@@ -6,7 +6,7 @@
 import { hex } from './flame-style.js';
 import { svgEl } from './dom.js';
 import { lowerBound, relSeconds, type Model } from './samples-model.js';
-import { formatSeconds, plural } from './text-format.js';
+import { formatAmount, formatSeconds } from './text-format.js';
 
 export const HEAT_ROWS = 10;
 export const HEAT_ROW_PX = 14;
@@ -36,7 +36,9 @@ export interface HeatGeometry {
   /** Width of the whole image, px. */
   width: number;
   /** Samples per cell, column-major (col * HEAT_ROWS + row). */
-  counts: Uint32Array;
+  counts: Float64Array;
+  /** What the counts count (Model.unit). */
+  unit: string;
   /** The busiest cell's count. */
   max: number;
 }
@@ -65,7 +67,7 @@ export function drawHeatmap({ m, pid, comm, width }: HeatmapInput): { root: SVGS
   const counts = countCells(m, pid, colMs, rowMs, cols);
   let max = 0;
   for (const c of counts) if (c > max) max = c;
-  const heat: HeatGeometry = { colMs, rowMs, cols, colW: plotW / cols, plotW, width, counts, max };
+  const heat: HeatGeometry = { colMs, rowMs, cols, colW: plotW / cols, plotW, width, counts, max, unit: m.unit };
 
   const gridH = HEAT_ROWS * HEAT_ROW_PX;
   const height = HEAT_MARGIN.top + gridH + 44;
@@ -94,8 +96,8 @@ export function drawHeatmap({ m, pid, comm, width }: HeatmapInput): { root: SVGS
   return { root, overlay, heat };
 }
 
-function countCells(m: Model, pid: number | null, colMs: number, rowMs: number, cols: number): Uint32Array {
-  const counts = new Uint32Array(cols * HEAT_ROWS);
+function countCells(m: Model, pid: number | null, colMs: number, rowMs: number, cols: number): Float64Array {
+  const counts = new Float64Array(cols * HEAT_ROWS);
   const a = m.sorted ? lowerBound(m.sampleT, 0) : 0;
   const b = m.sorted ? lowerBound(m.sampleT, m.windowMs) : m.sampleT.length;
   for (let i = a; i < b; i++) {
@@ -103,7 +105,7 @@ function countCells(m: Model, pid: number | null, colMs: number, rowMs: number, 
     if (!(t >= 0 && t < m.windowMs)) continue;
     if (pid !== null && m.stackPid[m.sampleStack[i]] !== pid) continue;
     const col = Math.floor(t / colMs);
-    counts[col * HEAT_ROWS + Math.min(HEAT_ROWS - 1, Math.floor((t - col * colMs) / rowMs))]++;
+    counts[col * HEAT_ROWS + Math.min(HEAT_ROWS - 1, Math.floor((t - col * colMs) / rowMs))] += m.sampleWeight ? m.sampleWeight[i] : 1;
   }
   return counts;
 }
@@ -128,7 +130,7 @@ function cells(m: Model, heat: HeatGeometry): SVGGElement {
         'data-count': count,
       });
       const title = svgEl('title');
-      title.textContent = `${formatSeconds(relSeconds(m, t0), 1)}: ${plural(count, 'sample')}`;
+      title.textContent = `${formatSeconds(relSeconds(m, t0), 1)}: ${formatAmount(count, m.unit)}`;
       rect.append(title);
       group.append(rect);
     }
@@ -205,12 +207,12 @@ function scale(heat: HeatGeometry, pid: number | null, comm: string): { defs: SV
   defs.append(gradient);
   const legend = svgEl('g', { class: 'heat-legend' });
   const low = svgEl('text', { x: x0, y: legendY + 10 });
-  low.textContent = '1';
+  low.textContent = heat.unit === 'samples' ? '1' : '0';
   legend.append(low, svgEl('rect', { class: 'heat-legend-bar', x: x0 + 12, y: legendY + 1, width: 100, height: 10, fill: 'url(#heat-gradient)' }));
   const high = svgEl('text', { x: x0 + 118, y: legendY + 10 });
   const cell = rowMs >= 1000 ? `${rowMs / 1000} s` : `${rowMs} ms`;
   high.textContent =
-    width < 480 ? `${max} (max) per ${cell}` : `${plural(max, 'sample')} (max) per ${cell}${pid !== null && width >= 560 ? ` · ${comm || 'process'} (${pid}) only` : ''}`;
+    width < 480 ? `${heat.unit === 'samples' ? max : formatAmount(max, heat.unit)} (max) per ${cell}` : `${formatAmount(max, heat.unit)} (max) per ${cell}${pid !== null && width >= 560 ? ` · ${comm || 'process'} (${pid}) only` : ''}`;
   legend.append(high);
   return { defs, legend };
 }

@@ -6,7 +6,7 @@
 import { el, svgEl } from './dom.js';
 import { drawHeatmap, HEAT_MARGIN, HEAT_ROW_PX, HEAT_ROWS, type HeatGeometry } from './heatmap-draw.js';
 import { relSeconds } from './samples-model.js';
-import { formatSeconds, plural } from './text-format.js';
+import { formatAmount, formatSeconds } from './text-format.js';
 import type { TimeRange } from './url-state.js';
 import type { ViewContext } from './view-context.js';
 
@@ -115,7 +115,7 @@ export class Heatmap {
       const count = this.ctx.aggregates.get(this.ctx.viewPid(), range.t0, range.t1).total;
       const clear = el('button', { id: 'clear-selection', type: 'button' }, 'Clear selection');
       clear.addEventListener('click', () => this.select(null));
-      target.replaceChildren(`Selected ${formatSeconds(relSeconds(m, range.t0), 1)} … ${formatSeconds(relSeconds(m, range.t1), 1)} (${plural(count, 'sample')}) · `, clear);
+      target.replaceChildren(`Selected ${formatSeconds(relSeconds(m, range.t0), 1)} … ${formatSeconds(relSeconds(m, range.t1), 1)} (${formatAmount(count, m.unit)}) · `, clear);
     }
   }
 
@@ -231,7 +231,7 @@ export class Heatmap {
         row: Math.max(0, Math.min(HEAT_ROWS - 1, this.cursor.row + move[1])),
       };
       const count = heat.counts[this.cursor.col * HEAT_ROWS + this.cursor.row];
-      this.status.textContent = `${formatSeconds(relSeconds(this.ctx.m, this.cellStart(this.cursor)), 1)}: ${plural(count, 'sample')}`;
+      this.status.textContent = `${formatSeconds(relSeconds(this.ctx.m, this.cellStart(this.cursor)), 1)}: ${formatAmount(count, this.ctx.m.unit)}`;
       this.drawSelection();
     } else if (event.key === 'Enter' || event.key === ' ') {
       event.preventDefault();

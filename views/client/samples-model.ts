@@ -36,6 +36,10 @@ export interface StoredSamples {
   stack: number[];
   /** Per sample, ns since the previous one (the first: since startTimeMs). */
   timeDeltaNs: number[];
+  /** What the weights count (`samples` for CPU, `bytes` for page faults…); absent in older files: samples. */
+  unit?: string;
+  /** Per sample, its weight in `unit`; absent when every sample weighs 1. */
+  weight?: number[];
 }
 
 /** What a tree node stands for: frames with the same kind, module and name share one. */
@@ -68,6 +72,10 @@ export interface Model {
   heldT: number | null;
   sampleT: Float64Array;
   sampleStack: Uint32Array;
+  /** Per sample, what it weighs in `unit`; null when every sample weighs 1 (CPU). */
+  sampleWeight: Float64Array | null;
+  /** What the amounts count: `samples`, `bytes`, `nanoseconds`, `events`, `calls`. */
+  unit: string;
   /** Whether sampleT is in order (binary search applies). */
   sorted: boolean;
   identities: Identity[];
@@ -99,6 +107,8 @@ export function lowerBound(values: Float64Array, value: number): number {
 }
 
 const FRAME_KINDS: readonly string[] = ['kernel', 'native', 'jit'];
+/** The units samples.json.gz may give (daemon/model/profile-kind.ts). */
+const UNITS: readonly string[] = ['samples', 'bytes', 'nanoseconds', 'events', 'calls'];
 
 /**
  * Times become ms since the window start (the page's, else the file's); stacks become paths of
@@ -116,6 +126,10 @@ export function buildModel(stored: StoredSamples, page: PageFacts): Model {
 
   const sampleT = new Float64Array(n);
   const sampleStack = new Uint32Array(n);
+  // A weight that is not a finite, non-negative number (a damaged file) counts for nothing.
+  const weights = Array.isArray(stored.weight) ? stored.weight : null;
+  const sampleWeight = weights ? Float64Array.from({ length: n }, (_, i) => (Number.isFinite(weights[i]) && weights[i] >= 0 ? weights[i] : 0)) : null;
+  const unit = typeof stored.unit === 'string' && UNITS.includes(stored.unit) ? stored.unit : 'samples';
   const offsetMs = stored.startTimeMs - windowFromMs;
   let ns = 0;
   let sorted = true;
@@ -177,6 +191,8 @@ export function buildModel(stored: StoredSamples, page: PageFacts): Model {
     heldT: heldT !== null && heldT > 0 ? heldT : null,
     sampleT,
     sampleStack,
+    sampleWeight,
+    unit,
     sorted,
     identities,
     nodeParent: parent,

@@ -29,3 +29,29 @@ export function thousands(n: number): string {
 
 /** "1 sample", "1,000 samples". */
 export const plural = (n: number, what: string): string => `${thousands(n)} ${what}${n === 1 ? '' : 's'}`;
+
+const IEC_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/**
+ * An amount of a profile in its unit (samples.json.gz's `unit`, daemon/model/profile-kind.ts names
+ * them): "1,234 samples", "12.3 MiB", "45.6 ms", "1,234 calls". Samples and other counts are whole.
+ */
+export function formatAmount(value: number, unit: string): string {
+  if (unit === 'bytes') {
+    let scaled = value;
+    let step = 0;
+    while (Math.abs(scaled) >= 1024 && step < IEC_UNITS.length - 1) {
+      scaled /= 1024;
+      step++;
+    }
+    return step === 0 ? `${thousands(Math.round(scaled))} B` : `${scaled.toFixed(scaled >= 100 ? 0 : 1)} ${IEC_UNITS[step]}`;
+  }
+  if (unit === 'nanoseconds') {
+    if (value >= 1e9) return `${(value / 1e9).toFixed(2)} s`;
+    if (value >= 1e6) return `${(value / 1e6).toFixed(1)} ms`;
+    if (value >= 1e3) return `${(value / 1e3).toFixed(1)} µs`;
+    return `${Math.round(value)} ns`;
+  }
+  const singular = unit === 'events' ? 'event' : unit === 'calls' ? 'call' : 'sample';
+  return plural(Math.round(value), singular);
+}
