@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_PAGE_FAULT_PERIOD } from '../daemon/model/page-fault-profile.js';
-import { buildCFixture, repoRoot } from '../harness/fixture-programs.js';
+import { buildOptimizedCFixture, repoRoot } from '../harness/fixture-programs.js';
 import { spawnMeasured } from './process-cpu.js';
 
 /** What the faulter (test/fixtures/programs/faulter.c) says of its run. */
@@ -25,6 +25,9 @@ export interface PageFaultCondition {
   bpfNs: number;
   /** Page-fault samples taken (tail2). */
   pageFaultSamples: number;
+  /** User stacks walked with unwind tables, and without (the process's not loaded yet) (tail2). */
+  tableWalks?: number;
+  walksWithoutTables?: number;
 }
 
 export interface PageFaultBenchResult {
@@ -47,7 +50,8 @@ const SETTLE_MS = 2000;
  * workload; then the same process unpaced, alone and with tail2's page faults.
  */
 export async function runPageFaultBench(seconds = 10, rateMiB = 1024, rounds = 3): Promise<PageFaultBenchResult> {
-  const faulterBinary = buildCFixture('faulter', ['-O2']);
+  // As a distribution builds it (no frame pointers): the walks go by the unwind tables, as tail2d's do.
+  const faulterBinary = buildOptimizedCFixture('faulter', 'nofp');
   const child = join(repoRoot, 'dist', 'bench', 'sampling-child.js');
   const period = DEFAULT_PAGE_FAULT_PERIOD;
   const profilerSeconds = String(seconds + 2 * (SETTLE_MS / 1000));
@@ -55,12 +59,21 @@ export async function runPageFaultBench(seconds = 10, rateMiB = 1024, rounds = 3
 
   const alone = (name: string, rate: number): PageFaultCondition => ({ name, faulter: runFaulter(rate), profilerCpuSeconds: 0, bpfNs: 0, pageFaultSamples: 0 });
   const underTail2 = async (name: string, rate: number, faultPeriod: number): Promise<PageFaultCondition> => {
-    const profiler = spawnMeasured([process.execPath, child, profilerSeconds, '99', String(faultPeriod)]);
+    // With unwind tables, loaded by tail2-reader as tail2d loads them.
+    const profiler = spawnMeasured([process.execPath, child, profilerSeconds, '99', String(faultPeriod), 'tables']);
     await sleep(SETTLE_MS);
     const faulter = runFaulter(rate);
     const { cpuSeconds } = await profiler.done;
-    const inner = JSON.parse(profiler.stdout()) as { bpfSeconds: number; stats: { pageFaultSamples: number } };
-    return { name, faulter, profilerCpuSeconds: cpuSeconds, bpfNs: inner.bpfSeconds * 1e9, pageFaultSamples: inner.stats.pageFaultSamples };
+    const inner = JSON.parse(profiler.stdout()) as { bpfSeconds: number; stats: { pageFaultSamples: number; tableWalks: number; walksWithoutTables: number } };
+    return {
+      name,
+      faulter,
+      profilerCpuSeconds: cpuSeconds,
+      bpfNs: inner.bpfSeconds * 1e9,
+      pageFaultSamples: inner.stats.pageFaultSamples,
+      tableWalks: inner.stats.tableWalks,
+      walksWithoutTables: inner.stats.walksWithoutTables,
+    };
   };
   const underPerf = async (name: string, rate: number): Promise<PageFaultCondition> => {
     const profiler = spawnMeasured(['perf', 'record', '-q', '-e', 'page-faults', '-c', String(period), '-a', '-g', '-o', '/tmp/tail2-bench-faults.data', '--', 'sleep', profilerSeconds]);

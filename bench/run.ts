@@ -49,9 +49,10 @@ if (wants('page-faults')) {
   // CPU per GiB made resident: the runs make slightly different amounts in the same time.
   const perGib = (c: { faulter: { cpu_s: number; bytes: number } }) => c.faulter.cpu_s / gib(c);
   const { alone, tail2Cpu, tail2Faults, perf } = r.paced;
-  console.log(`\npage-fault profile: a process making ${r.rateMiBPerSecond} MiB/s of new memory resident for ${r.seconds} s, one sample per ${r.period} faults (median of ${r.rounds} runs each, taking turns):`);
+  console.log(`\npage-fault profile: a process (no frame pointers) making ${r.rateMiBPerSecond} MiB/s of new memory resident for ${r.seconds} s, one sample per ${r.period} faults, tail2 walking with unwind tables (median of ${r.rounds} runs each, taking turns):`);
   for (const c of [alone, tail2Cpu, tail2Faults, perf]) {
-    const samples = c.pageFaultSamples > 0 ? `; ${c.pageFaultSamples.toLocaleString('en-US')} page-fault samples (${Math.round(c.pageFaultSamples / r.seconds)}/s)` : '';
+    const walks = c.tableWalks !== undefined ? `, ${c.tableWalks.toLocaleString('en-US')} walks with tables, ${(c.walksWithoutTables ?? 0).toLocaleString('en-US')} without` : '';
+    const samples = c.pageFaultSamples > 0 ? `; ${c.pageFaultSamples.toLocaleString('en-US')} page-fault samples (${Math.round(c.pageFaultSamples / r.seconds)}/s)${walks}` : '';
     console.log(
       `  ${c.name.padEnd(48)} faulter ${(perGib(c) * 1000).toFixed(0)} ms CPU per GiB (${gib(c).toFixed(1)} GiB, ${((c.faulter.cpu_s / c.faulter.faults) * 1e9).toFixed(0)} ns per fault); profiler process ${c.profilerCpuSeconds.toFixed(2)} s${samples}`,
     );

@@ -146,6 +146,41 @@ describe('tail2 record', () => {
     expect(samplesWhere(folded, (path) => path.endsWith('main;outer;middle;leaf_spin')) / total).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('profiles page faults in bytes (--profile page_faults): the code that made a leaking process\'s memory resident', async () => {
+    // Grows 40 MiB/s, every page written in touch(); one sample per 64 faults (256 KiB).
+    const child = startFixture(buildCFixture('leaker'), ['40', '4000']);
+    const resident = () => Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) * 1024;
+    let grown: number;
+    try {
+      await sleep(300);
+      const before = resident();
+      const folded = await runCli(['record', '--profile', 'page_faults', '--period', '64', '-d', '3s', '--pid', String(child.pid), '-o', join(out, 'faults.folded')]);
+      grown = resident() - before;
+      expect(folded.code, folded.stderr).toBe(0);
+      expect(folded.stderr).toMatch(/for page faults, one sample per 64 faults/);
+      expect(folded.stderr).toMatch(/wrote .*faults\.folded: \d+ samples \([\d.]+ MiB of page faults\)/);
+      const pprof = await runCli(['record', '--profile', 'page_faults', '-d', '1s', '--pid', String(child.pid), '-o', join(out, 'faults.pb.gz')]);
+      expect(pprof.code, pprof.stderr).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    // The weights are bytes: what the recording saw is what the process grew by (the record's
+    // start-up and the reads of VmRSS fall on either side of the sampled window).
+    const folded = parseFolded(readFileSync(join(out, 'faults.folded'), 'utf8'));
+    const bytes = samplesWhere(folded, () => true);
+    expect(bytes).toBeGreaterThan(40 * 1024 ** 2);
+    expect(bytes).toBeLessThanOrEqual(grown * 1.05);
+    expect(samplesWhere(folded, (path) => path.split(';').includes('touch')) / bytes).toBeGreaterThanOrEqual(0.9);
+    // pprof: samples and bytes, as its sample types say.
+    const decoded = Profile.decode(gunzipSync(readFileSync(join(out, 'faults.pb.gz'))));
+    const strings = decoded.stringTable.strings;
+    expect(decoded.sampleType.map((t) => `${strings[Number(t.type)]}/${strings[Number(t.unit)]}`)).toEqual(['samples/count', 'page_faults/bytes']);
+    // --period belongs to the page-fault profile.
+    const misuse = await runCli(['record', '--period', '64', '-d', '1s', '-o', join(out, 'never.folded')]);
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr).toContain('--period is the page-fault profile');
+  });
+
   it('writes pprof that go tool pprof reads, a valid SVG, speedscope JSON and a PNG', async () => {
     const child = startFixture(burner, ['0']);
     try {

@@ -7,6 +7,8 @@ import { StackSampler, monotonicToWallMs } from '../sampler/stack-sampler.js';
 import { ProcessFiles } from '../symbols/process-files.js';
 import { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { formatDuration } from '../model/duration.js';
+import { DEFAULT_PAGE_FAULT_PERIOD } from '../model/page-fault-profile.js';
+import { formatWeight, PROFILE_KINDS } from '../model/profile-kind.js';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UnwindMode } from '../model/unwind-table.js';
@@ -37,14 +39,26 @@ export interface RecordOptions {
   includeIdle?: boolean;
   /** How user stacks are walked. @defaultValue auto */
   unwind?: UnwindMode;
+  /**
+   * What the profile is of: CPU samples, or page faults (docs/profiles.md), one sample per
+   * `pageFaultPeriod` faults, weighted in bytes. @defaultValue cpu
+   */
+  profile?: RecordProfile;
+  /** Faults per page-fault sample. @defaultValue DEFAULT_PAGE_FAULT_PERIOD */
+  pageFaultPeriod?: number;
   /** Where progress goes; stderr in the CLI. */
   log: (line: string, transient?: boolean) => void;
   /** Resolves early on Ctrl-C; the recording is still written. */
   interrupted?: Promise<void>;
 }
 
+/** The kinds of profile `tail2 record` writes (`--profile`). */
+export type RecordProfile = 'cpu' | 'page_faults';
+
 export interface RecordSummary {
   samples: number;
+  /** What the samples weigh in the profile's unit: the sample count for CPU, bytes for page faults. */
+  weight: number;
   stacks: number;
   processes: number;
   lost: number;
@@ -78,10 +92,14 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     tablesWanted: (pid, startTimeNs, unknownMapping) => (ours(pid) ? undefined : loader?.tablesWanted(pid, startTimeNs, unknownMapping)),
     gone: (pid, startTimeNs) => loader?.gone(pid, startTimeNs),
   });
+  const kind = options.profile ?? 'cpu';
+  const faultPeriod = options.pageFaultPeriod ?? DEFAULT_PAGE_FAULT_PERIOD;
   const sampler = new StackSampler({
     frequency: options.frequency,
     pid: options.pid,
     unwind: withTables ? unwindCapacities(RECORD_UNWIND_MEMORY) : undefined,
+    // Only a page-fault recording loads (and verifies) the page-fault program.
+    pageFaults: kind === 'page_faults' ? { period: faultPeriod } : undefined,
     onBatch: (batch) => recording.ingest(batch),
   });
   let startedNs = Number(process.hrtime.bigint());
@@ -102,7 +120,8 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     }
   }
   const target = options.pid ? `pid ${options.pid}` : options.processPattern ? `processes matching ${options.processPattern}` : 'every process';
-  options.log(`tail2: sampling ${target} on ${cpus} CPUs at ${options.frequency} Hz for ${formatDuration(options.durationMs)} (Ctrl-C to stop early)`);
+  const what = kind === 'cpu' ? `at ${options.frequency} Hz` : `for page faults, one sample per ${faultPeriod} faults`;
+  options.log(`tail2: sampling ${target} on ${cpus} CPUs ${what} for ${formatDuration(options.durationMs)} (Ctrl-C to stop early)`);
 
   const progress = setInterval(() => {
     const elapsed = (Number(process.hrtime.bigint()) - startedNs) / 1e6;
@@ -123,8 +142,9 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
 
   const symbolizer = new ProfileSymbolizer(files);
   const pattern = options.processPattern;
-  // Sampling one process in the kernel sees no idle task: there is no host share to state.
-  const idle = options.pid ? undefined : measureIdleShare(recording, recording.samples, { fromNs: startedNs, toNs: stoppedNs + 1, cpus, frequency: options.frequency });
+  // Sampling one process in the kernel sees no idle task: there is no host share to state; nor
+  // does a profile of page faults (the idle task takes none).
+  const idle = options.pid || kind !== 'cpu' ? undefined : measureIdleShare(recording, recording.samples, { fromNs: startedNs, toNs: stoppedNs + 1, cpus, frequency: options.frequency });
   const idleNote = idleText(idle);
   if (idleNote && idle) {
     const kept = options.includeIdle ? 'kept in the profile' : 'left out of the profile; --include-idle keeps them';
@@ -139,11 +159,12 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   /** The executable of each process in the profile, for pprof's main binary. */
   const binaries = new Map<number, string | undefined>();
   const profile = await symbolizer.symbolize(recording, recording.samples, {
+    kind,
     frequency: options.frequency,
     monotonicToWallMs,
     fromNs: startedNs,
     toNs: stoppedNs + 1,
-    title: `tail2 record on ${hostname()}: ${target}${idleNote ? ` — ${idleNote}` : ''}`,
+    title: `tail2 record on ${hostname()}: ${kind === 'cpu' ? '' : `${PROFILE_KINDS[kind].title.toLowerCase()} of `}${target}${idleNote ? ` — ${idleNote}` : ''}`,
     includeProcess: (entry, snapshot) => {
       const included = includeProcess(entry.pid, entry.comm, snapshot?.cmdline);
       if (included && entry.pid !== 0) binaries.set(entry.pid, mainBinaryOf(snapshot) ?? binaries.get(entry.pid));
@@ -157,8 +178,10 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   // Several, or the whole host: the kernel (see encodePprof).
   const mainBinary = options.pid || pattern ? commonMainBinary(binaries.values()) : undefined;
   await writeProfile(profile, options.output, { pprof: { mainBinary, comments: idle && !options.includeIdle ? [IDLE_LEFT_OUT] : [] } });
+  const weight = profile.samples.weight ? profile.samples.weight.reduce((sum, w) => sum + w, 0) : profile.samples.stack.length;
   const summary: RecordSummary = {
     samples: profile.samples.stack.length,
+    weight,
     stacks: profile.stacks.length,
     processes: new Set(profile.stacks.map((s) => s.pid)).size,
     lost: (stats?.lost ?? 0) + (stats?.droppedInUserspace ?? 0),
@@ -166,7 +189,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   };
   if (idle) summary.idleShare = idle.share;
   options.log(
-    `tail2: wrote ${options.output}: ${summary.samples} samples, ${summary.stacks} unique stacks, ${summary.processes} processes` +
+    `tail2: wrote ${options.output}: ${summary.samples} samples${kind === 'cpu' ? '' : ` (${formatWeight(weight, PROFILE_KINDS[kind].unit)} of ${PROFILE_KINDS[kind].title.toLowerCase()})`}, ${summary.stacks} unique stacks, ${summary.processes} processes` +
       (summary.lost ? `, ${summary.lost} samples lost (ring buffer full)` : ''),
   );
   return summary;

@@ -4,6 +4,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Tail2Error } from '../model/tail2-error.js';
 import { parseDuration } from '../model/duration.js';
 import { UNWIND_MODES, type UnwindMode } from '../model/unwind-table.js';
+import { DEFAULT_PAGE_FAULT_PERIOD } from '../model/page-fault-profile.js';
+import type { RecordProfile } from './record-command.js';
 
 function durationOption(text: string): number {
   try {
@@ -61,8 +63,13 @@ program
       .choices(UNWIND_MODES)
       .default('auto'),
   )
-  .action(async (options: { output: string; duration: number; pid?: number; process?: string; frequency: number; includeIdle?: boolean; unwind: UnwindMode }) => {
+  .addOption(
+    new Option('--profile <kind>', 'what to profile: cpu, or page_faults (the code that made memory resident, in bytes; docs/profiles.md)').choices(['cpu', 'page_faults'] satisfies RecordProfile[]).default('cpu'),
+  )
+  .option('--period <faults>', 'with --profile page_faults: faults per sample (each weighs that many pages)', positiveInteger('--period', 1_000_000_000), DEFAULT_PAGE_FAULT_PERIOD)
+  .action(async (options: { output: string; duration: number; pid?: number; process?: string; frequency: number; includeIdle?: boolean; unwind: UnwindMode; profile: RecordProfile; period: number }, command: Command) => {
     if (options.pid !== undefined && options.process !== undefined) throw new Tail2Error('TAIL2_USAGE', 'use --pid or --process, not both');
+    if (options.profile !== 'page_faults' && command.getOptionValueSource('period') === 'cli') throw new Tail2Error('TAIL2_USAGE', '--period is the page-fault profile\'s: use it with --profile page_faults');
     let interrupt: () => void = () => {};
     const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
     process.once('SIGINT', interrupt);
@@ -76,6 +83,8 @@ program
       processPattern: options.process !== undefined ? parseProcessPattern(options.process) : undefined,
       includeIdle: options.includeIdle,
       unwind: options.unwind,
+      profile: options.profile,
+      pageFaultPeriod: options.period,
       log: stderrLogger(),
       interrupted,
     });
