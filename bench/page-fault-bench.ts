@@ -36,7 +36,7 @@ export interface PageFaultBenchResult {
   rateMiBPerSecond: number;
   period: number;
   /** Paced at the rate: alone, tail2 CPU sampling only, tail2 with page faults, perf record on page faults. */
-  paced: { alone: PageFaultCondition; tail2Cpu: PageFaultCondition; tail2Faults: PageFaultCondition; perf: PageFaultCondition };
+  paced: { alone: PageFaultCondition; tail2Cpu: PageFaultCondition; tail2Faults: PageFaultCondition; perf: PageFaultCondition; perfDwarf: PageFaultCondition };
   /** As fast as it can: alone and with tail2's page faults (the slowdown of a process that does nothing but fault). */
   unpaced: { alone: PageFaultCondition; tail2Faults: PageFaultCondition };
 }
@@ -75,8 +75,8 @@ export async function runPageFaultBench(seconds = 10, rateMiB = 1024, rounds = 3
       walksWithoutTables: inner.stats.walksWithoutTables,
     };
   };
-  const underPerf = async (name: string, rate: number): Promise<PageFaultCondition> => {
-    const profiler = spawnMeasured(['perf', 'record', '-q', '-e', 'page-faults', '-c', String(period), '-a', '-g', '-o', '/tmp/tail2-bench-faults.data', '--', 'sleep', profilerSeconds]);
+  const underPerf = async (name: string, rate: number, callGraph: string[]): Promise<PageFaultCondition> => {
+    const profiler = spawnMeasured(['perf', 'record', '-q', '-e', 'page-faults', '-c', String(period), '-a', ...callGraph, '-o', '/tmp/tail2-bench-faults.data', '--', 'sleep', profilerSeconds]);
     await sleep(SETTLE_MS);
     const faulter = runFaulter(rate);
     const { cpuSeconds } = await profiler.done;
@@ -87,15 +87,18 @@ export async function runPageFaultBench(seconds = 10, rateMiB = 1024, rounds = 3
   try {
     // The faulter's CPU per GiB varies by a few percent from run to run on a shared VM, as much as
     // the profile costs: the conditions take turns, `rounds` times, and each keeps its median run.
-    const runs: PageFaultCondition[][] = [[], [], [], []];
+    const runs: PageFaultCondition[][] = [[], [], [], [], []];
     for (let round = 0; round < rounds; round++) {
       runs[0].push(alone('alone', rateMiB));
       runs[1].push(await underTail2('tail2, CPU sampling only', rateMiB, 0));
       runs[2].push(await underTail2(`tail2, CPU + page faults (period ${period})`, rateMiB, period));
-      runs[3].push(await underPerf(`perf record -e page-faults -c ${period} -a -g`, rateMiB));
+      // -g walks frame pointers, which this faulter lacks (short, cheap, broken stacks); DWARF
+      // copies the stack for perf to unwind later, as tail2 unwinds by tables: the fair baseline.
+      runs[3].push(await underPerf(`perf record -e page-faults -c ${period} -a -g`, rateMiB, ['-g']));
+      runs[4].push(await underPerf(`… --call-graph dwarf`, rateMiB, ['--call-graph', 'dwarf']));
     }
-    const [aloneRun, tail2Cpu, tail2Faults, perf] = runs.map(medianRun);
-    const paced = { alone: aloneRun, tail2Cpu, tail2Faults, perf };
+    const [aloneRun, tail2Cpu, tail2Faults, perf, perfDwarf] = runs.map(medianRun);
+    const paced = { alone: aloneRun, tail2Cpu, tail2Faults, perf, perfDwarf };
     const fast: PageFaultCondition[][] = [[], []];
     for (let round = 0; round < rounds; round++) {
       fast[0].push(alone('alone', 0));

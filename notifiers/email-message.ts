@@ -125,8 +125,8 @@ function textBody(message: IncidentMessage): string {
     lines.push('No samples in the trigger window.');
   } else {
     const hasBaseline = message.topFunctions.some((f) => f.changePoints !== undefined);
-    const by = message.profile ? ` by ${oneLine(message.profile.title.toLowerCase())}` : '';
-    lines.push(hasBaseline ? `Top functions${by} (self share, change against the baseline):` : `Top functions${by} (self share; no baseline to compare with):`);
+    if (message.profile) lines.push(`Top functions by ${oneLine(message.profile.title.toLowerCase())} over the captured window (self share):`);
+    else lines.push(hasBaseline ? 'Top functions (self share, change against the baseline):' : 'Top functions (self share; no baseline to compare with):');
     message.topFunctions.forEach((f, i) => {
       const change = hasBaseline ? `  ${(f.changePoints === undefined ? 'n/a' : formatChange(f.changePoints)).padStart(9)}` : '';
       lines.push(`  ${i + 1}. ${formatPercent(f.selfPercent).padStart(6)}${change}  ${functionLabel(f)}`);
@@ -167,12 +167,14 @@ function htmlBody(message: IncidentMessage, subject: string, options: EmailMessa
     ),
     section(factsTable(message)),
     section(flamegraph(message, options)),
-    section(functionsTable(message.topFunctions)),
+    section(functionsTable(message.topFunctions, message.profile)),
     section(openButton(message.url, href), '16px 24px 24px 24px'),
     section(
       `<p style="margin:0;font-family:${FONT};font-size:12px;line-height:1.5;color:#6b7280;">` +
         `Sent by tail2 on ${html(message.host)} for incident ${html(message.id)}. ` +
-        `Self share: the part of the trigger window’s ${message.profile ? `${html(message.profile.title.toLowerCase())} taken` : 'samples spent'} in the function itself; change: percentage points against the baseline window.</p>`,
+        (message.profile
+          ? `Self share: the part of the captured window’s ${html(message.profile.title.toLowerCase())} taken in the function itself.</p>`
+          : 'Self share: the part of the trigger window’s samples spent in the function itself; change: percentage points against the baseline window.</p>'),
       '16px 24px 20px 24px',
       'border-top:1px solid #e5e7eb;',
     ),
@@ -224,7 +226,7 @@ function flamegraph(message: IncidentMessage, options: EmailMessageOptions): str
   );
 }
 
-function functionsTable(functions: MessageFunction[]): string {
+function functionsTable(functions: MessageFunction[], profile: IncidentMessage['profile']): string {
   if (functions.length === 0) {
     return `<p style="margin:0;font-family:${FONT};font-size:14px;color:#6b7280;">No samples in the trigger window.</p>`;
   }
@@ -232,7 +234,7 @@ function functionsTable(functions: MessageFunction[]): string {
   const cell = `style="padding:6px 8px;border-bottom:1px solid #e5e7eb;font-family:${FONT};font-size:13px;color:#111827;"`;
   const head = `style="padding:6px 8px;border-bottom:2px solid #d1d5db;font-family:${FONT};font-size:12px;color:#6b7280;"`;
   const header =
-    `<tr><th align="left" ${head}>Top functions</th><th align="right" ${head}>Self</th>` +
+    `<tr><th align="left" ${head}>Top functions${profile ? ` by ${html(profile.title.toLowerCase())}` : ''}</th><th align="right" ${head}>Self</th>` +
     (hasBaseline ? `<th align="right" ${head}>Change</th>` : '') +
     '</tr>';
   const rows = functions.map((f) => {

@@ -1,6 +1,6 @@
 import type { IncidentRecord } from '../daemon/model/incident-record.js';
 import type { IncidentSummary } from '../daemon/model/incident-summary.js';
-import { formatWeight, PROFILE_KINDS, type ProfileKindName } from '../daemon/model/profile-kind.js';
+import { formatWeight, PROFILE_KIND_NAMES, PROFILE_KINDS, type ProfileKindName } from '../daemon/model/profile-kind.js';
 import { describeTrigger } from '../daemon/model/trigger-text.js';
 import type { IncidentMessage } from './delivery.js';
 
@@ -32,7 +32,8 @@ export function incidentMessage(record: IncidentRecord, summary: IncidentSummary
     url: incidentUrl(publicUrl, record.id),
   };
   // A summary of another kind (page faults for a memory rule): the shares are of its weight.
-  const kind = summary?.kind !== undefined && summary.kind !== 'cpu' ? PROFILE_KINDS[summary.kind as ProfileKindName] : undefined;
+  const named = summary?.kind;
+  const kind = named !== undefined && named !== 'cpu' && (PROFILE_KIND_NAMES as readonly string[]).includes(named) ? PROFILE_KINDS[named as ProfileKindName] : undefined;
   if (summary && kind) {
     message.profile = { title: kind.title, amount: summary.scope ? formatWeight(summary.scope.samples, kind.unit) : formatWeight(summary.samples, 'samples') };
   }

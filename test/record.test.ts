@@ -175,6 +175,10 @@ describe('tail2 record', () => {
     const decoded = Profile.decode(gunzipSync(readFileSync(join(out, 'faults.pb.gz'))));
     const strings = decoded.stringTable.strings;
     expect(decoded.sampleType.map((t) => `${strings[Number(t.type)]}/${strings[Number(t.unit)]}`)).toEqual(['samples/count', 'page_faults/bytes']);
+    // Each sample of the default period weighs 256 pages.
+    const pageBytes = Number(execFileSync('getconf', ['PAGESIZE']).toString().trim());
+    expect(decoded.sample.length).toBeGreaterThan(0);
+    for (const sample of decoded.sample) expect(Number(sample.value[1])).toBe(Number(sample.value[0]) * 256 * pageBytes);
     // --period belongs to the page-fault profile.
     const misuse = await runCli(['record', '--period', '64', '-d', '1s', '-o', join(out, 'never.folded')]);
     expect(misuse.code).toBe(2);

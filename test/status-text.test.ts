@@ -22,7 +22,7 @@ function troubledStatus(): DaemonStatus {
       cpus: 8,
       samples: 1000,
       lost: 2,
-      page_faults: { mode: 'auto', on: false, reason: 'wanted (rule leak watches resident memory (sampling.page_faults.mode is auto)) but the kernel refused it', period_faults: 256, samples: 0, error: 'open the page-faults perf event on CPU 3 failed with EMFILE' },
+      page_faults: { mode: 'auto', on: false, reason: 'wanted (rule leak watches resident memory (sampling.page_faults.mode is auto)) but it could not be switched on', period_faults: 256, samples: 0, error: 'open the page-faults perf event on CPU 3 failed with EMFILE' },
     },
     buffer: { ...quiet.buffer, span_s: 600, bytes: 12 * MIB, max_bytes: 256 * MIB, evicted_early_samples: 0 },
     rules: {
@@ -56,7 +56,7 @@ describe('tail2 status (text)', () => {
     expect(text).toContain('slowed down from 99 Hz since 2026-11-25T03:00:00.000Z: tail2d used 31.0% of a core');
     // The slow-down line belongs to the sampler's; the page-fault profile's follows, with why it is off.
     expect(lines.findIndex((line) => line.includes('slowed down from'))).toBe(lines.findIndex((line) => line.startsWith('sampler:')) + 1);
-    expect(text).toContain('faults:   page-fault profile off: wanted (rule leak watches resident memory (sampling.page_faults.mode is auto)) but the kernel refused it: open the page-faults perf event on CPU 3 failed with EMFILE');
+    expect(text).toContain('faults:   page-fault profile off: wanted (rule leak watches resident memory (sampling.page_faults.mode is auto)) but it could not be switched on: open the page-faults perf event on CPU 3 failed with EMFILE');
     expect(formatStatus(quietDaemonStatus()).join('\n')).toContain('faults:   page-fault profile on, a sample per 256 faults, 310 samples: rule leak watches resident memory (sampling.page_faults.mode is auto)');
     expect(text).toContain('buffer:   600 s held, 12.0 MiB of 256.0 MiB; 0 samples evicted early');
     expect(text).toContain('last reload FAILED (the previous rules stay in force): rules.yaml:3:5: unknown metric');

@@ -58,6 +58,9 @@ export function ringBufferBytesFor(cpus: number, frequency: number): number {
   return Math.min(MAX_RING_BYTES, Math.max(MIN_RING_BYTES, cpus * frequency * 2048));
 }
 
+/** The largest period the addon takes (native/sampler.cc, setPageFaultPeriod). */
+const MAX_PAGE_FAULT_PERIOD = 1_000_000_000;
+
 /** How often processes gone without an exit record (lost to a full ring) are looked for. */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -130,7 +133,7 @@ export class Sampling {
   private wantedPageFaultPeriod(): number {
     if (!this.pageFaults.on) return 0;
     const { config } = this.options;
-    return config.pageFaults.periodFaults * Math.max(1, Math.round(config.frequency / this.sampler.frequency));
+    return Math.min(MAX_PAGE_FAULT_PERIOD, config.pageFaults.periodFaults * Math.max(1, Math.round(config.frequency / this.sampler.frequency)));
   }
 
   private applyPageFaults(): void {
@@ -257,7 +260,7 @@ export class Sampling {
       page_faults: {
         mode: this.options.config.pageFaults.mode,
         on: this.stoppedBy === undefined && this.sampler.pageFaultPeriod > 0,
-        reason: this.pageFaultError === undefined ? this.pageFaults.reason : `wanted (${this.pageFaults.reason}) but the kernel refused it`,
+        reason: this.pageFaultError === undefined ? this.pageFaults.reason : `wanted (${this.pageFaults.reason}) but it could not be switched on`,
         period_faults: this.sampler.pageFaultPeriod || this.options.config.pageFaults.periodFaults,
         samples: this.sampler.stats()?.pageFaultSamples ?? 0,
         error: this.pageFaultError ?? null,

@@ -231,11 +231,12 @@ function summaryView(summary: IncidentSummary, process: IncidentRecord['process'
   const hasBaseline = summary.baselineSamples !== undefined;
   const samplesText = (n: number): string => `${n.toLocaleString('en-US')} sample${n === 1 ? '' : 's'}`;
   const amount = (weight: number): string => (unit === 'samples' ? samplesText(weight) : formatWeight(weight, unit));
+  const whatOf = unit === 'samples' ? 'samples' : unit;
   const whose =
     scope?.pid !== undefined
-      ? `${process?.comm ?? scope.comm ?? 'the process'} (pid ${scope.pid}), as shares of its own samples`
+      ? `${process?.comm ?? scope.comm ?? 'the process'} (pid ${scope.pid}), as shares of its own ${whatOf}`
       : scope
-        ? `${scope.unit ?? scope.cgroup ?? 'the cgroup'} (${scope.processes ?? 0} process${scope.processes === 1 ? '' : 'es'} with samples), as shares of its own samples`
+        ? `${scope.unit ?? scope.cgroup ?? 'the cgroup'} (${scope.processes ?? 0} process${scope.processes === 1 ? '' : 'es'} with samples), as shares of its own ${whatOf}`
         : 'every process on the host';
   const idle = summary.idle;
   return {

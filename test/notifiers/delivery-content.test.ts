@@ -65,7 +65,9 @@ describe('loadDeliveryContent', () => {
     const store = await IncidentStore.open(dir);
     try {
       const cpu = buildProfile([{ frames: ['main', 'serve_request'], pid: 4242, comm: 'api', count: 50 }]);
-      const faults = { ...buildProfile([{ frames: ['main', 'load_cache', 'grow_table'], pid: 4242, comm: 'api', count: 30 }]), kind: 'page_faults' as const };
+      // 30 samples of a MiB each (256 faults of 4 KiB pages): 30 MiB made resident.
+      const faultSamples = buildProfile([{ frames: ['main', 'load_cache', 'grow_table'], pid: 4242, comm: 'api', count: 30 }]);
+      const faults = { ...faultSamples, kind: 'page_faults' as const, samples: { ...faultSamples.samples, weight: new Float64Array(30).fill(1024 ** 2) } };
       const storeWith = async (metric: 'rss_growth' | 'cpu', others: typeof faults[]) => {
         const base = fixtureRecord({ process: { pid: 4242, comm: 'api' } });
         const record = { ...base, trigger: { ...base.trigger, metric } } as typeof base;
@@ -81,7 +83,7 @@ describe('loadDeliveryContent', () => {
       expect(shown.get('Description')).toContain('grow_table');
       // The message's functions are the page faults' too, and say what their shares are of.
       expect(memory.content.message.topFunctions.map((f) => f.name)).toEqual(['grow_table']);
-      expect(memory.content.message.profile).toEqual({ title: 'Page faults', amount: '30 B' });
+      expect(memory.content.message.profile).toEqual({ title: 'Page faults', amount: '30.0 MiB' });
       // The same profiles under a CPU rule: the CPU picture and functions.
       const cpuRule = (await storeWith('cpu', [faults])).content;
       expect(cpuRule.flamegraphOf).toBe('api (pid 4242)');

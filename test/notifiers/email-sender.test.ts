@@ -97,8 +97,9 @@ describe('emailMessage', () => {
     const memory = emailMessage(incident({ profile: { title: 'Page faults', amount: '350 MiB' } }), { hasImage: true, imageCid: 'x@tail2' });
     expect(memory.text).toContain('Page faults: 350 MiB\n');
     expect(memory.text).not.toContain('Samples:');
-    expect(memory.text).toContain('Top functions by page faults (self share, change against the baseline):');
-    expect(memory.html).toContain('page faults taken in the function itself');
+    expect(memory.text).toContain('Top functions by page faults over the captured window (self share):');
+    expect(memory.html).toContain('the captured window’s page faults taken in the function itself');
+    expect(memory.html).toContain('Top functions by page faults</th>');
   });
 
   it('escapes process names and symbols, and keeps untrusted text on one line', () => {

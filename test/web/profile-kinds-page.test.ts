@@ -52,6 +52,7 @@ describe('an incident with several kinds of profile', () => {
     expect(await page.locator('#flamegraph-toolbar').innerText()).toMatch(/[\d.]+ MiB/);
     expect(await page.locator('#heatmap').innerText()).toMatch(/MiB \(max\) per/);
     // The summary is the page faults' too: the leaker's bytes, memset (called by touch) on top.
+    expect(await page.locator('#functions p.muted').first().innerText()).toMatch(/^By self share of page faults \(bytes\), for leaker \(pid \d+\), as shares of its own bytes: [\d.]+ MiB\.$/);
     expect(await page.locator('table#top-functions').innerText()).toContain('__memset');
     expect(await page.locator('table#processes').innerText()).toMatch(/leaker\s+[\d.]+ MiB/);
     expect(await page.locator('#downloads').innerText()).toContain('pprof profile');
