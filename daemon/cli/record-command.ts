@@ -125,7 +125,8 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
 
   const progress = setInterval(() => {
     const elapsed = (Number(process.hrtime.bigint()) - startedNs) / 1e6;
-    options.log(`tail2: ${formatDuration(elapsed)} / ${formatDuration(options.durationMs)}, ${recording.samples.length} samples`, true);
+    // A page-fault recording's sampler ticks the CPUs too: the progress counts every record taken.
+    options.log(`tail2: ${formatDuration(elapsed)} / ${formatDuration(options.durationMs)}, ${recording.samples.length} samples${kind === 'cpu' ? '' : ' (CPU ticks included)'}`, true);
   }, 1000);
   let timer: NodeJS.Timeout | undefined;
   try {

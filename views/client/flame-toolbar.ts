@@ -134,7 +134,7 @@ export class FlameToolbar {
     const who = state.view === 'process' ? `${page.comm || 'process'} (${page.pid})` : 'all processes';
     let text = `${who} · ${when} · ${formatAmount(agg.total, m.unit)}`;
     if (baseline && m.heldT !== null) {
-      text += ` · width: these samples; colour: change of each frame’s share against the baseline before ${formatSeconds(relSeconds(m, m.heldT), 1)} (${formatAmount(baseline.total, m.unit)}): red grew, blue shrank`;
+      text += ` · width: ${m.unit === 'samples' ? 'these samples' : `these ${m.unit}`}; colour: change of each frame’s share against the baseline before ${formatSeconds(relSeconds(m, m.heldT), 1)} (${formatAmount(baseline.total, m.unit)}): red grew, blue shrank`;
     }
     return text;
   }
