@@ -83,7 +83,7 @@ export class Sampling {
   private running = false;
   /** What the mode and the rules say of page faults (see watchRules); off until rules are known. */
   private pageFaults: PageFaultDecision = { on: false, reason: 'no rules loaded yet' };
-  /** Why the kernel refused the page-faults event, the last time it was asked. */
+  /** Why the page-fault events could not be switched the last time (the kernel refused, a period out of range). */
   private pageFaultError: string | undefined;
 
   /** What the ingest hears about processes, for the unwind tables (forwarded once they exist). */
