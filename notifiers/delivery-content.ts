@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseIncidentSummary } from '../daemon/model/incident-summary.js';
 import { pictureKindOf } from '../daemon/model/page-fault-profile.js';
+import { PROFILE_KINDS } from '../daemon/model/profile-kind.js';
 import { incidentMessage } from './incident-message.js';
 import type { DeliveryContent } from './delivery.js';
 import type { NotificationStore } from './notification-store.js';
@@ -29,7 +30,7 @@ export async function loadDeliveryContent(store: NotificationStore, id: string, 
       : instance.kind === 'cgroup'
         ? { file: 'cgroup.png', of: instance.unit ?? instance.path }
         : undefined;
-  const picture = pictureKindOf(record.trigger.kind === 'rule' ? record.trigger.metric : undefined);
+  const picture = pictureKindOf(record.trigger);
   const memoryPng = scoped && picture !== 'cpu' ? await readOptional(store.artifactPath(id, `${picture}.${scoped.file}`)) : undefined;
   const scopedPng = memoryPng ?? (scoped ? await readOptional(store.artifactPath(id, scoped.file)) : undefined);
   const png = scopedPng ?? (await readOptional(store.artifactPath(id, 'flamegraph.png')));
@@ -41,7 +42,7 @@ export async function loadDeliveryContent(store: NotificationStore, id: string, 
   };
   if (png) {
     content.flamegraphPng = new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
-    content.flamegraphOf = scopedPng && scoped ? (memoryPng ? `page faults of ${scoped.of}` : scoped.of) : `every process on ${record.host}`;
+    content.flamegraphOf = scopedPng && scoped ? (memoryPng ? `${PROFILE_KINDS[picture].title.toLowerCase()} of ${scoped.of}` : scoped.of) : `every process on ${record.host}`;
   }
   return content;
 }

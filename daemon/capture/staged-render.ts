@@ -28,7 +28,7 @@ const HOST_PNG = 'flamegraph.png';
 export async function renderStaged(record: IncidentRecord, profiles: IncidentProfiles, renderers: readonly ArtifactRenderer[]): Promise<StagedRender> {
   const scopedPng = profiles.scope ? `${profiles.scope.kind}.png` : undefined;
   // A memory rule's message carries the page-fault picture of what it watched (the CPU one after).
-  const picture = pictureKindOf(record.trigger.kind === 'rule' ? record.trigger.metric : undefined);
+  const picture = pictureKindOf(record.trigger);
   const pictured = picture !== 'cpu' && scopedPng ? [`${picture}.${scopedPng}`, `${picture}.summary.json`] : [];
   const isFirst = (name: string) => ALWAYS_FIRST.has(name) || name === scopedPng || pictured.includes(name);
   const first = await renderIncidentFiles(record, profiles, renderers.filter((r) => isFirst(r.name)));

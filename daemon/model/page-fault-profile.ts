@@ -1,3 +1,4 @@
+import type { IncidentRecord } from './incident-record.js';
 import type { MetricName } from './metrics.js';
 
 /**
@@ -19,11 +20,12 @@ export const DEFAULT_PAGE_FAULT_PERIOD = 256;
 const MEMORY_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['rss', 'rss_growth']);
 
 /**
- * The profile that pictures an incident of a rule on `metric` in its notifications: the page-fault
- * flamegraph for resident memory ("which code made this memory resident"), CPU otherwise.
+ * The profile that pictures an incident in its notifications and opens its page: for a rule on
+ * resident memory the page-fault flamegraph ("which code made this memory resident"), CPU otherwise
+ * (other rules, manual captures).
  */
-export function pictureKindOf(metric: MetricName | undefined): 'cpu' | 'page_faults' {
-  return metric !== undefined && MEMORY_METRICS.has(metric) ? 'page_faults' : 'cpu';
+export function pictureKindOf(trigger: IncidentRecord['trigger']): 'cpu' | 'page_faults' {
+  return trigger.kind === 'rule' && MEMORY_METRICS.has(trigger.metric) ? 'page_faults' : 'cpu';
 }
 
 /** Whether page faults are sampled, and why, in words for `tail2 status`. */

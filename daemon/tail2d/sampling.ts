@@ -61,6 +61,15 @@ export function ringBufferBytesFor(cpus: number, frequency: number): number {
 /** The largest period the addon takes (native/sampler.cc, setPageFaultPeriod). */
 const MAX_PAGE_FAULT_PERIOD = 1_000_000_000;
 
+/**
+ * Page-fault samples a second past which the period doubles: a process faulting tens of GiB a
+ * second must not fill the buffer's one memory budget with page faults and push the CPU history
+ * out (at 16 B a sample, 2,000 a second are 19 MB in ten minutes). Under a quarter of it for a
+ * minute, the period halves back.
+ */
+const MAX_PAGE_FAULT_SAMPLES_PER_SECOND = 2000;
+const PAGE_FAULT_CALM_ROUNDS = 60;
+
 /** How often processes gone without an exit record (lost to a full ring) are looked for. */
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -85,6 +94,8 @@ export class Sampling {
   private pageFaults: PageFaultDecision = { on: false, reason: 'no rules loaded yet' };
   /** Why the page-fault events could not be switched the last time (the kernel refused, a period out of range). */
   private pageFaultError: string | undefined;
+  /** How much the page-fault rate limit multiplies the period (1: not limited), and what it last saw. */
+  private faultRate = { factor: 1, samples: 0, atMs: 0, calmRounds: 0 };
 
   /** What the ingest hears about processes, for the unwind tables (forwarded once they exist). */
   readonly processEvents: ProcessEvents = {
@@ -133,7 +144,8 @@ export class Sampling {
   private wantedPageFaultPeriod(): number {
     if (!this.pageFaults.on) return 0;
     const { config } = this.options;
-    return Math.min(MAX_PAGE_FAULT_PERIOD, config.pageFaults.periodFaults * Math.max(1, Math.round(config.frequency / this.sampler.frequency)));
+    const slowedDown = Math.max(1, Math.round(config.frequency / this.sampler.frequency));
+    return Math.min(MAX_PAGE_FAULT_PERIOD, config.pageFaults.periodFaults * slowedDown * this.faultRate.factor);
   }
 
   private applyPageFaults(): void {
@@ -221,8 +233,7 @@ export class Sampling {
   }
 
   /** See {@link SamplingTotals}. */
-  totals(): SamplingTotals {
-    const stats = this.sampler.stats();
+  totals(stats = this.sampler.stats()): SamplingTotals {
     return {
       samples: stats?.samples ?? 0,
       lost: stats?.lost ?? 0,
@@ -243,7 +254,9 @@ export class Sampling {
 
   /** `sampler` in GET /api/status. */
   status(): SamplerStatus {
-    const totals = this.totals();
+    // One read of the counters (a map lookup per counter and the programs' fdinfo) for everything.
+    const stats = this.sampler.stats();
+    const totals = this.totals(stats);
     return {
       running: this.stoppedBy === undefined,
       error: this.stoppedBy ?? null,
@@ -260,9 +273,14 @@ export class Sampling {
       page_faults: {
         mode: this.options.config.pageFaults.mode,
         on: this.stoppedBy === undefined && this.sampler.pageFaultPeriod > 0,
-        reason: this.pageFaultError === undefined ? this.pageFaults.reason : `wanted (${this.pageFaults.reason}) but it could not be switched on`,
+        reason:
+          this.pageFaultError !== undefined
+            ? `wanted (${this.pageFaults.reason}) but it could not be switched on`
+            : this.faultRate.factor > 1
+              ? `${this.pageFaults.reason}; period ×${this.faultRate.factor}: more than ${MAX_PAGE_FAULT_SAMPLES_PER_SECOND} samples a second arrived`
+              : this.pageFaults.reason,
         period_faults: this.sampler.pageFaultPeriod || this.options.config.pageFaults.periodFaults,
-        samples: this.sampler.stats()?.pageFaultSamples ?? 0,
+        samples: stats?.pageFaultSamples ?? 0,
         error: this.pageFaultError ?? null,
       },
     };
@@ -274,6 +292,7 @@ export class Sampling {
    */
   protectHost(cpuShareOfCore: number): void {
     if (this.stoppedBy !== undefined) return;
+    this.limitPageFaultRate();
     const decision = this.cpuBackoff.observe(cpuShareOfCore, this.sampler.frequency);
     if (decision.change === 'none') return;
     const { log, config } = this.options;
@@ -287,6 +306,37 @@ export class Sampling {
     } catch (error) {
       // The perf events keep their old period: sampling goes on at `from`.
       log.error({ err: error, from, to: decision.frequency }, 'changing the sampling frequency failed; sampling goes on at the old one');
+    }
+  }
+
+  /**
+   * Once a round: doubles the page-fault period while more than MAX_PAGE_FAULT_SAMPLES_PER_SECOND
+   * arrive, and halves it back after PAGE_FAULT_CALM_ROUNDS rounds under a quarter of that.
+   */
+  private limitPageFaultRate(): void {
+    if (this.sampler.pageFaultPeriod === 0) {
+      this.faultRate = { factor: 1, samples: 0, atMs: 0, calmRounds: 0 };
+      return;
+    }
+    const nowMs = performance.now();
+    const samples = this.sampler.stats()?.pageFaultSamples ?? 0;
+    const last = this.faultRate;
+    // Rounds closer than half a second apart (early rounds) say nothing reliable about a rate.
+    if (last.atMs !== 0 && nowMs - last.atMs < 500) return;
+    const rate = last.atMs === 0 ? 0 : ((samples - last.samples) * 1000) / (nowMs - last.atMs);
+    this.faultRate = { ...last, samples, atMs: nowMs };
+    const limit = MAX_PAGE_FAULT_SAMPLES_PER_SECOND;
+    if (rate > limit && this.wantedPageFaultPeriod() < MAX_PAGE_FAULT_PERIOD) {
+      this.faultRate.factor *= 2;
+      this.faultRate.calmRounds = 0;
+      this.options.log.warn({ samplesPerSecond: Math.round(rate), factor: this.faultRate.factor }, 'page faults arrive faster than tail2 keeps them: their period doubles');
+      this.applyPageFaults();
+    } else if (this.faultRate.factor > 1) {
+      this.faultRate.calmRounds = rate < limit / 4 ? this.faultRate.calmRounds + 1 : 0;
+      if (this.faultRate.calmRounds < PAGE_FAULT_CALM_ROUNDS) return;
+      this.faultRate.factor /= 2;
+      this.faultRate.calmRounds = 0;
+      this.applyPageFaults();
     }
   }
 

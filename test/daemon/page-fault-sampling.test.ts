@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RollingBuffer } from '../../daemon/buffer/rolling-buffer.js';
@@ -7,6 +9,7 @@ import { BatchIngest } from '../../daemon/profile/batch-ingest.js';
 import { createStackTables } from '../../daemon/profile/stack-tables.js';
 import { Sampling } from '../../daemon/tail2d/sampling.js';
 import { makeRule } from '../triggers/rule-fixture.js';
+import { buildCFixture } from '../helpers/fixtures.js';
 
 // tail2d's sampling lifecycle and the page-fault profile (docs/profiles.md), on the real BPF
 // sampler in this kernel: the rules switch it, CPU backoff slows it down with the CPU samples, and
@@ -18,10 +21,10 @@ afterEach(async () => {
   for (const sampling of running.splice(0)) await sampling.stop();
 });
 
-function sampling(mode: PageFaultMode, maxCpu = 0.25): Sampling {
+function sampling(mode: PageFaultMode, maxCpu = 0.25, periodFaults = 256): Sampling {
   const tables = createStackTables(() => undefined);
   const buffer = new RollingBuffer(tables, { retainNs: 60e9, maxBytes: 64 << 20 });
-  const config: Tail2Config['sampling'] = { frequency: 99, maxCpu, unwind: 'frame-pointer', unwindMemoryBytes: 64 << 20, pageFaults: { mode, periodFaults: 256 } };
+  const config: Tail2Config['sampling'] = { frequency: 99, maxCpu, unwind: 'frame-pointer', unwindMemoryBytes: 64 << 20, pageFaults: { mode, periodFaults } };
   const started = new Sampling({ config, ingest: new BatchIngest(tables, buffer), buffer, log: pino({ level: 'silent' }) });
   running.push(started);
   return started;
@@ -69,5 +72,29 @@ describe('the page-fault profile in tail2d', () => {
     on.watchRules([]);
     on.start();
     expect(on.status().page_faults).toMatchObject({ mode: 'on', on: true, period_faults: 256, reason: 'sampling.page_faults.mode is on' });
+  });
+});
+
+describe('a process that faults faster than tail2 keeps page faults', () => {
+  it('doubles the period until the samples arrive at the limit, and says so', async () => {
+    // 1 GiB/s of new memory at one sample per 16 faults: ~16,000 samples a second.
+    const faulter = spawn(buildCFixture('faulter'), ['1024', '20'], { stdio: 'ignore' });
+    try {
+      const s = sampling('on', 0.25, 16);
+      s.watchRules([]);
+      s.start();
+      expect(s.samplerStats()?.pageFaultPeriod).toBe(16);
+      // Once a round, as tail2d calls it.
+      for (let round = 0; round < 6; round++) {
+        await sleep(1000);
+        s.protectHost(0);
+      }
+      const period = s.samplerStats()?.pageFaultPeriod ?? 0;
+      // Doubled at least three times (16 → 128): 16,000 a second over 2,000 needs eight times the period.
+      expect(period).toBeGreaterThanOrEqual(128);
+      expect(s.status().page_faults).toMatchObject({ on: true, period_faults: period, reason: expect.stringMatching(/period ×\d+: more than 2000 samples a second arrived/) });
+    } finally {
+      faulter.kill('SIGKILL');
+    }
   });
 });

@@ -35,6 +35,8 @@ const IEC_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 /**
  * An amount of a profile in its unit (samples.json.gz's `unit`, daemon/model/profile-kind.ts names
  * them): "1,234 samples", "12.3 MiB", "45.6 ms", "1,234 calls". Samples and other counts are whole.
+ * The same rules as the server's formatWeight (daemon/model/profile-kind.ts), written again
+ * because the browser code imports nothing outside views/client (.dependency-cruiser.cjs).
  */
 export function formatAmount(value: number, unit: string): string {
   if (unit === 'bytes') {
