@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parse, stringify } from 'yaml';
+import type { PageFaultMode } from '../daemon/model/page-fault-profile.js';
 import { join } from 'node:path';
 import { tail2dCommand } from '../harness/daemon-command.js';
 import { buildCFixture, repoRoot } from '../harness/fixture-programs.js';
@@ -131,7 +132,7 @@ function startSleepers(count: number): ChildProcess {
  * after a settling minute: CPU of tail2d and everything under it, plus its BPF programs' run time;
  * then `perf record -F 99 -a -g` on the same workload for the same seconds.
  */
-export async function runDaemonCostBench(processCounts = [1000, 5000], seconds = 30, settleMs = 20_000): Promise<DaemonCostRow[]> {
+export async function runDaemonCostBench(processCounts = [1000, 5000], seconds = 30, settleMs = 20_000, pageFaults: PageFaultMode = 'auto'): Promise<DaemonCostRow[]> {
   const cpuCount = cpus().length;
   const burner = buildCFixture('burner');
   const burners: ChildProcess[] = Array.from({ length: cpuCount }, (_, cpu) => spawn('taskset', ['-c', String(cpu), burner, '0'], { stdio: 'ignore' }));
@@ -147,7 +148,7 @@ export async function runDaemonCostBench(processCounts = [1000, 5000], seconds =
       // capture is not the steady state measured here (bench latency and memory measure captures).
       const example = parse(readFileSync(join(repoRoot, 'config', 'rules.example.yaml'), 'utf8')) as { rules: { name: string }[] };
       writeFileSync(join(dir, 'rules.yaml'), stringify({ rules: example.rules.filter((rule) => rule.name !== 'host-cpu-saturated') }));
-      writeFileSync(join(dir, 'tail2.yaml'), `state_dir: state\nweb: { listen: "127.0.0.1:${port}" }\nrules_file: rules.yaml\nsampling: { frequency: 99, unwind: auto }\n`);
+      writeFileSync(join(dir, 'tail2.yaml'), `state_dir: state\nweb: { listen: "127.0.0.1:${port}" }\nrules_file: rules.yaml\nsampling: { frequency: 99, unwind: auto, page_faults: { mode: ${pageFaults} } }\n`);
       const [node, ...args] = tail2dCommand(join(dir, 'tail2.yaml'));
       const daemon = spawn(node, args, { stdio: 'ignore' });
       const pid = daemon.pid!;

@@ -91,8 +91,10 @@ if (wants('record')) {
 
 if (wants('daemon')) {
   const counts = (process.env.TAIL2_BENCH_PROCESSES ?? '1000,5000').split(',').map(Number);
-  const rows = await runDaemonCostBench(counts, Number(process.env.TAIL2_BENCH_SECONDS ?? 30));
-  console.log(`\ntail2d whole daemon, steady state: example rules, 99 Hz, table unwinding, every CPU busy (tail2d + everything under it + its BPF programs, the task iterator's excepted: it runs in tail2d's own reads):`);
+  // TAIL2_BENCH_PAGE_FAULTS=off: the same without the page-fault profile (the example rules watch rss_growth, so auto is on).
+  const pageFaults = process.env.TAIL2_BENCH_PAGE_FAULTS === 'off' ? 'off' : 'auto';
+  const rows = await runDaemonCostBench(counts, Number(process.env.TAIL2_BENCH_SECONDS ?? 30), undefined, pageFaults);
+  console.log(`\ntail2d whole daemon, steady state: example rules, page faults ${pageFaults === 'off' ? 'off' : 'on (auto: a rule watches rss_growth)'}, 99 Hz, table unwinding, every CPU busy (tail2d + everything under it + its BPF programs, the task iterator's excepted: it runs in tail2d's own reads):`);
   for (const r of rows) {
     const ratio = r.percentPerCpu / r.perfPercentPerCpu;
     console.log(
