@@ -141,9 +141,12 @@ static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 no
 	return early_wakeup(now, first_sight);
 }
 
-/* One sample of `kind` weighing `weight`, with the current task's kernel and user stacks, into the
- * ring. Inlined into each perf-event program: the verifier checks each on its own anyway. */
-static __always_inline int emit_sample(struct bpf_perf_event_data *ctx, __u16 kind, __u64 weight)
+/* One sample of `kind` weighing `weight` (at `address`, where the kind has one), with the current
+ * task's user stack from `user` (NULL: none could be found, walk by frame pointer) and, when
+ * `kernel_stack`, its kernel stack, into the ring. `ctx` is the program's context, which
+ * bpf_get_stack reads. Inlined into each program: the verifier checks each on its own anyway. */
+static __always_inline int emit_sample(void *ctx, const struct user_start *user, bool kernel_stack,
+				       __u16 kind, __u64 weight, __u64 address)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -166,6 +169,7 @@ static __always_inline int emit_sample(struct bpf_perf_event_data *ctx, __u16 ki
 	record->cgroup_id = bpf_get_current_cgroup_id();
 	record->start_time_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	record->weight = weight;
+	record->address = address;
 	record->pid = tgid;
 	record->tid = (__u32)pid_tgid;
 	record->cpu = bpf_get_smp_processor_id();
@@ -174,21 +178,24 @@ static __always_inline int emit_sample(struct bpf_perf_event_data *ctx, __u16 ki
 	record->kind = kind;
 	bpf_get_current_comm(record->comm, sizeof(record->comm));
 
-	klen = bpf_get_stack(ctx, record->stacks, TAIL2_MAX_STACK_DEPTH * sizeof(__u64), 0);
-	if (klen < 0) {
-		record->flags |= TAIL2_FLAG_KSTACK_ERROR;
-		klen = 0;
+	klen = 0;
+	if (kernel_stack) {
+		klen = bpf_get_stack(ctx, record->stacks, TAIL2_MAX_STACK_DEPTH * sizeof(__u64), 0);
+		if (klen < 0) {
+			record->flags |= TAIL2_FLAG_KSTACK_ERROR;
+			klen = 0;
+		}
+		klen /= sizeof(__u64);
+		if (klen > TAIL2_MAX_STACK_DEPTH)
+			klen = TAIL2_MAX_STACK_DEPTH;
 	}
-	klen /= sizeof(__u64);
-	if (klen > TAIL2_MAX_STACK_DEPTH)
-		klen = TAIL2_MAX_STACK_DEPTH;
 
 	ulen = -1;
 	if (!task->mm) {
 		record->flags |= TAIL2_FLAG_KERNEL_THREAD;
 		ulen = 0;
-	} else if (unwind_tables) {
-		ulen = walk_user_stack(ctx, task, tgid, record->start_time_ns, klen, &record->flags);
+	} else if (unwind_tables && user) {
+		ulen = walk_user_stack(user, tgid, record->start_time_ns, klen, &record->flags);
 	}
 	if (ulen < 0) {
 		ulen = bpf_get_stack(ctx, &record->stacks[klen & TAIL2_MAX_STACK_DEPTH],
@@ -215,11 +222,40 @@ static __always_inline int emit_sample(struct bpf_perf_event_data *ctx, __u16 ki
 	return 0;
 }
 
+/* The user registers a perf event interrupted: the sampled ones in user mode; in kernel mode (a
+ * system call, a page fault) those saved at kernel entry. False when there are none to read. */
+static __always_inline bool perf_user_start(struct bpf_perf_event_data *ctx, struct user_start *start)
+{
+	struct pt_regs *regs;
+
+	if (ctx->regs.ip < USER_ADDRESS_END) {
+		start->pc = ctx->regs.ip;
+		start->sp = ctx->regs.sp;
+		start->bp = ctx->regs.bp;
+		return true;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return false;
+	start->pc = BPF_CORE_READ(regs, ip);
+	start->sp = BPF_CORE_READ(regs, sp);
+	start->bp = BPF_CORE_READ(regs, bp);
+	return true;
+}
+
+/* A perf event's sample: kernel stack, then the user stack from the interrupted registers. */
+static __always_inline int emit_perf_sample(struct bpf_perf_event_data *ctx, __u16 kind, __u64 weight)
+{
+	struct user_start start = {};
+
+	return emit_sample(ctx, perf_user_start(ctx, &start) ? &start : NULL, true, kind, weight, 0);
+}
+
 SEC("perf_event")
 int sample_stack(struct bpf_perf_event_data *ctx)
 {
 	count(TAIL2_COUNTER_SAMPLES);
-	return emit_sample(ctx, TAIL2_KIND_SAMPLE, 1);
+	return emit_perf_sample(ctx, TAIL2_KIND_SAMPLE, 1);
 }
 
 /* On a page-faults software event: the stack of the code that touched the page (user code for a
@@ -231,7 +267,7 @@ SEC("perf_event")
 int sample_page_fault(struct bpf_perf_event_data *ctx)
 {
 	count(TAIL2_COUNTER_PAGE_FAULTS);
-	return emit_sample(ctx, TAIL2_KIND_PAGE_FAULT, ctx->sample_period * page_bytes);
+	return emit_perf_sample(ctx, TAIL2_KIND_PAGE_FAULT, ctx->sample_period * page_bytes);
 }
 
 /* A header-only record of a process event (`kind`) of `task`, the current task, reserved in the
@@ -248,6 +284,7 @@ static __always_inline struct tail2_sample *reserve_process_event(struct task_st
 	record->cgroup_id = bpf_get_current_cgroup_id();
 	record->start_time_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	record->weight = 0;
+	record->address = 0;
 	record->size = sizeof(*record);
 	record->pid = task->tgid;
 	record->tid = task->pid;
@@ -304,3 +341,5 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	count(TAIL2_COUNTER_EXITS);
 	return 0;
 }
+
+#include "allocations.h"

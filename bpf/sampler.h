@@ -10,7 +10,7 @@
 #ifndef TAIL2_SAMPLER_H
 #define TAIL2_SAMPLER_H
 
-#define TAIL2_RECORD_VERSION 3
+#define TAIL2_RECORD_VERSION 4
 #define TAIL2_MAX_STACK_DEPTH 127 /* kernel frames, and user frames walked by frame pointer alone */
 #define TAIL2_MAX_USER_DEPTH 255  /* user frames of a walk with unwind tables */
 #define TAIL2_COMM_LEN 16
@@ -25,12 +25,22 @@
 #define TAIL2_FLAG_USTACK_NO_TABLES 0x40 /* the process has no tables loaded (yet): its user stack is a frame-pointer walk */
 #define TAIL2_FLAG_USTACK_STOPPED 0x80 /* the table walk stopped short of a root: unreadable stack or a frame that goes nowhere */
 
-/* kinds of record: 1 and 128 are process events (header only), every other kind a sample of one
+/* kinds of record: 1 and 128 and up are events (header only), every other kind a sample of one
  * profile (daemon/model/profile-kind.ts names them and their weights' units) */
 #define TAIL2_KIND_SAMPLE 0 /* a CPU sample (a perf tick): the stacks follow the header */
 #define TAIL2_KIND_PAGE_FAULT 2 /* a page-fault sample: weight is the bytes the faults it stands for made resident */
 #define TAIL2_KIND_EXEC 1   /* a process just exec'd a new image: header only, read its maps now */
+#define TAIL2_KIND_ALLOC 3   /* a sampled allocation, at the allocator's entry: weight is the bytes asked for (bpf/allocations.h) */
 #define TAIL2_KIND_EXIT 128 /* a process the walk had tables for exited: header only, free its entries */
+#define TAIL2_KIND_ALLOC_RESULT 129 /* the address the thread's last sampled allocation returned (0: it failed): header only */
+#define TAIL2_KIND_FREE 130 /* a sampled allocation was freed (or moved by realloc): header only, address is its address */
+
+/* flags of an ALLOC_RESULT record */
+#define TAIL2_FLAG_ALLOC_UNTRACKED 0x1 /* the table of sampled allocations was full: its free will not be seen */
+
+/* The allocation profile's table of exponential gaps (bpf/allocations.h): entries, fraction bits */
+#define TAIL2_ALLOC_EXP_STEPS 1024
+#define TAIL2_ALLOC_EXP_SHIFT 16
 
 /* indexes into the per-CPU counters map */
 #define TAIL2_COUNTER_SAMPLES 0 /* perf events handled */
@@ -45,13 +55,17 @@
 #define TAIL2_COUNTER_NO_TABLES 9   /* user stacks of processes without tables (frame pointers alone) */
 #define TAIL2_COUNTER_EXITS 10      /* exit events written */
 #define TAIL2_COUNTER_PAGE_FAULTS 11 /* page-fault perf events handled (one per period of faults) */
-#define TAIL2_COUNTER_MAX 12
+#define TAIL2_COUNTER_ALLOC_SAMPLES 12 /* allocations sampled (of every probed call) */
+#define TAIL2_COUNTER_ALLOC_UNTRACKED 13 /* ... whose address did not fit the table of sampled allocations */
+#define TAIL2_COUNTER_FREES 14 /* frees of sampled allocations seen */
+#define TAIL2_COUNTER_MAX 15
 
 struct tail2_sample {
 	__u64 timestamp_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 cgroup_id;     /* cgroup v2 id of the task */
 	__u64 start_time_ns; /* process (thread group leader) start, boot-time clock: pid + this is unique */
 	__u64 weight;        /* what the sample stands for, in its kind's unit: 1 for a CPU sample (one period), bytes for a page fault */
+	__u64 address;       /* the allocation's address (ALLOC_RESULT, FREE); 0 for other kinds */
 	__u32 size;          /* bytes of this record including the header and stacks */
 	__u32 pid;           /* thread group id (what userspace calls the pid); 0 for idle */
 	__u32 tid;

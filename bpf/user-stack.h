@@ -333,14 +333,21 @@ static long user_walk_step(__u64 index, void *context)
 	return 0;
 }
 
-/* Walks the current task's user stack with tables into record->stacks[first...]. Returns the
- * number of frames, or -1 when the process has no tables (the caller walks by frame pointer). */
-static __always_inline long walk_user_stack(struct bpf_perf_event_data *ctx, struct task_struct *task,
-					    __u32 tgid, __u64 start_time, __u32 first, __u8 *flags)
+/* Where a user stack walk starts: the user registers of the sampled or probed thread. */
+struct user_start {
+	__u64 pc;
+	__u64 sp;
+	__u64 bp;
+};
+
+/* Walks the current task's user stack with tables, from `start`, into record->stacks[first...].
+ * Returns the number of frames, or -1 when the process has no tables (the caller walks by frame
+ * pointer). */
+static __always_inline long walk_user_stack(const struct user_start *start, __u32 tgid, __u64 start_time,
+					    __u32 first, __u8 *flags)
 {
 	struct tail2_unwind_process *process;
 	struct user_walk *walk;
-	struct pt_regs *regs;
 	__u32 zero = 0;
 
 	process = bpf_map_lookup_elem(&unwind_processes, &tgid);
@@ -355,20 +362,9 @@ static __always_inline long walk_user_stack(struct bpf_perf_event_data *ctx, str
 	__builtin_memset(walk, 0, sizeof(*walk));
 	walk->mappings_first = process->mappings_first;
 	walk->mappings_count = process->mappings_count;
-	/* Sampled in user mode: the interrupted registers are the user's. In kernel mode (a system
-	 * call, a page fault) the user's were saved at kernel entry. */
-	if (ctx->regs.ip < USER_ADDRESS_END) {
-		walk->pc = ctx->regs.ip;
-		walk->sp = ctx->regs.sp;
-		walk->bp = ctx->regs.bp;
-	} else {
-		regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		if (!regs)
-			return -1;
-		walk->pc = BPF_CORE_READ(regs, ip);
-		walk->sp = BPF_CORE_READ(regs, sp);
-		walk->bp = BPF_CORE_READ(regs, bp);
-	}
+	walk->pc = start->pc;
+	walk->sp = start->sp;
+	walk->bp = start->bp;
 	walk->first = first;
 	walk->exact_pc = 1;
 	count(TAIL2_COUNTER_TABLE_WALKS);

@@ -7,6 +7,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,11 +16,13 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "allocation-probes.h"
 #include "libbpf-error.h"
 #include "online-cpus.h"
 #include "perf-event.h"
@@ -88,7 +92,9 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
                         InstanceMethod<&Sampler::SetPageFaultPeriod>("setPageFaultPeriod"),
                         InstanceMethod<&Sampler::WriteUnwindRows>("writeUnwindRows"),
                         InstanceMethod<&Sampler::SetUnwindProcess>("setUnwindProcess"),
-                        InstanceMethod<&Sampler::DeleteUnwindProcess>("deleteUnwindProcess")});
+                        InstanceMethod<&Sampler::DeleteUnwindProcess>("deleteUnwindProcess"),
+                        InstanceMethod<&Sampler::AttachAllocations>("attachAllocations"),
+                        InstanceMethod<&Sampler::DetachAllocations>("detachAllocations")});
   }
 
   explicit Sampler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sampler>(info) {
@@ -108,6 +114,16 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     // loaded, and attached at once when the number (faults per sample) is above 0.
     page_faults_loaded_ = !options.Get("pageFaultPeriod").IsUndefined();
     page_fault_period_ = ReadUint(options, "pageFaultPeriod", 0);
+    // Undefined: the allocation programs are not loaded. An object: they are (where the kernel has
+    // session uprobes), and attachAllocations probes one process at a time.
+    const Napi::Value allocations = options.Get("allocations");
+    if (allocations.IsObject()) {
+      allocations_wanted_ = true;
+      alloc_mean_bytes_ = ReadUint(allocations.As<Napi::Object>(), "meanBytes", 512u << 10);
+      alloc_max_tracked_ = ReadUint(allocations.As<Napi::Object>(), "maxTracked", 32768);
+      if (alloc_mean_bytes_ == 0 || alloc_max_tracked_ == 0)
+        throw Napi::RangeError::New(env, "Sampler: allocations.meanBytes and allocations.maxTracked must be at least 1");
+    }
     unwind_rows_ = ReadUint(options, "unwindRows", 1u << 20);
     unwind_mappings_ = ReadUint(options, "unwindMappings", 1u << 16);
     unwind_processes_ = ReadUint(options, "unwindProcesses", 1u << 14);
@@ -154,6 +170,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       // Each program costs its own verification at load: a CPU-only sampler skips this one.
       int err = bpf_program__set_autoload(skel_->progs.sample_page_fault, page_faults_loaded_);
       if (err) Fail(env, "choose the BPF programs to load", -err, log.Text());
+      err = PrepareAllocationPrograms();
+      if (err) Fail(env, "prepare the allocation profile's programs", -err, log.Text());
       err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
       if (err) Fail(env, "size the ring buffer", -err, log.Text());
       // Without tables the maps stay at one entry each: they cost nothing.
@@ -271,6 +289,14 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     stats.Set("exits", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_EXITS])));
     stats.Set("pageFaultSamples", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_PAGE_FAULTS])));
     stats.Set("pageFaultPeriod", Napi::Number::New(env, page_fault_period_));
+    stats.Set("allocationSamples", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_ALLOC_SAMPLES])));
+    stats.Set("allocationsUntracked", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_ALLOC_UNTRACKED])));
+    stats.Set("allocationFrees", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_FREES])));
+    stats.Set("allocationProbeRunTimeNs", Napi::Number::New(env, static_cast<double>(alloc_run_time_ns_)));
+    stats.Set("allocationProbeRuns", Napi::Number::New(env, static_cast<double>(alloc_runs_)));
+    stats.Set("allocationProbedProcesses", Napi::Number::New(env, static_cast<double>(alloc_links_.size())));
+    stats.Set("allocationTrackedCapacity", Napi::Number::New(env, allocations_unavailable_.empty() ? alloc_max_tracked_ : 0));
+    if (!allocations_unavailable_.empty()) stats.Set("allocationsUnavailable", Napi::String::New(env, allocations_unavailable_));
     stats.Set("unwindRowCapacity", Napi::Number::New(env, unwind_maps_.row_capacity()));
     stats.Set("unwindMappingCapacity", Napi::Number::New(env, unwind_maps_.mapping_capacity()));
     stats.Set("unwindProcessCapacity", Napi::Number::New(env, unwind_maps_.process_capacity()));
@@ -301,21 +327,33 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   // Time the kernel spent in the perf-event programs (CPU and page-fault samples), from their fds'
   // fdinfo. The kernel counts it only while kernel.bpf_stats_enabled is 1; otherwise it stays 0.
   void ReadProgramRunTime() {
-    uint64_t total = 0;
-    for (struct bpf_program* program : {skel_->progs.sample_stack, skel_->progs.sample_page_fault}) {
-      const int fd = bpf_program__fd(program);
-      if (fd < 0) continue;  // not loaded
-      std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(fd));
-      std::string key;
-      uint64_t value = 0;
-      while (fdinfo >> key) {
-        if (key == "run_time_ns:" && fdinfo >> value) {
-          total += value;
-          break;
-        }
-      }
+    bpf_run_time_ns_ = 0;
+    for (struct bpf_program* program : {skel_->progs.sample_stack, skel_->progs.sample_page_fault})
+      bpf_run_time_ns_ += ProgramRunStats(program).first;
+    alloc_run_time_ns_ = 0;
+    alloc_runs_ = 0;
+    for (const auto& [name, program] : AllocationPrograms()) {
+      const auto [time, runs] = ProgramRunStats(program);
+      alloc_run_time_ns_ += time;
+      alloc_runs_ += runs;
     }
-    bpf_run_time_ns_ = total;
+    bpf_run_time_ns_ += alloc_run_time_ns_;
+  }
+
+  // A program's run time (ns) and runs, from its fd's fdinfo; zeros when it is not loaded.
+  static std::pair<uint64_t, uint64_t> ProgramRunStats(struct bpf_program* program) {
+    const int fd = bpf_program__fd(program);
+    if (fd < 0) return {0, 0};
+    std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(fd));
+    std::string key;
+    uint64_t value = 0;
+    uint64_t time = 0;
+    uint64_t runs = 0;
+    while (fdinfo >> key) {
+      if (key == "run_time_ns:" && fdinfo >> value) time = value;
+      else if (key == "run_cnt:" && fdinfo >> value) runs = value;
+    }
+    return {time, runs};
   }
 
   // setFrequency(hz): a new sampling period on every CPU's perf event, in place (ioctl
@@ -451,6 +489,104 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     return env.Undefined();
   }
 
+  // The allocation programs, in the order attachAllocations names them.
+  std::vector<std::pair<const char*, struct bpf_program*>> AllocationPrograms() const {
+    return {{"size_arg1", skel_->progs.alloc_size_arg1}, {"size_arg2", skel_->progs.alloc_size_arg2},
+            {"calloc", skel_->progs.alloc_calloc},       {"realloc", skel_->progs.alloc_realloc},
+            {"posix_memalign", skel_->progs.alloc_posix_memalign}, {"free", skel_->progs.alloc_free}};
+  }
+
+  // Before load: the allocation programs load only when asked for and the kernel has session
+  // uprobes (otherwise allocations_unavailable_ says why); then as session uprobes, with their
+  // sampling settings and table size. A negative errno on failure.
+  int PrepareAllocationPrograms() {
+    int attach_type = -1;
+    if (allocations_wanted_) {
+      attach_type = UprobeSessionAttachType(&allocations_unavailable_);
+    } else {
+      allocations_unavailable_ = "the allocation profile is off";
+    }
+    const bool load = attach_type >= 0;
+    for (const auto& [name, program] : AllocationPrograms()) {
+      int err = bpf_program__set_autoload(program, load);
+      if (err == 0 && load) err = bpf_program__set_expected_attach_type(program, static_cast<enum bpf_attach_type>(attach_type));
+      if (err) return err;
+    }
+    if (!load) return 0;
+    allocations_unavailable_.clear();
+    session_attach_type_ = static_cast<uint32_t>(attach_type);
+    const std::vector<uint32_t> gaps = ExponentialGapTable(TAIL2_ALLOC_EXP_STEPS, TAIL2_ALLOC_EXP_SHIFT);
+    memcpy(skel_->rodata->alloc_exp_table, gaps.data(), gaps.size() * sizeof(uint32_t));
+    skel_->rodata->alloc_mean_bytes = alloc_mean_bytes_;
+    return bpf_map__set_max_entries(skel_->maps.alloc_live, alloc_max_tracked_);
+  }
+
+  // attachAllocations(pid, path, file, offsets): session uprobes for thread group `pid` on the
+  // allocator in `path` (a /proc/PID/map_files/ link: the very file the process maps), which must
+  // still be `file` ({devMajor, devMinor, inode}); `offsets` maps each program (AllocationPrograms)
+  // to the file offsets of the functions it probes. Replaces the pid's probes, if any.
+  Napi::Value AttachAllocations(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsObject() || !info[3].IsObject())
+      throw Napi::TypeError::New(env, "attachAllocations(pid: number, path: string, file: {devMajor, devMinor, inode}, offsets: {[program]: number[]})");
+    if (skel_ == nullptr) throw Napi::Error::New(env, "attachAllocations: the sampler is not running");
+    if (!allocations_unavailable_.empty()) {
+      Napi::Error error = Napi::Error::New(env, "cannot probe allocations: " + allocations_unavailable_);
+      error.Set("code", Napi::String::New(env, "ENOTSUP"));
+      throw error;
+    }
+    const uint32_t pid = info[0].As<Napi::Number>().Uint32Value();
+    const std::string path = info[1].As<Napi::String>();
+    const Napi::Object file = info[2].As<Napi::Object>();
+    const Napi::Object offsets = info[3].As<Napi::Object>();
+    // The offsets were read from one file: probing another at them would break its code.
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) throw MakeBpfError(env, "open " + path + " to probe its allocator", errno, "");
+    if (major(st.st_dev) != file.Get("devMajor").ToNumber().Uint32Value() || minor(st.st_dev) != file.Get("devMinor").ToNumber().Uint32Value() ||
+        st.st_ino != static_cast<ino_t>(file.Get("inode").ToNumber().Int64Value())) {
+      Napi::Error error = Napi::Error::New(env, "cannot probe allocations: " + path + " is no longer the file the offsets were read from");
+      error.Set("code", Napi::String::New(env, "EMISMATCH"));
+      throw error;
+    }
+    DetachAllocationProbes(pid);
+    std::vector<int>& links = alloc_links_[pid];
+    for (const auto& [name, program] : AllocationPrograms()) {
+      const Napi::Value list = offsets.Get(name);
+      if (!list.IsArray()) continue;
+      const Napi::Array array = list.As<Napi::Array>();
+      std::vector<uint64_t> at;
+      for (uint32_t i = 0; i < array.Length(); i++) at.push_back(static_cast<uint64_t>(array.Get(i).ToNumber().Int64Value()));
+      if (at.empty()) continue;
+      const int fd = AttachUprobeSession(bpf_program__fd(program), session_attach_type_, path, at, pid);
+      if (fd < 0) {
+        DetachAllocationProbes(pid);
+        throw MakeBpfError(env, std::string("attach the allocation probe ") + name + " to " + path + " for pid " + std::to_string(pid), -fd, "");
+      }
+      links.push_back(fd);
+    }
+    return Napi::Number::New(env, static_cast<double>(links.size()));
+  }
+
+  // detachAllocations(pid): removes the pid's probes and forgets its sampled allocations in the
+  // kernel's table. The number of table entries deleted.
+  Napi::Value DetachAllocations(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "detachAllocations(pid: number)");
+    const uint32_t pid = info[0].As<Napi::Number>().Uint32Value();
+    DetachAllocationProbes(pid);
+    if (skel_ == nullptr || !allocations_unavailable_.empty()) return Napi::Number::New(env, 0);
+    const long deleted = ForgetProcessAllocations(bpf_map__fd(skel_->maps.alloc_live), pid);
+    if (deleted < 0) throw MakeBpfError(env, "forget pid " + std::to_string(pid) + "'s sampled allocations", static_cast<int>(-deleted), "");
+    return Napi::Number::New(env, static_cast<double>(deleted));
+  }
+
+  void DetachAllocationProbes(uint32_t pid) {
+    auto found = alloc_links_.find(pid);
+    if (found == alloc_links_.end()) return;
+    for (int fd : found->second) close(fd);
+    alloc_links_.erase(found);
+  }
+
   static int OnRecord(void* context, void* data, size_t size) {
     auto* self = static_cast<Sampler*>(context);
     const auto* bytes = static_cast<const uint8_t*>(data);
@@ -584,6 +720,9 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       ring_ = nullptr;
     }
     DetachPageFaults();
+    for (auto& [pid, fds] : alloc_links_)
+      for (int fd : fds) close(fd);
+    alloc_links_.clear();
     // Destroying a perf-event link closes its perf event's fd (libbpf owns it from the attach).
     for (struct bpf_link* link : links_) bpf_link__destroy(link);
     links_.clear();
@@ -631,6 +770,14 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   std::atomic<uint64_t> delivered_batches_{0};
   uint64_t counters_[TAIL2_COUNTER_MAX] = {};
   uint64_t bpf_run_time_ns_ = 0;
+  bool allocations_wanted_ = false;
+  uint32_t alloc_mean_bytes_ = 512u << 10;
+  uint32_t alloc_max_tracked_ = 32768;
+  std::string allocations_unavailable_ = "the sampler is not running";
+  uint32_t session_attach_type_ = 0;
+  std::map<uint32_t, std::vector<int>> alloc_links_;  // pid -> its allocation probes' link fds
+  uint64_t alloc_run_time_ns_ = 0;
+  uint64_t alloc_runs_ = 0;
   size_t attached_cpus_ = 0;
   bool started_once_ = false;
 };
@@ -660,6 +807,7 @@ void InitSampler(Napi::Env env, Napi::Object exports) {
   TAIL2_FIELD(cgroup_id);
   TAIL2_FIELD(start_time_ns);
   TAIL2_FIELD(weight);
+  TAIL2_FIELD(address);
   TAIL2_FIELD(size);
   TAIL2_FIELD(pid);
   TAIL2_FIELD(tid);

@@ -18,6 +18,9 @@ import { UnwindLoader } from '../unwind/unwind-loader.js';
 import { processAlive } from '../unwind/process-alive.js';
 import { recordCacheDir } from './record-cache-dir.js';
 import { OwnChildren } from './own-children.js';
+import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../model/allocation-sampling.js';
+import { AllocationProbes } from '../probes/allocation-probes.js';
+import type { SampleSource } from '../profile/sample-source.js';
 
 /** Kernel memory for the unwind tables of a recording: one process, or a host's worth for a while. */
 const RECORD_UNWIND_MEMORY = 64 << 20;
@@ -46,14 +49,20 @@ export interface RecordOptions {
   profile?: RecordProfile;
   /** Faults per page-fault sample. @defaultValue DEFAULT_PAGE_FAULT_PERIOD */
   pageFaultPeriod?: number;
+  /** With `malloc` or `inuse`: the mean bytes between sampled allocations. @defaultValue DEFAULT_ALLOCATION_MEAN_BYTES */
+  allocationMeanBytes?: number;
   /** Where progress goes; stderr in the CLI. */
   log: (line: string, transient?: boolean) => void;
   /** Resolves early on Ctrl-C; the recording is still written. */
   interrupted?: Promise<void>;
 }
 
-/** The kinds of profile `tail2 record` writes (`--profile`). */
-export type RecordProfile = 'cpu' | 'page_faults';
+/**
+ * The kinds of profile `tail2 record` writes (`--profile`): `malloc` the bytes allocated while it
+ * ran, `inuse` those still allocated when it stopped, both of one process (`pid`), whose allocator
+ * is probed (docs/profiles.md).
+ */
+export type RecordProfile = 'cpu' | 'page_faults' | 'malloc' | 'inuse';
 
 export interface RecordSummary {
   samples: number;
@@ -83,6 +92,12 @@ export async function runRecord(options: RecordOptions): Promise<RecordSummary> 
 }
 
 async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<RecordSummary> {
+  const kind = options.profile ?? 'cpu';
+  const allocations = kind === 'malloc' || kind === 'inuse';
+  if (allocations && options.pid === undefined) {
+    throw new Tail2Error('TAIL2_USAGE', `--profile ${kind} needs --pid: the allocation probes are attached to one process`);
+  }
+  const meanBytes = options.allocationMeanBytes ?? DEFAULT_ALLOCATION_MEAN_BYTES;
   const withTables = (options.unwind ?? 'auto') === 'auto';
   let loader: UnwindLoader | undefined;
   // Host-wide, the recorder's own tail2-reader processes are sampled too: they are left out.
@@ -91,8 +106,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   const recording = new Recording((pid, startTimeNs) => (ours(pid) ? Promise.resolve(undefined) : files.snapshot(pid, startTimeNs)), {
     tablesWanted: (pid, startTimeNs, unknownMapping) => (ours(pid) ? undefined : loader?.tablesWanted(pid, startTimeNs, unknownMapping)),
     gone: (pid, startTimeNs) => loader?.gone(pid, startTimeNs),
-  });
-  const kind = options.profile ?? 'cpu';
+  }, allocations ? meanBytes : undefined);
   const faultPeriod = options.pageFaultPeriod ?? DEFAULT_PAGE_FAULT_PERIOD;
   const sampler = new StackSampler({
     frequency: options.frequency,
@@ -100,6 +114,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     unwind: withTables ? unwindCapacities(RECORD_UNWIND_MEMORY) : undefined,
     // Only a page-fault recording loads (and verifies) the page-fault program.
     pageFaults: kind === 'page_faults' ? { period: faultPeriod } : undefined,
+    allocations: allocations ? { meanBytes, maxTracked: DEFAULT_MAX_TRACKED_ALLOCATIONS } : undefined,
     onBatch: (batch) => recording.ingest(batch),
   });
   let startedNs = Number(process.hrtime.bigint());
@@ -119,8 +134,35 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
       startedNs = Number(process.hrtime.bigint());
     }
   }
+  let probes: AllocationProbes | undefined;
+  if (allocations && options.pid !== undefined) {
+    const writer = sampler.allocationProbes();
+    const ledger = recording.allocations;
+    if (!writer || !ledger) throw new Error('record: the sampler started without its allocation programs');
+    probes = new AllocationProbes({
+      writer,
+      snapshot: (pid) => files.snapshot(pid),
+      functionOffsets: (process, mapping, names) => files.functionOffsets(process, mapping, names),
+      forget: (pid) => ledger.forget(pid),
+    });
+    try {
+      const probed = await probes.attach(options.pid, options.durationMs + 60_000, 'tail2 record');
+      options.log(`tail2: probing ${probed.functions.join(', ')} in ${probed.allocator}`);
+    } catch (error) {
+      await sampler.stop();
+      loader?.close();
+      probes.close();
+      throw new Tail2Error('TAIL2_USAGE', (error as Error).message);
+    }
+    startedNs = Number(process.hrtime.bigint());
+  }
   const target = options.pid ? `pid ${options.pid}` : options.processPattern ? `processes matching ${options.processPattern}` : 'every process';
-  const what = kind === 'cpu' ? `at ${options.frequency} Hz` : `for page faults, one sample per ${faultPeriod} faults`;
+  const what =
+    kind === 'cpu'
+      ? `at ${options.frequency} Hz`
+      : kind === 'page_faults'
+        ? `for page faults, one sample per ${faultPeriod} faults`
+        : `for allocations, one sample per ${formatWeight(meanBytes, 'bytes')} allocated on average`;
   options.log(`tail2: sampling ${target} on ${cpus} CPUs ${what} for ${formatDuration(options.durationMs)} (Ctrl-C to stop early)`);
 
   const progress = setInterval(() => {
@@ -159,7 +201,9 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   };
   /** The executable of each process in the profile, for pprof's main binary. */
   const binaries = new Map<number, string | undefined>();
-  const profile = await symbolizer.symbolize(recording, recording.samples, {
+  // Outstanding allocations come from the ledger (each one made while recording, not freed since).
+  const source: SampleSource = kind === 'inuse' && recording.allocations ? recording.allocations : recording.samples;
+  const profile = await symbolizer.symbolize(recording, source, {
     kind,
     frequency: options.frequency,
     monotonicToWallMs,
@@ -178,6 +222,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   // One program (--pid, or --process matching one executable): pprof names it as the main binary.
   // Several, or the whole host: the kernel (see encodePprof).
   const mainBinary = options.pid || pattern ? commonMainBinary(binaries.values()) : undefined;
+  probes?.close();
   await writeProfile(profile, options.output, { pprof: { mainBinary, comments: idle && !options.includeIdle ? [IDLE_LEFT_OUT] : [] } });
   const weight = profile.samples.weight ? profile.samples.weight.reduce((sum, w) => sum + w, 0) : profile.samples.stack.length;
   const summary: RecordSummary = {

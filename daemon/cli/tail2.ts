@@ -64,7 +64,12 @@ program
       .default('auto'),
   )
   .addOption(
-    new Option('--profile <kind>', 'what to profile: cpu, or page_faults (the code that made memory resident, in bytes; docs/profiles.md)').choices(['cpu', 'page_faults'] satisfies RecordProfile[]).default('cpu'),
+    new Option(
+      '--profile <kind>',
+      'what to profile: cpu; page_faults (the code that made memory resident, in bytes); malloc (bytes allocated, by stack) or inuse (bytes still allocated at the end), both with --pid (docs/profiles.md)',
+    )
+      .choices(['cpu', 'page_faults', 'malloc', 'inuse'] satisfies RecordProfile[])
+      .default('cpu'),
   )
   .option('--period <faults>', 'with --profile page_faults: faults per sample (each weighs that many pages)', positiveInteger('--period', 1_000_000_000), DEFAULT_PAGE_FAULT_PERIOD)
   .action(async (options: { output: string; duration: number; pid?: number; process?: string; frequency: number; includeIdle?: boolean; unwind: UnwindMode; profile: RecordProfile; period: number }, command: Command) => {

@@ -21,29 +21,46 @@ export interface ProfileKind {
   title: string;
   /** What a sample's weight counts. For CPU: samples, each one period of CPU time. */
   unit: WeightUnit;
+  /**
+   * Not a record of its own: a view of another kind's samples (`inuse`: the sampled allocations
+   * not freed yet, at the end of the window, daemon/profile/allocation-ledger.ts).
+   */
+  derived?: boolean;
   /** pprof's sample types for it: the count of samples first, then the weight when it is not the count. */
   pprof: ReadonlyArray<{ type: string; unit: string }>;
 }
 
-export const PROFILE_KIND_NAMES = ['cpu', 'page_faults', 'malloc', 'memcpy', 'offcpu', 'hardware', 'uprobe'] as const;
+export const PROFILE_KIND_NAMES = ['cpu', 'page_faults', 'malloc', 'inuse', 'memcpy', 'offcpu', 'hardware', 'uprobe'] as const;
 export type ProfileKindName = (typeof PROFILE_KIND_NAMES)[number];
 
 /**
- * Every kind, with its record number. `cpu` and `page_faults` have producers today (bpf/sampler.bpf.c,
- * docs/profiles.md); the others are the profiles the BPF side will write (allocations, copies,
+ * Every kind, with its record number. `cpu`, `page_faults` and `malloc` (with its view `inuse`) have
+ * producers today (bpf/sampler.bpf.c, bpf/allocations.h, docs/profiles.md); the others are the profiles the BPF side will write (allocations, copies,
  * off-CPU time, hardware events, custom probes), reserved here so their numbers never change meaning.
  */
 export const PROFILE_KINDS: Readonly<Record<ProfileKindName, ProfileKind>> = {
   cpu: { name: 'cpu', record: 0, title: 'CPU', unit: 'samples', pprof: [{ type: 'samples', unit: 'count' }, { type: 'cpu', unit: 'nanoseconds' }] },
   page_faults: { name: 'page_faults', record: 2, title: 'Page faults', unit: 'bytes', pprof: [{ type: 'samples', unit: 'count' }, { type: 'page_faults', unit: 'bytes' }] },
   malloc: { name: 'malloc', record: 3, title: 'Allocations', unit: 'bytes', pprof: [{ type: 'samples', unit: 'count' }, { type: 'alloc_space', unit: 'bytes' }] },
+  inuse: {
+    name: 'inuse',
+    record: 3,
+    derived: true,
+    title: 'Outstanding allocations',
+    unit: 'bytes',
+    pprof: [{ type: 'samples', unit: 'count' }, { type: 'inuse_space', unit: 'bytes' }],
+  },
   memcpy: { name: 'memcpy', record: 4, title: 'Copies', unit: 'bytes', pprof: [{ type: 'samples', unit: 'count' }, { type: 'copied', unit: 'bytes' }] },
   offcpu: { name: 'offcpu', record: 5, title: 'Off-CPU time', unit: 'nanoseconds', pprof: [{ type: 'samples', unit: 'count' }, { type: 'offcpu', unit: 'nanoseconds' }] },
   hardware: { name: 'hardware', record: 6, title: 'Hardware events', unit: 'events', pprof: [{ type: 'samples', unit: 'count' }, { type: 'events', unit: 'count' }] },
   uprobe: { name: 'uprobe', record: 7, title: 'Function calls', unit: 'calls', pprof: [{ type: 'samples', unit: 'count' }, { type: 'calls', unit: 'count' }] },
 };
 
-const BY_RECORD = new Map<number, ProfileKind>(Object.values(PROFILE_KINDS).map((kind) => [kind.record, kind]));
+const BY_RECORD = new Map<number, ProfileKind>(
+  Object.values(PROFILE_KINDS)
+    .filter((kind) => !kind.derived)
+    .map((kind) => [kind.record, kind]),
+);
 
 /** The kind a record's `kind` field names; undefined for the exec event and numbers not known. */
 export function kindOfRecord(record: number): ProfileKind | undefined {

@@ -1,6 +1,7 @@
 import type { ProcessEvents } from '../model/process-events.js';
-import { kindOfRecord, MAX_RECORD_KIND } from '../model/profile-kind.js';
-import { RECORD_HEADER_BYTES, RECORD_VERSION, RecordFlags, RecordKind, RecordWords, readComm } from '../sampler/sample-record.js';
+import { kindOfRecord, MAX_RECORD_KIND, PROFILE_KINDS } from '../model/profile-kind.js';
+import { AllocationFlags, RECORD_HEADER_BYTES, RECORD_VERSION, RecordFlags, RecordKind, RecordWords, readComm } from '../sampler/sample-record.js';
+import type { AllocationEvents } from './allocation-ledger.js';
 import type { StackTables } from './sample-source.js';
 
 /** Where decoded samples go: the recording's columns, or the daemon's rolling buffer. */
@@ -16,6 +17,7 @@ const W = RecordWords;
 /** The flags a stack keeps (its identity): what the profile shows at its root. */
 const SHOWN_FLAGS = RecordFlags.kstackError | RecordFlags.ustackError | RecordFlags.ustackTruncated | RecordFlags.ustackStopped;
 const TABLES_WANTED = RecordFlags.ustackNoTables | RecordFlags.ustackUnknownMapping;
+const ALLOC_KIND = PROFILE_KINDS.malloc.record;
 
 /** A record's exact start time (see ProcessEvents); only built for the few records that need it. */
 function startTimeOf(words: Uint32Array, w: number): bigint {
@@ -42,6 +44,8 @@ export class BatchIngest {
   execs = 0;
   /** Exit events decoded (processes the unwind tables knew). */
   exits = 0;
+  /** Allocation events decoded (addresses of sampled allocations, their frees). */
+  allocationEvents = 0;
   /** Records skipped: unknown version, unknown kind, or cut short. */
   skipped = 0;
   readonly stackErrors: StackErrorCounts = { kernel: 0, user: 0 };
@@ -50,6 +54,8 @@ export class BatchIngest {
     private readonly tables: StackTables,
     private readonly sink: SampleSink,
     private readonly events?: ProcessEvents,
+    /** Told of sampled allocations, their addresses and frees (without it, an allocation weighs its size). */
+    private readonly allocations?: AllocationEvents,
   ) {}
 
   ingest(batch: Uint8Array): void {
@@ -77,6 +83,14 @@ export class BatchIngest {
         processes.exec(words[w + W.pid], words[w + W.startHi] * TWO_32 + words[w + W.startLo], readComm(bytes, w * 4), timeNs);
         this.events?.gone(words[w + W.pid], startTimeOf(words, w));
         this.execs++;
+        w = next;
+        continue;
+      }
+      if (kind === RecordKind.allocResult || kind === RecordKind.free) {
+        const address = words[w + W.addressHi] * TWO_32 + words[w + W.addressLo];
+        if (kind === RecordKind.free) this.allocations?.freed(words[w + W.pid], address);
+        else this.allocations?.returned(words[w + W.pid], words[w + W.tid], address, ((versionFlagsKind >>> 8) & AllocationFlags.untracked) !== 0);
+        this.allocationEvents++;
         w = next;
         continue;
       }
@@ -112,7 +126,9 @@ export class BatchIngest {
         readComm(bytes, recordStart),
       );
       const stackId = stacks.intern(processId, commId, words, w + W.stacks, kernelLen, userLen, kind | (flags << 16));
-      this.sink.append(timeNs, stackId, tid, words[w + W.weightHi] * TWO_32 + words[w + W.weightLo]);
+      let weight = words[w + W.weightHi] * TWO_32 + words[w + W.weightLo];
+      if (kind === ALLOC_KIND && this.allocations) weight = this.allocations.sampled(words[w + W.pid], tid, stackId, weight, timeNs);
+      this.sink.append(timeNs, stackId, tid, weight);
       this.records++;
       w = next;
     }

@@ -1,5 +1,6 @@
 import type { ProcessEvents } from '../model/process-events.js';
 import type { ProcessSnapshot } from '../symbols/proc-maps.js';
+import { AllocationLedger } from './allocation-ledger.js';
 import { BatchIngest } from './batch-ingest.js';
 import type { CommTable } from './comm-table.js';
 import type { ProcessEntry, ProcessTable } from './process-table.js';
@@ -23,17 +24,22 @@ export class Recording implements StackTables {
   readonly stacks: StackTable;
   readonly samples = new SampleColumns();
   readonly snapshotsSettled: () => Promise<void>;
+  /** The outstanding sampled allocations, when the recording samples them (`allocationMeanBytes`). */
+  readonly allocations: AllocationLedger | undefined;
   private readonly decoder: BatchIngest;
 
   /**
    * @param snapshot reads a new process's mappings (ProcessFiles.snapshot); none in benchmarks.
    * @param events hears what records say about processes (the unwind loader).
+   * @param allocationMeanBytes the allocation probes' sampling mean, when they run: their samples
+   *   are weighed by it, and followed to their frees (daemon/profile/allocation-ledger.ts).
    */
-  constructor(snapshot?: Snapshotter, events?: ProcessEvents) {
+  constructor(snapshot?: Snapshotter, events?: ProcessEvents, allocationMeanBytes?: number) {
     const tables = createStackTables(snapshot);
     ({ processes: this.processes, comms: this.comms, stacks: this.stacks } = tables);
     this.snapshotsSettled = tables.snapshotsSettled;
-    this.decoder = new BatchIngest(this, this.samples, events);
+    this.allocations = allocationMeanBytes !== undefined ? new AllocationLedger(this.stacks, allocationMeanBytes) : undefined;
+    this.decoder = new BatchIngest(this, this.samples, events, this.allocations);
   }
 
   ingest(batch: Uint8Array): void {

@@ -48,7 +48,24 @@ export interface NativeSamplerStats {
   unwindMappingCapacity: number;
   unwindProcessCapacity: number;
   unwindMapBytes: number;
+  /** Allocations sampled (bpf/allocations.h), those the kernel's table had no room to track, and frees of sampled ones seen. */
+  allocationSamples: number;
+  allocationsUntracked: number;
+  allocationFrees: number;
+  /** Time the allocation probes' programs ran (ns, with kernel.bpf_stats_enabled) and how often. */
+  allocationProbeRunTimeNs: number;
+  allocationProbeRuns: number;
+  /** Processes with allocation probes attached. */
+  allocationProbedProcesses: number;
+  /** Entries of the kernel's table of sampled allocations; 0 when the programs are not loaded. */
+  allocationTrackedCapacity: number;
+  /** Why the allocation probes cannot be attached (not asked for, or the kernel lacks session uprobes). */
+  allocationsUnavailable?: string;
 }
+
+/** The allocation programs of bpf/allocations.h, by the argument that holds the size. */
+export const ALLOCATION_PROGRAMS = ['size_arg1', 'size_arg2', 'calloc', 'realloc', 'posix_memalign', 'free'] as const;
+export type AllocationProgram = (typeof ALLOCATION_PROGRAMS)[number];
 
 export interface NativeSamplerOptions {
   /** Hz per CPU. */
@@ -74,6 +91,11 @@ export interface NativeSamplerOptions {
    * page-fault program is not loaded at all, and setPageFaultPeriod throws.
    */
   pageFaultPeriod?: number;
+  /**
+   * The allocation profile's programs: loaded when given (and the kernel has session uprobes),
+   * with a sampling point every `meanBytes` and room for `maxTracked` sampled allocations.
+   */
+  allocations?: { meanBytes: number; maxTracked: number };
   onBatch: (batch: Buffer) => void;
   onError?: (error: Error) => void;
 }
@@ -95,6 +117,13 @@ export interface NativeSampler {
   setUnwindProcess(tgid: number, startTimeNs: bigint, first: number, mappings: BigUint64Array): void;
   /** Removes a process's entry (none is fine). */
   deleteUnwindProcess(tgid: number): void;
+  /**
+   * Session uprobes on `pid`'s allocator in `path` (a /proc/PID/map_files/ link), which must still
+   * be `file`, at each program's file offsets; replaces the pid's probes. Returns the links made.
+   */
+  attachAllocations(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<AllocationProgram, number[]>>): number;
+  /** Detaches `pid`'s probes and forgets its sampled allocations in the kernel's table; returns how many it forgot. */
+  detachAllocations(pid: number): number;
 }
 
 /**

@@ -8,24 +8,25 @@ export const SAMPLE_FIELDS = {
   cgroup_id: { offset: 8, bytes: 8 }, // __u64
   start_time_ns: { offset: 16, bytes: 8 }, // __u64
   weight: { offset: 24, bytes: 8 }, // __u64
-  size: { offset: 32, bytes: 4 }, // __u32
-  pid: { offset: 36, bytes: 4 }, // __u32
-  tid: { offset: 40, bytes: 4 }, // __u32
-  cpu: { offset: 44, bytes: 4 }, // __u32
-  kstack_len: { offset: 48, bytes: 2 }, // __u16
-  ustack_len: { offset: 50, bytes: 2 }, // __u16
-  version: { offset: 52, bytes: 1 }, // __u8
-  flags: { offset: 53, bytes: 1 }, // __u8
-  kind: { offset: 54, bytes: 2 }, // __u16
-  comm: { offset: 56, bytes: 16 }, // char[16]
-  stacks: { offset: 72, bytes: 8 }, // __u64[]
+  address: { offset: 32, bytes: 8 }, // __u64
+  size: { offset: 40, bytes: 4 }, // __u32
+  pid: { offset: 44, bytes: 4 }, // __u32
+  tid: { offset: 48, bytes: 4 }, // __u32
+  cpu: { offset: 52, bytes: 4 }, // __u32
+  kstack_len: { offset: 56, bytes: 2 }, // __u16
+  ustack_len: { offset: 58, bytes: 2 }, // __u16
+  version: { offset: 60, bytes: 1 }, // __u8
+  flags: { offset: 61, bytes: 1 }, // __u8
+  kind: { offset: 62, bytes: 2 }, // __u16
+  comm: { offset: 64, bytes: 16 }, // char[16]
+  stacks: { offset: 80, bytes: 8 }, // __u64[]
 } as const;
 
 /** sizeof(struct tail2_sample): the fixed part, before any flexible array. */
-export const SAMPLE_BYTES = 72;
+export const SAMPLE_BYTES = 80;
 
 // The #defines of bpf/sampler.h.
-export const TAIL2_RECORD_VERSION = 3;
+export const TAIL2_RECORD_VERSION = 4;
 /** kernel frames, and user frames walked by frame pointer alone */
 export const TAIL2_MAX_STACK_DEPTH = 127;
 /** user frames of a walk with unwind tables */
@@ -53,8 +54,18 @@ export const TAIL2_KIND_SAMPLE = 0;
 export const TAIL2_KIND_PAGE_FAULT = 2;
 /** a process just exec'd a new image: header only, read its maps now */
 export const TAIL2_KIND_EXEC = 1;
+/** a sampled allocation, at the allocator's entry: weight is the bytes asked for (bpf/allocations.h) */
+export const TAIL2_KIND_ALLOC = 3;
 /** a process the walk had tables for exited: header only, free its entries */
 export const TAIL2_KIND_EXIT = 128;
+/** the address the thread's last sampled allocation returned (0: it failed): header only */
+export const TAIL2_KIND_ALLOC_RESULT = 129;
+/** a sampled allocation was freed (or moved by realloc): header only, address is its address */
+export const TAIL2_KIND_FREE = 130;
+/** the table of sampled allocations was full: its free will not be seen */
+export const TAIL2_FLAG_ALLOC_UNTRACKED = 1;
+export const TAIL2_ALLOC_EXP_STEPS = 1024;
+export const TAIL2_ALLOC_EXP_SHIFT = 16;
 /** perf events handled */
 export const TAIL2_COUNTER_SAMPLES = 0;
 /** records dropped because the ring buffer was full */
@@ -79,4 +90,10 @@ export const TAIL2_COUNTER_NO_TABLES = 9;
 export const TAIL2_COUNTER_EXITS = 10;
 /** page-fault perf events handled (one per period of faults) */
 export const TAIL2_COUNTER_PAGE_FAULTS = 11;
-export const TAIL2_COUNTER_MAX = 12;
+/** allocations sampled (of every probed call) */
+export const TAIL2_COUNTER_ALLOC_SAMPLES = 12;
+/** ... whose address did not fit the table of sampled allocations */
+export const TAIL2_COUNTER_ALLOC_UNTRACKED = 13;
+/** frees of sampled allocations seen */
+export const TAIL2_COUNTER_FREES = 14;
+export const TAIL2_COUNTER_MAX = 15;

@@ -2,6 +2,7 @@ import {
   SAMPLE_BYTES,
   SAMPLE_FIELDS,
   TAIL2_COMM_LEN,
+  TAIL2_FLAG_ALLOC_UNTRACKED,
   TAIL2_FLAG_KERNEL_THREAD,
   TAIL2_FLAG_KSTACK_ERROR,
   TAIL2_FLAG_USTACK_ERROR,
@@ -10,8 +11,10 @@ import {
   TAIL2_FLAG_USTACK_STOPPED,
   TAIL2_FLAG_USTACK_TRUNCATED,
   TAIL2_FLAG_USTACK_UNKNOWN_MAPPING,
+  TAIL2_KIND_ALLOC_RESULT,
   TAIL2_KIND_EXEC,
   TAIL2_KIND_EXIT,
+  TAIL2_KIND_FREE,
   TAIL2_KIND_SAMPLE,
   TAIL2_MAX_STACK_DEPTH,
   TAIL2_MAX_USER_DEPTH,
@@ -40,7 +43,21 @@ export const COMM_BYTES = TAIL2_COMM_LEN;
 export const MAX_STACK_DEPTH = TAIL2_MAX_STACK_DEPTH;
 export const MAX_USER_DEPTH = TAIL2_MAX_USER_DEPTH;
 
-export const RecordKind = { sample: TAIL2_KIND_SAMPLE, exec: TAIL2_KIND_EXEC, exit: TAIL2_KIND_EXIT } as const;
+export const RecordKind = {
+  sample: TAIL2_KIND_SAMPLE,
+  exec: TAIL2_KIND_EXEC,
+  exit: TAIL2_KIND_EXIT,
+  /** Header only: the address the thread's last sampled allocation returned (0: it failed). */
+  allocResult: TAIL2_KIND_ALLOC_RESULT,
+  /** Header only: a sampled allocation, at `address`, was freed. */
+  free: TAIL2_KIND_FREE,
+} as const;
+
+/** The flags of an allocResult record. */
+export const AllocationFlags = {
+  /** The kernel's table of sampled allocations was full: this one's free will not be seen. */
+  untracked: TAIL2_FLAG_ALLOC_UNTRACKED,
+} as const;
 
 export const RecordFlags = {
   kstackError: TAIL2_FLAG_KSTACK_ERROR,
@@ -82,6 +99,8 @@ export const RecordWords = {
   startHi: word('start_time_ns') + 1,
   weightLo: word('weight'),
   weightHi: word('weight') + 1,
+  addressLo: word('address'),
+  addressHi: word('address') + 1,
   size: word('size'),
   pid: word('pid'),
   tid: word('tid'),

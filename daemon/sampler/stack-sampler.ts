@@ -1,5 +1,5 @@
 import { fromNativeError } from '../model/tail2-error.js';
-import { loadNativeAddon, type NativeSampler, type NativeSamplerStats } from './native-addon.js';
+import { loadNativeAddon, type AllocationProgram, type NativeSampler, type NativeSamplerStats } from './native-addon.js';
 import { assertSamplingPrivileges } from './privileges.js';
 
 export interface StackSamplerOptions {
@@ -27,6 +27,11 @@ export interface StackSamplerOptions {
    * switch it live; without, it is not loaded (a CPU-only sampler verifies one program less).
    */
   pageFaults?: { period: number };
+  /**
+   * The allocation profile (bpf/allocations.h): its programs are loaded, and
+   * {@link StackSampler.allocationProbes} attaches them to one process at a time.
+   */
+  allocations?: { meanBytes: number; maxTracked: number };
   /** Receives batches of raw records (see sample-record.ts). Must not throw. */
   onBatch: (batch: Buffer) => void;
   /** The drain thread failed; sampling has stopped. */
@@ -41,6 +46,15 @@ export interface UnwindMapWriter {
   /** A process's mappings (start, end, bias, rows_first, rows_count each) at `first`, then its entry. */
   setProcess(tgid: number, startTimeNs: bigint, first: number, mappings: BigUint64Array): void;
   deleteProcess(tgid: number): void;
+}
+
+/** What attaches the allocation probes to processes (daemon/probes/allocation-probes.ts). */
+export interface AllocationProbeWriter {
+  /** See NativeSampler.attachAllocations. */
+  attach(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<AllocationProgram, number[]>>): number;
+  detach(pid: number): number;
+  /** Why none can be attached, when they cannot. */
+  readonly unavailable: string | undefined;
 }
 
 /**
@@ -77,6 +91,7 @@ export class StackSampler {
       unwindMappings: this.options.unwind?.mappings,
       unwindProcesses: this.options.unwind?.processes,
       pageFaultPeriod: this.options.pageFaults?.period,
+      allocations: this.options.allocations,
       onBatch: (batch) => {
         this.batchesReceived++;
         this.options.onBatch(batch);
@@ -174,6 +189,30 @@ export class StackSampler {
       writeRows: (first, rows) => native.writeUnwindRows(first, rows),
       setProcess: (tgid, startTimeNs, first, mappings) => native.setUnwindProcess(tgid, startTimeNs, first, mappings),
       deleteProcess: (tgid) => native.deleteUnwindProcess(tgid),
+    };
+  }
+
+  /** The allocation probes of the running sampler; undefined when started without `allocations` or not running. */
+  allocationProbes(): AllocationProbeWriter | undefined {
+    const native = this.native;
+    if (!native || !this.options.allocations) return undefined;
+    const unavailable = native.stats().allocationsUnavailable;
+    return {
+      unavailable,
+      attach: (pid, path, file, offsets) => {
+        try {
+          return native.attachAllocations(pid, path, file, offsets);
+        } catch (error) {
+          throw fromNativeError(error);
+        }
+      },
+      detach: (pid) => {
+        try {
+          return native.detachAllocations(pid);
+        } catch (error) {
+          throw fromNativeError(error);
+        }
+      },
     };
   }
 

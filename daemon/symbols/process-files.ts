@@ -258,6 +258,15 @@ export class ProcessFiles {
   }
 
   /**
+   * The file offsets of the functions named `names` that one mapped file defines (global or weak
+   * STT_FUNC symbols): where uprobes on them go. Names it does not define are absent.
+   */
+  async functionOffsets(process: ProcessSnapshot, mapping: ExecutableMapping, names: readonly string[]): Promise<Map<string, number>> {
+    const answer = await this.fileRequest<{ offsets: Record<string, number> }>(process, mapping, { op: 'function_offsets', names });
+    return new Map(Object.entries(answer.offsets));
+  }
+
+  /**
    * The GNU build ID of one mapped file (lower-case hex), undefined when it has none: read from
    * its notes alone, without opening its DWARF (or from the module if the reader has it open).
    */

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -238,6 +239,30 @@ bool Module::ToAddress(uint64_t fileOffset, GElf_Addr* addr) const {
     }
   }
   return false;
+}
+
+std::map<std::string, uint64_t> Module::FunctionOffsets(const std::vector<std::string>& names) {
+  std::map<std::string, uint64_t> offsets;
+  const std::set<std::string> wanted(names.begin(), names.end());
+  const int count = dwfl_module_getsymtab(mod_);
+  for (int i = 1; i < count; i++) {
+    GElf_Sym sym;
+    GElf_Addr start = 0;
+    GElf_Word shndx = SHN_UNDEF;
+    const char* name = dwfl_module_getsym_info(mod_, i, &sym, &start, &shndx, nullptr, nullptr);
+    const int binding = GELF_ST_BIND(sym.st_info);
+    if (name == nullptr || shndx == SHN_UNDEF || GELF_ST_TYPE(sym.st_info) != STT_FUNC || (binding != STB_GLOBAL && binding != STB_WEAK)) continue;
+    if (wanted.count(name) == 0 || offsets.count(name) != 0) continue;
+    // Module address -> ELF virtual address -> the file offset the loadable segment maps it from.
+    const GElf_Addr vaddr = start - bias_;
+    for (const Segment& s : segments_) {
+      if (vaddr >= s.vaddr && vaddr - s.vaddr < s.filesz) {
+        offsets[name] = vaddr - s.vaddr + s.offset;
+        break;
+      }
+    }
+  }
+  return offsets;
 }
 
 std::vector<Stack> Module::Symbolize(const std::vector<uint64_t>& fileOffsets) {

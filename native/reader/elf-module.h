@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -79,6 +80,9 @@ class Module {
         facts_(std::move(facts)) {}
 
   std::vector<Stack> Symbolize(const std::vector<uint64_t>& fileOffsets);
+  // The file offsets of the functions (defined, global or weak STT_FUNC symbols) named `names`
+  // that the file has: where a uprobe on each goes. Names it does not define are left out.
+  std::map<std::string, uint64_t> FunctionOffsets(const std::vector<std::string>& names);
   const ModuleFacts& Facts() const { return facts_; }
   const std::vector<Segment>& Segments() const { return segments_; }
   // The unwind table of the file (and its debug file's .debug_frame): unwind-table.h.

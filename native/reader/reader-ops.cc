@@ -216,7 +216,7 @@ std::string ReaderOps::Handle(const std::string& text) {
         Fail(failure);
       }
       answer["result"] = {{"cmdline", cmdline}, {"cmdline_truncated", truncated}};
-    } else if (op == "symbolize" || op == "module_info" || op == "unwind_table") {
+    } else if (op == "symbolize" || op == "module_info" || op == "unwind_table" || op == "function_offsets") {
       const std::string key = request.at("key").get<std::string>();
       Module* module = cache_.Find(key);
       json refusedJson = json::array();
@@ -251,6 +251,8 @@ std::string ReaderOps::Handle(const std::string& text) {
           stacks.push_back(std::move(frames));
         }
         result = {{"stacks", std::move(stacks)}, {"strings", strings.Json()}};
+      } else if (op == "function_offsets") {
+        result = {{"offsets", module->FunctionOffsets(request.at("names").get<std::vector<std::string>>())}};
       } else if (op == "unwind_table") {
         UnwindTable table;
         std::string why;

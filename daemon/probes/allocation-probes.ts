@@ -1,0 +1,258 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseProcPidStat } from '../metrics/process-cpu-rss.js';
+import type { AllocationProgram } from '../sampler/native-addon.js';
+import type { AllocationProbeWriter } from '../sampler/stack-sampler.js';
+import type { ExecutableMapping, ProcessSnapshot } from '../symbols/proc-maps.js';
+
+/** The allocator's entry points, and the program (bpf/allocations.h) that reads each one's size. */
+const FUNCTIONS: ReadonlyArray<readonly [string, AllocationProgram]> = [
+  ['malloc', 'size_arg1'],
+  ['free', 'free'],
+  ['calloc', 'calloc'],
+  ['realloc', 'realloc'],
+  ['posix_memalign', 'posix_memalign'],
+  ['aligned_alloc', 'size_arg2'],
+  ['memalign', 'size_arg2'],
+  ['valloc', 'size_arg1'],
+  ['pvalloc', 'size_arg1'],
+];
+const FUNCTION_NAMES = FUNCTIONS.map(([name]) => name);
+
+/** Libraries that replace glibc's allocator when a program links or preloads them. */
+const ALLOCATOR_LIBRARY = /^lib(jemalloc|tcmalloc|tcmalloc_minimal|mimalloc|hoard|tbbmalloc)[.-]/;
+const LIBC = /^libc(\.so|-)/;
+
+/** How often probed processes are checked for having exited (their probes and allocations dropped then). */
+const EXIT_CHECK_MS = 1000;
+/** Failures kept for the status. */
+const MAX_FAILURES = 16;
+
+export interface AllocationProbesDeps {
+  writer: AllocationProbeWriter;
+  /** The process's mappings, read safely (tail2-reader). */
+  snapshot(pid: number): Promise<ProcessSnapshot | undefined>;
+  /** The file offsets of the functions a mapped file defines (tail2-reader, process-files.ts). */
+  functionOffsets(process: ProcessSnapshot, mapping: ExecutableMapping, names: readonly string[]): Promise<Map<string, number>>;
+  /** Told when a process's probes go: its outstanding allocations are no longer followed. */
+  forget(pid: number): void;
+  /** Wall clock (ms). @defaultValue Date.now */
+  now?: () => number;
+  /** Where /proc is. @defaultValue /proc */
+  procRoot?: string;
+}
+
+/** One probed process, as the status shows it. */
+export interface ProbedProcess {
+  pid: number;
+  /** The file whose allocator is probed, as the process sees it. */
+  allocator: string;
+  /** The functions probed in it. */
+  functions: string[];
+  /** Why it is probed: `tail2 probe`, a rule's name… */
+  reason: string;
+  sinceMs: number;
+  untilMs: number;
+}
+
+/** A process that could not be probed, and why, in words. */
+export interface ProbeFailure {
+  pid: number;
+  message: string;
+  atMs: number;
+}
+
+/** Why a process cannot be probed: `message` reads "cannot probe malloc in PID N: …". */
+export class ProbeError extends Error {
+  constructor(
+    readonly pid: number,
+    why: string,
+  ) {
+    super(`cannot probe malloc in PID ${pid}: ${why}`);
+    this.name = 'ProbeError';
+  }
+}
+
+interface Attached extends ProbedProcess {
+  startTicks: number;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The allocation profile's probes, one process at a time (docs/profiles.md): finds the allocator
+ * the process really runs (its executable when it is static or links jemalloc and the like in, a
+ * preloaded or linked allocator library, else its libc), the file offsets of its entry points
+ * (read by tail2-reader, never in the daemon), and attaches the session uprobes of
+ * bpf/allocations.h through /proc/PID/map_files, the very file the process maps, for that
+ * process only. Each attach lasts a while (`forMs`); attaching again extends it. A process that
+ * exits loses its probes at the next check.
+ */
+export class AllocationProbes {
+  private readonly attached = new Map<number, Attached>();
+  private readonly failures: ProbeFailure[] = [];
+  private readonly exitTimer: NodeJS.Timeout;
+
+  constructor(private readonly deps: AllocationProbesDeps) {
+    this.exitTimer = setInterval(() => this.dropExited(), EXIT_CHECK_MS);
+    this.exitTimer.unref();
+  }
+
+  /**
+   * Probes `pid`'s allocator for `forMs` from now (or extends its probes to then). Rejects with a
+   * {@link ProbeError} saying why it cannot (no allocator found, a kernel without session
+   * uprobes, a process gone), recorded for the status too.
+   */
+  async attach(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
+    const now = this.now();
+    const existing = this.attached.get(pid);
+    if (existing) {
+      existing.untilMs = Math.max(existing.untilMs, now + forMs);
+      this.schedule(existing);
+      return this.view(existing);
+    }
+    try {
+      if (this.deps.writer.unavailable) throw new ProbeError(pid, this.deps.writer.unavailable);
+      // Which process this is: the pid with its start time, read before anything else.
+      const startTicks = this.startTicksOf(pid);
+      if (startTicks === undefined) throw new ProbeError(pid, 'no such process');
+      const snapshot = await this.deps.snapshot(pid);
+      if (!snapshot) throw new ProbeError(pid, 'the process is gone, or its mappings could not be read');
+      const found = await this.findAllocator(snapshot);
+      const byProgram: Partial<Record<AllocationProgram, number[]>> = {};
+      const seen = new Set<number>();
+      for (const [name, program] of FUNCTIONS) {
+        const offset = found.offsets.get(name);
+        // Aliases (memalign and aligned_alloc are one function in glibc) get one probe.
+        if (offset === undefined || seen.has(offset)) continue;
+        seen.add(offset);
+        (byProgram[program] ??= []).push(offset);
+      }
+      const { mapping } = found;
+      const path = `/proc/${pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
+      try {
+        this.deps.writer.attach(pid, path, mapping, byProgram);
+      } catch (error) {
+        throw new ProbeError(pid, (error as Error).message);
+      }
+      const entry: Attached = {
+        pid,
+        allocator: mapping.path,
+        functions: FUNCTION_NAMES.filter((name) => found.offsets.has(name)),
+        reason,
+        sinceMs: now,
+        untilMs: now + forMs,
+        startTicks,
+        timer: setTimeout(() => undefined, 0),
+      };
+      this.attached.set(pid, entry);
+      this.schedule(entry);
+      return this.view(entry);
+    } catch (error) {
+      const failure = error instanceof ProbeError ? error : new ProbeError(pid, (error as Error).message);
+      this.failures.push({ pid, message: failure.message, atMs: now });
+      if (this.failures.length > MAX_FAILURES) this.failures.shift();
+      throw failure;
+    }
+  }
+
+  /** Removes `pid`'s probes (none is fine) and forgets its outstanding allocations. */
+  detach(pid: number): void {
+    const entry = this.attached.get(pid);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.attached.delete(pid);
+    try {
+      this.deps.writer.detach(pid);
+    } finally {
+      this.deps.forget(pid);
+    }
+  }
+
+  /** Whether `pid` is probed now. */
+  has(pid: number): boolean {
+    return this.attached.has(pid);
+  }
+
+  status(): { processes: ProbedProcess[]; failures: ProbeFailure[] } {
+    return { processes: [...this.attached.values()].map((entry) => this.view(entry)), failures: [...this.failures] };
+  }
+
+  /** Detaches everything. */
+  close(): void {
+    clearInterval(this.exitTimer);
+    for (const pid of [...this.attached.keys()]) this.detach(pid);
+  }
+
+  /**
+   * The file holding the allocator `snapshot` runs, and its entry points' offsets: the first of
+   * its executable, an allocator library, its libc that defines both malloc and free.
+   */
+  private async findAllocator(snapshot: ProcessSnapshot): Promise<{ mapping: ExecutableMapping; offsets: Map<string, number> }> {
+    const files = new Map<string, ExecutableMapping>();
+    for (const mapping of snapshot.mappings) if (mapping.path.startsWith('/') && !files.has(mapping.cacheKey)) files.set(mapping.cacheKey, mapping);
+    const all = [...files.values()];
+    const executable = all[0];
+    const candidates = [
+      ...(executable ? [executable] : []),
+      ...all.filter((m) => m !== executable && ALLOCATOR_LIBRARY.test(basename(m.path))),
+      ...all.filter((m) => m !== executable && LIBC.test(basename(m.path))),
+    ];
+    const problems: string[] = [];
+    for (const mapping of candidates) {
+      let offsets: Map<string, number>;
+      try {
+        offsets = await this.deps.functionOffsets(snapshot, mapping, FUNCTION_NAMES);
+      } catch (error) {
+        problems.push(`${mapping.path}: ${(error as Error).message}`);
+        continue;
+      }
+      if (offsets.has('malloc') && offsets.has('free')) return { mapping, offsets };
+    }
+    const tried = candidates.map((m) => m.path).join(', ') || 'no file-backed code';
+    throw new ProbeError(
+      snapshot.pid,
+      `no mapped file defines malloc and free (looked in ${tried}${problems.length > 0 ? `; ${problems.join('; ')}` : ''}): a stripped static binary, or an allocator tail2 does not know`,
+    );
+  }
+
+  private schedule(entry: Attached): void {
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => this.detach(entry.pid), Math.max(0, entry.untilMs - this.now()));
+    entry.timer.unref();
+  }
+
+  private dropExited(): void {
+    for (const entry of [...this.attached.values()]) {
+      if (!this.stillRuns(entry)) this.detach(entry.pid);
+    }
+  }
+
+  /** The same process still runs at the pid (same start time). */
+  private stillRuns(entry: Attached): boolean {
+    return this.startTicksOf(entry.pid) === entry.startTicks;
+  }
+
+  /**
+   * When `pid` started (clock ticks since boot), from /proc/PID/stat, which the kernel writes (the
+   * process controls only its name there, which the parser steps over); undefined when it is gone
+   * or a zombie.
+   */
+  private startTicksOf(pid: number): number | undefined {
+    try {
+      const text = readFileSync(`${this.deps.procRoot ?? '/proc'}/${pid}/stat`, 'utf8');
+      const state = text.charAt(text.lastIndexOf(')') + 2);
+      return state === 'Z' || state === 'X' ? undefined : parseProcPidStat(text).startTime;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private view(entry: Attached): ProbedProcess {
+    const { pid, allocator, functions, reason, sinceMs, untilMs } = entry;
+    return { pid, allocator, functions, reason, sinceMs, untilMs };
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+}
