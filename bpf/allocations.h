@@ -11,7 +11,11 @@
  * at entry (TAIL2_KIND_ALLOC: the walk starts in the allocator, so it is the leaf), its address at
  * return (TAIL2_KIND_ALLOC_RESULT), and its address goes in alloc_live so that its free, and only
  * its, writes a record (TAIL2_KIND_FREE). The ring keeps the order the records were reserved in,
- * so a thread's result always follows its allocation's stack. */
+ * so a thread's result always follows its allocation's stack.
+ *
+ * glibc's realloc(NULL, n) and its memalign family at an alignment malloc gives anyway (16 bytes)
+ * call malloc itself, whose probe sees the allocation: counted there, not twice. Userspace marks
+ * the probes of a glibc allocator with TAIL2_ALLOC_COOKIE_GLIBC (the link's per-probe cookie). */
 #ifndef TAIL2_ALLOCATIONS_H
 #define TAIL2_ALLOCATIONS_H
 
@@ -98,9 +102,9 @@ static __always_inline void emit_alloc_event(__u16 kind, __u64 address, __u8 fla
 	bpf_ringbuf_submit(record, alloc_event_wakeup());
 }
 
-/* At an allocator's entry: 0 (run the return probe) when the allocation is sampled, after writing
- * its stack; 1 otherwise. `result_at` is where the address will be (posix_memalign's memptr), 0
- * when it is the return value. */
+/* At an allocator's entry: 0 (run the return probe) when the allocation is sampled and its stack
+ * is in the ring; 1 otherwise (a result without its stack would pair with another). `result_at`
+ * is where the address will be (posix_memalign's memptr), 0 when it is the return value. */
 static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 result_at)
 {
 	struct user_start start;
@@ -116,9 +120,17 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 re
 	start.pc = ctx->ip;
 	start.sp = ctx->sp;
 	start.bp = ctx->bp;
-	emit_sample(ctx, &start, false, TAIL2_KIND_ALLOC, size, 0);
-	return 0;
+	return emit_sample(ctx, &start, false, TAIL2_KIND_ALLOC, size, 0) ? 1 : 0;
 }
+
+/* glibc's allocator, where one entry point calls malloc for the work (see the top). */
+static __always_inline bool glibc_allocator(struct pt_regs *ctx)
+{
+	return bpf_get_attach_cookie(ctx) & TAIL2_ALLOC_COOKIE_GLIBC;
+}
+
+/* glibc's memalign family calls malloc for alignments malloc gives anyway. */
+#define GLIBC_MALLOC_ALIGNMENT 16
 
 /* At a sampled allocation's return: its address, into the ring and alloc_live. */
 static __always_inline int alloc_return(struct pt_regs *ctx)
@@ -176,16 +188,38 @@ int alloc_size_arg2(struct pt_regs *ctx)
 {
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
+	if (glibc_allocator(ctx) && PT_REGS_PARM1(ctx) <= GLIBC_MALLOC_ALIGNMENT)
+		return 1;
 	return alloc_enter(ctx, PT_REGS_PARM2(ctx), 0);
 }
 
-/* calloc(count, size). An overflowing product fails in calloc; here it is just a large size. */
+/* a * b, or 0 when it overflows 64 bits (calloc fails those), in 32-bit halves: a division or
+ * __builtin_mul_overflow would make clang call a 128-bit multiply BPF lacks. */
+static __always_inline __u64 checked_product(__u64 a, __u64 b)
+{
+	__u64 ah = a >> 32, al = a & 0xffffffff, bh = b >> 32, bl = b & 0xffffffff;
+	__u64 cross, low, product;
+
+	if (ah && bh)
+		return 0;
+	cross = ah * bl + al * bh; /* one term is 0 */
+	if (cross >> 32)
+		return 0;
+	low = al * bl;
+	product = (cross << 32) + low;
+	return product < low ? 0 : product;
+}
+
+/* calloc(count, size): a product that overflows is a calloc that fails, not sampled. */
 SEC("uprobe")
 int alloc_calloc(struct pt_regs *ctx)
 {
+	__u64 items = PT_REGS_PARM1(ctx);
+	__u64 size = PT_REGS_PARM2(ctx);
+
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
-	return alloc_enter(ctx, PT_REGS_PARM1(ctx) * PT_REGS_PARM2(ctx), 0);
+	return alloc_enter(ctx, checked_product(items, size), 0);
 }
 
 /* realloc(pointer, size): the old block is given back, a new one (maybe the same) allocated. A
@@ -193,9 +227,13 @@ int alloc_calloc(struct pt_regs *ctx)
 SEC("uprobe")
 int alloc_realloc(struct pt_regs *ctx)
 {
+	__u64 pointer = PT_REGS_PARM1(ctx);
+
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
-	alloc_forget(PT_REGS_PARM1(ctx));
+	if (!pointer && glibc_allocator(ctx))
+		return 1;
+	alloc_forget(pointer);
 	return alloc_enter(ctx, PT_REGS_PARM2(ctx), 0);
 }
 
@@ -205,6 +243,8 @@ int alloc_posix_memalign(struct pt_regs *ctx)
 {
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
+	if (glibc_allocator(ctx) && PT_REGS_PARM2(ctx) <= GLIBC_MALLOC_ALIGNMENT)
+		return 1;
 	return alloc_enter(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM1(ctx));
 }
 

@@ -144,7 +144,8 @@ static __always_inline __u64 wakeup_flags(__u32 tgid, __u64 start_time, __u64 no
 /* One sample of `kind` weighing `weight` (at `address`, where the kind has one), with the current
  * task's user stack from `user` (NULL: none could be found, walk by frame pointer) and, when
  * `kernel_stack`, its kernel stack, into the ring. `ctx` is the program's context, which
- * bpf_get_stack reads. Inlined into each program: the verifier checks each on its own anyway. */
+ * bpf_get_stack reads. 0 when the record is in the ring, -1 when it is not (filtered out, or the
+ * ring was full). Inlined into each program: the verifier checks each on its own anyway. */
 static __always_inline int emit_sample(void *ctx, const struct user_start *user, bool kernel_stack,
 				       __u16 kind, __u64 weight, __u64 address)
 {
@@ -158,11 +159,11 @@ static __always_inline int emit_sample(void *ctx, const struct user_start *user,
 
 	if (target_tgid && tgid != target_tgid) {
 		count(TAIL2_COUNTER_FILTERED);
-		return 0;
+		return -1;
 	}
 	record = bpf_map_lookup_elem(&scratch, &zero);
 	if (!record)
-		return 0;
+		return -1;
 
 	task = bpf_get_current_task_btf();
 	record->timestamp_ns = bpf_ktime_get_ns();
@@ -217,8 +218,10 @@ static __always_inline int emit_sample(void *ctx, const struct user_start *user,
 		size = RECORD_MAX;
 	record->size = size;
 
-	if (bpf_ringbuf_output(&samples, record, size, wakeup_flags(tgid, record->start_time_ns, record->timestamp_ns, record->flags)))
+	if (bpf_ringbuf_output(&samples, record, size, wakeup_flags(tgid, record->start_time_ns, record->timestamp_ns, record->flags))) {
 		count(TAIL2_COUNTER_LOST);
+		return -1;
+	}
 	return 0;
 }
 
@@ -248,7 +251,8 @@ static __always_inline int emit_perf_sample(struct bpf_perf_event_data *ctx, __u
 {
 	struct user_start start = {};
 
-	return emit_sample(ctx, perf_user_start(ctx, &start) ? &start : NULL, true, kind, weight, 0);
+	emit_sample(ctx, perf_user_start(ctx, &start) ? &start : NULL, true, kind, weight, 0);
+	return 0;
 }
 
 SEC("perf_event")

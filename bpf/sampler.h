@@ -41,6 +41,8 @@
 /* The allocation profile's table of exponential gaps (bpf/allocations.h): entries, fraction bits */
 #define TAIL2_ALLOC_EXP_STEPS 1024
 #define TAIL2_ALLOC_EXP_SHIFT 16
+/* The allocation probes' attach cookie: the allocator is glibc's (bpf/allocations.h) */
+#define TAIL2_ALLOC_COOKIE_GLIBC 0x1
 
 /* indexes into the per-CPU counters map */
 #define TAIL2_COUNTER_SAMPLES 0 /* perf events handled */

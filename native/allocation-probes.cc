@@ -67,18 +67,39 @@ int UprobeSessionAttachType(std::string* why) {
 }
 
 int AttachUprobeSession(int prog_fd, uint32_t attach_type, const std::string& path, const std::vector<uint64_t>& offsets,
-                        uint32_t pid) {
+                        uint64_t cookie, uint32_t pid) {
   if (offsets.empty()) return -EINVAL;
+  const std::vector<uint64_t> cookies(offsets.size(), cookie);
   UprobeMultiLinkAttr attr;
   memset(&attr, 0, sizeof(attr));
   attr.prog_fd = static_cast<uint32_t>(prog_fd);
   attr.attach_type = attach_type;
   attr.path = reinterpret_cast<uintptr_t>(path.c_str());
   attr.offsets = reinterpret_cast<uintptr_t>(offsets.data());
+  attr.cookies = reinterpret_cast<uintptr_t>(cookies.data());
   attr.cnt = static_cast<uint32_t>(offsets.size());
   attr.pid = pid;
   const long fd = syscall(__NR_bpf, kBpfLinkCreate, &attr, sizeof(attr));
   return fd < 0 ? -errno : static_cast<int>(fd);
+}
+
+std::string DescribeAttachError(int err) {
+  switch (err) {
+    case ESRCH:
+      return "the process is gone";
+    case EPERM:
+    case EACCES:
+      return "permission denied: probing another process's allocator needs root (CAP_SYS_ADMIN, for /proc/PID/map_files, and CAP_BPF with CAP_PERFMON)";
+    case ENOENT:
+      return "the mapping is gone (the process unmapped the file or exited)";
+    case EINVAL:
+      return "the kernel refused the probe offsets (not instructions of this file?)";
+    case EMFILE:
+    case ENFILE:
+      return "out of file descriptors (raise LimitNOFILE)";
+    default:
+      return strerror(err);
+  }
 }
 
 long ForgetProcessAllocations(int map_fd, uint32_t tgid) {

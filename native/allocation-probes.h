@@ -13,9 +13,13 @@
 int UprobeSessionAttachType(std::string* why);
 
 // Attaches `prog_fd` (loaded with expected_attach_type `attach_type`) at `offsets` of the file at
-// `path`, for thread group `pid` only. The link's fd, or -errno.
+// `path`, for thread group `pid` only, each probe with `cookie` (bpf_get_attach_cookie). The
+// link's fd, or -errno.
 int AttachUprobeSession(int prog_fd, uint32_t attach_type, const std::string& path, const std::vector<uint64_t>& offsets,
-                        uint32_t pid);
+                        uint64_t cookie, uint32_t pid);
+
+// What an errno from attaching the allocation probes means, in words a person can act on.
+std::string DescribeAttachError(int err);
 
 // Deletes every entry of thread group `tgid` from alloc_live (`map_fd`): its sampled allocations
 // after it exited or its probes were detached. The number deleted, or -errno.

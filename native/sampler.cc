@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
 #include <linux/types.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -521,33 +522,36 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     return bpf_map__set_max_entries(skel_->maps.alloc_live, alloc_max_tracked_);
   }
 
-  // attachAllocations(pid, path, file, offsets): session uprobes for thread group `pid` on the
-  // allocator in `path` (a /proc/PID/map_files/ link: the very file the process maps), which must
-  // still be `file` ({devMajor, devMinor, inode}); `offsets` maps each program (AllocationPrograms)
-  // to the file offsets of the functions it probes. Replaces the pid's probes, if any.
+  // attachAllocations(pid, path, file, offsets, glibc): session uprobes for thread group `pid` on
+  // the allocator in `path` (a /proc/PID/map_files/ link: the very file the process maps), which
+  // must still be `file` ({devMajor, devMinor, inode}); `offsets` maps each program
+  // (AllocationPrograms) to the file offsets of the functions it probes; `glibc` marks glibc's
+  // allocator (TAIL2_ALLOC_COOKIE_GLIBC). Replaces the pid's probes, if any.
   Napi::Value AttachAllocations(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsObject() || !info[3].IsObject())
-      throw Napi::TypeError::New(env, "attachAllocations(pid: number, path: string, file: {devMajor, devMinor, inode}, offsets: {[program]: number[]})");
+    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsObject() || !info[3].IsObject() || !info[4].IsBoolean())
+      throw Napi::TypeError::New(env, "attachAllocations(pid: number, path: string, file: {devMajor, devMinor, inode}, offsets: {[program]: number[]}, glibc: boolean)");
     if (skel_ == nullptr) throw Napi::Error::New(env, "attachAllocations: the sampler is not running");
-    if (!allocations_unavailable_.empty()) {
-      Napi::Error error = Napi::Error::New(env, "cannot probe allocations: " + allocations_unavailable_);
-      error.Set("code", Napi::String::New(env, "ENOTSUP"));
-      throw error;
-    }
+    if (!allocations_unavailable_.empty()) throw AttachError(env, "ENOTSUP", allocations_unavailable_);
     const uint32_t pid = info[0].As<Napi::Number>().Uint32Value();
     const std::string path = info[1].As<Napi::String>();
     const Napi::Object file = info[2].As<Napi::Object>();
     const Napi::Object offsets = info[3].As<Napi::Object>();
-    // The offsets were read from one file: probing another at them would break its code.
+    const uint64_t cookie = info[4].As<Napi::Boolean>().Value() ? TAIL2_ALLOC_COOKIE_GLIBC : 0;
+    // The offsets were read from one file: probing another at them would break its code. The
+    // file is opened once and checked, and the kernel is given that open file (/proc/self/fd/N),
+    // so what it probes is what was checked, whatever the process maps there meanwhile.
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw AttachError(env, errno == ENOENT ? "ENOENT" : "EOPEN", "cannot open " + path + ": " + DescribeAttachError(errno));
     struct stat st;
-    if (stat(path.c_str(), &st) != 0) throw MakeBpfError(env, "open " + path + " to probe its allocator", errno, "");
-    if (major(st.st_dev) != file.Get("devMajor").ToNumber().Uint32Value() || minor(st.st_dev) != file.Get("devMinor").ToNumber().Uint32Value() ||
-        st.st_ino != static_cast<ino_t>(file.Get("inode").ToNumber().Int64Value())) {
-      Napi::Error error = Napi::Error::New(env, "cannot probe allocations: " + path + " is no longer the file the offsets were read from");
-      error.Set("code", Napi::String::New(env, "EMISMATCH"));
-      throw error;
+    const bool same = fstat(fd, &st) == 0 && major(st.st_dev) == file.Get("devMajor").ToNumber().Uint32Value() &&
+                      minor(st.st_dev) == file.Get("devMinor").ToNumber().Uint32Value() &&
+                      st.st_ino == static_cast<ino_t>(file.Get("inode").ToNumber().Int64Value());
+    if (!same) {
+      close(fd);
+      throw AttachError(env, "EMISMATCH", path + " is no longer the file the offsets were read from");
     }
+    const std::string fd_path = "/proc/self/fd/" + std::to_string(fd);
     DetachAllocationProbes(pid);
     std::vector<int>& links = alloc_links_[pid];
     for (const auto& [name, program] : AllocationPrograms()) {
@@ -557,14 +561,25 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       std::vector<uint64_t> at;
       for (uint32_t i = 0; i < array.Length(); i++) at.push_back(static_cast<uint64_t>(array.Get(i).ToNumber().Int64Value()));
       if (at.empty()) continue;
-      const int fd = AttachUprobeSession(bpf_program__fd(program), session_attach_type_, path, at, pid);
-      if (fd < 0) {
+      const int link = AttachUprobeSession(bpf_program__fd(program), session_attach_type_, fd_path, at, cookie, pid);
+      if (link < 0) {
+        close(fd);
         DetachAllocationProbes(pid);
-        throw MakeBpfError(env, std::string("attach the allocation probe ") + name + " to " + path + " for pid " + std::to_string(pid), -fd, "");
+        // Links that worked for a moment may have sampled allocations already.
+        ForgetProcessAllocations(bpf_map__fd(skel_->maps.alloc_live), pid);
+        throw AttachError(env, "EATTACH", std::string("attaching the ") + name + " probe to " + path + " failed: " + DescribeAttachError(-link));
       }
-      links.push_back(fd);
+      links.push_back(link);
     }
+    close(fd);  // the links hold the file now
     return Napi::Number::New(env, static_cast<double>(links.size()));
+  }
+
+  // An Error with `code` whose message says what went wrong; the caller says "cannot probe … in PID N".
+  static Napi::Error AttachError(Napi::Env env, const char* code, const std::string& message) {
+    Napi::Error error = Napi::Error::New(env, message);
+    error.Set("code", Napi::String::New(env, code));
+    return error;
   }
 
   // detachAllocations(pid): removes the pid's probes and forgets its sampled allocations in the

@@ -30,7 +30,7 @@ export async function loadDeliveryContent(store: NotificationStore, id: string, 
       : instance.kind === 'cgroup'
         ? { file: 'cgroup.png', of: instance.unit ?? instance.path }
         : undefined;
-  const picture = pictureKindOf(record.trigger);
+  const picture = pictureKindOf(record.trigger, record.profiles);
   const memoryPng = scoped && picture !== 'cpu' ? await readOptional(store.artifactPath(id, `${picture}.${scoped.file}`)) : undefined;
   const scopedPng = memoryPng ?? (scoped ? await readOptional(store.artifactPath(id, scoped.file)) : undefined);
   const png = scopedPng ?? (await readOptional(store.artifactPath(id, 'flamegraph.png')));

@@ -8,7 +8,7 @@ import { PROFILE_KINDS } from '../model/profile-kind.js';
 import type { SymbolizedProfile } from '../profile/symbolized-profile.js';
 import type { ProfileSymbolizer } from '../symbols/profile-symbolizer.js';
 import { isTransientStorageError } from '../store/store-error.js';
-import type { StackTables } from '../profile/sample-source.js';
+import type { SampleSource, StackTables } from '../profile/sample-source.js';
 import { measureIdleShare, type IdleShare } from '../profile/idle-share.js';
 import type { ProcessEntry } from '../profile/process-table.js';
 import type { ProcessSnapshot } from '../symbols/proc-maps.js';
@@ -76,6 +76,11 @@ export interface CaptureDependencies {
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
+  /**
+   * The outstanding sampled allocations of the probed processes (daemon/profile/allocation-ledger.ts):
+   * an incident carries them as its `inuse` profile, as they are when the window ends.
+   */
+  allocations?: SampleSource & { oldestNs(): number | undefined; hold(): () => void };
   /** CPUs the sampler samples, for the idle share. @defaultValue the online CPUs */
   cpus?: () => number;
   /**
@@ -310,6 +315,18 @@ export class CaptureManager {
       const others: SymbolizedProfile[] = [];
       for (const kind of kindsIn(tables, buffer, window.fromNs, window.toNs)) {
         if (kind !== 'cpu') others.push(await symbolizer.symbolize(tables, buffer, { ...window, kind }));
+      }
+      // What probed processes hold at the window's end, from whenever it was allocated.
+      const oldestNs = this.deps.allocations?.oldestNs();
+      if (this.deps.allocations && oldestNs !== undefined) {
+        // Held: a probe detached meanwhile must not free the stacks being symbolized.
+        const release = this.deps.allocations.hold();
+        try {
+          const inuse = await symbolizer.symbolize(tables, this.deps.allocations, { ...window, fromNs: Math.min(oldestNs, window.fromNs), kind: 'inuse' });
+          if (inuse.samples.stack.length > 0) others.push(inuse);
+        } finally {
+          release();
+        }
       }
       // One symbolization; the baseline (before the condition held) is cut out of it.
       const heldSince = request.heldSinceMs;

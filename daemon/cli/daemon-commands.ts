@@ -53,6 +53,35 @@ export function registerDaemonCommands(program: Command): void {
   });
 
   connectionOptions(
+    program
+      .command('probe')
+      .description('attach the allocation probes to a process for a while (docs/profiles.md#allocations)')
+      .argument('<kind>', 'what to probe: malloc (its allocator: malloc, calloc, realloc, free…)')
+      .requiredOption('--pid <pid>', 'the process', positivePid)
+      .option('--for <duration>', 'how long the probes stay (at most 24h)', '10m')
+      .option('--stop', 'remove the probes instead')
+      .option('--reason <text>', 'why (shown in tail2 status)', 'tail2 probe'),
+  ).action(async (kind: string, options: Connection & { pid: number; for: string; stop?: boolean; reason: string }) => {
+    if (kind !== 'malloc') throw new Tail2Error('TAIL2_USAGE', `tail2 probe ${kind}: the kinds are malloc`);
+    try {
+      parseDuration(options.for);
+    } catch (error) {
+      throw new Tail2Error('TAIL2_USAGE', `--for: ${(error as Error).message}`);
+    }
+    const endpoint = await daemonEndpoint(options);
+    if (options.stop) {
+      const { detached } = await callDaemon<{ detached: boolean }>(endpoint, `/api/probes/${options.pid}`, { method: 'DELETE' });
+      process.stderr.write(detached ? `tail2: probes removed from pid ${options.pid}\n` : `tail2: pid ${options.pid} had no probes\n`);
+      return;
+    }
+    const probed = await callDaemon<{ allocator: string; functions: string[]; until: string }>(endpoint, '/api/probes', {
+      method: 'POST',
+      body: { kind, pid: options.pid, for: options.for, reason: options.reason },
+    });
+    process.stdout.write(`probing ${probed.functions.join(', ')} in ${probed.allocator} of pid ${options.pid} until ${probed.until}\n`);
+  });
+
+  connectionOptions(
     program.command('incidents').description('list recent incidents').option('--json', 'print the API\'s JSON').option('-n, --limit <n>', 'how many', '20'),
   ).action(async (options: Connection & { json?: boolean; limit: string }) => {
     const endpoint = await daemonEndpoint(options);
@@ -83,4 +112,11 @@ export function registerDaemonCommands(program: Command): void {
       process.stdout.write(lines.join('\n') + '\n');
     },
   );
+}
+
+/** `--pid`: a process id, or a usage error naming it. */
+function positivePid(text: string): number {
+  const pid = Number(text);
+  if (!Number.isInteger(pid) || pid < 1) throw new Tail2Error('TAIL2_USAGE', `--pid ${text}: not a process id`);
+  return pid;
 }

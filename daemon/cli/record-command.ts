@@ -98,6 +98,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     throw new Tail2Error('TAIL2_USAGE', `--profile ${kind} needs --pid: the allocation probes are attached to one process`);
   }
   const meanBytes = options.allocationMeanBytes ?? DEFAULT_ALLOCATION_MEAN_BYTES;
+  let probes: AllocationProbes | undefined;
   const withTables = (options.unwind ?? 'auto') === 'auto';
   let loader: UnwindLoader | undefined;
   // Host-wide, the recorder's own tail2-reader processes are sampled too: they are left out.
@@ -105,7 +106,10 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   const ours = (pid: number) => !options.pid && (pid === process.pid || own.has(pid));
   const recording = new Recording((pid, startTimeNs) => (ours(pid) ? Promise.resolve(undefined) : files.snapshot(pid, startTimeNs)), {
     tablesWanted: (pid, startTimeNs, unknownMapping) => (ours(pid) ? undefined : loader?.tablesWanted(pid, startTimeNs, unknownMapping)),
-    gone: (pid, startTimeNs) => loader?.gone(pid, startTimeNs),
+    gone: (pid, startTimeNs) => {
+      loader?.gone(pid, startTimeNs);
+      probes?.processGone(pid, 'the process exec’d a new image or exited');
+    },
   }, allocations ? meanBytes : undefined);
   const faultPeriod = options.pageFaultPeriod ?? DEFAULT_PAGE_FAULT_PERIOD;
   const sampler = new StackSampler({
@@ -134,7 +138,6 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
       startedNs = Number(process.hrtime.bigint());
     }
   }
-  let probes: AllocationProbes | undefined;
   if (allocations && options.pid !== undefined) {
     const writer = sampler.allocationProbes();
     const ledger = recording.allocations;
@@ -218,6 +221,10 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   });
   if (profile.samples.stack.length === 0) {
     options.log(`tail2: warning: no samples matched ${target}; the profile is empty`);
+  }
+  const untracked = recording.allocations?.stats().untracked ?? 0;
+  if (kind === 'inuse' && untracked > 0) {
+    options.log(`tail2: warning: ${untracked} sampled allocations did not fit the kernel's table of sampled allocations: their frees were not followed, and they are left out`);
   }
   // One program (--pid, or --process matching one executable): pprof names it as the main binary.
   // Several, or the whole host: the kernel (see encodePprof).

@@ -21,6 +21,7 @@ export function formatStatus(status: DaemonStatus): string[] {
   if (sampler.backoff) lines.push(`          slowed down from ${sampler.configured_frequency} Hz since ${sampler.backoff.since}: ${sampler.backoff.reason}`);
   const faults = sampler.page_faults;
   lines.push(`faults:   page-fault profile ${faults.on ? `on, a sample per ${faults.period_faults} faults, ${faults.samples} samples` : 'off'}: ${faults.error ? `${faults.reason}: ${faults.error}` : faults.reason}`);
+  lines.push(...probeLines(status.probes));
   const unwinding = status.unwinding;
   if (unwinding.mode === 'auto') {
     const w = unwinding.walks;
@@ -106,5 +107,18 @@ function notificationLines(notifications: DaemonStatus['notifications']): string
   ];
   if (redis.policy_problem) lines.push(`          ${redis.policy_problem}`);
   for (const target of notifications.targets) lines.push(`          ${target.target}: ${target.waiting} waiting, ${target.delayed} retrying later, ${target.failed} failed`);
+  return lines;
+}
+
+/** The allocation probes: what is probed, what it holds, what could not be. */
+function probeLines(probes: DaemonStatus['probes']): string[] {
+  if (!probes.available) return [`probes:   allocation probes unavailable: ${probes.reason}`];
+  const held = probes.outstanding;
+  const lines = [
+    `probes:   ${probes.processes.length === 0 ? 'no process probed' : `malloc probed in ${probes.processes.length} process${probes.processes.length === 1 ? '' : 'es'}`}; ` +
+      `${held.allocations} sampled allocations outstanding (~${mib(held.bytes)}), a sample per ${mib(probes.mean_bytes)} allocated; ${probes.kernel.untracked} untracked`,
+  ];
+  for (const p of probes.processes) lines.push(`          pid ${p.pid}: ${p.functions.join(', ')} in ${p.allocator} until ${p.until} (${p.reason})`);
+  for (const f of probes.failures.slice(-3)) lines.push(`          ${f.at}: ${f.message}`);
   return lines;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../model/duration.js';
 import { parseSize } from '../model/size.js';
+import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../model/allocation-sampling.js';
 import { DEFAULT_PAGE_FAULT_PERIOD, PAGE_FAULT_MODES } from '../model/page-fault-profile.js';
 import { UNWIND_MODES } from '../model/unwind-table.js';
 
@@ -63,8 +64,22 @@ export const configFileSchema = z.strictObject({
           period: z.number().int().min(1).max(1_000_000_000).default(DEFAULT_PAGE_FAULT_PERIOD),
         })
         .default({ mode: 'auto', period: DEFAULT_PAGE_FAULT_PERIOD }),
+      allocations: z
+        .strictObject({
+          mode: z.enum(['auto', 'off']).default('auto'),
+          mean: size.pipe(z.number().int().min(1, 'must be at least 1 byte').max(1024 ** 3, 'must be at most 1GiB')).default(DEFAULT_ALLOCATION_MEAN_BYTES),
+          max_tracked: z.number().int().min(1).max(1_048_576).default(DEFAULT_MAX_TRACKED_ALLOCATIONS),
+        })
+        .default({ mode: 'auto', mean: DEFAULT_ALLOCATION_MEAN_BYTES, max_tracked: DEFAULT_MAX_TRACKED_ALLOCATIONS }),
     })
-    .default({ frequency: 99, max_cpu: 0.25, unwind: 'auto', unwind_memory: 64 * 1024 ** 2, page_faults: { mode: 'auto', period: DEFAULT_PAGE_FAULT_PERIOD } }),
+    .default({
+      frequency: 99,
+      max_cpu: 0.25,
+      unwind: 'auto',
+      unwind_memory: 64 * 1024 ** 2,
+      page_faults: { mode: 'auto', period: DEFAULT_PAGE_FAULT_PERIOD },
+      allocations: { mode: 'auto', mean: DEFAULT_ALLOCATION_MEAN_BYTES, max_tracked: DEFAULT_MAX_TRACKED_ALLOCATIONS },
+    }),
   buffer: z
     .strictObject({ retain: duration.default(600_000), max_memory: size.pipe(z.number().min(1024 ** 2, 'must be at least 1MiB: the buffer\'s tables alone start at half a megabyte')).default(256 * 1024 * 1024) })
     .default({ retain: 600_000, max_memory: 256 * 1024 * 1024 }),

@@ -45,6 +45,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     file: resolve(file),
     sampling: { frequency: raw.sampling.frequency, maxCpu: raw.sampling.max_cpu, unwind: raw.sampling.unwind, unwindMemoryBytes: raw.sampling.unwind_memory,
       pageFaults: { mode: raw.sampling.page_faults.mode, periodFaults: raw.sampling.page_faults.period },
+      allocations: { mode: raw.sampling.allocations.mode, meanBytes: raw.sampling.allocations.mean, maxTracked: raw.sampling.allocations.max_tracked },
     },
     buffer: { retainMs: raw.buffer.retain, maxMemoryBytes: raw.buffer.max_memory },
     stateDir: resolve(base, raw.state_dir),

@@ -17,6 +17,12 @@ export interface Tail2Config {
     unwindMemoryBytes: number;
     /** The page-fault profile (docs/profiles.md): when it runs, and faults per sample. */
     pageFaults: { mode: PageFaultMode; periodFaults: number };
+    /**
+     * The allocation profile (docs/profiles.md#allocations): `auto` loads its programs where the
+     * kernel has session uprobes, to attach on demand; mean bytes between samples; sampled
+     * allocations the kernel tracks.
+     */
+    allocations: { mode: 'auto' | 'off'; meanBytes: number; maxTracked: number };
   };
   buffer: {
     /** History kept in memory (ms). @defaultValue 10 minutes */

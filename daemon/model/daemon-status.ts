@@ -351,6 +351,35 @@ export const symbolsStatusSchema = z.object({
 });
 export type SymbolsStatus = z.infer<typeof symbolsStatusSchema>;
 
+/** The allocation probes (docs/profiles.md#allocations): which processes are probed, and what they found. */
+export const probesStatusSchema = z.object({
+  /** Whether probes can be attached; `reason` says why not (`sampling.allocations.mode: off`, a kernel without session uprobes). */
+  available: z.boolean(),
+  reason: z.string().nullable(),
+  /** `sampling.allocations.mean`: bytes between sampled allocations, on average. */
+  mean_bytes: z.number(),
+  processes: z.array(
+    z.object({
+      pid: z.number(),
+      kind: z.literal('malloc'),
+      /** The file whose allocator is probed, as the process sees it. */
+      allocator: z.string(),
+      functions: z.array(z.string()),
+      /** Why: `tail2 probe`, `rule <name>`… */
+      reason: z.string(),
+      since: z.string(),
+      until: z.string(),
+    }),
+  ),
+  /** The last processes that could not be probed: "cannot probe malloc in PID N: …". */
+  failures: z.array(z.object({ pid: z.number(), message: z.string(), at: z.string() })),
+  /** Sampled allocations not freed yet, and the bytes they stand for; `memory_bytes` what tail2d keeps for them. */
+  outstanding: z.object({ allocations: z.number(), bytes: z.number(), processes: z.number(), memory_bytes: z.number() }),
+  /** The kernel's side: allocations sampled, frees of sampled ones, those its table had no room for; its table's entries. */
+  kernel: z.object({ samples: z.number(), frees: z.number(), untracked: z.number(), tracked_capacity: z.number(), probe_runs: z.number(), probe_run_time_ns: z.number() }),
+});
+export type ProbesStatus = z.infer<typeof probesStatusSchema>;
+
 export const daemonStatusSchema = z.object({
   /** tail2's version. */
   version: z.string(),
@@ -359,6 +388,7 @@ export const daemonStatusSchema = z.object({
   uptime_s: z.number(),
   sampler: samplerStatusSchema,
   unwinding: unwindingStatusSchema,
+  probes: probesStatusSchema,
   buffer: bufferStatusSchema,
   metrics: metricsStatusSchema,
   rules: rulesStatusSchema,

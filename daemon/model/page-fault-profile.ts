@@ -21,11 +21,13 @@ const MEMORY_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['rss', 'rss
 
 /**
  * The profile that pictures an incident in its notifications and opens its page: for a rule on
- * resident memory the page-fault flamegraph ("which code made this memory resident"), CPU otherwise
- * (other rules, manual captures).
+ * resident memory, the outstanding allocations when the allocator was probed (the leak itself,
+ * docs/profiles.md#allocations), else the page-fault flamegraph ("which code made this memory
+ * resident"); CPU otherwise (other rules, manual captures). `profiles` is incident.json's list.
  */
-export function pictureKindOf(trigger: IncidentRecord['trigger']): 'cpu' | 'page_faults' {
-  return trigger.kind === 'rule' && MEMORY_METRICS.has(trigger.metric) ? 'page_faults' : 'cpu';
+export function pictureKindOf(trigger: IncidentRecord['trigger'], profiles?: IncidentRecord['profiles']): 'cpu' | 'page_faults' | 'inuse' {
+  if (trigger.kind !== 'rule' || !MEMORY_METRICS.has(trigger.metric)) return 'cpu';
+  return profiles?.some((p) => p.kind === 'inuse') ? 'inuse' : 'page_faults';
 }
 
 /** Whether page faults are sampled, and why, in words for `tail2 status`. */

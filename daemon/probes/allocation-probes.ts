@@ -89,6 +89,8 @@ interface Attached extends ProbedProcess {
  */
 export class AllocationProbes {
   private readonly attached = new Map<number, Attached>();
+  /** Attaches under way: a second request for the same pid waits for the first. */
+  private readonly attaching = new Map<number, Promise<ProbedProcess>>();
   private readonly failures: ProbeFailure[] = [];
   private readonly exitTimer: NodeJS.Timeout;
 
@@ -103,13 +105,39 @@ export class AllocationProbes {
    * uprobes, a process gone), recorded for the status too.
    */
   async attach(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
-    const now = this.now();
+    const underWay = this.attaching.get(pid);
+    if (underWay) {
+      await underWay.catch(() => undefined);
+      return this.attach(pid, forMs, reason);
+    }
     const existing = this.attached.get(pid);
-    if (existing) {
-      existing.untilMs = Math.max(existing.untilMs, now + forMs);
+    if (existing && this.stillRuns(existing)) {
+      existing.untilMs = Math.max(existing.untilMs, this.now() + forMs);
       this.schedule(existing);
       return this.view(existing);
     }
+    if (existing) this.detach(pid); // the pid is another process's now
+    const attaching = this.attachNew(pid, forMs, reason);
+    this.attaching.set(pid, attaching);
+    try {
+      return await attaching;
+    } finally {
+      this.attaching.delete(pid);
+    }
+  }
+
+  /**
+   * `pid` replaced its image (exec) or exited: its probes and what they followed go, and the
+   * status says so when it was probed. A new image is not probed again on its own.
+   */
+  processGone(pid: number, why: string): void {
+    if (!this.attached.has(pid)) return;
+    this.detach(pid);
+    this.fail(new ProbeError(pid, `probes removed: ${why}`));
+  }
+
+  private async attachNew(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
+    const now = this.now();
     try {
       if (this.deps.writer.unavailable) throw new ProbeError(pid, this.deps.writer.unavailable);
       // Which process this is: the pid with its start time, read before anything else.
@@ -120,24 +148,27 @@ export class AllocationProbes {
       const found = await this.findAllocator(snapshot);
       const byProgram: Partial<Record<AllocationProgram, number[]>> = {};
       const seen = new Set<number>();
+      const { mapping } = found;
+      const mappedBytes = mapping.end - mapping.start;
       for (const [name, program] of FUNCTIONS) {
         const offset = found.offsets.get(name);
-        // Aliases (memalign and aligned_alloc are one function in glibc) get one probe.
-        if (offset === undefined || seen.has(offset)) continue;
+        // Aliases (memalign and aligned_alloc are one function in glibc) get one probe; only code
+        // the process maps executable is probed.
+        if (offset === undefined || seen.has(offset) || offset < mapping.offset || offset >= mapping.offset + mappedBytes) continue;
         seen.add(offset);
         (byProgram[program] ??= []).push(offset);
       }
-      const { mapping } = found;
+      if (!byProgram.size_arg1 || !byProgram.free) throw new ProbeError(pid, `malloc or free of ${mapping.path} is outside its executable mapping`);
       const path = `/proc/${pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
       try {
-        this.deps.writer.attach(pid, path, mapping, byProgram);
+        this.deps.writer.attach(pid, path, mapping, byProgram, LIBC.test(basename(mapping.path)));
       } catch (error) {
         throw new ProbeError(pid, (error as Error).message);
       }
       const entry: Attached = {
         pid,
         allocator: mapping.path,
-        functions: FUNCTION_NAMES.filter((name) => found.offsets.has(name)),
+        functions: FUNCTIONS.filter(([name]) => found.offsets.has(name) && Object.values(byProgram).some((at) => at.includes(found.offsets.get(name)!))).map(([name]) => name),
         reason,
         sinceMs: now,
         untilMs: now + forMs,
@@ -148,11 +179,15 @@ export class AllocationProbes {
       this.schedule(entry);
       return this.view(entry);
     } catch (error) {
-      const failure = error instanceof ProbeError ? error : new ProbeError(pid, (error as Error).message);
-      this.failures.push({ pid, message: failure.message, atMs: now });
-      if (this.failures.length > MAX_FAILURES) this.failures.shift();
-      throw failure;
+      throw this.fail(error instanceof ProbeError ? error : new ProbeError(pid, (error as Error).message));
     }
+  }
+
+  /** Keeps `failure` for the status; returns it. */
+  private fail(failure: ProbeError): ProbeError {
+    this.failures.push({ pid: failure.pid, message: failure.message, atMs: this.now() });
+    if (this.failures.length > MAX_FAILURES) this.failures.shift();
+    return failure;
   }
 
   /** Removes `pid`'s probes (none is fine) and forgets its outstanding allocations. */

@@ -58,6 +58,9 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
   private readonly pending = new Map<number, Pending>();
   private readonly live = new Map<number, Map<number, Outstanding>>();
   private count = 0;
+  /** Holds in force (see {@link hold}), and the stack references waiting for them to end. */
+  private holds = 0;
+  private deferred: number[] = [];
   private unmatched = 0;
   private untracked = 0;
 
@@ -69,7 +72,7 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
   sampled(pid: number, tid: number, stackId: number, size: number, timeNs: number): number {
     const { objects, bytes } = allocationWeight(size, this.meanBytes);
     const earlier = this.pending.get(tid);
-    if (earlier) this.stacks.release(earlier.stackId); // its result was lost
+    if (earlier) this.release(earlier.stackId); // its result was lost
     this.stacks.retain(stackId);
     this.pending.set(tid, { pid, stackId, tid, timeNs, bytes, objects });
     return bytes;
@@ -84,13 +87,13 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
     this.pending.delete(tid);
     if (address === 0 || untracked) {
       if (untracked) this.untracked++;
-      this.stacks.release(pending.stackId);
+      this.release(pending.stackId);
       return;
     }
     let byAddress = this.live.get(pid);
     if (!byAddress) this.live.set(pid, (byAddress = new Map()));
     const replaced = byAddress.get(address);
-    if (replaced) this.stacks.release(replaced.stackId);
+    if (replaced) this.release(replaced.stackId);
     else this.count++;
     byAddress.set(address, { stackId: pending.stackId, tid, timeNs: pending.timeNs, bytes: pending.bytes, objects: pending.objects });
   }
@@ -101,7 +104,7 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
     if (!byAddress || !entry) return;
     byAddress.delete(address);
     this.count--;
-    this.stacks.release(entry.stackId);
+    this.release(entry.stackId);
     if (byAddress.size === 0) this.live.delete(pid);
   }
 
@@ -109,14 +112,34 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
   forget(pid: number): void {
     for (const [tid, pending] of this.pending) {
       if (pending.pid !== pid) continue;
-      this.stacks.release(pending.stackId);
+      this.release(pending.stackId);
       this.pending.delete(tid);
     }
     const byAddress = this.live.get(pid);
     if (!byAddress) return;
-    for (const entry of byAddress.values()) this.stacks.release(entry.stackId);
+    for (const entry of byAddress.values()) this.release(entry.stackId);
     this.count -= byAddress.size;
     this.live.delete(pid);
+  }
+
+  /**
+   * Keeps every stack referred to now alive until the returned function is called, whatever is
+   * freed or forgotten meanwhile: a capture symbolizes them across awaits.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds > 0) return;
+      for (const stackId of this.deferred.splice(0)) this.stacks.release(stackId);
+    };
+  }
+
+  private release(stackId: number): void {
+    if (this.holds > 0) this.deferred.push(stackId);
+    else this.stacks.release(stackId);
   }
 
   /** Each outstanding allocation made in [fromNs, toNs), in time order, weighing the bytes it stands for. */

@@ -83,13 +83,13 @@ export class StackTable {
     }
   }
 
-  /** Drops one reference (one evicted sample); frees the stack when none is left. */
   /** Takes one more reference on a stack already interned (a holder other than a sample: an outstanding allocation). */
   retain(stackId: number): void {
     if (this.refs[stackId] === 0) throw new Error(`StackTable: stack ${stackId} retained after it was freed`);
     this.refs[stackId]++;
   }
 
+  /** Drops one reference (one evicted sample, one freed allocation); frees the stack when none is left. */
   release(stackId: number): void {
     if (this.refs[stackId] === 0) throw new Error(`StackTable: stack ${stackId} released more often than interned`);
     if (--this.refs[stackId] > 0) return;

@@ -119,9 +119,16 @@ export interface NativeSampler {
   deleteUnwindProcess(tgid: number): void;
   /**
    * Session uprobes on `pid`'s allocator in `path` (a /proc/PID/map_files/ link), which must still
-   * be `file`, at each program's file offsets; replaces the pid's probes. Returns the links made.
+   * be `file`, at each program's file offsets; `glibc` says it is glibc's (whose realloc(NULL) and
+   * small-alignment memalign call malloc). Replaces the pid's probes. Returns the links made.
    */
-  attachAllocations(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<AllocationProgram, number[]>>): number;
+  attachAllocations(
+    pid: number,
+    path: string,
+    file: { devMajor: number; devMinor: number; inode: number },
+    offsets: Partial<Record<AllocationProgram, number[]>>,
+    glibc: boolean,
+  ): number;
   /** Detaches `pid`'s probes and forgets its sampled allocations in the kernel's table; returns how many it forgot. */
   detachAllocations(pid: number): number;
 }

@@ -66,6 +66,7 @@ export const TAIL2_KIND_FREE = 130;
 export const TAIL2_FLAG_ALLOC_UNTRACKED = 1;
 export const TAIL2_ALLOC_EXP_STEPS = 1024;
 export const TAIL2_ALLOC_EXP_SHIFT = 16;
+export const TAIL2_ALLOC_COOKIE_GLIBC = 1;
 /** perf events handled */
 export const TAIL2_COUNTER_SAMPLES = 0;
 /** records dropped because the ring buffer was full */

@@ -51,7 +51,7 @@ export interface UnwindMapWriter {
 /** What attaches the allocation probes to processes (daemon/probes/allocation-probes.ts). */
 export interface AllocationProbeWriter {
   /** See NativeSampler.attachAllocations. */
-  attach(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<AllocationProgram, number[]>>): number;
+  attach(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<AllocationProgram, number[]>>, glibc: boolean): number;
   detach(pid: number): number;
   /** Why none can be attached, when they cannot. */
   readonly unavailable: string | undefined;
@@ -199,9 +199,9 @@ export class StackSampler {
     const unavailable = native.stats().allocationsUnavailable;
     return {
       unavailable,
-      attach: (pid, path, file, offsets) => {
+      attach: (pid, path, file, offsets, glibc) => {
         try {
-          return native.attachAllocations(pid, path, file, offsets);
+          return native.attachAllocations(pid, path, file, offsets, glibc);
         } catch (error) {
           throw fromNativeError(error);
         }

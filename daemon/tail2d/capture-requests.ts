@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RollingBuffer } from '../buffer/rolling-buffer.js';
-import { CaptureManager, type CaptureClock, type SeriesSource } from '../capture/capture-manager.js';
+import { CaptureManager, type CaptureDependencies, type CaptureClock, type SeriesSource } from '../capture/capture-manager.js';
 import type { CapturesStatus } from '../model/daemon-status.js';
 import { instanceKey } from '../model/metrics.js';
 import type { StackTables } from '../profile/sample-source.js';
@@ -18,6 +18,8 @@ export interface CaptureRequestsOptions {
   buffer: RollingBuffer;
   tables: StackTables;
   symbolizer: ProfileSymbolizer;
+  /** The outstanding sampled allocations (the incidents' `inuse` profile). */
+  allocations?: CaptureDependencies['allocations'];
   /** The sampling frequency now (Hz), for the profile's header. */
   frequency: () => number;
   /** CPUs the sampler samples, for the idle share. */
@@ -54,6 +56,7 @@ export class CaptureRequests {
       buffer: options.buffer,
       tables: options.tables,
       symbolizer: options.symbolizer,
+      allocations: options.allocations,
       frequency: options.frequency,
       cpus: options.cpus,
       includeIdle: options.includeIdle,

@@ -27,6 +27,8 @@ import { OwnUsage } from './own-usage.js';
 import { preparePrivateStateDir } from './private-state-dir.js';
 import { RuleRounds } from './rule-rounds.js';
 import { sampledCpu } from '../profile/sampled-cpu.js';
+import { AllocationProbing } from './allocation-probing.js';
+import type { ProbedProcess } from '../probes/allocation-probes.js';
 import { Sampling } from './sampling.js';
 import type { ProcessEvents } from '../model/process-events.js';
 import { UnwindTables } from '../unwind/unwind-tables.js';
@@ -69,6 +71,8 @@ export class Tail2Daemon {
   /** buffer.max_memory, for everything kept per sample and per process (memory-budget.ts). */
   private readonly budget: MemoryBudget;
   private readonly sampling: Sampling;
+  /** The allocation profile: its ledger, fed by the ingest, and the probes attached on demand. */
+  private readonly allocations: AllocationProbing;
   private readonly history: MetricHistory;
   private readonly collector: MetricCollector;
   private readonly rounds: RuleRounds;
@@ -109,11 +113,15 @@ export class Tail2Daemon {
     // The ingest tells the unwind tables of new, remapped and gone processes (sampling.ts forwards).
     const processEvents: ProcessEvents = {
       tablesWanted: (pid, startTimeNs, unknownMapping) => this.sampling.processEvents.tablesWanted(pid, startTimeNs, unknownMapping),
-      gone: (pid, startTimeNs) => this.sampling.processEvents.gone(pid, startTimeNs),
+      gone: (pid, startTimeNs) => {
+        this.sampling.processEvents.gone(pid, startTimeNs);
+        this.allocations.processGone(pid);
+      },
     };
+    this.allocations = new AllocationProbing({ config: config.sampling.allocations, stacks: this.tables.stacks, files: this.files, log });
     this.sampling = new Sampling({
       config: config.sampling,
-      ingest: new BatchIngest(this.tables, this.buffer, processEvents),
+      ingest: new BatchIngest(this.tables, this.buffer, processEvents, this.allocations.ledger),
       buffer: this.buffer,
       unwind: { tables: this.unwindTables, snapshot: (pid, startTimeNs) => this.files.snapshot(pid, startTimeNs) },
       onIngested: () => this.rounds.samplesArrived(),
@@ -134,7 +142,10 @@ export class Tail2Daemon {
         this.ownUsage.sample(nowMs);
         this.sampling.protectHost(this.ownUsage.current().cpu_percent_of_core / 100);
       },
-      onRuleEvent: (event) => this.captures?.onRuleEvent(event),
+      onRuleEvent: (event) => {
+        this.allocations.onRuleEvent(event);
+        this.captures?.onRuleEvent(event);
+      },
       onRules: (rules) => this.sampling.watchRules(rules),
       sampledCpu: (windowMs) => {
         // The newest samples may be a batch behind the clock: the window ends at the newest one.
@@ -159,6 +170,7 @@ export class Tail2Daemon {
       captures: () => this.captures,
       store: () => this.store,
       notifications: () => this.notifications,
+      probes: () => this.allocations.status(this.sampling.samplerStats()),
     });
     this.metrics = new DaemonMetrics(() => this.report.gauges());
   }
@@ -193,6 +205,7 @@ export class Tail2Daemon {
       this.captures = this.captureRequests(store);
       cpus = this.sampling.start();
       this.sampledCpus = cpus;
+      this.allocations.start(this.sampling.allocationProbes());
       this.rounds.start();
       this.captures.start();
       this.server = await this.listen(store);
@@ -239,6 +252,19 @@ export class Tail2Daemon {
     return this.captures.manual(beforeMs, afterMs, reason);
   }
 
+  /**
+   * Probes `pid`'s allocator for `forMs` (tail2 probe malloc, POST /api/probes); rejects with a
+   * ProbeError ("cannot probe malloc in PID N: …") when it cannot.
+   */
+  probe(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
+    return this.allocations.attach(pid, forMs, reason);
+  }
+
+  /** Removes `pid`'s allocation probes; false when it had none. */
+  unprobe(pid: number): boolean {
+    return this.allocations.detach(pid);
+  }
+
   /** Stops in the order above; in-flight captures are cut at now and written. Stops only what started. */
   async stop(): Promise<void> {
     // Timers first: no rule fires and no retention runs while the rest shuts down.
@@ -252,6 +278,7 @@ export class Tail2Daemon {
     // After the captures: their notifications are in the outbox, sent by the next run if not now.
     await this.notifications?.stop();
     this.notifications = undefined;
+    this.allocations.stop();
     await this.sampling.stop();
     // Tables being written to the disk cache finish first: the next start reads them back.
     await this.unwindTables.flush();
@@ -274,6 +301,7 @@ export class Tail2Daemon {
     try {
       await this.captures?.finishAll();
     } finally {
+      this.allocations.stop();
       await this.sampling.stop();
     }
     this.log.info({ incidents: this.captures?.writtenCount ?? 0, lost: this.captures?.failures().lost ?? 0 }, 'captures in flight written after an uncaught error');
@@ -300,6 +328,7 @@ export class Tail2Daemon {
       buffer: this.buffer,
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(this.files),
+      allocations: this.allocations.ledger,
       frequency: () => this.sampling.frequency,
       cpus: () => this.sampledCpus,
       includeIdle: () => this.config.capture.includeIdle,
@@ -326,6 +355,8 @@ export class Tail2Daemon {
       status: () => this.report.status(),
       rules: () => this.rounds.states(),
       capture: (request) => this.captureNow(request.beforeMs, request.afterMs, request.reason),
+      probe: (request) => this.probe(request.pid, request.forMs, request.reason),
+      unprobe: (pid) => this.unprobe(pid),
       metrics: () => this.metrics.scrape(),
       host: hostname(),
       version: TAIL2_VERSION,

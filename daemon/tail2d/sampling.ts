@@ -7,7 +7,7 @@ import type { BatchIngest } from '../profile/batch-ingest.js';
 import type { ProcessEvents } from '../model/process-events.js';
 import { decidePageFaults, type PageFaultDecision } from '../model/page-fault-profile.js';
 import type { Rule } from '../model/rule.js';
-import { StackSampler } from '../sampler/stack-sampler.js';
+import { StackSampler, type AllocationProbeWriter } from '../sampler/stack-sampler.js';
 import { processAlive } from '../unwind/process-alive.js';
 import { unwindCapacities } from '../unwind/unwind-budget.js';
 import { UnwindLoader, type UnwindLoaderOptions } from '../unwind/unwind-loader.js';
@@ -217,6 +217,11 @@ export class Sampling {
     };
   }
 
+  /** What attaches the allocation probes; undefined before the start or with `sampling.allocations.mode: off`. */
+  allocationProbes(): AllocationProbeWriter | undefined {
+    return this.sampler.allocationProbes();
+  }
+
   /** Makes the sampler hand over what it holds, so the buffer has the last second too. */
   flush(): Promise<void> {
     return this.sampler.flush();
@@ -349,6 +354,8 @@ export class Sampling {
       // Loaded unless switched off (its verification costs as much as the CPU program's), attached
       // when wanted: the rules may ask for it at any reload.
       pageFaults: config.pageFaults.mode === 'off' ? undefined : { period: 0 },
+      // Loaded (where the kernel has session uprobes) so that probes attach at once when asked for.
+      allocations: config.allocations.mode === 'off' ? undefined : { meanBytes: config.allocations.meanBytes, maxTracked: config.allocations.maxTracked },
       batchIntervalMs: BATCH_INTERVAL_MS,
       onBatch: (batch) => {
         // A throw here would surface as an uncaught exception from the native callback and take

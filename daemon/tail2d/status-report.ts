@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { MemoryBudget } from '../buffer/memory-budget.js';
 import type { RollingBuffer } from '../buffer/rolling-buffer.js';
-import type { BufferStatus, DaemonStatus, MemoryStatus } from '../model/daemon-status.js';
+import type { BufferStatus, DaemonStatus, MemoryStatus, ProbesStatus } from '../model/daemon-status.js';
 import type { StackTables } from '../profile/sample-source.js';
 import type { IncidentStore } from '../store/incident-store.js';
 import type { ProcessFiles } from '../symbols/process-files.js';
@@ -33,6 +33,8 @@ export interface StatusSources {
   captures: () => CaptureRequests | undefined;
   store: () => IncidentStore | undefined;
   notifications: () => Notifications | undefined;
+  /** The allocation probes' status (tail2d/allocation-probing.ts). */
+  probes: () => ProbesStatus;
 }
 
 /**
@@ -56,6 +58,7 @@ export class StatusReport {
       uptime_s: Math.round((Date.now() - parts.startedAtMs) / 1000),
       sampler: parts.sampling.status(),
       unwinding: { ...parts.sampling.unwindingStatus(), tables: parts.unwindTables.status() },
+      probes: parts.probes(),
       buffer: this.bufferStatus(),
       metrics: parts.rounds.metricsStatus(),
       rules: parts.rounds.rulesStatus(),

@@ -1,4 +1,5 @@
 import type { DaemonStatus } from '../model/daemon-status.js';
+import type { ProbedProcess } from '../probes/allocation-probes.js';
 import type { RuleStateView } from '../model/rule-state.js';
 import type { IncidentStore } from '../store/incident-store.js';
 
@@ -14,6 +15,10 @@ export interface DaemonApi {
   rules(): readonly RuleStateView[];
   /** Starts a manual capture; returns the incident id it will have. */
   capture(request: { beforeMs: number; afterMs: number; reason: string }): string;
+  /** Attaches the allocation probes to a process (POST /api/probes); rejects with a ProbeError saying why it cannot. Absent: 404. */
+  probe?(request: { pid: number; forMs: number; reason: string }): Promise<ProbedProcess>;
+  /** Removes a process's probes; false when it had none. */
+  unprobe?(pid: number): boolean;
   /** Shown in the pages' header. @defaultValue os.hostname() */
   host?: string;
   /** Shown in the pages' footer. @defaultValue the package version */

@@ -8,6 +8,7 @@ import { parseDuration } from '../model/duration.js';
 import { PROFILE_KIND_NAMES } from '../model/profile-kind.js';
 import type { DaemonApi } from './daemon-api.js';
 import { addLoginRoutes } from './login-routes.js';
+import { addProbeRoutes } from './probe-routes.js';
 import { loopbackHostOnly } from './loopback-host.js';
 import { PageRenderer } from './page-renderer.js';
 import { addPageRoutes, renderClientError, renderNotFound, renderServerError } from './page-routes.js';
@@ -214,6 +215,7 @@ export function createHttpApp(api: DaemonApi): express.Express {
     res.status(202).json({ id: api.capture({ beforeMs, afterMs, reason }) });
   });
 
+  addProbeRoutes(app, api);
   addPageRoutes(app, api, pages, api.now ?? Date.now);
 
   app.use((req, res) => {

@@ -136,7 +136,7 @@ export async function incidentPage(api: DaemonApi, id: string, baseUrl: string, 
     const kinds = kindsOf(record);
     // `?profile=` picks one the incident has; else a memory rule's incident opens on its page faults.
     const asked = kinds.find((kind) => kind === profile);
-    const pictured = pictureKindOf(record.trigger);
+    const pictured = pictureKindOf(record.trigger, record.profiles);
     const kind = asked ?? (kinds.includes(pictured) ? pictured : 'cpu');
     const prefix = kind === 'cpu' ? '' : `${kind}.`;
     const sizes = await artifactSizes(api, id, prefix);

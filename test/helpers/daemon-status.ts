@@ -44,6 +44,19 @@ export function quietMemoryBreakdown(): DaemonStatus['memory']['breakdown'] {
   };
 }
 
+/** The allocation probes of a daemon that probes nothing. */
+export function quietProbesStatus(): DaemonStatus['probes'] {
+  return {
+    available: true,
+    reason: null,
+    mean_bytes: 524_288,
+    processes: [],
+    failures: [],
+    outstanding: { allocations: 0, bytes: 0, processes: 0, memory_bytes: 0 },
+    kernel: { samples: 0, frees: 0, untracked: 0, tracked_capacity: 32_768, probe_runs: 0, probe_run_time_ns: 0 },
+  };
+}
+
 export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
   return {
     version: '0.1.0',
@@ -65,6 +78,7 @@ export function quietDaemonStatus(nowMs = Date.now()): DaemonStatus {
       page_faults: { mode: 'auto', on: true, reason: 'rule leak watches resident memory (sampling.page_faults.mode is auto)', period_faults: 256, samples: 310, error: null },
     },
     unwinding: quietUnwindingStatus(),
+    probes: quietProbesStatus(),
     buffer: { samples: 2_140, span_s: 59.6, bytes: 1_310_720, max_bytes: 268_435_456, expired_samples: 0, evicted_early_samples: 0, dropped_samples: 0, stacks: 310, processes: 42 },
     metrics: { last_collect: new Date(nowMs - 400).toISOString(), cost_ms: 1.8, processes: 42, cgroups: 3, process_source: 'task-iterator', early_rounds: 0, unavailable: [] },
     rules: { count: 0, file: '/etc/tail2/rules.yaml', last_reload: null, unavailable: [] },

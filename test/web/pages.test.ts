@@ -9,7 +9,7 @@ import { createHttpApp, listen, type DaemonApi } from '../../daemon/web/http-ser
 import type { RuleStateView } from '../../daemon/model/rule-state.js';
 import type { Rule } from '../../daemon/model/rule.js';
 import { daemonStatusSchema, type DaemonStatus } from '../../daemon/model/daemon-status.js';
-import { quietDaemonStatus, quietMemoryBreakdown, quietUnwindingStatus } from '../helpers/daemon-status.js';
+import { quietDaemonStatus, quietMemoryBreakdown, quietProbesStatus, quietUnwindingStatus } from '../helpers/daemon-status.js';
 import { hasClass, htmlCount, htmlXpath } from '../helpers/html.js';
 import { storeIncident } from '../helpers/stored-incident.js';
 
@@ -144,6 +144,7 @@ function daemonStatus(store: IncidentStore): DaemonStatus {
       page_faults: { mode: 'auto', on: true, reason: 'rule leak watches resident memory (sampling.page_faults.mode is auto)', period_faults: 256, samples: 310, error: null },
     },
     unwinding: quietUnwindingStatus(),
+    probes: quietProbesStatus(),
     buffer: { samples: 237_600, span_s: 600, bytes: 3_800_000, max_bytes: 268_435_456, expired_samples: 10, evicted_early_samples: 0, dropped_samples: 0, stacks: 5000, processes: 120 },
     metrics: { last_collect: new Date(NOW - 1000).toISOString(), cost_ms: 2.5, processes: 120, cgroups: 9, process_source: 'task-iterator', early_rounds: 3, unavailable: [{ metric: 'cache_miss_rate', reason: 'no hardware PMU: cache-misses <not supported>' }] },
     rules: { count: 2, file: '/etc/tail2/rules.yaml', last_reload: { at_ms: NOW - MIN, ok: false, error: 'rules.yaml:3:5: unknown metric "cpuu"' }, unavailable: [{ rule: 'cache-spike', metric: 'cache_miss_rate', reason: 'no hardware PMU' }] },

@@ -21,6 +21,8 @@ beforeAll(async () => {
   daemon = await startDaemon(
     'profile-kinds-page',
     ['rules:', '  - name: leak', '    metric: rss_growth', '    scope: { process: "^leaker$" }', '    above: 200MiB/min', '    for: 3s', '    capture: { before: 10s, after: 1s }', '    cooldown: 1h'].join('\n'),
+    // The page-fault story alone: with its allocator probed, the page would open on what it holds.
+    'sampling: { allocations: { mode: off } }\n',
   );
   leaker = spawn(buildCFixture('leaker'), ['20', '1500'], { stdio: 'ignore' });
   incidentId = await daemon.waitFor('the leak incident', async () => {

@@ -1,0 +1,80 @@
+import type express from 'express';
+import { parseDuration } from '../model/duration.js';
+import { ProbeError } from '../probes/allocation-probes.js';
+import type { DaemonApi } from './daemon-api.js';
+import { CAPTURE_PROOF_HEADER } from './session-auth.js';
+
+/** How long one request may probe a process: probes slow it down, so they always end. */
+const MAX_PROBE_MS = 24 * 3_600_000;
+const DEFAULT_PROBE_MS = 10 * 60_000;
+
+/**
+ * `POST /api/probes` and `DELETE /api/probes/:pid` (docs/api.md): the allocation probes on one
+ * process, for a while. Probes slow the process they are in, so a browser session needs the
+ * capture header here too, and a loopback daemon without a token wants JSON.
+ */
+export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
+  const refused = (req: express.Request, res: express.Response): boolean => {
+    const proof = req.get(CAPTURE_PROOF_HEADER) === '1';
+    if (res.locals.auth === 'cookie' && !proof) {
+      res.status(403).json({ error: 'a browser session attaches probes only with the header "X-Tail2-Capture: 1"; scripts send "Authorization: Bearer <web.token>"' });
+      return true;
+    }
+    if (res.locals.auth === 'open' && !proof && !req.is('application/json') && req.method === 'POST') {
+      res.status(415).json({ error: 'send the probe request as JSON (Content-Type: application/json), e.g. {"kind": "malloc", "pid": 1234, "for": "10m"}' });
+      return true;
+    }
+    return false;
+  };
+
+  app.post('/api/probes', async (req, res) => {
+    if (refused(req, res)) return;
+    const body = (req.body ?? {}) as { kind?: unknown; pid?: unknown; for?: unknown; reason?: unknown };
+    if (body.kind !== 'malloc') {
+      res.status(400).json({ error: 'kind must be "malloc" (the allocation profile, docs/profiles.md#allocations)' });
+      return;
+    }
+    const pid = Number(body.pid);
+    if (!Number.isInteger(pid) || pid < 1) {
+      res.status(400).json({ error: 'pid must be a process id (a positive whole number)' });
+      return;
+    }
+    let forMs: number;
+    try {
+      forMs = body.for === undefined ? DEFAULT_PROBE_MS : parseDuration(String(body.for));
+    } catch (error) {
+      res.status(400).json({ error: `for: ${(error as Error).message}` });
+      return;
+    }
+    if (forMs <= 0 || forMs > MAX_PROBE_MS) {
+      res.status(400).json({ error: 'for must be more than 0 and at most 24h' });
+      return;
+    }
+    const reason = typeof body.reason === 'string' && body.reason.trim() ? body.reason.trim().slice(0, 200) : 'tail2 probe';
+    if (!api.probe) {
+      res.status(404).json({ error: 'this daemon has no probes' });
+      return;
+    }
+    try {
+      const probed = await api.probe({ pid, forMs, reason });
+      res.status(201).json({ pid: probed.pid, kind: 'malloc', allocator: probed.allocator, functions: probed.functions, until: new Date(probed.untilMs).toISOString() });
+    } catch (error) {
+      if (error instanceof ProbeError) {
+        res.status(422).json({ error: error.message });
+        return;
+      }
+      api.onError?.(error);
+      res.status(500).json({ error: 'attaching the probes failed; the daemon’s log has the details' });
+    }
+  });
+
+  app.delete('/api/probes/:pid', (req, res) => {
+    if (refused(req, res)) return;
+    const pid = Number(req.params.pid);
+    if (!Number.isInteger(pid) || pid < 1 || !api.unprobe) {
+      res.status(404).json({ error: 'no such probed process' });
+      return;
+    }
+    res.json({ detached: api.unprobe(pid) });
+  });
+}
