@@ -1,5 +1,6 @@
 import { cpus, release } from 'node:os';
 import { runAccuracyBench } from './accuracy-bench.js';
+import { runAllocationBench } from './allocation-bench.js';
 import { runBufferBenchInChild } from './buffer-bench.js';
 import { ALERT_LATENCY_TARGETS, runAlertLatencyBench } from './alert-latency-bench.js';
 import { runBurstBench } from './burst-bench.js';
@@ -41,6 +42,19 @@ if (wants('overhead')) {
   console.log(`  tail2 start to stop (BPF load + sampling + ingest, no Node start-up): ${r.tail2SamplingCpuSeconds.toFixed(3)} CPU s — ratio to perf ${r.samplingRatio.toFixed(2)}: ${pass(r.samplingRatio < 1)} (below perf)`);
   console.log(`  tail2 steady state (last 2/3 of the run):  ${(r.tail2SteadyCpuPerSecond * 1000).toFixed(2)} ms CPU/s = ${r.tail2SteadyPercentPerCpu.toFixed(3)}% of one core per sampled CPU — ${pass(r.tail2SteadyPercentPerCpu <= 0.3)} (≤ 0.3%)`);
   console.log(`  tail2 BPF program time (charged to the sampled tasks, not to tail2): ${(r.tail2BpfSeconds * 1000).toFixed(1)} ms`);
+}
+
+if (wants('allocations')) {
+  const r = await runAllocationBench(Number(process.env.TAIL2_BENCH_SECONDS ?? 4));
+  console.log(`\nallocation probes: a process (no frame pointers) doing work with a malloc(${r.size}) and its free in it, probes off and on in the same run (off, on, off), one sample per ${r.meanBytes / 1024} KiB allocated, ${r.seconds} s each:`);
+  for (const run of r.runs) {
+    const goal = run.targetRate <= 1e4 ? ` — goal ≤ 1.05×: ${pass(run.slowdown <= 1.05)}` : '';
+    console.log(
+      `  ${(run.targetRate / 1000).toLocaleString('en-US')}k allocations/s: ${Math.round(run.opsOff).toLocaleString('en-US')} ops/s off, ${Math.round(run.opsOn).toLocaleString('en-US')} on: ${run.slowdown.toFixed(3)}× slower${goal}; ` +
+        `${Math.round(run.addedNsPerCall)} ns added per probed call (trap and program); BPF ${Math.round(run.mallocProgramNs)} ns per malloc entry, ${Math.round(run.freeProgramNs)} ns per free; ${run.samples} sampled`,
+    );
+  }
+  console.log(`  every allocation sampled (mean 1 B): ${(r.sampledNsPerAllocation / 1000).toFixed(1)} µs of BPF per allocation (entry with its stack walk, return, free)`);
 }
 
 if (wants('page-faults')) {

@@ -37,6 +37,15 @@ struct {
 	__type(value, __u64);
 } alloc_countdowns SEC(".maps");
 
+/* Calls into the allocator per probed process (its slot, from the attach cookie), for the
+ * overhead guard: an array slot per CPU, cheaper than a hash lookup by pid on every call. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TAIL2_ALLOC_MAX_PROBED);
+	__type(key, __u32);
+	__type(value, __u64);
+} alloc_calls SEC(".maps");
+
 struct alloc_key {
 	__u32 tgid;
 	__u32 zero; /* padding, kept 0 so keys compare by their bytes */
@@ -129,6 +138,16 @@ static __always_inline bool glibc_allocator(struct pt_regs *ctx)
 	return bpf_get_attach_cookie(ctx) & TAIL2_ALLOC_COOKIE_GLIBC;
 }
 
+/* One more call into the probed process's allocator (at an entry). */
+static __always_inline void count_call(struct pt_regs *ctx)
+{
+	__u32 slot = bpf_get_attach_cookie(ctx) >> TAIL2_ALLOC_COOKIE_SLOT_SHIFT;
+	__u64 *calls = bpf_map_lookup_elem(&alloc_calls, &slot);
+
+	if (calls)
+		*calls += 1;
+}
+
 /* glibc's memalign family calls malloc for alignments malloc gives anyway. */
 #define GLIBC_MALLOC_ALIGNMENT 16
 
@@ -179,6 +198,7 @@ int alloc_size_arg1(struct pt_regs *ctx)
 {
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
+	count_call(ctx);
 	return alloc_enter(ctx, PT_REGS_PARM1(ctx), 0);
 }
 
@@ -188,6 +208,7 @@ int alloc_size_arg2(struct pt_regs *ctx)
 {
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
+	count_call(ctx);
 	if (glibc_allocator(ctx) && PT_REGS_PARM1(ctx) <= GLIBC_MALLOC_ALIGNMENT)
 		return 1;
 	return alloc_enter(ctx, PT_REGS_PARM2(ctx), 0);
@@ -219,6 +240,7 @@ int alloc_calloc(struct pt_regs *ctx)
 
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
+	count_call(ctx);
 	return alloc_enter(ctx, checked_product(items, size), 0);
 }
 
@@ -231,6 +253,7 @@ int alloc_realloc(struct pt_regs *ctx)
 
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
+	count_call(ctx);
 	if (!pointer && glibc_allocator(ctx))
 		return 1;
 	alloc_forget(pointer);
@@ -243,6 +266,7 @@ int alloc_posix_memalign(struct pt_regs *ctx)
 {
 	if (bpf_session_is_return())
 		return alloc_return(ctx);
+	count_call(ctx);
 	if (glibc_allocator(ctx) && PT_REGS_PARM2(ctx) <= GLIBC_MALLOC_ALIGNMENT)
 		return 1;
 	return alloc_enter(ctx, PT_REGS_PARM3(ctx), PT_REGS_PARM1(ctx));
@@ -252,6 +276,7 @@ int alloc_posix_memalign(struct pt_regs *ctx)
 SEC("uprobe")
 int alloc_free(struct pt_regs *ctx)
 {
+	count_call(ctx);
 	alloc_forget(PT_REGS_PARM1(ctx));
 	return 1;
 }

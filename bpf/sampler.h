@@ -41,8 +41,12 @@
 /* The allocation profile's table of exponential gaps (bpf/allocations.h): entries, fraction bits */
 #define TAIL2_ALLOC_EXP_STEPS 1024
 #define TAIL2_ALLOC_EXP_SHIFT 16
-/* The allocation probes' attach cookie: the allocator is glibc's (bpf/allocations.h) */
+/* The allocation probes' attach cookie (bpf/allocations.h): bit 0, the allocator is glibc's; from
+ * bit 8, the probed process's slot in alloc_calls (its calls are counted there, for the overhead
+ * guard); at most TAIL2_ALLOC_MAX_PROBED processes are probed at once */
 #define TAIL2_ALLOC_COOKIE_GLIBC 0x1
+#define TAIL2_ALLOC_COOKIE_SLOT_SHIFT 8
+#define TAIL2_ALLOC_MAX_PROBED 256
 
 /* indexes into the per-CPU counters map */
 #define TAIL2_COUNTER_SAMPLES 0 /* perf events handled */

@@ -95,7 +95,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
                         InstanceMethod<&Sampler::SetUnwindProcess>("setUnwindProcess"),
                         InstanceMethod<&Sampler::DeleteUnwindProcess>("deleteUnwindProcess"),
                         InstanceMethod<&Sampler::AttachAllocations>("attachAllocations"),
-                        InstanceMethod<&Sampler::DetachAllocations>("detachAllocations")});
+                        InstanceMethod<&Sampler::DetachAllocations>("detachAllocations"),
+                        InstanceMethod<&Sampler::AllocationCalls>("allocationCalls")});
   }
 
   explicit Sampler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sampler>(info) {
@@ -295,6 +296,18 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     stats.Set("allocationFrees", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_FREES])));
     stats.Set("allocationProbeRunTimeNs", Napi::Number::New(env, static_cast<double>(alloc_run_time_ns_)));
     stats.Set("allocationProbeRuns", Napi::Number::New(env, static_cast<double>(alloc_runs_)));
+    Napi::Object programs = Napi::Object::New(env);
+    if (skel_ != nullptr || alloc_runs_ > 0) {
+      size_t index = 0;
+      for (const char* name : {"size_arg1", "size_arg2", "calloc", "realloc", "posix_memalign", "free"}) {
+        Napi::Object one = Napi::Object::New(env);
+        one.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(alloc_program_stats_[index].first)));
+        one.Set("runs", Napi::Number::New(env, static_cast<double>(alloc_program_stats_[index].second)));
+        programs.Set(name, one);
+        index++;
+      }
+    }
+    stats.Set("allocationProbePrograms", programs);
     stats.Set("allocationProbedProcesses", Napi::Number::New(env, static_cast<double>(alloc_links_.size())));
     stats.Set("allocationTrackedCapacity", Napi::Number::New(env, allocations_unavailable_.empty() ? alloc_max_tracked_ : 0));
     if (!allocations_unavailable_.empty()) stats.Set("allocationsUnavailable", Napi::String::New(env, allocations_unavailable_));
@@ -333,10 +346,12 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       bpf_run_time_ns_ += ProgramRunStats(program).first;
     alloc_run_time_ns_ = 0;
     alloc_runs_ = 0;
+    size_t index = 0;
     for (const auto& [name, program] : AllocationPrograms()) {
       const auto [time, runs] = ProgramRunStats(program);
       alloc_run_time_ns_ += time;
       alloc_runs_ += runs;
+      alloc_program_stats_[index++] = {time, runs};
     }
     bpf_run_time_ns_ += alloc_run_time_ns_;
   }
@@ -537,7 +552,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     const std::string path = info[1].As<Napi::String>();
     const Napi::Object file = info[2].As<Napi::Object>();
     const Napi::Object offsets = info[3].As<Napi::Object>();
-    const uint64_t cookie = info[4].As<Napi::Boolean>().Value() ? TAIL2_ALLOC_COOKIE_GLIBC : 0;
+    uint64_t cookie = info[4].As<Napi::Boolean>().Value() ? TAIL2_ALLOC_COOKIE_GLIBC : 0;
     // The offsets were read from one file: probing another at them would break its code. The
     // file is opened once and checked, and the kernel is given that open file (/proc/self/fd/N),
     // so what it probes is what was checked, whatever the process maps there meanwhile.
@@ -553,6 +568,19 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     }
     const std::string fd_path = "/proc/self/fd/" + std::to_string(fd);
     DetachAllocationProbes(pid);
+    // The process's slot in alloc_calls, its count started from 0.
+    const int slot = FreeCallSlot();
+    if (slot < 0) {
+      close(fd);
+      throw AttachError(env, "ENOSPC", "at most " + std::to_string(TAIL2_ALLOC_MAX_PROBED) + " processes are probed at once");
+    }
+    const int zero_err = ZeroCallSlot(static_cast<uint32_t>(slot));
+    if (zero_err != 0) {
+      close(fd);
+      throw AttachError(env, "EMAP", "resetting the probe call counter failed: " + std::string(strerror(zero_err)));
+    }
+    alloc_slots_[pid] = slot;
+    cookie |= static_cast<uint64_t>(slot) << TAIL2_ALLOC_COOKIE_SLOT_SHIFT;
     std::vector<int>& links = alloc_links_[pid];
     for (const auto& [name, program] : AllocationPrograms()) {
       const Napi::Value list = offsets.Get(name);
@@ -596,10 +624,45 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   }
 
   void DetachAllocationProbes(uint32_t pid) {
+    alloc_slots_.erase(pid);
     auto found = alloc_links_.find(pid);
     if (found == alloc_links_.end()) return;
     for (int fd : found->second) close(fd);
     alloc_links_.erase(found);
+  }
+
+  // A slot of alloc_calls no probed process holds, or -1.
+  int FreeCallSlot() const {
+    std::vector<bool> used(TAIL2_ALLOC_MAX_PROBED, false);
+    for (const auto& [pid, slot] : alloc_slots_) used[static_cast<size_t>(slot)] = true;
+    for (size_t slot = 0; slot < used.size(); slot++)
+      if (!used[slot]) return static_cast<int>(slot);
+    return -1;
+  }
+
+  // Sets a slot's count to 0 on every CPU; 0 or an errno.
+  int ZeroCallSlot(uint32_t slot) {
+    const int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0) return -ncpus;
+    std::vector<uint64_t> zeros(static_cast<size_t>(ncpus), 0);
+    return bpf_map_update_elem(bpf_map__fd(skel_->maps.alloc_calls), &slot, zeros.data(), BPF_ANY) == 0 ? 0 : errno;
+  }
+
+  // allocationCalls(pid): calls into the pid's probed allocator since it was attached (0 when it is not).
+  Napi::Value AllocationCalls(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "allocationCalls(pid: number)");
+    const auto found = alloc_slots_.find(info[0].As<Napi::Number>().Uint32Value());
+    if (skel_ == nullptr || found == alloc_slots_.end()) return Napi::Number::New(env, 0);
+    const int ncpus = libbpf_num_possible_cpus();
+    if (ncpus <= 0) return Napi::Number::New(env, 0);
+    std::vector<uint64_t> values(static_cast<size_t>(ncpus), 0);
+    const uint32_t slot = static_cast<uint32_t>(found->second);
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.alloc_calls), &slot, values.data()) != 0)
+      throw MakeBpfError(env, "read the allocation probes' call counts", errno, "");
+    uint64_t total = 0;
+    for (uint64_t v : values) total += v;
+    return Napi::Number::New(env, static_cast<double>(total));
   }
 
   static int OnRecord(void* context, void* data, size_t size) {
@@ -738,6 +801,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     for (auto& [pid, fds] : alloc_links_)
       for (int fd : fds) close(fd);
     alloc_links_.clear();
+    alloc_slots_.clear();
     // Destroying a perf-event link closes its perf event's fd (libbpf owns it from the attach).
     for (struct bpf_link* link : links_) bpf_link__destroy(link);
     links_.clear();
@@ -791,8 +855,10 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   std::string allocations_unavailable_ = "the sampler is not running";
   uint32_t session_attach_type_ = 0;
   std::map<uint32_t, std::vector<int>> alloc_links_;  // pid -> its allocation probes' link fds
+  std::map<uint32_t, int> alloc_slots_;                // pid -> its slot in alloc_calls
   uint64_t alloc_run_time_ns_ = 0;
   uint64_t alloc_runs_ = 0;
+  std::pair<uint64_t, uint64_t> alloc_program_stats_[6] = {};  // per AllocationPrograms(): run time (ns), runs
   size_t attached_cpus_ = 0;
   bool started_once_ = false;
 };

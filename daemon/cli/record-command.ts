@@ -146,6 +146,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
       writer,
       snapshot: (pid) => files.snapshot(pid),
       functionOffsets: (process, mapping, names) => files.functionOffsets(process, mapping, names),
+      follow: (pid) => ledger.follow(pid),
       forget: (pid) => ledger.forget(pid),
     });
     try {
@@ -222,6 +223,8 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   if (profile.samples.stack.length === 0) {
     options.log(`tail2: warning: no samples matched ${target}; the profile is empty`);
   }
+  // Probes that went while recording (the overhead guard, an exec) say so: the profile stops there.
+  for (const failure of probes?.status().failures ?? []) options.log(`tail2: warning: ${failure.message}`);
   const untracked = recording.allocations?.stats().untracked ?? 0;
   if (kind === 'inuse' && untracked > 0) {
     options.log(`tail2: warning: ${untracked} sampled allocations did not fit the kernel's table of sampled allocations: their frees were not followed, and they are left out`);

@@ -118,7 +118,10 @@ function probeLines(probes: DaemonStatus['probes']): string[] {
     `probes:   ${probes.processes.length === 0 ? 'no process probed' : `malloc probed in ${probes.processes.length} process${probes.processes.length === 1 ? '' : 'es'}`}; ` +
       `${held.allocations} sampled allocations outstanding (~${mib(held.bytes)}), a sample per ${mib(probes.mean_bytes)} allocated; ${probes.kernel.untracked} untracked`,
   ];
-  for (const p of probes.processes) lines.push(`          pid ${p.pid}: ${p.functions.join(', ')} in ${p.allocator} until ${p.until} (${p.reason})`);
+  for (const p of probes.processes) {
+    const cost = p.calls_per_second === null || p.overhead === null ? '' : `; ${p.calls_per_second.toLocaleString('en-US')} calls/s, ~${(p.overhead * 100).toFixed(1)}% of its CPU (at most ${(probes.max_overhead * 100).toFixed(0)}%)`;
+    lines.push(`          pid ${p.pid}: ${p.functions.join(', ')} in ${p.allocator} until ${p.until} (${p.reason})${cost}`);
+  }
   for (const f of probes.failures.slice(-3)) lines.push(`          ${f.at}: ${f.message}`);
   return lines;
 }

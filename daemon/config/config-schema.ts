@@ -34,6 +34,17 @@ const percent = z.string().transform((text, ctx) => {
   return value;
 });
 
+/** A share of a probed process's time, `5%`: more than 0, at most 100%. */
+const overheadShare = z.string().transform((text, ctx) => {
+  const match = /^(\d+(?:\.\d+)?)\s*%$/.exec(text.trim());
+  const value = match ? Number(match[1]) / 100 : NaN;
+  if (!match || value <= 0 || value > 1) {
+    ctx.addIssue({ code: 'custom', message: `invalid overhead "${text}": use a percentage above 0 and at most 100%, e.g. 5%` });
+    return z.NEVER;
+  }
+  return value;
+});
+
 const listen = z.string().transform((text, ctx) => {
   const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[2]) : NaN;
@@ -105,6 +116,7 @@ export const configFileSchema = z.strictObject({
     .strictObject({ max_incidents: z.number().int().min(1).optional(), max_age: duration.optional(), max_disk: size.optional() })
     .default({}),
   capture: z.strictObject({ include_idle: z.boolean().default(false) }).default({ include_idle: false }),
+  probes: z.strictObject({ max_overhead: overheadShare.default(0.05) }).default({ max_overhead: 0.05 }),
   redact: z
     .strictObject({
       defaults: z.boolean().default(true),

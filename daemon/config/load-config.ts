@@ -63,6 +63,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     redact: { defaults: raw.redact.defaults, names: raw.redact.names.map((name) => name.toLowerCase()), urlUserinfo: raw.redact.url_userinfo },
     store: { maxIncidents: raw.store.max_incidents, maxAgeMs: raw.store.max_age, maxDiskBytes: raw.store.max_disk },
     capture: { includeIdle: raw.capture.include_idle },
+    probes: { maxOverhead: raw.probes.max_overhead },
     notifiers: Object.fromEntries(
       Object.entries(raw.notifiers).map(([name, n]): [string, NotifierConfig] => [
         name,

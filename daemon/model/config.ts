@@ -66,6 +66,11 @@ export interface Tail2Config {
   redact: RedactRules;
   /** Incident retention; absent keys take the store's defaults (1000 incidents, 30 days, 2 GiB). */
   store: { maxIncidents?: number; maxAgeMs?: number; maxDiskBytes?: number };
+  /** The probes attached to processes (docs/profiles.md#allocations). */
+  probes: {
+    /** The most a probed process may be slowed (share of its CPU time): past it, its probes go. @defaultValue 0.05 */
+    maxOverhead: number;
+  };
   /** What captures write (`capture:`); applied again on SIGHUP. */
   capture: {
     /**

@@ -358,6 +358,8 @@ export const probesStatusSchema = z.object({
   reason: z.string().nullable(),
   /** `sampling.allocations.mean`: bytes between sampled allocations, on average. */
   mean_bytes: z.number(),
+  /** `probes.max_overhead`: the share of a probed process's CPU time its probes may take. */
+  max_overhead: z.number(),
   processes: z.array(
     z.object({
       pid: z.number(),
@@ -369,6 +371,9 @@ export const probesStatusSchema = z.object({
       reason: z.string(),
       since: z.string(),
       until: z.string(),
+      /** Calls into its allocator a second, and the share of its CPU time the probes took, over the last second (null before). */
+      calls_per_second: z.number().nullable(),
+      overhead: z.number().nullable(),
     }),
   ),
   /** The last processes that could not be probed: "cannot probe malloc in PID N: …". */

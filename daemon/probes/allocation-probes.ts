@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseProcPidStat } from '../metrics/process-cpu-rss.js';
+import { USER_HZ } from '../metrics/proc-stat.js';
 import type { AllocationProgram } from '../sampler/native-addon.js';
 import type { AllocationProbeWriter } from '../sampler/stack-sampler.js';
 import type { ExecutableMapping, ProcessSnapshot } from '../symbols/proc-maps.js';
@@ -17,14 +18,51 @@ const FUNCTIONS: ReadonlyArray<readonly [string, AllocationProgram]> = [
   ['valloc', 'size_arg1'],
   ['pvalloc', 'size_arg1'],
 ];
-const FUNCTION_NAMES = FUNCTIONS.map(([name]) => name);
+/**
+ * Symbols that say the allocator is glibc's (in libc.so.6 or linked into a static binary), whose
+ * realloc(NULL) and small-alignment memalign call malloc (bpf/allocations.h). jemalloc defines
+ * `__libc_malloc` too, to stand in for glibc's; only glibc has `malloc_trim` besides.
+ */
+const GLIBC_MARKERS = ['__libc_malloc', 'malloc_trim'];
+const FUNCTION_NAMES = [...FUNCTIONS.map(([name]) => name), ...GLIBC_MARKERS];
 
 /** Libraries that replace glibc's allocator when a program links or preloads them. */
 const ALLOCATOR_LIBRARY = /^lib(jemalloc|tcmalloc|tcmalloc_minimal|mimalloc|hoard|tbbmalloc)[.-]/;
 const LIBC = /^libc(\.so|-)/;
 
-/** How often probed processes are checked for having exited (their probes and allocations dropped then). */
-const EXIT_CHECK_MS = 1000;
+/**
+ * How often probed processes are looked at: whether they exited (their probes and allocations are
+ * dropped then), and what the probes cost them (the overhead guard).
+ */
+const CHECK_MS = 1000;
+/**
+ * What a probed call costs the process besides the BPF program: the breakpoint's trap into the
+ * kernel and back (two for an instruction the kernel cannot emulate), and what the trap costs the
+ * code after it. Measured on this VM by `npm run bench -- allocations` (bench/RESULTS.md): ~0.4–0.9
+ * µs a call when calls come back to back (2M a second), 2–4 µs at 200k a second, 9–10 µs when
+ * they are 100 µs apart. The guard interpolates those figures (log–log) at the process's rate,
+ * between the bounds below: on a faster host it overestimates, and detaches sooner than it must.
+ */
+export function trapNsPerCall(callsPerSecond: number): number {
+  const ns = TRAP_NS_AT_REFERENCE * Math.pow(Math.max(callsPerSecond, 1) / REFERENCE_CALLS_PER_SECOND, TRAP_COST_SLOPE);
+  return Math.min(MAX_TRAP_NS, Math.max(MIN_TRAP_NS, ns));
+}
+const REFERENCE_CALLS_PER_SECOND = 20_000;
+const TRAP_NS_AT_REFERENCE = 9_500;
+/** From 9.5 µs at 20k calls/s to 0.6 µs at 2M: 1.2 decades over 2. */
+const TRAP_COST_SLOPE = -0.6;
+const MIN_TRAP_NS = 400;
+const MAX_TRAP_NS = 10_000;
+/** The programs' own time per call when kernel.bpf_stats_enabled is off (bench: 70–130 ns). */
+const DEFAULT_PROGRAM_NS = 150;
+/** Rounds in a row over the budget before the probes go: one busy second is not a trend. */
+const OVER_BUDGET_ROUNDS = 2;
+/**
+ * Probe time a second below which the guard does not judge: 1% of a core, one clock tick (10 ms)
+ * of /proc's CPU times, which cannot tell a process's 11 ms from its 20 ms. Below it the probes
+ * cost the host nothing it can notice, whatever share of a mostly idle process's CPU that is.
+ */
+const MIN_JUDGED_PROBE_SHARE_OF_CORE = 0.01;
 /** Failures kept for the status. */
 const MAX_FAILURES = 16;
 
@@ -34,8 +72,16 @@ export interface AllocationProbesDeps {
   snapshot(pid: number): Promise<ProcessSnapshot | undefined>;
   /** The file offsets of the functions a mapped file defines (tail2-reader, process-files.ts). */
   functionOffsets(process: ProcessSnapshot, mapping: ExecutableMapping, names: readonly string[]): Promise<Map<string, number>>;
+  /** Told before a process's probes are attached: its sampled allocations are to be followed. */
+  follow(pid: number): void;
   /** Told when a process's probes go: its outstanding allocations are no longer followed. */
   forget(pid: number): void;
+  /**
+   * The most a process may be slowed by its probes (`probes.max_overhead`): the share of its CPU
+   * time they take. Past it two rounds in a row, they are detached and the status says why.
+   * @defaultValue 0.05
+   */
+  maxOverhead?: number;
   /** Wall clock (ms). @defaultValue Date.now */
   now?: () => number;
   /** Where /proc is. @defaultValue /proc */
@@ -53,6 +99,10 @@ export interface ProbedProcess {
   reason: string;
   sinceMs: number;
   untilMs: number;
+  /** Calls into its allocator a second, over the last round; undefined before the first. */
+  callsPerSecond?: number;
+  /** The share of its CPU time the probes took over the last round (the guard's estimate). */
+  overhead?: number;
 }
 
 /** A process that could not be probed, and why, in words. */
@@ -76,6 +126,9 @@ export class ProbeError extends Error {
 interface Attached extends ProbedProcess {
   startTicks: number;
   timer: NodeJS.Timeout;
+  /** The guard's last reading: calls so far, the process's CPU ticks, when. */
+  last?: { calls: number; cpuTicks: number; atMs: number };
+  overRounds: number;
 }
 
 /**
@@ -92,10 +145,12 @@ export class AllocationProbes {
   /** Attaches under way: a second request for the same pid waits for the first. */
   private readonly attaching = new Map<number, Promise<ProbedProcess>>();
   private readonly failures: ProbeFailure[] = [];
+  /** The allocation programs' run time at the last round (kernel.bpf_stats_enabled). */
+  private lastRunTime = { ns: 0, runs: 0 };
   private readonly exitTimer: NodeJS.Timeout;
 
   constructor(private readonly deps: AllocationProbesDeps) {
-    this.exitTimer = setInterval(() => this.dropExited(), EXIT_CHECK_MS);
+    this.exitTimer = setInterval(() => this.check(), CHECK_MS);
     this.exitTimer.unref();
   }
 
@@ -160,20 +215,23 @@ export class AllocationProbes {
       }
       if (!byProgram.size_arg1 || !byProgram.free) throw new ProbeError(pid, `malloc or free of ${mapping.path} is outside its executable mapping`);
       const path = `/proc/${pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
+      this.deps.follow(pid);
       try {
-        this.deps.writer.attach(pid, path, mapping, byProgram, LIBC.test(basename(mapping.path)));
+        this.deps.writer.attach(pid, path, mapping, byProgram, GLIBC_MARKERS.every((name) => found.offsets.has(name)));
       } catch (error) {
+        this.deps.forget(pid);
         throw new ProbeError(pid, (error as Error).message);
       }
       const entry: Attached = {
         pid,
         allocator: mapping.path,
-        functions: FUNCTIONS.filter(([name]) => found.offsets.has(name) && Object.values(byProgram).some((at) => at.includes(found.offsets.get(name)!))).map(([name]) => name),
+        functions: FUNCTIONS.filter(([name]) => Object.values(byProgram).some((at) => at.includes(found.offsets.get(name) ?? -1))).map(([name]) => name),
         reason,
         sinceMs: now,
         untilMs: now + forMs,
         startTicks,
         timer: setTimeout(() => undefined, 0),
+        overRounds: 0,
       };
       this.attached.set(pid, entry);
       this.schedule(entry);
@@ -256,35 +314,84 @@ export class AllocationProbes {
     entry.timer.unref();
   }
 
-  private dropExited(): void {
+  /** Once a round: drops the probes of processes gone, then holds each one's cost to the budget. */
+  private check(): void {
+    const run = this.deps.writer.runTime();
+    const runs = run.runs - this.lastRunTime.runs;
+    // The programs' own time per call, over the round (every probed process's together).
+    const programNs = runs > 0 && run.ns > this.lastRunTime.ns ? (run.ns - this.lastRunTime.ns) / runs : DEFAULT_PROGRAM_NS;
+    this.lastRunTime = run;
     for (const entry of [...this.attached.values()]) {
-      if (!this.stillRuns(entry)) this.detach(entry.pid);
+      const stat = this.statOf(entry.pid);
+      if (!stat || stat.startTicks !== entry.startTicks) {
+        this.detach(entry.pid);
+        continue;
+      }
+      this.guard(entry, stat.cpuTicks, programNs);
     }
+  }
+
+  /**
+   * The overhead guard: the calls of the round times what each costs (trap and program), against
+   * the process's CPU time in the round: past `maxOverhead` two rounds in a row, the probes go.
+   */
+  private guard(entry: Attached, cpuTicks: number, programNs: number): void {
+    const calls = this.deps.writer.calls(entry.pid);
+    const atMs = this.now();
+    const last = entry.last;
+    entry.last = { calls, cpuTicks, atMs };
+    if (!last || atMs <= last.atMs) return;
+    const seconds = (atMs - last.atMs) / 1000;
+    const callsInRound = Math.max(0, calls - last.calls);
+    const probeSeconds = (callsInRound * (trapNsPerCall(callsInRound / seconds) + programNs)) / 1e9;
+    const cpuSeconds = Math.max(0, cpuTicks - last.cpuTicks) / USER_HZ;
+    entry.callsPerSecond = callsInRound / seconds;
+    // The probes' time is in the process's CPU time (the traps run in its context): its share is
+    // what the process would not have spent without them, the slowdown of its work.
+    entry.overhead = probeSeconds / Math.max(cpuSeconds, probeSeconds, 1 / USER_HZ);
+    const budget = this.deps.maxOverhead ?? 0.05;
+    const judged = probeSeconds / seconds >= MIN_JUDGED_PROBE_SHARE_OF_CORE;
+    entry.overRounds = judged && entry.overhead > budget ? entry.overRounds + 1 : 0;
+    if (entry.overRounds < OVER_BUDGET_ROUNDS) return;
+    const percent = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%`;
+    this.detach(entry.pid);
+    this.fail(
+      new ProbeError(
+        entry.pid,
+        `probes removed by the overhead guard: ${Math.round(entry.callsPerSecond).toLocaleString('en-US')} allocator calls a second took ~${percent(entry.overhead)} of its CPU time, over probes.max_overhead (${percent(budget)})`,
+      ),
+    );
   }
 
   /** The same process still runs at the pid (same start time). */
   private stillRuns(entry: Attached): boolean {
-    return this.startTicksOf(entry.pid) === entry.startTicks;
+    return this.statOf(entry.pid)?.startTicks === entry.startTicks;
+  }
+
+  private startTicksOf(pid: number): number | undefined {
+    return this.statOf(pid)?.startTicks;
   }
 
   /**
-   * When `pid` started (clock ticks since boot), from /proc/PID/stat, which the kernel writes (the
-   * process controls only its name there, which the parser steps over); undefined when it is gone
-   * or a zombie.
+   * When `pid` started and the CPU it used (clock ticks), from /proc/PID/stat, which the kernel
+   * writes (the process controls only its name there, which the parser steps over); undefined
+   * when it is gone or a zombie.
    */
-  private startTicksOf(pid: number): number | undefined {
+  private statOf(pid: number): { startTicks: number; cpuTicks: number } | undefined {
     try {
       const text = readFileSync(`${this.deps.procRoot ?? '/proc'}/${pid}/stat`, 'utf8');
       const state = text.charAt(text.lastIndexOf(')') + 2);
-      return state === 'Z' || state === 'X' ? undefined : parseProcPidStat(text).startTime;
+      if (state === 'Z' || state === 'X') return undefined;
+      const stat = parseProcPidStat(text);
+      return { startTicks: stat.startTime, cpuTicks: stat.cpuTicks };
     } catch {
       return undefined;
     }
   }
 
   private view(entry: Attached): ProbedProcess {
-    const { pid, allocator, functions, reason, sinceMs, untilMs } = entry;
-    return { pid, allocator, functions, reason, sinceMs, untilMs };
+    const { pid, allocator, functions, reason, sinceMs, untilMs, callsPerSecond, overhead } = entry;
+    return { pid, allocator, functions, reason, sinceMs, untilMs, callsPerSecond, overhead };
   }
 
   private now(): number {

@@ -57,6 +57,8 @@ export interface AllocationLedgerStats {
 export class AllocationLedger implements AllocationEvents, SampleSource {
   private readonly pending = new Map<number, Pending>();
   private readonly live = new Map<number, Map<number, Outstanding>>();
+  /** Processes whose probes are attached: records of others (in flight when theirs went) are not kept. */
+  private readonly followed = new Set<number>();
   private count = 0;
   /** Holds in force (see {@link hold}), and the stack references waiting for them to end. */
   private holds = 0;
@@ -69,8 +71,14 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
     private readonly meanBytes: number,
   ) {}
 
+  /** `pid`'s probes are attached: its sampled allocations are kept from now on. */
+  follow(pid: number): void {
+    this.followed.add(pid);
+  }
+
   sampled(pid: number, tid: number, stackId: number, size: number, timeNs: number): number {
     const { objects, bytes } = allocationWeight(size, this.meanBytes);
+    if (!this.followed.has(pid)) return bytes;
     const earlier = this.pending.get(tid);
     if (earlier) this.release(earlier.stackId); // its result was lost
     this.stacks.retain(stackId);
@@ -79,6 +87,7 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
   }
 
   returned(pid: number, tid: number, address: number, untracked: boolean): void {
+    if (!this.followed.has(pid)) return;
     const pending = this.pending.get(tid);
     if (!pending || pending.pid !== pid) {
       this.unmatched++;
@@ -108,8 +117,12 @@ export class AllocationLedger implements AllocationEvents, SampleSource {
     if (byAddress.size === 0) this.live.delete(pid);
   }
 
-  /** Drops everything of `pid`: it exited, or its probes were detached (its frees are no longer seen). */
+  /**
+   * Drops everything of `pid`, and what arrives of it until it is followed again: it exited, or
+   * its probes were detached (its frees are no longer seen).
+   */
   forget(pid: number): void {
+    this.followed.delete(pid);
     for (const [tid, pending] of this.pending) {
       if (pending.pid !== pid) continue;
       this.release(pending.stackId);

@@ -55,6 +55,8 @@ export interface NativeSamplerStats {
   /** Time the allocation probes' programs ran (ns, with kernel.bpf_stats_enabled) and how often. */
   allocationProbeRunTimeNs: number;
   allocationProbeRuns: number;
+  /** The same per program (ALLOCATION_PROGRAMS), while it is loaded. */
+  allocationProbePrograms: Partial<Record<AllocationProgram, { runTimeNs: number; runs: number }>>;
   /** Processes with allocation probes attached. */
   allocationProbedProcesses: number;
   /** Entries of the kernel's table of sampled allocations; 0 when the programs are not loaded. */
@@ -131,6 +133,8 @@ export interface NativeSampler {
   ): number;
   /** Detaches `pid`'s probes and forgets its sampled allocations in the kernel's table; returns how many it forgot. */
   detachAllocations(pid: number): number;
+  /** Calls into `pid`'s probed allocator since its probes were attached; 0 when it has none. */
+  allocationCalls(pid: number): number;
 }
 
 /**

@@ -53,6 +53,10 @@ export interface AllocationProbeWriter {
   /** See NativeSampler.attachAllocations. */
   attach(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<AllocationProgram, number[]>>, glibc: boolean): number;
   detach(pid: number): number;
+  /** Calls into `pid`'s probed allocator since its probes were attached. */
+  calls(pid: number): number;
+  /** BPF time (ns) and runs of every allocation program so far (with kernel.bpf_stats_enabled). */
+  runTime(): { ns: number; runs: number };
   /** Why none can be attached, when they cannot. */
   readonly unavailable: string | undefined;
 }
@@ -212,6 +216,11 @@ export class StackSampler {
         } catch (error) {
           throw fromNativeError(error);
         }
+      },
+      calls: (pid) => native.allocationCalls(pid),
+      runTime: () => {
+        const stats = native.stats();
+        return { ns: stats.allocationProbeRunTimeNs, runs: stats.allocationProbeRuns };
       },
     };
   }

@@ -14,6 +14,8 @@ const RULE_PROBE_MARGIN_MS = 60_000;
 
 export interface AllocationProbingOptions {
   config: Tail2Config['sampling']['allocations'];
+  /** `probes.max_overhead`. */
+  maxOverhead: number;
   stacks: StackTable;
   files: ProcessFiles;
   log: Logger;
@@ -51,7 +53,9 @@ export class AllocationProbing {
       writer,
       snapshot: (pid) => files.snapshot(pid),
       functionOffsets: (process, mapping, names) => files.functionOffsets(process, mapping, names),
+      follow: (pid) => ledger.follow(pid),
       forget: (pid) => ledger.forget(pid),
+      maxOverhead: this.options.maxOverhead,
     });
   }
 
@@ -105,7 +109,18 @@ export class AllocationProbing {
       available: this.probes !== undefined,
       reason: this.probes ? null : this.unavailable,
       mean_bytes: this.options.config.meanBytes,
-      processes: probes.processes.map((p) => ({ pid: p.pid, kind: 'malloc', allocator: p.allocator, functions: p.functions, reason: p.reason, since: iso(p.sinceMs), until: iso(p.untilMs) })),
+      max_overhead: this.options.maxOverhead,
+      processes: probes.processes.map((p) => ({
+        pid: p.pid,
+        kind: 'malloc',
+        allocator: p.allocator,
+        functions: p.functions,
+        reason: p.reason,
+        since: iso(p.sinceMs),
+        until: iso(p.untilMs),
+        calls_per_second: p.callsPerSecond === undefined ? null : Math.round(p.callsPerSecond),
+        overhead: p.overhead ?? null,
+      })),
       failures: probes.failures.map((f) => ({ pid: f.pid, message: f.message, at: iso(f.atMs) })),
       outstanding: { allocations: ledger?.outstanding ?? 0, bytes: Math.round(ledger?.outstandingBytes ?? 0), processes: ledger?.processes ?? 0, memory_bytes: ledger?.memoryBytes ?? 0 },
       kernel: {

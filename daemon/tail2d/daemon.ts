@@ -118,7 +118,7 @@ export class Tail2Daemon {
         this.allocations.processGone(pid);
       },
     };
-    this.allocations = new AllocationProbing({ config: config.sampling.allocations, stacks: this.tables.stacks, files: this.files, log });
+    this.allocations = new AllocationProbing({ config: config.sampling.allocations, maxOverhead: config.probes.maxOverhead, stacks: this.tables.stacks, files: this.files, log });
     this.sampling = new Sampling({
       config: config.sampling,
       ingest: new BatchIngest(this.tables, this.buffer, processEvents, this.allocations.ledger),

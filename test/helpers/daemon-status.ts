@@ -50,6 +50,7 @@ export function quietProbesStatus(): DaemonStatus['probes'] {
     available: true,
     reason: null,
     mean_bytes: 524_288,
+    max_overhead: 0.05,
     processes: [],
     failures: [],
     outstanding: { allocations: 0, bytes: 0, processes: 0, memory_bytes: 0 },
