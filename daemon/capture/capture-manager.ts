@@ -363,7 +363,14 @@ export class CaptureManager {
     this.releasePin(capture);
     const record = this.recordFor(id, request, fromMs, toMs, profiles.profile);
     if (profiles.others.length > 0) {
-      record.profiles = [profiles.profile, ...profiles.others].map((p) => ({ kind: p.kind, unit: PROFILE_KINDS[p.kind].unit, samples: p.samples.stack.length, weight: totalWeight(p) }));
+      const scoped = profiles.scope ? new Map([profiles.scope.profile, ...profiles.scope.others].map((p) => [p.kind, p.samples.stack.length])) : undefined;
+      record.profiles = [profiles.profile, ...profiles.others].map((p) => ({
+        kind: p.kind,
+        unit: PROFILE_KINDS[p.kind].unit,
+        samples: p.samples.stack.length,
+        weight: totalWeight(p),
+        ...(scoped ? { scope_samples: scoped.get(p.kind) ?? 0 } : {}),
+      }));
     }
     const renderers = this.deps.renderers?.(profiles) ?? [...INCIDENT_RENDERERS, ...profiles.others.flatMap(kindRenderers)];
     const staged = await renderStaged(record, profiles, renderers);

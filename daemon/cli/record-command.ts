@@ -106,9 +106,9 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   const ours = (pid: number) => !options.pid && (pid === process.pid || own.has(pid));
   const recording = new Recording((pid, startTimeNs) => (ours(pid) ? Promise.resolve(undefined) : files.snapshot(pid, startTimeNs)), {
     tablesWanted: (pid, startTimeNs, unknownMapping) => (ours(pid) ? undefined : loader?.tablesWanted(pid, startTimeNs, unknownMapping)),
-    gone: (pid, startTimeNs) => {
+    gone: (pid, startTimeNs, timeNs) => {
       loader?.gone(pid, startTimeNs);
-      probes?.processGone(pid, 'the process exec’d a new image or exited');
+      probes?.processGone(pid, timeNs, 'the process exec’d a new image or exited');
     },
   }, allocations ? meanBytes : undefined);
   const faultPeriod = options.pageFaultPeriod ?? DEFAULT_PAGE_FAULT_PERIOD;

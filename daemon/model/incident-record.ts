@@ -74,7 +74,18 @@ export const incidentRecordSchema = z.object({
    * Every kind of profile the window holds, when there is more than CPU: each with its own
    * artifacts (`<kind>.flamegraph.svg` …, docs/api.md); `weight` in the kind's `unit`.
    */
-  profiles: z.array(z.object({ kind: z.string(), unit: z.string(), samples: z.number(), weight: z.number() })).optional(),
+  profiles: z
+    .array(
+      z.object({
+        kind: z.string(),
+        unit: z.string(),
+        samples: z.number(),
+        weight: z.number(),
+        /** Samples of what the rule watched (its process, cgroup or unit), when it was not the host. */
+        scope_samples: z.number().optional(),
+      }),
+    )
+    .optional(),
   series: z.array(metricSeriesSchema),
   /** The notifiers the rule names. */
   notify: z.array(z.string()),

@@ -21,13 +21,15 @@ const MEMORY_METRICS: ReadonlySet<MetricName> = new Set<MetricName>(['rss', 'rss
 
 /**
  * The profile that pictures an incident in its notifications and opens its page: for a rule on
- * resident memory, the outstanding allocations when the allocator was probed (the leak itself,
- * docs/profiles.md#allocations), else the page-fault flamegraph ("which code made this memory
- * resident"); CPU otherwise (other rules, manual captures). `profiles` is incident.json's list.
+ * resident memory, the outstanding allocations when what it watched was probed (the leak itself,
+ * docs/profiles.md#allocations; another process's probes do not count), else the page-fault
+ * flamegraph ("which code made this memory resident"); CPU otherwise (other rules, manual
+ * captures). `profiles` is incident.json's list.
  */
 export function pictureKindOf(trigger: IncidentRecord['trigger'], profiles?: IncidentRecord['profiles']): 'cpu' | 'page_faults' | 'inuse' {
   if (trigger.kind !== 'rule' || !MEMORY_METRICS.has(trigger.metric)) return 'cpu';
-  return profiles?.some((p) => p.kind === 'inuse') ? 'inuse' : 'page_faults';
+  const inuse = profiles?.find((p) => p.kind === 'inuse');
+  return inuse && (inuse.scope_samples ?? inuse.samples) > 0 ? 'inuse' : 'page_faults';
 }
 
 /** Whether page faults are sampled, and why, in words for `tail2 status`. */

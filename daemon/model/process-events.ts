@@ -11,6 +11,9 @@ export interface ProcessEvents {
    * for every such sample: must be cheap when there is nothing new to do.
    */
   tablesWanted(pid: number, startTimeNs: bigint, unknownMapping: boolean): void;
-  /** The process exec'd a new image (what was known of its mappings no longer holds) or exited. */
-  gone(pid: number, startTimeNs: bigint): void;
+  /**
+   * The process exec'd a new image (what was known of its mappings no longer holds) or exited, at
+   * `timeNs` (CLOCK_MONOTONIC, the record's time).
+   */
+  gone(pid: number, startTimeNs: bigint, timeNs: number): void;
 }

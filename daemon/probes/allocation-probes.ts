@@ -117,6 +117,8 @@ export class ProbeError extends Error {
   constructor(
     readonly pid: number,
     why: string,
+    /** Refused because enough processes are probed on request already. */
+    readonly tooMany = false,
   ) {
     super(`cannot probe malloc in PID ${pid}: ${why}`);
     this.name = 'ProbeError';
@@ -125,6 +127,8 @@ export class ProbeError extends Error {
 
 interface Attached extends ProbedProcess {
   startTicks: number;
+  /** When the probes were attached (CLOCK_MONOTONIC ns, the records' clock). */
+  attachedAtNs: number;
   timer: NodeJS.Timeout;
   /** The guard's last reading: calls so far, the process's CPU ticks, when. */
   last?: { calls: number; cpuTicks: number; atMs: number };
@@ -144,13 +148,15 @@ export class AllocationProbes {
   private readonly attached = new Map<number, Attached>();
   /** Attaches under way: a second request for the same pid waits for the first. */
   private readonly attaching = new Map<number, Promise<ProbedProcess>>();
+  /** Attaches under way that a detach, exit or exec overtook: they end as soon as they can. */
+  private readonly cancelled = new Map<number, string>();
   private readonly failures: ProbeFailure[] = [];
   /** The allocation programs' run time at the last round (kernel.bpf_stats_enabled). */
   private lastRunTime = { ns: 0, runs: 0 };
   private readonly exitTimer: NodeJS.Timeout;
 
   constructor(private readonly deps: AllocationProbesDeps) {
-    this.exitTimer = setInterval(() => this.check(), CHECK_MS);
+    this.exitTimer = setInterval(() => this.safely(0, () => this.check()), CHECK_MS);
     this.exitTimer.unref();
   }
 
@@ -159,7 +165,12 @@ export class AllocationProbes {
    * {@link ProbeError} saying why it cannot (no allocator found, a kernel without session
    * uprobes, a process gone), recorded for the status too.
    */
-  async attach(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
+  async attach(pid: number, forMs: number, reason: string, maxRequested?: number): Promise<ProbedProcess> {
+    // Requests (not rules) probe at most `maxRequested` processes at once, this one aside.
+    if (maxRequested !== undefined && !this.attached.has(pid)) {
+      const requested = [...this.attached.values()].filter((entry) => !entry.reason.startsWith('rule ')).length + this.attaching.size;
+      if (requested >= maxRequested) throw new ProbeError(pid, `${maxRequested} processes are probed on request already: remove some first (tail2 probe malloc --pid N --stop)`, true);
+    }
     const underWay = this.attaching.get(pid);
     if (underWay) {
       await underWay.catch(() => undefined);
@@ -178,15 +189,25 @@ export class AllocationProbes {
       return await attaching;
     } finally {
       this.attaching.delete(pid);
+      this.cancelled.delete(pid);
     }
+  }
+
+  /** Throws when an attach of `pid` under way was cancelled meanwhile. */
+  private checkCancelled(pid: number): void {
+    const why = this.cancelled.get(pid);
+    if (why !== undefined) throw new ProbeError(pid, why);
   }
 
   /**
    * `pid` replaced its image (exec) or exited: its probes and what they followed go, and the
    * status says so when it was probed. A new image is not probed again on its own.
    */
-  processGone(pid: number, why: string): void {
-    if (!this.attached.has(pid)) return;
+  processGone(pid: number, timeNs: number, why: string): void {
+    if (this.attaching.has(pid)) this.cancelled.set(pid, `probes removed: ${why}`);
+    const entry = this.attached.get(pid);
+    // An exec before the probes were attached is the image they were attached to.
+    if (!entry || timeNs < entry.attachedAtNs) return;
     this.detach(pid);
     this.fail(new ProbeError(pid, `probes removed: ${why}`));
   }
@@ -198,9 +219,12 @@ export class AllocationProbes {
       // Which process this is: the pid with its start time, read before anything else.
       const startTicks = this.startTicksOf(pid);
       if (startTicks === undefined) throw new ProbeError(pid, 'no such process');
+      const attachedAtNs = Number(process.hrtime.bigint());
       const snapshot = await this.deps.snapshot(pid);
+      this.checkCancelled(pid);
       if (!snapshot) throw new ProbeError(pid, 'the process is gone, or its mappings could not be read');
       const found = await this.findAllocator(snapshot);
+      this.checkCancelled(pid);
       const byProgram: Partial<Record<AllocationProgram, number[]>> = {};
       const seen = new Set<number>();
       const { mapping } = found;
@@ -230,6 +254,7 @@ export class AllocationProbes {
         sinceMs: now,
         untilMs: now + forMs,
         startTicks,
+        attachedAtNs,
         timer: setTimeout(() => undefined, 0),
         overRounds: 0,
       };
@@ -248,8 +273,9 @@ export class AllocationProbes {
     return failure;
   }
 
-  /** Removes `pid`'s probes (none is fine) and forgets its outstanding allocations. */
+  /** Removes `pid`'s probes (none is fine; an attach under way is cancelled) and forgets its outstanding allocations. */
   detach(pid: number): void {
+    if (this.attaching.has(pid)) this.cancelled.set(pid, 'probes removed while being attached');
     const entry = this.attached.get(pid);
     if (!entry) return;
     clearTimeout(entry.timer);
@@ -310,8 +336,18 @@ export class AllocationProbes {
 
   private schedule(entry: Attached): void {
     clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => this.detach(entry.pid), Math.max(0, entry.untilMs - this.now()));
+    entry.timer = setTimeout(() => this.safely(entry.pid, () => this.detach(entry.pid)), Math.max(0, entry.untilMs - this.now()));
     entry.timer.unref();
+  }
+
+  /** Runs a timer's work: a failure (the kernel refused a detach, a map read) is the status's, never an uncaught error. */
+  private safely(pid: number, work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.attached.delete(pid);
+      this.fail(new ProbeError(pid, `the probes failed: ${(error as Error).message}`));
+    }
   }
 
   /** Once a round: drops the probes of processes gone, then holds each one's cost to the budget. */
@@ -322,12 +358,15 @@ export class AllocationProbes {
     const programNs = runs > 0 && run.ns > this.lastRunTime.ns ? (run.ns - this.lastRunTime.ns) / runs : DEFAULT_PROGRAM_NS;
     this.lastRunTime = run;
     for (const entry of [...this.attached.values()]) {
-      const stat = this.statOf(entry.pid);
-      if (!stat || stat.startTicks !== entry.startTicks) {
-        this.detach(entry.pid);
-        continue;
-      }
-      this.guard(entry, stat.cpuTicks, programNs);
+      this.safely(entry.pid, () => {
+        const stat = this.statOf(entry.pid);
+        if (!stat || stat.startTicks !== entry.startTicks) {
+          this.detach(entry.pid);
+          this.fail(new ProbeError(entry.pid, 'probes removed: the process exited'));
+          return;
+        }
+        this.guard(entry, stat.cpuTicks, programNs);
+      });
     }
   }
 
@@ -343,8 +382,10 @@ export class AllocationProbes {
     if (!last || atMs <= last.atMs) return;
     const seconds = (atMs - last.atMs) / 1000;
     const callsInRound = Math.max(0, calls - last.calls);
-    const probeSeconds = (callsInRound * (trapNsPerCall(callsInRound / seconds) + programNs)) / 1e9;
     const cpuSeconds = Math.max(0, cpuTicks - last.cpuTicks) / USER_HZ;
+    // The trap's cost follows how close together one thread's calls come: the rate per CPU-second
+    // the process ran, not per second of wall time (16 threads calling sparsely are not one busy one).
+    const probeSeconds = (callsInRound * (trapNsPerCall(callsInRound / Math.max(cpuSeconds, 1 / USER_HZ)) + programNs)) / 1e9;
     entry.callsPerSecond = callsInRound / seconds;
     // The probes' time is in the process's CPU time (the traps run in its context): its share is
     // what the process would not have spent without them, the slowdown of its work.

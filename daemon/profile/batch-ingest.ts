@@ -81,7 +81,7 @@ export class BatchIngest {
       const timeNs = words[w + W.timeHi] * TWO_32 + words[w + W.timeLo];
       if (kind === RecordKind.exec) {
         processes.exec(words[w + W.pid], words[w + W.startHi] * TWO_32 + words[w + W.startLo], readComm(bytes, w * 4), timeNs);
-        this.events?.gone(words[w + W.pid], startTimeOf(words, w));
+        this.events?.gone(words[w + W.pid], startTimeOf(words, w), timeNs);
         this.execs++;
         w = next;
         continue;
@@ -95,7 +95,7 @@ export class BatchIngest {
         continue;
       }
       if (kind === RecordKind.exit) {
-        this.events?.gone(words[w + W.pid], startTimeOf(words, w));
+        this.events?.gone(words[w + W.pid], startTimeOf(words, w), timeNs);
         this.exits++;
         w = next;
         continue;

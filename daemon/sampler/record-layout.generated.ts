@@ -67,6 +67,8 @@ export const TAIL2_FLAG_ALLOC_UNTRACKED = 1;
 export const TAIL2_ALLOC_EXP_STEPS = 1024;
 export const TAIL2_ALLOC_EXP_SHIFT = 16;
 export const TAIL2_ALLOC_COOKIE_GLIBC = 1;
+export const TAIL2_ALLOC_COOKIE_SLOT_SHIFT = 8;
+export const TAIL2_ALLOC_MAX_PROBED = 256;
 /** perf events handled */
 export const TAIL2_COUNTER_SAMPLES = 0;
 /** records dropped because the ring buffer was full */

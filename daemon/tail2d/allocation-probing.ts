@@ -59,10 +59,13 @@ export class AllocationProbing {
     });
   }
 
-  /** Probes `pid`'s allocator for `forMs` (or extends it); rejects with a ProbeError saying why it cannot. */
-  async attach(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
+  /**
+   * Probes `pid`'s allocator for `forMs` (or extends it); rejects with a ProbeError saying why it
+   * cannot. `maxRequested`: at most so many processes probed on request at once.
+   */
+  async attach(pid: number, forMs: number, reason: string, maxRequested?: number): Promise<ProbedProcess> {
     if (!this.probes) throw new ProbeError(pid, this.unavailable);
-    const probed = await this.probes.attach(pid, forMs, reason);
+    const probed = await this.probes.attach(pid, forMs, reason, maxRequested);
     this.options.log.info({ pid, allocator: probed.allocator, until: new Date(probed.untilMs).toISOString(), reason }, 'allocation probes attached');
     return probed;
   }
@@ -82,9 +85,15 @@ export class AllocationProbing {
     this.attach(instance.pid, forMs, `rule ${rule.name}`).catch((error: Error) => this.options.log.warn({ rule: rule.name, pid: instance.pid, err: error }, 'the allocation probes could not follow the rule'));
   }
 
-  /** An exec or exit record of `pid`: probes on its old image, and what they followed, go. */
-  processGone(pid: number): void {
-    this.probes?.processGone(pid, 'the process exec’d a new image or exited');
+  /** An exec or exit record of `pid` at `timeNs` (monotonic): probes on its old image, and what they followed, go. */
+  processGone(pid: number, timeNs: number): void {
+    this.probes?.processGone(pid, timeNs, 'the process exec’d a new image or exited');
+  }
+
+  /** Sampling stopped on an error: the probes go too (nothing would read what they write), and the status says why. */
+  samplingStopped(reason: string): void {
+    this.stop();
+    this.unavailable = `sampling stopped: ${reason}`;
   }
 
   /** Removes `pid`'s probes; false when it had none. */

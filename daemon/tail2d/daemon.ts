@@ -113,9 +113,9 @@ export class Tail2Daemon {
     // The ingest tells the unwind tables of new, remapped and gone processes (sampling.ts forwards).
     const processEvents: ProcessEvents = {
       tablesWanted: (pid, startTimeNs, unknownMapping) => this.sampling.processEvents.tablesWanted(pid, startTimeNs, unknownMapping),
-      gone: (pid, startTimeNs) => {
-        this.sampling.processEvents.gone(pid, startTimeNs);
-        this.allocations.processGone(pid);
+      gone: (pid, startTimeNs, timeNs) => {
+        this.sampling.processEvents.gone(pid, startTimeNs, timeNs);
+        this.allocations.processGone(pid, timeNs);
       },
     };
     this.allocations = new AllocationProbing({ config: config.sampling.allocations, maxOverhead: config.probes.maxOverhead, stacks: this.tables.stacks, files: this.files, log });
@@ -125,6 +125,7 @@ export class Tail2Daemon {
       buffer: this.buffer,
       unwind: { tables: this.unwindTables, snapshot: (pid, startTimeNs) => this.files.snapshot(pid, startTimeNs) },
       onIngested: () => this.rounds.samplesArrived(),
+      onStopped: (reason) => this.allocations.samplingStopped(reason),
       log,
     });
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
@@ -256,8 +257,8 @@ export class Tail2Daemon {
    * Probes `pid`'s allocator for `forMs` (tail2 probe malloc, POST /api/probes); rejects with a
    * ProbeError ("cannot probe malloc in PID N: …") when it cannot.
    */
-  probe(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
-    return this.allocations.attach(pid, forMs, reason);
+  probe(pid: number, forMs: number, reason: string, maxRequested?: number): Promise<ProbedProcess> {
+    return this.allocations.attach(pid, forMs, reason, maxRequested);
   }
 
   /** Removes `pid`'s allocation probes; false when it had none. */
@@ -355,7 +356,7 @@ export class Tail2Daemon {
       status: () => this.report.status(),
       rules: () => this.rounds.states(),
       capture: (request) => this.captureNow(request.beforeMs, request.afterMs, request.reason),
-      probe: (request) => this.probe(request.pid, request.forMs, request.reason),
+      probe: (request) => this.probe(request.pid, request.forMs, request.reason, request.maxRequested),
       unprobe: (pid) => this.unprobe(pid),
       metrics: () => this.metrics.scrape(),
       host: hostname(),

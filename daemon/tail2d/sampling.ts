@@ -33,6 +33,8 @@ export interface SamplingOptions {
   unwind?: Pick<UnwindLoaderOptions, 'tables' | 'snapshot'>;
   /** After each batch is in the buffer (rule-rounds.ts looks at the newest samples then). */
   onIngested?: () => void;
+  /** Sampling stopped on its own (the drain thread failed): what depends on it stops too. */
+  onStopped?: (reason: string) => void;
   log: Logger;
 }
 
@@ -374,6 +376,7 @@ export class Sampling {
       onError: (error) => {
         this.stoppedBy = error.message;
         log.error({ err: error }, 'sampling stopped');
+        this.options.onStopped?.(error.message);
       },
     });
   }

@@ -16,7 +16,7 @@ export interface DaemonApi {
   /** Starts a manual capture; returns the incident id it will have. */
   capture(request: { beforeMs: number; afterMs: number; reason: string }): string;
   /** Attaches the allocation probes to a process (POST /api/probes); rejects with a ProbeError saying why it cannot. Absent: 404. */
-  probe?(request: { pid: number; forMs: number; reason: string }): Promise<ProbedProcess>;
+  probe?(request: { pid: number; forMs: number; reason: string; maxRequested: number }): Promise<ProbedProcess>;
   /** Removes a process's probes; false when it had none. */
   unprobe?(pid: number): boolean;
   /** Shown in the pages' header. @defaultValue os.hostname() */

@@ -7,6 +7,12 @@ import { CAPTURE_PROOF_HEADER } from './session-auth.js';
 /** How long one request may probe a process: probes slow it down, so they always end. */
 const MAX_PROBE_MS = 24 * 3_600_000;
 const DEFAULT_PROBE_MS = 10 * 60_000;
+/** Requests a minute: each reads a process's files and attaches to it. */
+const PROBE_REQUESTS_PER_MINUTE = 30;
+/** Processes probed on request at once (rule-driven probes do not count). */
+export const MAX_REQUESTED_PROBES = 16;
+// Control characters (ANSI escapes among them): the reason is shown in terminals and pages.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /**
  * `POST /api/probes` and `DELETE /api/probes/:pid` (docs/api.md): the allocation probes on one
@@ -27,14 +33,22 @@ export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
     return false;
   };
 
+  const recent: number[] = [];
   app.post('/api/probes', async (req, res) => {
     if (refused(req, res)) return;
+    const now = Date.now();
+    while (recent.length > 0 && recent[0] < now - 60_000) recent.shift();
+    if (recent.length >= PROBE_REQUESTS_PER_MINUTE) {
+      res.status(429).set('Retry-After', String(Math.ceil((recent[0] + 60_000 - now) / 1000))).json({ error: `at most ${PROBE_REQUESTS_PER_MINUTE} probe requests a minute` });
+      return;
+    }
+    recent.push(now);
     const body = (req.body ?? {}) as { kind?: unknown; pid?: unknown; for?: unknown; reason?: unknown };
     if (body.kind !== 'malloc') {
       res.status(400).json({ error: 'kind must be "malloc" (the allocation profile, docs/profiles.md#allocations)' });
       return;
     }
-    const pid = Number(body.pid);
+    const pid = typeof body.pid === 'number' ? body.pid : typeof body.pid === 'string' && /^\d+$/.test(body.pid) ? Number(body.pid) : NaN;
     if (!Number.isInteger(pid) || pid < 1) {
       res.status(400).json({ error: 'pid must be a process id (a positive whole number)' });
       return;
@@ -50,17 +64,18 @@ export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
       res.status(400).json({ error: 'for must be more than 0 and at most 24h' });
       return;
     }
-    const reason = typeof body.reason === 'string' && body.reason.trim() ? body.reason.trim().slice(0, 200) : 'tail2 probe';
+    const cleaned = typeof body.reason === 'string' ? body.reason.replace(CONTROL, ' ').trim().slice(0, 200) : '';
+    const reason = cleaned || 'tail2 probe';
     if (!api.probe) {
       res.status(404).json({ error: 'this daemon has no probes' });
       return;
     }
     try {
-      const probed = await api.probe({ pid, forMs, reason });
+      const probed = await api.probe({ pid, forMs, reason, maxRequested: MAX_REQUESTED_PROBES });
       res.status(201).json({ pid: probed.pid, kind: 'malloc', allocator: probed.allocator, functions: probed.functions, until: new Date(probed.untilMs).toISOString() });
     } catch (error) {
       if (error instanceof ProbeError) {
-        res.status(422).json({ error: error.message });
+        res.status(error.tooMany ? 409 : 422).json({ error: error.message });
         return;
       }
       api.onError?.(error);

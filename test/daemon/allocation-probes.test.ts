@@ -62,7 +62,7 @@ describe('allocation probes in tail2d', () => {
     const ofLeaker = weightWhere(inuse, (stack) => stack.startsWith('heap-leaker;'));
     const leakPath = weightWhere(inuse, (stack) => stack.startsWith('heap-leaker;') && stack.includes(';leak_sessions;'));
     // Probed from pending (5 s before firing) to the end of the window: tens of MiB leaked.
-    expect(ofLeaker).toBeGreaterThan(16 * 1024 ** 2);
+    expect(ofLeaker).toBeGreaterThan(8 * 1024 ** 2);
     expect(leakPath / ofLeaker).toBeGreaterThanOrEqual(0.9);
     // A memory rule's picture is the outstanding allocations of what it watched.
     const png = readPngText(await d.incidentFile(incident.id, 'inuse.process.png'));
@@ -117,7 +117,7 @@ describe('allocation probes in tail2d', () => {
     expect(attach.code, attach.stderr).toBe(0);
     const failure = await d.waitFor('the guard to detach', async () => (await d.status()).probes.failures.find((f) => f.pid === spinner.pid), 30_000);
     expect(failure.message).toMatch(
-      new RegExp(`^cannot probe malloc in PID ${spinner.pid}: probes removed by the overhead guard: [\\d,]+ allocator calls a second took ~\\d+% of its CPU time, over probes.max_overhead \\(5\\.0%\\)$`),
+      new RegExp(`^cannot probe malloc in PID ${spinner.pid}: probes removed by the overhead guard: [\\d,]+ allocator calls a second took ~[\\d.]+% of its CPU time, over probes.max_overhead \\(5\\.0%\\)$`),
     );
     const probes = (await d.status()).probes;
     expect(probes.processes).toEqual([]);
