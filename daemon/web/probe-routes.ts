@@ -2,6 +2,7 @@ import type express from 'express';
 import { parseDuration } from '../model/duration.js';
 import { ProbeError } from '../probes/allocation-probes.js';
 import type { DaemonApi } from './daemon-api.js';
+import { RateLimiter } from './rate-limiter.js';
 import { CAPTURE_PROOF_HEADER } from './session-auth.js';
 
 /** How long one request may probe a process: probes slow it down, so they always end. */
@@ -33,16 +34,15 @@ export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
     return false;
   };
 
-  const recent: number[] = [];
+  const limiter = new RateLimiter(PROBE_REQUESTS_PER_MINUTE, 60_000, 1);
   app.post('/api/probes', async (req, res) => {
     if (refused(req, res)) return;
-    const now = Date.now();
-    while (recent.length > 0 && recent[0] < now - 60_000) recent.shift();
-    if (recent.length >= PROBE_REQUESTS_PER_MINUTE) {
-      res.status(429).set('Retry-After', String(Math.ceil((recent[0] + 60_000 - now) / 1000))).json({ error: `at most ${PROBE_REQUESTS_PER_MINUTE} probe requests a minute` });
+    const waitMs = limiter.waitMs('all');
+    if (waitMs > 0) {
+      res.status(429).set('Retry-After', String(Math.ceil(waitMs / 1000))).json({ error: `at most ${PROBE_REQUESTS_PER_MINUTE} probe requests a minute` });
       return;
     }
-    recent.push(now);
+    limiter.record('all');
     const body = (req.body ?? {}) as { kind?: unknown; pid?: unknown; for?: unknown; reason?: unknown };
     if (body.kind !== 'malloc') {
       res.status(400).json({ error: 'kind must be "malloc" (the allocation profile, docs/profiles.md#allocations)' });
