@@ -16,9 +16,10 @@ log() { printf 'tail2 setup: %s\n' "$*" >&2; }
 # redis-server (tail2d's own notification queue), chromium and DejaVu fonts (web page tests, PNG text),
 # util-linux (setpriv, unshare, taskset in tests), libxml2-utils (xmllint checks SVG and HTML output),
 # systemd (systemd-analyze verifies the unit), python3 (a datagram socket standing in for systemd),
-# libc6-dbg (libc's own function names, which the unwinding tests expect in glibc's frames).
+# libc6-dbg (libc's own function names, which the unwinding tests expect in glibc's frames),
+# libjemalloc2 (the allocation probes are tested on a process that preloads it; redis-server's too).
 packages=(clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libdw-dev libiberty-dev nlohmann-json3-dev make g++
-  linux-perf time golang-go redis-server chromium fonts-dejavu-core libxml2-utils util-linux systemd python3 libc6-dbg)
+  linux-perf time golang-go redis-server chromium fonts-dejavu-core libxml2-utils util-linux systemd python3 libc6-dbg libjemalloc2)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

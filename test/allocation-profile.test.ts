@@ -17,8 +17,8 @@ class HeapLeaker {
   private lines: string[] = [];
   private waiters: Array<() => void> = [];
 
-  constructor(binary: string, leakKibPerSecond: number, churnKibPerSecond: number) {
-    this.child = spawn(binary, [String(leakKibPerSecond), String(churnKibPerSecond)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  constructor(binary: string, leakKibPerSecond: number, churnKibPerSecond: number, env?: NodeJS.ProcessEnv) {
+    this.child = spawn(binary, [String(leakKibPerSecond), String(churnKibPerSecond)], { stdio: ['ignore', 'pipe', 'inherit'], env: env ? { ...process.env, ...env } : undefined });
     let partial = '';
     this.child.stdout!.on('data', (data: Buffer) => {
       partial += data.toString();
@@ -156,6 +156,20 @@ describe('the allocation profile', () => {
     } finally {
       python.kill('SIGKILL');
     }
+  });
+
+  it('probes jemalloc where a process preloads it (Debian’s, which redis-server links)', async () => {
+    const jemalloc = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+    const leaker = new HeapLeaker(buildCFixture('heap-leaker'), 2048, 2048, { LD_PRELOAD: jemalloc });
+    leakers.push(leaker);
+    await leaker.line(/^ready$/);
+    const output = join(out, 'jemalloc.folded');
+    const logged: string[] = [];
+    const summary = await runRecord({ durationMs: 3000, frequency: 49, output, pid: leaker.pid, profile: 'inuse', allocationMeanBytes: 64 * 1024, log: (line) => logged.push(line) });
+    expect(logged.join('\n')).toContain(`in ${jemalloc}`);
+    expect(summary.samples).toBeGreaterThan(10);
+    const folded = parseFolded(readFileSync(output, 'utf8'));
+    expect(weightWhere(folded, (stack) => stack.includes(';leak_sessions;')) / weightWhere(folded, () => true)).toBeGreaterThanOrEqual(0.9);
   });
 
   it('probes the allocator linked into a static binary', async () => {
