@@ -73,6 +73,18 @@ describe('tail2 status (text)', () => {
     expect(text).toContain('rule cache cannot fire here');
   });
 
+  it('shows probed processes with their cost, and what a process named escaped', () => {
+    const status = quietDaemonStatus();
+    status.probes.processes = [
+      { pid: 4242, kind: 'malloc', allocator: '/srv/app/lib\u001b[2Jevil.so', functions: ['malloc', 'free'], reason: 'rule leak', since: '2026-11-25T03:00:00.000Z', until: '2026-11-25T03:10:00.000Z', calls_per_second: 12_000, overhead: 0.031 },
+    ];
+    status.probes.failures = [{ pid: 77, message: 'cannot probe malloc in PID 77: no mapped file defines malloc and free (looked in /tmp/x\u202ey)', at: '2026-11-25T03:01:00.000Z' }];
+    const text = formatStatus(status).join('\n');
+    expect(text).toContain('pid 4242: malloc, free in /srv/app/lib\\x1b[2Jevil.so until 2026-11-25T03:10:00.000Z (rule leak); 12,000 calls/s, ~3.1% of its CPU (at most 5%)');
+    expect(text).toContain('looked in /tmp/x\\u202ey)');
+    expect(text).not.toMatch(/[\u001b\u202e]/);
+  });
+
   it('reads a daemon without notifiers, and one whose store is closed', () => {
     const quiet = quietDaemonStatus();
     expect(daemonStatusSchema.parse(quiet)).toEqual(quiet);

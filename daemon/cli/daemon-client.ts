@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load-config.js';
 import { Tail2Error } from '../model/tail2-error.js';
+import { terminalText } from '../model/terminal-text.js';
 
 /** Where the running daemon answers, and the token it wants. */
 export interface DaemonEndpoint {
@@ -48,6 +49,7 @@ export async function callDaemon<T>(endpoint: DaemonEndpoint, path: string, init
     throw new Tail2Error('TAIL2_DAEMON', `tail2d does not answer at ${endpoint.baseUrl} (${(error as Error).message}).`, 'Is it running? Start it with `tail2d --config FILE` or `systemctl start tail2`; or point at it with --url / --config.');
   }
   const body = (await response.json().catch(() => ({}))) as T & { error?: string };
-  if (!response.ok) throw new Tail2Error('TAIL2_DAEMON', `tail2d answered ${response.status}: ${body.error ?? response.statusText}`);
+  // The daemon's words may carry what a profiled process named (a path): never raw to the terminal.
+  if (!response.ok) throw new Tail2Error('TAIL2_DAEMON', `tail2d answered ${response.status}: ${terminalText(body.error ?? response.statusText)}`);
   return body;
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Tail2Error } from '../model/tail2-error.js';
 import { parseDuration } from '../model/duration.js';
+import { terminalText } from '../model/terminal-text.js';
 import { callDaemon, daemonEndpoint } from './daemon-client.js';
 import { formatStatus } from './status-text.js';
 import { daemonStatusSchema, type DaemonStatus } from '../model/daemon-status.js';
@@ -78,7 +79,7 @@ export function registerDaemonCommands(program: Command): void {
       method: 'POST',
       body: { kind, pid: options.pid, for: options.for, reason: options.reason },
     });
-    process.stdout.write(`probing ${probed.functions.join(', ')} in ${probed.allocator} of pid ${options.pid} until ${probed.until}\n`);
+    process.stdout.write(`probing ${probed.functions.join(', ')} in ${terminalText(probed.allocator)} of pid ${options.pid} until ${probed.until}\n`);
   });
 
   connectionOptions(

@@ -18,6 +18,7 @@ import { UnwindLoader } from '../unwind/unwind-loader.js';
 import { processAlive } from '../unwind/process-alive.js';
 import { recordCacheDir } from './record-cache-dir.js';
 import { OwnChildren } from './own-children.js';
+import { terminalText } from '../model/terminal-text.js';
 import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../model/allocation-sampling.js';
 import { AllocationProbes } from '../probes/allocation-probes.js';
 import type { SampleSource } from '../profile/sample-source.js';
@@ -151,12 +152,12 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     });
     try {
       const probed = await probes.attach(options.pid, options.durationMs + 60_000, 'tail2 record');
-      options.log(`tail2: probing ${probed.functions.join(', ')} in ${probed.allocator}`);
+      options.log(`tail2: probing ${probed.functions.join(', ')} in ${terminalText(probed.allocator)}`);
     } catch (error) {
       await sampler.stop();
       loader?.close();
       probes.close();
-      throw new Tail2Error('TAIL2_USAGE', (error as Error).message);
+      throw new Tail2Error('TAIL2_USAGE', terminalText((error as Error).message));
     }
     startedNs = Number(process.hrtime.bigint());
   }
@@ -224,7 +225,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     options.log(`tail2: warning: no samples matched ${target}; the profile is empty`);
   }
   // Probes that went while recording (the overhead guard, an exec) say so: the profile stops there.
-  for (const failure of probes?.status().failures ?? []) options.log(`tail2: warning: ${failure.message}`);
+  for (const failure of probes?.status().failures ?? []) options.log(`tail2: warning: ${terminalText(failure.message)}`);
   const untracked = recording.allocations?.stats().untracked ?? 0;
   if (kind === 'inuse' && untracked > 0) {
     options.log(`tail2: warning: ${untracked} sampled allocations did not fit the kernel's table of sampled allocations: their frees were not followed, and they are left out`);

@@ -1,11 +1,9 @@
 import type { DaemonStatus, MemoryStatus, SymbolsStatus } from '../model/daemon-status.js';
+import { terminalText } from '../model/terminal-text.js';
 
 const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
 /** Text a profiled process chose (a file name): control characters shown escaped, never sent to the terminal. */
-const shown = (value: string): string => value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
-  const code = c.charCodeAt(0);
-  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-});
+const shown = terminalText;
 
 /**
  * `tail2 status` for a person: one line per part of the daemon, the same facts as /status and
@@ -112,7 +110,7 @@ function notificationLines(notifications: DaemonStatus['notifications']): string
 
 /** The allocation probes: what is probed, what it holds, what could not be. */
 function probeLines(probes: DaemonStatus['probes']): string[] {
-  if (!probes.available) return [`probes:   allocation probes unavailable: ${probes.reason}`];
+  if (!probes.available) return [`probes:   allocation probes unavailable: ${shown(probes.reason ?? '')}`];
   const held = probes.outstanding;
   const lines = [
     `probes:   ${probes.processes.length === 0 ? 'no process probed' : `malloc probed in ${probes.processes.length} process${probes.processes.length === 1 ? '' : 'es'}`}; ` +
@@ -120,8 +118,8 @@ function probeLines(probes: DaemonStatus['probes']): string[] {
   ];
   for (const p of probes.processes) {
     const cost = p.calls_per_second === null || p.overhead === null ? '' : `; ${p.calls_per_second.toLocaleString('en-US')} calls/s, ~${(p.overhead * 100).toFixed(1)}% of its CPU (at most ${(probes.max_overhead * 100).toFixed(0)}%)`;
-    lines.push(`          pid ${p.pid}: ${p.functions.join(', ')} in ${p.allocator} until ${p.until} (${p.reason})${cost}`);
+    lines.push(`          pid ${p.pid}: ${p.functions.join(', ')} in ${shown(p.allocator)} until ${p.until} (${shown(p.reason)})${cost}`);
   }
-  for (const f of probes.failures.slice(-3)) lines.push(`          ${f.at}: ${f.message}`);
+  for (const f of probes.failures.slice(-3)) lines.push(`          ${f.at}: ${shown(f.message)}`);
   return lines;
 }

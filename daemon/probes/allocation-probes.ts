@@ -208,8 +208,11 @@ export class AllocationProbes {
     const entry = this.attached.get(pid);
     // An exec before the probes were attached is the image they were attached to.
     if (!entry || timeNs < entry.attachedAtNs) return;
-    this.detach(pid);
-    this.fail(new ProbeError(pid, `probes removed: ${why}`));
+    // Called from the ingest: a detach the kernel refuses is the status's, never the batch's.
+    this.safely(pid, () => {
+      this.detach(pid);
+      this.fail(new ProbeError(pid, `probes removed: ${why}`));
+    });
   }
 
   private async attachNew(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
@@ -352,6 +355,8 @@ export class AllocationProbes {
 
   /** Once a round: drops the probes of processes gone, then holds each one's cost to the budget. */
   private check(): void {
+    // Nothing probed, nothing to read (the programs' run time is a read of every program's fdinfo).
+    if (this.attached.size === 0) return;
     const run = this.deps.writer.runTime();
     const runs = run.runs - this.lastRunTime.runs;
     // The programs' own time per call, over the round (every probed process's together).

@@ -171,7 +171,7 @@ export class Tail2Daemon {
       captures: () => this.captures,
       store: () => this.store,
       notifications: () => this.notifications,
-      probes: () => this.allocations.status(this.sampling.samplerStats()),
+      probes: (stats) => this.allocations.status(stats),
     });
     this.metrics = new DaemonMetrics(() => this.report.gauges());
   }

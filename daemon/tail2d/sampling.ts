@@ -260,9 +260,9 @@ export class Sampling {
   }
 
   /** `sampler` in GET /api/status. */
-  status(): SamplerStatus {
-    // One read of the counters (a map lookup per counter and the programs' fdinfo) for everything.
-    const stats = this.sampler.stats();
+  status(stats = this.sampler.stats()): SamplerStatus {
+    // One read of the counters (a map lookup per counter and the programs' fdinfo) for everything:
+    // the caller may pass the read it made for the rest of its status.
     const totals = this.totals(stats);
     return {
       running: this.stoppedBy === undefined,

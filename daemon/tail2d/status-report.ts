@@ -33,8 +33,8 @@ export interface StatusSources {
   captures: () => CaptureRequests | undefined;
   store: () => IncidentStore | undefined;
   notifications: () => Notifications | undefined;
-  /** The allocation probes' status (tail2d/allocation-probing.ts). */
-  probes: () => ProbesStatus;
+  /** The allocation probes' status (tail2d/allocation-probing.ts), from the sampler's counters as read for the sampler's. */
+  probes: (stats: ReturnType<Sampling['samplerStats']>) => ProbesStatus;
 }
 
 /**
@@ -50,15 +50,16 @@ export class StatusReport {
   /** GET /api/status: every part of the daemon (docs/api.md). */
   status(): DaemonStatus {
     const { parts } = this;
+    const samplerStats = parts.sampling.samplerStats();
     const usage = parts.ownUsage.current();
     const symbols = parts.files.status();
     return {
       version: TAIL2_VERSION,
       host: hostname(),
       uptime_s: Math.round((Date.now() - parts.startedAtMs) / 1000),
-      sampler: parts.sampling.status(),
+      sampler: parts.sampling.status(samplerStats),
       unwinding: { ...parts.sampling.unwindingStatus(), tables: parts.unwindTables.status() },
-      probes: parts.probes(),
+      probes: parts.probes(samplerStats),
       buffer: this.bufferStatus(),
       metrics: parts.rounds.metricsStatus(),
       rules: parts.rounds.rulesStatus(),

@@ -1,5 +1,6 @@
 import type express from 'express';
 import { parseDuration } from '../model/duration.js';
+import { TERMINAL_UNSAFE } from '../model/terminal-text.js';
 import { ProbeError } from '../probes/allocation-probes.js';
 import type { DaemonApi } from './daemon-api.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -12,8 +13,6 @@ const DEFAULT_PROBE_MS = 10 * 60_000;
 const PROBE_REQUESTS_PER_MINUTE = 30;
 /** Processes probed on request at once (rule-driven probes do not count). */
 export const MAX_REQUESTED_PROBES = 16;
-// Control characters (ANSI escapes among them): the reason is shown in terminals and pages.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /**
  * `POST /api/probes` and `DELETE /api/probes/:pid` (docs/api.md): the allocation probes on one
@@ -64,7 +63,7 @@ export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
       res.status(400).json({ error: 'for must be more than 0 and at most 24h' });
       return;
     }
-    const cleaned = typeof body.reason === 'string' ? body.reason.replace(CONTROL, ' ').trim().slice(0, 200) : '';
+    const cleaned = typeof body.reason === 'string' ? body.reason.replace(TERMINAL_UNSAFE, ' ').trim().slice(0, 200) : '';
     const reason = cleaned || 'tail2 probe';
     if (!api.probe) {
       res.status(404).json({ error: 'this daemon has no probes' });
