@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../daemon/model/allocation-sampling.js';
-import { AllocationProbes } from '../daemon/probes/allocation-probes.js';
+import { AllocatorTarget } from '../daemon/probes/allocator-target.js';
+import { UserProbes } from '../daemon/probes/user-probes.js';
 import { Recording } from '../daemon/profile/recording.js';
 import type { AllocationProgram, NativeSamplerStats } from '../daemon/sampler/native-addon.js';
 import { StackSampler } from '../daemon/sampler/stack-sampler.js';
@@ -97,12 +98,12 @@ export async function runAllocationBench(seconds = 4, rates = [1e4, 1e5, 1e6], s
       await sleep(500);
       const before = await work.rate(seconds * 1000);
       const ledger = recording.allocations!;
-      const probes = new AllocationProbes({
-        writer: sampler.allocationProbes()!,
+      const probes = new UserProbes({
+        target: new AllocatorTarget((process, mapping, names) => files.functionOffsets(process, mapping, names)),
+        writer: sampler.probeWriter('malloc')!,
         snapshot: (pid) => files.snapshot(pid),
-        functionOffsets: (process, mapping, names) => files.functionOffsets(process, mapping, names),
         follow: (pid) => ledger.follow(pid),
-      forget: (pid) => ledger.forget(pid),
+        forget: (pid) => ledger.forget(pid),
       });
       await probes.attach(work.child.pid!, 600_000, 'bench');
       await sleep(300);

@@ -27,24 +27,27 @@ const volatile __u32 alloc_exp_table[TAIL2_ALLOC_EXP_STEPS] = {};
 /* The mean gap, in bytes, between sampling points: set by the loader, read on every sampled call. */
 const volatile __u64 alloc_mean_bytes = 512 * 1024;
 
-/* Bytes left until the next sampling point on this CPU (0: not drawn yet). Per CPU, not per
- * thread: a point falls on each byte with the same probability either way, and a per-CPU value is
- * an array slot where a thread's would be a task-storage lookup. */
+/* Bytes left until the next sampling point on this CPU, per profile (TAIL2_COUNTDOWN_*; 0: not
+ * drawn yet). Per CPU, not per thread: a point falls on each byte with the same probability
+ * either way, and a per-CPU value is an array slot where a thread's would be a task-storage
+ * lookup. */
+#define TAIL2_COUNTDOWN_ALLOC 0
+#define TAIL2_COUNTDOWN_COPY 1
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u64);
-} alloc_countdowns SEC(".maps");
+} probe_countdowns SEC(".maps");
 
-/* Calls into the allocator per probed process (its slot, from the attach cookie), for the
- * overhead guard: an array slot per CPU, cheaper than a hash lookup by pid on every call. */
+/* Calls into each probe set's functions (its slot, from the attach cookie), for the overhead
+ * guard: an array slot per CPU, cheaper than a hash lookup by pid on every call. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TAIL2_ALLOC_MAX_PROBED);
+	__uint(max_entries, TAIL2_MAX_PROBE_SETS);
 	__type(key, __u32);
 	__type(value, __u64);
-} alloc_calls SEC(".maps");
+} probe_calls SEC(".maps");
 
 struct alloc_key {
 	__u32 tgid;
@@ -66,31 +69,45 @@ struct {
 extern bool bpf_session_is_return(void) __ksym __weak;
 extern __u64 *bpf_session_cookie(void) __ksym __weak;
 
-/* The next gap between sampling points, in bytes (at least 1). */
-static __always_inline __u64 alloc_gap(void)
+/* The next gap between sampling points, in bytes (at least 1), for a profile of that mean. */
+static __always_inline __u64 sampling_gap(__u64 mean_bytes)
 {
 	__u32 step = bpf_get_prandom_u32() & (TAIL2_ALLOC_EXP_STEPS - 1);
 
-	return ((alloc_mean_bytes * alloc_exp_table[step]) >> TAIL2_ALLOC_EXP_SHIFT) + 1;
+	return ((mean_bytes * alloc_exp_table[step]) >> TAIL2_ALLOC_EXP_SHIFT) + 1;
 }
 
-/* Whether an allocation of `size` bytes holds the next sampling point on this CPU. */
-static __always_inline bool alloc_sampled(__u64 size)
+/* Whether `size` bytes hold the next sampling point on this CPU of profile `countdown`
+ * (TAIL2_COUNTDOWN_*), whose points are `mean_bytes` apart on average. */
+static __always_inline bool bytes_sampled(__u32 countdown, __u64 mean_bytes, __u64 size)
 {
-	__u32 zero = 0;
-	__u64 *left = bpf_map_lookup_elem(&alloc_countdowns, &zero);
+	__u64 *left = bpf_map_lookup_elem(&probe_countdowns, &countdown);
 
 	if (!left)
 		return false;
 	if (*left == 0)
-		*left = alloc_gap();
+		*left = sampling_gap(mean_bytes);
 	if (*left > size) {
 		*left -= size;
 		return false;
 	}
 	/* Gaps are memoryless: the next one may be drawn from the end of this allocation. */
-	*left = alloc_gap();
+	*left = sampling_gap(mean_bytes);
 	return true;
+}
+
+/* The probe set's slot an attach cookie names (bits TAIL2_PROBE_COOKIE_SLOT_SHIFT and up). */
+static __always_inline __u32 probe_slot(struct pt_regs *ctx)
+{
+	return bpf_get_attach_cookie(ctx) >> TAIL2_PROBE_COOKIE_SLOT_SHIFT;
+}
+
+/* The user stack's start at a probed function's entry: the walk starts in the function, the leaf. */
+static __always_inline void probe_user_start(struct pt_regs *ctx, struct user_start *start)
+{
+	start->pc = ctx->ip;
+	start->sp = ctx->sp;
+	start->bp = ctx->bp;
 }
 
 /* The ring's usual wakeup rule for a header-only record: only once a quarter of it is full. */
@@ -119,16 +136,14 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u64 re
 	struct user_start start;
 	__u64 *cookie;
 
-	if (size == 0 || !alloc_sampled(size))
+	if (size == 0 || !bytes_sampled(TAIL2_COUNTDOWN_ALLOC, alloc_mean_bytes, size))
 		return 1;
 	cookie = bpf_session_cookie();
 	if (!cookie)
 		return 1;
 	*cookie = result_at;
 	count(TAIL2_COUNTER_ALLOC_SAMPLES);
-	start.pc = ctx->ip;
-	start.sp = ctx->sp;
-	start.bp = ctx->bp;
+	probe_user_start(ctx, &start);
 	return emit_sample(ctx, &start, false, TAIL2_KIND_ALLOC, size, 0) ? 1 : 0;
 }
 
@@ -141,8 +156,8 @@ static __always_inline bool glibc_allocator(struct pt_regs *ctx)
 /* One more call into the probed process's allocator (at an entry). */
 static __always_inline void count_call(struct pt_regs *ctx)
 {
-	__u32 slot = bpf_get_attach_cookie(ctx) >> TAIL2_ALLOC_COOKIE_SLOT_SHIFT;
-	__u64 *calls = bpf_map_lookup_elem(&alloc_calls, &slot);
+	__u32 slot = probe_slot(ctx);
+	__u64 *calls = bpf_map_lookup_elem(&probe_calls, &slot);
 
 	if (calls)
 		*calls += 1;

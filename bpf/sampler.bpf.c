@@ -347,3 +347,4 @@ int BPF_PROG(process_exit, struct task_struct *task)
 }
 
 #include "allocations.h"
+#include "copies.h"

@@ -31,6 +31,7 @@
 #define TAIL2_KIND_PAGE_FAULT 2 /* a page-fault sample: weight is the bytes the faults it stands for made resident */
 #define TAIL2_KIND_EXEC 1   /* a process just exec'd a new image: header only, read its maps now */
 #define TAIL2_KIND_ALLOC 3   /* a sampled allocation, at the allocator's entry: weight is the bytes asked for (bpf/allocations.h) */
+#define TAIL2_KIND_COPY 4    /* a sampled copy (memcpy, memmove, mempcpy), at its entry: weight is the bytes copied (bpf/copies.h) */
 #define TAIL2_KIND_EXIT 128 /* a process the walk had tables for exited: header only, free its entries */
 #define TAIL2_KIND_ALLOC_RESULT 129 /* the address the thread's last sampled allocation returned (0: it failed): header only */
 #define TAIL2_KIND_FREE 130 /* a sampled allocation was freed (or moved by realloc): header only, address is its address */
@@ -41,12 +42,17 @@
 /* The allocation profile's table of exponential gaps (bpf/allocations.h): entries, fraction bits */
 #define TAIL2_ALLOC_EXP_STEPS 1024
 #define TAIL2_ALLOC_EXP_SHIFT 16
-/* The allocation probes' attach cookie (bpf/allocations.h): bit 0, the allocator is glibc's; from
- * bit 8, the probed process's slot in alloc_calls (its calls are counted there, for the overhead
- * guard); at most TAIL2_ALLOC_MAX_PROBED processes are probed at once */
+/* A probe set is one profile's probes in one process (its allocator, its copy functions). Their
+ * attach cookie: from bit 8, the set's slot, where its calls are counted for the overhead guard
+ * (probe_calls; copy_sizes for a copy set); below, the profile's own bits. At most
+ * TAIL2_MAX_PROBE_SETS sets are attached at once. */
+#define TAIL2_PROBE_COOKIE_SLOT_SHIFT 8
+#define TAIL2_MAX_PROBE_SETS 64
+/* bit 0 of an allocation set's cookie: the allocator is glibc's (bpf/allocations.h) */
 #define TAIL2_ALLOC_COOKIE_GLIBC 0x1
-#define TAIL2_ALLOC_COOKIE_SLOT_SHIFT 8
-#define TAIL2_ALLOC_MAX_PROBED 256
+/* The copy profile's size histogram per set (bpf/copies.h): bucket 0 counts copies of 0 bytes,
+ * bucket b copies of [2^(b-1), 2^b) bytes, the last one everything larger */
+#define TAIL2_COPY_SIZE_BUCKETS 32
 
 /* indexes into the per-CPU counters map */
 #define TAIL2_COUNTER_SAMPLES 0 /* perf events handled */
@@ -64,13 +70,14 @@
 #define TAIL2_COUNTER_ALLOC_SAMPLES 12 /* allocations sampled (of every probed call) */
 #define TAIL2_COUNTER_ALLOC_UNTRACKED 13 /* ... whose address did not fit the table of sampled allocations */
 #define TAIL2_COUNTER_FREES 14 /* frees of sampled allocations seen */
-#define TAIL2_COUNTER_MAX 15
+#define TAIL2_COUNTER_COPY_SAMPLES 15 /* copies sampled (of every probed call) */
+#define TAIL2_COUNTER_MAX 16
 
 struct tail2_sample {
 	__u64 timestamp_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 cgroup_id;     /* cgroup v2 id of the task */
 	__u64 start_time_ns; /* process (thread group leader) start, boot-time clock: pid + this is unique */
-	__u64 weight;        /* what the sample stands for, in its kind's unit: 1 for a CPU sample (one period), bytes for a page fault */
+	__u64 weight;        /* what the sample stands for, in its kind's unit: 1 for a CPU sample (one period), bytes for a page fault, an allocation or a copy */
 	__u64 address;       /* the allocation's address (ALLOC_RESULT, FREE); 0 for other kinds */
 	__u32 size;          /* bytes of this record including the header and stacks */
 	__u32 pid;           /* thread group id (what userspace calls the pid); 0 for idle */

@@ -3,7 +3,7 @@
     {
       "target_name": "tail2_native",
       "sources": [
-        "addon.cc", "allocation-probes.cc",
+        "addon.cc", "allocation-probes.cc", "probe-sets.cc",
         "libbpf-error.cc",
         "online-cpus.cc",
         "perf-counters.cc",

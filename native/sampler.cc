@@ -27,6 +27,7 @@
 #include "libbpf-error.h"
 #include "online-cpus.h"
 #include "perf-event.h"
+#include "probe-sets.h"
 #include "sampler.skel.h"
 #include "signals-held.h"
 #include "unwind-maps.h"
@@ -43,6 +44,9 @@ constexpr int kLoadAttempts = 5;
 // sampling rate.
 constexpr size_t kMaxQueuedBatches = 64;
 constexpr uint32_t kDefaultMaxQueuedBytes = 64u << 20;
+
+// The allocation programs' names in attachProbes("malloc", …) offsets, in AllocationPrograms() order.
+constexpr const char* kAllocationProgramNames[] = {"size_arg1", "size_arg2", "calloc", "realloc", "posix_memalign", "free"};
 
 struct Batch {
   std::vector<uint8_t> bytes;
@@ -94,9 +98,10 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
                         InstanceMethod<&Sampler::WriteUnwindRows>("writeUnwindRows"),
                         InstanceMethod<&Sampler::SetUnwindProcess>("setUnwindProcess"),
                         InstanceMethod<&Sampler::DeleteUnwindProcess>("deleteUnwindProcess"),
-                        InstanceMethod<&Sampler::AttachAllocations>("attachAllocations"),
-                        InstanceMethod<&Sampler::DetachAllocations>("detachAllocations"),
-                        InstanceMethod<&Sampler::AllocationCalls>("allocationCalls")});
+                        InstanceMethod<&Sampler::AttachProbes>("attachProbes"),
+                        InstanceMethod<&Sampler::DetachProbes>("detachProbes"),
+                        InstanceMethod<&Sampler::ProbeCalls>("probeCalls"),
+                        InstanceMethod<&Sampler::CopySizes>("copySizes")});
   }
 
   explicit Sampler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sampler>(info) {
@@ -117,7 +122,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     page_faults_loaded_ = !options.Get("pageFaultPeriod").IsUndefined();
     page_fault_period_ = ReadUint(options, "pageFaultPeriod", 0);
     // Undefined: the allocation programs are not loaded. An object: they are (where the kernel has
-    // session uprobes), and attachAllocations probes one process at a time.
+    // session uprobes), and attachProbes("malloc", …) probes one process at a time. The same for
+    // `copies` and the copy program.
     const Napi::Value allocations = options.Get("allocations");
     if (allocations.IsObject()) {
       allocations_wanted_ = true;
@@ -125,6 +131,12 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       alloc_max_tracked_ = ReadUint(allocations.As<Napi::Object>(), "maxTracked", 32768);
       if (alloc_mean_bytes_ == 0 || alloc_max_tracked_ == 0)
         throw Napi::RangeError::New(env, "Sampler: allocations.meanBytes and allocations.maxTracked must be at least 1");
+    }
+    const Napi::Value copies = options.Get("copies");
+    if (copies.IsObject()) {
+      copies_wanted_ = true;
+      copy_mean_bytes_ = ReadUint(copies.As<Napi::Object>(), "meanBytes", 512u << 10);
+      if (copy_mean_bytes_ == 0) throw Napi::RangeError::New(env, "Sampler: copies.meanBytes must be at least 1");
     }
     unwind_rows_ = ReadUint(options, "unwindRows", 1u << 20);
     unwind_mappings_ = ReadUint(options, "unwindMappings", 1u << 16);
@@ -172,8 +184,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       // Each program costs its own verification at load: a CPU-only sampler skips this one.
       int err = bpf_program__set_autoload(skel_->progs.sample_page_fault, page_faults_loaded_);
       if (err) Fail(env, "choose the BPF programs to load", -err, log.Text());
-      err = PrepareAllocationPrograms();
-      if (err) Fail(env, "prepare the allocation profile's programs", -err, log.Text());
+      err = PrepareProbePrograms();
+      if (err) Fail(env, "prepare the probe programs (allocations, copies)", -err, log.Text());
       err = bpf_map__set_max_entries(skel_->maps.samples, ring_bytes_);
       if (err) Fail(env, "size the ring buffer", -err, log.Text());
       // Without tables the maps stay at one entry each: they cost nothing.
@@ -299,7 +311,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     Napi::Object programs = Napi::Object::New(env);
     if (skel_ != nullptr || alloc_runs_ > 0) {
       size_t index = 0;
-      for (const char* name : {"size_arg1", "size_arg2", "calloc", "realloc", "posix_memalign", "free"}) {
+      for (const char* name : kAllocationProgramNames) {
         Napi::Object one = Napi::Object::New(env);
         one.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(alloc_program_stats_[index].first)));
         one.Set("runs", Napi::Number::New(env, static_cast<double>(alloc_program_stats_[index].second)));
@@ -308,9 +320,14 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       }
     }
     stats.Set("allocationProbePrograms", programs);
-    stats.Set("allocationProbedProcesses", Napi::Number::New(env, static_cast<double>(alloc_links_.size())));
+    stats.Set("allocationProbedProcesses", Napi::Number::New(env, static_cast<double>(probe_sets_.Count("malloc"))));
     stats.Set("allocationTrackedCapacity", Napi::Number::New(env, allocations_unavailable_.empty() ? alloc_max_tracked_ : 0));
     if (!allocations_unavailable_.empty()) stats.Set("allocationsUnavailable", Napi::String::New(env, allocations_unavailable_));
+    stats.Set("copySamples", Napi::Number::New(env, static_cast<double>(totals[TAIL2_COUNTER_COPY_SAMPLES])));
+    stats.Set("copyProbeRunTimeNs", Napi::Number::New(env, static_cast<double>(copy_run_stats_.first)));
+    stats.Set("copyProbeRuns", Napi::Number::New(env, static_cast<double>(copy_run_stats_.second)));
+    stats.Set("copyProbedProcesses", Napi::Number::New(env, static_cast<double>(probe_sets_.Count("memcpy"))));
+    if (!copies_unavailable_.empty()) stats.Set("copiesUnavailable", Napi::String::New(env, copies_unavailable_));
     stats.Set("unwindRowCapacity", Napi::Number::New(env, unwind_maps_.row_capacity()));
     stats.Set("unwindMappingCapacity", Napi::Number::New(env, unwind_maps_.mapping_capacity()));
     stats.Set("unwindProcessCapacity", Napi::Number::New(env, unwind_maps_.process_capacity()));
@@ -353,7 +370,8 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       alloc_runs_ += runs;
       alloc_program_stats_[index++] = {time, runs};
     }
-    bpf_run_time_ns_ += alloc_run_time_ns_;
+    copy_run_stats_ = ProgramRunStats(skel_->progs.copy_size_arg3);
+    bpf_run_time_ns_ += alloc_run_time_ns_ + copy_run_stats_.first;
   }
 
   // A program's run time (ns) and runs, from its fd's fdinfo; zeros when it is not loaded.
@@ -505,102 +523,105 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     return env.Undefined();
   }
 
-  // The allocation programs, in the order attachAllocations names them.
+  // The allocation programs, in kAllocationProgramNames order.
   std::vector<std::pair<const char*, struct bpf_program*>> AllocationPrograms() const {
-    return {{"size_arg1", skel_->progs.alloc_size_arg1}, {"size_arg2", skel_->progs.alloc_size_arg2},
-            {"calloc", skel_->progs.alloc_calloc},       {"realloc", skel_->progs.alloc_realloc},
-            {"posix_memalign", skel_->progs.alloc_posix_memalign}, {"free", skel_->progs.alloc_free}};
+    return {{kAllocationProgramNames[0], skel_->progs.alloc_size_arg1}, {kAllocationProgramNames[1], skel_->progs.alloc_size_arg2},
+            {kAllocationProgramNames[2], skel_->progs.alloc_calloc},    {kAllocationProgramNames[3], skel_->progs.alloc_realloc},
+            {kAllocationProgramNames[4], skel_->progs.alloc_posix_memalign}, {kAllocationProgramNames[5], skel_->progs.alloc_free}};
   }
 
-  // Before load: the allocation programs load only when asked for and the kernel has session
-  // uprobes (otherwise allocations_unavailable_ says why); then as session uprobes, with their
-  // sampling settings and table size. A negative errno on failure.
-  int PrepareAllocationPrograms() {
-    int attach_type = -1;
-    if (allocations_wanted_) {
-      attach_type = UprobeSessionAttachType(&allocations_unavailable_);
-    } else {
-      allocations_unavailable_ = "the allocation profile is off";
+  // The programs of a profile's probe sets ("malloc", "memcpy"), with what the offsets call them;
+  // empty for a profile this sampler did not load.
+  std::vector<ProbeSets::Program> ProgramsOf(const std::string& profile) const {
+    std::vector<ProbeSets::Program> programs;
+    if (profile == "malloc" && allocations_unavailable_.empty()) {
+      for (const auto& [name, program] : AllocationPrograms()) programs.push_back({name, bpf_program__fd(program)});
+    } else if (profile == "memcpy" && copies_unavailable_.empty()) {
+      programs.push_back({"size_arg3", bpf_program__fd(skel_->progs.copy_size_arg3)});
     }
-    const bool load = attach_type >= 0;
-    for (const auto& [name, program] : AllocationPrograms()) {
+    return programs;
+  }
+
+  // Before load: the probe programs load only when asked for and the kernel has session uprobes
+  // (otherwise allocations_unavailable_ and copies_unavailable_ say why); then as session uprobes,
+  // with their sampling settings and table size. A negative errno on failure.
+  int PrepareProbePrograms() {
+    std::string no_sessions;
+    const int attach_type = allocations_wanted_ || copies_wanted_ ? UprobeSessionAttachType(&no_sessions) : -1;
+    allocations_unavailable_ = !allocations_wanted_ ? "the allocation profile is off" : no_sessions;
+    copies_unavailable_ = !copies_wanted_ ? "the copy profile is off" : no_sessions;
+    const bool load_allocations = allocations_wanted_ && attach_type >= 0;
+    const bool load_copies = copies_wanted_ && attach_type >= 0;
+    std::vector<std::pair<struct bpf_program*, bool>> programs = {{skel_->progs.copy_size_arg3, load_copies}};
+    for (const auto& [name, program] : AllocationPrograms()) programs.push_back({program, load_allocations});
+    for (const auto& [program, load] : programs) {
       int err = bpf_program__set_autoload(program, load);
       if (err == 0 && load) err = bpf_program__set_expected_attach_type(program, static_cast<enum bpf_attach_type>(attach_type));
       if (err) return err;
     }
-    if (!load) return 0;
-    allocations_unavailable_.clear();
+    if (attach_type < 0) return 0;
     session_attach_type_ = static_cast<uint32_t>(attach_type);
     const std::vector<uint32_t> gaps = ExponentialGapTable(TAIL2_ALLOC_EXP_STEPS, TAIL2_ALLOC_EXP_SHIFT);
     memcpy(skel_->rodata->alloc_exp_table, gaps.data(), gaps.size() * sizeof(uint32_t));
     skel_->rodata->alloc_mean_bytes = alloc_mean_bytes_;
+    skel_->rodata->copy_mean_bytes = copy_mean_bytes_;
+    if (load_copies) copies_unavailable_.clear();
+    if (!load_allocations) return 0;
+    allocations_unavailable_.clear();
     return bpf_map__set_max_entries(skel_->maps.alloc_live, alloc_max_tracked_);
   }
 
-  // attachAllocations(pid, path, file, offsets, glibc): session uprobes for thread group `pid` on
-  // the allocator in `path` (a /proc/PID/map_files/ link: the very file the process maps), which
-  // must still be `file` ({devMajor, devMinor, inode}); `offsets` maps each program
-  // (AllocationPrograms) to the file offsets of the functions it probes; `glibc` marks glibc's
-  // allocator (TAIL2_ALLOC_COOKIE_GLIBC). Replaces the pid's probes, if any.
-  Napi::Value AttachAllocations(const Napi::CallbackInfo& info) {
+  // attachProbes(profile, pid, path, file, offsets, flags): the session uprobes of `profile`
+  // ("malloc": bpf/allocations.h; "memcpy": bpf/copies.h) for thread group `pid`, in the file at
+  // `path` (a /proc/PID/map_files/ link: the very file the process maps), which must still be
+  // `file` ({devMajor, devMinor, inode}); `offsets` maps each program to the file offsets of the
+  // functions it probes; `flags` are the profile's cookie bits (TAIL2_ALLOC_COOKIE_GLIBC).
+  // Replaces the pid's set of that profile, if any. The links made.
+  Napi::Value AttachProbes(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsObject() || !info[3].IsObject() || !info[4].IsBoolean())
-      throw Napi::TypeError::New(env, "attachAllocations(pid: number, path: string, file: {devMajor, devMinor, inode}, offsets: {[program]: number[]}, glibc: boolean)");
-    if (skel_ == nullptr) throw Napi::Error::New(env, "attachAllocations: the sampler is not running");
-    if (!allocations_unavailable_.empty()) throw AttachError(env, "ENOTSUP", allocations_unavailable_);
-    const uint32_t pid = info[0].As<Napi::Number>().Uint32Value();
-    const std::string path = info[1].As<Napi::String>();
-    const Napi::Object file = info[2].As<Napi::Object>();
-    const Napi::Object offsets = info[3].As<Napi::Object>();
-    uint64_t cookie = info[4].As<Napi::Boolean>().Value() ? TAIL2_ALLOC_COOKIE_GLIBC : 0;
-    // The offsets were read from one file: probing another at them would break its code. The
-    // file is opened once and checked, and the kernel is given that open file (/proc/self/fd/N),
-    // so what it probes is what was checked, whatever the process maps there meanwhile.
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw AttachError(env, errno == ENOENT ? "ENOENT" : "EOPEN", "cannot open " + path + ": " + DescribeAttachError(errno));
-    struct stat st;
-    const bool same = fstat(fd, &st) == 0 && major(st.st_dev) == file.Get("devMajor").ToNumber().Uint32Value() &&
-                      minor(st.st_dev) == file.Get("devMinor").ToNumber().Uint32Value() &&
-                      st.st_ino == static_cast<ino_t>(file.Get("inode").ToNumber().Int64Value());
-    if (!same) {
-      close(fd);
-      throw AttachError(env, "EMISMATCH", path + " is no longer the file the offsets were read from");
-    }
-    const std::string fd_path = "/proc/self/fd/" + std::to_string(fd);
-    DetachAllocationProbes(pid);
-    // The process's slot in alloc_calls, its count started from 0.
-    const int slot = FreeCallSlot();
-    if (slot < 0) {
-      close(fd);
-      throw AttachError(env, "ENOSPC", "at most " + std::to_string(TAIL2_ALLOC_MAX_PROBED) + " processes are probed at once");
-    }
-    const int zero_err = ZeroCallSlot(static_cast<uint32_t>(slot));
-    if (zero_err != 0) {
-      close(fd);
-      throw AttachError(env, "EMAP", "resetting the probe call counter failed: " + std::string(strerror(zero_err)));
-    }
-    alloc_slots_[pid] = slot;
-    cookie |= static_cast<uint64_t>(slot) << TAIL2_ALLOC_COOKIE_SLOT_SHIFT;
-    std::vector<int>& links = alloc_links_[pid];
-    for (const auto& [name, program] : AllocationPrograms()) {
-      const Napi::Value list = offsets.Get(name);
+    if (info.Length() < 6 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsString() || !info[3].IsObject() || !info[4].IsObject() || !info[5].IsNumber())
+      throw Napi::TypeError::New(env, "attachProbes(profile: string, pid: number, path: string, file: {devMajor, devMinor, inode}, offsets: {[program]: number[]}, flags: number)");
+    if (skel_ == nullptr) throw Napi::Error::New(env, "attachProbes: the sampler is not running");
+    const std::string profile = info[0].As<Napi::String>();
+    const uint32_t pid = info[1].As<Napi::Number>().Uint32Value();
+    const std::string path = info[2].As<Napi::String>();
+    const Napi::Object file = info[3].As<Napi::Object>();
+    const Napi::Object offsets = info[4].As<Napi::Object>();
+    const uint64_t flags = static_cast<uint64_t>(info[5].As<Napi::Number>().Int64Value()) & ((1u << TAIL2_PROBE_COOKIE_SLOT_SHIFT) - 1);
+    if (profile != "malloc" && profile != "memcpy") throw Napi::TypeError::New(env, "attachProbes: profile must be malloc or memcpy");
+    const std::vector<ProbeSets::Program> programs = ProgramsOf(profile);
+    if (programs.empty()) throw AttachError(env, "ENOTSUP", profile == "malloc" ? allocations_unavailable_ : copies_unavailable_);
+    std::map<std::string, std::vector<uint64_t>> at;
+    for (const ProbeSets::Program& program : programs) {
+      const Napi::Value list = offsets.Get(program.name);
       if (!list.IsArray()) continue;
       const Napi::Array array = list.As<Napi::Array>();
-      std::vector<uint64_t> at;
-      for (uint32_t i = 0; i < array.Length(); i++) at.push_back(static_cast<uint64_t>(array.Get(i).ToNumber().Int64Value()));
-      if (at.empty()) continue;
-      const int link = AttachUprobeSession(bpf_program__fd(program), session_attach_type_, fd_path, at, cookie, pid);
-      if (link < 0) {
-        close(fd);
-        DetachAllocationProbes(pid);
-        // Links that worked for a moment may have sampled allocations already.
-        ForgetProcessAllocations(bpf_map__fd(skel_->maps.alloc_live), pid);
-        throw AttachError(env, "EATTACH", std::string("attaching the ") + name + " probe to " + path + " failed: " + DescribeAttachError(-link));
-      }
-      links.push_back(link);
+      for (uint32_t i = 0; i < array.Length(); i++) at[program.name].push_back(static_cast<uint64_t>(array.Get(i).ToNumber().Int64Value()));
     }
-    close(fd);  // the links hold the file now
-    return Napi::Number::New(env, static_cast<double>(links.size()));
+    const ProbeFile probed{file.Get("devMajor").ToNumber().Uint32Value(), file.Get("devMinor").ToNumber().Uint32Value(),
+                           static_cast<uint64_t>(file.Get("inode").ToNumber().Int64Value())};
+    const ProbeSets::Key key{profile, pid};
+    // The slot's counters start at 0: the call counts (malloc), the size histogram (memcpy).
+    const auto reset = [this, &profile](uint32_t slot) {
+      return profile == "malloc" ? ZeroPerCpuEntries(bpf_map__fd(skel_->maps.probe_calls), slot, 1)
+                                 : ZeroPerCpuEntries(bpf_map__fd(skel_->maps.copy_sizes), slot * TAIL2_COPY_SIZE_BUCKETS, TAIL2_COPY_SIZE_BUCKETS);
+    };
+    ForgetIfAllocations(key);
+    ProbeAttachError error;
+    const int links = probe_sets_.Attach(key, path, probed, programs, at, flags, session_attach_type_, reset, &error);
+    if (links < 0) {
+      // Links that worked for a moment may have sampled allocations already.
+      ForgetIfAllocations(key);
+      throw AttachError(env, error.code.c_str(), error.message);
+    }
+    return Napi::Number::New(env, links);
+  }
+
+  // The kernel's table of sampled allocations forgets a malloc set's process (after its probes
+  // went, or before new ones come); the entries deleted, or -errno.
+  long ForgetIfAllocations(const ProbeSets::Key& key) {
+    if (key.first != "malloc" || skel_ == nullptr || !allocations_unavailable_.empty()) return 0;
+    return ForgetProcessAllocations(bpf_map__fd(skel_->maps.alloc_live), key.second);
   }
 
   // An Error with `code` whose message says what went wrong; the caller says "cannot probe … in PID N".
@@ -610,59 +631,49 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
     return error;
   }
 
-  // detachAllocations(pid): removes the pid's probes and forgets its sampled allocations in the
-  // kernel's table. The number of table entries deleted.
-  Napi::Value DetachAllocations(const Napi::CallbackInfo& info) {
+  // detachProbes(profile, pid): removes the pid's set of that profile and, for malloc, forgets its
+  // sampled allocations in the kernel's table. The number of table entries deleted.
+  Napi::Value DetachProbes(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "detachAllocations(pid: number)");
-    const uint32_t pid = info[0].As<Napi::Number>().Uint32Value();
-    DetachAllocationProbes(pid);
-    if (skel_ == nullptr || !allocations_unavailable_.empty()) return Napi::Number::New(env, 0);
-    const long deleted = ForgetProcessAllocations(bpf_map__fd(skel_->maps.alloc_live), pid);
-    if (deleted < 0) throw MakeBpfError(env, "forget pid " + std::to_string(pid) + "'s sampled allocations", static_cast<int>(-deleted), "");
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "detachProbes(profile: string, pid: number)");
+    const ProbeSets::Key key{info[0].As<Napi::String>(), info[1].As<Napi::Number>().Uint32Value()};
+    probe_sets_.Detach(key);
+    const long deleted = ForgetIfAllocations(key);
+    if (deleted < 0) throw MakeBpfError(env, "forget pid " + std::to_string(key.second) + "'s sampled allocations", static_cast<int>(-deleted), "");
     return Napi::Number::New(env, static_cast<double>(deleted));
   }
 
-  void DetachAllocationProbes(uint32_t pid) {
-    alloc_slots_.erase(pid);
-    auto found = alloc_links_.find(pid);
-    if (found == alloc_links_.end()) return;
-    for (int fd : found->second) close(fd);
-    alloc_links_.erase(found);
-  }
-
-  // A slot of alloc_calls no probed process holds, or -1.
-  int FreeCallSlot() const {
-    std::vector<bool> used(TAIL2_ALLOC_MAX_PROBED, false);
-    for (const auto& [pid, slot] : alloc_slots_) used[static_cast<size_t>(slot)] = true;
-    for (size_t slot = 0; slot < used.size(); slot++)
-      if (!used[slot]) return static_cast<int>(slot);
-    return -1;
-  }
-
-  // Sets a slot's count to 0 on every CPU; 0 or an errno.
-  int ZeroCallSlot(uint32_t slot) {
-    const int ncpus = libbpf_num_possible_cpus();
-    if (ncpus <= 0) return -ncpus;
-    std::vector<uint64_t> zeros(static_cast<size_t>(ncpus), 0);
-    return bpf_map_update_elem(bpf_map__fd(skel_->maps.alloc_calls), &slot, zeros.data(), BPF_ANY) == 0 ? 0 : errno;
-  }
-
-  // allocationCalls(pid): calls into the pid's probed allocator since it was attached (0 when it is not).
-  Napi::Value AllocationCalls(const Napi::CallbackInfo& info) {
+  // probeCalls(profile, pid): calls into the functions of the pid's set since it was attached (0
+  // when it has none): the allocator's entries, or the copies of every size.
+  Napi::Value ProbeCalls(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "allocationCalls(pid: number)");
-    const auto found = alloc_slots_.find(info[0].As<Napi::Number>().Uint32Value());
-    if (skel_ == nullptr || found == alloc_slots_.end()) return Napi::Number::New(env, 0);
-    const int ncpus = libbpf_num_possible_cpus();
-    if (ncpus <= 0) return Napi::Number::New(env, 0);
-    std::vector<uint64_t> values(static_cast<size_t>(ncpus), 0);
-    const uint32_t slot = static_cast<uint32_t>(found->second);
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.alloc_calls), &slot, values.data()) != 0)
-      throw MakeBpfError(env, "read the allocation probes' call counts", errno, "");
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "probeCalls(profile: string, pid: number)");
+    const ProbeSets::Key key{info[0].As<Napi::String>(), info[1].As<Napi::Number>().Uint32Value()};
+    const int slot = probe_sets_.Slot(key);
+    if (skel_ == nullptr || slot < 0) return Napi::Number::New(env, 0);
+    std::vector<uint64_t> sums;
+    const bool copies = key.first == "memcpy";
+    const int err = copies ? SumPerCpuEntries(bpf_map__fd(skel_->maps.copy_sizes), static_cast<uint32_t>(slot) * TAIL2_COPY_SIZE_BUCKETS, TAIL2_COPY_SIZE_BUCKETS, &sums)
+                           : SumPerCpuEntries(bpf_map__fd(skel_->maps.probe_calls), static_cast<uint32_t>(slot), 1, &sums);
+    if (err != 0) throw MakeBpfError(env, "read the probes' call counts", err, "");
     uint64_t total = 0;
-    for (uint64_t v : values) total += v;
+    for (uint64_t v : sums) total += v;
     return Napi::Number::New(env, static_cast<double>(total));
+  }
+
+  // copySizes(pid): the pid's copies by size since its copy probes were attached, one count per
+  // bucket (TAIL2_COPY_SIZE_BUCKETS: 0 bytes, then [2^(b-1), 2^b)); empty when it has none.
+  Napi::Value CopySizes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "copySizes(pid: number)");
+    const int slot = probe_sets_.Slot({"memcpy", info[0].As<Napi::Number>().Uint32Value()});
+    Napi::Array buckets = Napi::Array::New(env);
+    if (skel_ == nullptr || slot < 0) return buckets;
+    std::vector<uint64_t> sums;
+    const int err = SumPerCpuEntries(bpf_map__fd(skel_->maps.copy_sizes), static_cast<uint32_t>(slot) * TAIL2_COPY_SIZE_BUCKETS, TAIL2_COPY_SIZE_BUCKETS, &sums);
+    if (err != 0) throw MakeBpfError(env, "read the copy sizes", err, "");
+    for (uint32_t i = 0; i < sums.size(); i++) buckets.Set(i, Napi::Number::New(env, static_cast<double>(sums[i])));
+    return buckets;
   }
 
   static int OnRecord(void* context, void* data, size_t size) {
@@ -798,10 +809,7 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
       ring_ = nullptr;
     }
     DetachPageFaults();
-    for (auto& [pid, fds] : alloc_links_)
-      for (int fd : fds) close(fd);
-    alloc_links_.clear();
-    alloc_slots_.clear();
+    probe_sets_.Clear();
     // Destroying a perf-event link closes its perf event's fd (libbpf owns it from the attach).
     for (struct bpf_link* link : links_) bpf_link__destroy(link);
     links_.clear();
@@ -853,9 +861,12 @@ class Sampler : public Napi::ObjectWrap<Sampler> {
   uint32_t alloc_mean_bytes_ = 512u << 10;
   uint32_t alloc_max_tracked_ = 32768;
   std::string allocations_unavailable_ = "the sampler is not running";
+  bool copies_wanted_ = false;
+  uint32_t copy_mean_bytes_ = 512u << 10;
+  std::string copies_unavailable_ = "the sampler is not running";
   uint32_t session_attach_type_ = 0;
-  std::map<uint32_t, std::vector<int>> alloc_links_;  // pid -> its allocation probes' link fds
-  std::map<uint32_t, int> alloc_slots_;                // pid -> its slot in alloc_calls
+  ProbeSets probe_sets_{TAIL2_MAX_PROBE_SETS};
+  std::pair<uint64_t, uint64_t> copy_run_stats_ = {};  // the copy program's run time (ns), runs
   uint64_t alloc_run_time_ns_ = 0;
   uint64_t alloc_runs_ = 0;
   std::pair<uint64_t, uint64_t> alloc_program_stats_[6] = {};  // per AllocationPrograms(): run time (ns), runs

@@ -6,6 +6,7 @@ import { runRecord } from '../daemon/cli/record-command.js';
 import { parseFolded } from '../daemon/formats/folded.js';
 import { buildOptimizedCFixture } from '../harness/fixture-programs.js';
 import { buildCFixture, testOutput } from './helpers/fixtures.js';
+import { weightWhere } from './helpers/folded-weight.js';
 
 // The allocation profile (bpf/allocations.h): session uprobes on the allocator a real process maps,
 // sampled in BPF, followed to their frees, through `tail2 record --profile malloc|inuse`.
@@ -49,12 +50,6 @@ class HeapLeaker {
   }
 }
 
-/** Total weight of the folded lines whose stack passes `test`. */
-function weightWhere(folded: Map<string, number>, test: (stack: string) => boolean): number {
-  let total = 0;
-  for (const [stack, weight] of folded) if (test(stack)) total += weight;
-  return total;
-}
 
 const quiet = (): void => undefined;
 

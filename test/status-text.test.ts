@@ -76,11 +76,28 @@ describe('tail2 status (text)', () => {
   it('shows probed processes with their cost, and what a process named escaped', () => {
     const status = quietDaemonStatus();
     status.probes.processes = [
-      { pid: 4242, kind: 'malloc', allocator: '/srv/app/lib\u001b[2Jevil.so', functions: ['malloc', 'free'], reason: 'rule leak', since: '2026-11-25T03:00:00.000Z', until: '2026-11-25T03:10:00.000Z', calls_per_second: 12_000, overhead: 0.031 },
+      { pid: 4242, kind: 'malloc', file: '/srv/app/lib\u001b[2Jevil.so', functions: ['malloc', 'free'], reason: 'rule leak', since: '2026-11-25T03:00:00.000Z', until: '2026-11-25T03:10:00.000Z', calls_per_second: 12_000, overhead: 0.031 },
+      {
+        pid: 4243,
+        kind: 'memcpy',
+        file: '/usr/lib/x86_64-linux-gnu/libc.so.6',
+        functions: ['memcpy', 'memmove', 'mempcpy'],
+        reason: 'tail2 probe',
+        since: '2026-11-25T03:00:00.000Z',
+        until: '2026-11-25T03:10:00.000Z',
+        calls_per_second: 300,
+        overhead: 0.001,
+        copy_sizes: [
+          { from: 256, to: 512, count: 200 },
+          { from: 32768, to: 65536, count: 1300 },
+          { from: 1073741824, to: null, count: 2 },
+        ],
+      },
     ];
-    status.probes.failures = [{ pid: 77, message: 'cannot probe malloc in PID 77: no mapped file defines malloc and free (looked in /tmp/x\u202ey)', at: '2026-11-25T03:01:00.000Z' }];
+    status.probes.failures = [{ pid: 77, kind: 'malloc', message: 'cannot probe malloc in PID 77: no mapped file defines malloc and free (looked in /tmp/x\u202ey)', at: '2026-11-25T03:01:00.000Z' }];
     const text = formatStatus(status).join('\n');
-    expect(text).toContain('pid 4242: malloc, free in /srv/app/lib\\x1b[2Jevil.so until 2026-11-25T03:10:00.000Z (rule leak); 12,000 calls/s, ~3.1% of its CPU (at most 5%)');
+    expect(text).toContain('copies by size: 32KiB–64KiB: 1,300; 256B–512B: 200; ≥1GiB: 2');
+    expect(text).toContain('pid 4242 (malloc): malloc, free in /srv/app/lib\\x1b[2Jevil.so until 2026-11-25T03:10:00.000Z (rule leak); 12,000 calls/s, ~3.1% of its CPU (at most 5%)');
     expect(text).toContain('looked in /tmp/x\\u202ey)');
     expect(text).not.toMatch(/[\u001b\u202e]/);
   });

@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStore } from '../daemon/store/incident-store.js';
 import { createHttpApp, listen } from '../daemon/web/http-server.js';
 import { quietDaemonStatus } from './helpers/daemon-status.js';
-import { ProbeError } from '../daemon/probes/allocation-probes.js';
+import { ProbeError } from '../daemon/probes/user-probes.js';
 
 // The HTTP API's own rules (auth, limits, validation), on a real server with a stand-in daemon.
 describe('HTTP API', () => {
   const captures: Array<{ beforeMs: number; afterMs: number; reason: string }> = [];
-  const probeRequests: Array<{ pid: number; forMs: number; reason: string; maxRequested: number }> = [];
+  const probeRequests: Array<{ profile: string; pid: number; forMs: number; reason: string; maxRequested: number }> = [];
+  const unprobeRequests: Array<{ pid: number; profile: string | undefined }> = [];
   let server: Server;
   let store: IncidentStore;
   let base: string;
@@ -31,11 +32,14 @@ describe('HTTP API', () => {
       },
       probe: async (request) => {
         probeRequests.push(request);
-        if (request.pid === 4040) throw new ProbeError(4040, 'no mapped file defines malloc and free');
-        if (request.pid === 4090) throw new ProbeError(4090, '16 processes are probed on request already', true);
-        return { pid: request.pid, allocator: '/usr/lib/x86_64-linux-gnu/libc.so.6', functions: ['malloc', 'free'], reason: request.reason, sinceMs: 0, untilMs: Date.parse('2026-11-25T03:10:00Z') };
+        if (request.pid === 4040) throw new ProbeError('malloc', 4040, 'no mapped file defines malloc and free');
+        if (request.pid === 4090) throw new ProbeError('malloc', 4090, '16 processes are probed on request already', true);
+        return { pid: request.pid, profile: request.profile, file: '/usr/lib/x86_64-linux-gnu/libc.so.6', functions: ['malloc', 'free'], reason: request.reason, sinceMs: 0, untilMs: Date.parse('2026-11-25T03:10:00Z') };
       },
-      unprobe: (pid) => pid === 1234,
+      unprobe: (pid, profile) => {
+        unprobeRequests.push({ pid, profile });
+        return pid === 1234;
+      },
     });
     server = await listen(app, '127.0.0.1', 0);
     const address = server.address();
@@ -63,21 +67,28 @@ describe('HTTP API', () => {
     const probe = (body: unknown, headers: Record<string, string> = auth) =>
       fetch(`${base}/api/probes`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
     expect((await probe({ kind: 'malloc', pid: 1234 }, {})).status).toBe(401);
-    for (const bad of [{ kind: 'memcpy', pid: 1234 }, { kind: 'malloc', pid: true }, { kind: 'malloc', pid: -3 }, { kind: 'malloc', pid: 1234, for: '25h' }, { kind: 'malloc', pid: 1234, for: 'soon' }]) {
+    for (const bad of [{ kind: 'memmove', pid: 1234 }, { kind: 'malloc', pid: true }, { kind: 'malloc', pid: -3 }, { kind: 'malloc', pid: 1234, for: '25h' }, { kind: 'malloc', pid: 1234, for: 'soon' }]) {
       expect((await probe(bad)).status, JSON.stringify(bad)).toBe(400);
     }
     expect(probeRequests).toEqual([]);
     const ok = await probe({ kind: 'malloc', pid: 1234, for: '1m', reason: 'why\u001b[31m red' });
     expect(ok.status).toBe(201);
-    expect(await ok.json()).toEqual({ pid: 1234, kind: 'malloc', allocator: '/usr/lib/x86_64-linux-gnu/libc.so.6', functions: ['malloc', 'free'], until: '2026-11-25T03:10:00.000Z' });
+    expect(await ok.json()).toEqual({ pid: 1234, kind: 'malloc', file: '/usr/lib/x86_64-linux-gnu/libc.so.6', functions: ['malloc', 'free'], until: '2026-11-25T03:10:00.000Z' });
     // The reason reaches terminals and pages: control characters do not.
-    expect(probeRequests[0]).toEqual({ pid: 1234, forMs: 60_000, reason: 'why [31m red', maxRequested: 16 });
+    expect(probeRequests[0]).toEqual({ profile: 'malloc', pid: 1234, forMs: 60_000, reason: 'why [31m red', maxRequested: 16 });
+    const copies = await probe({ kind: 'memcpy', pid: 1234 });
+    expect(copies.status).toBe(201);
+    expect(await copies.json()).toMatchObject({ pid: 1234, kind: 'memcpy' });
+    expect(probeRequests[1]).toMatchObject({ profile: 'memcpy', pid: 1234 });
     const refused = await probe({ kind: 'malloc', pid: 4040 });
     expect(refused.status).toBe(422);
     expect(await refused.json()).toEqual({ error: 'cannot probe malloc in PID 4040: no mapped file defines malloc and free' });
     expect((await probe({ kind: 'malloc', pid: 4090 })).status).toBe(409);
     const removed = await fetch(`${base}/api/probes/1234`, { method: 'DELETE', headers: auth });
     expect(await removed.json()).toEqual({ detached: true });
+    expect((await fetch(`${base}/api/probes/1234?kind=memcpy`, { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect((await fetch(`${base}/api/probes/1234?kind=memmove`, { method: 'DELETE', headers: auth })).status).toBe(400);
+    expect(unprobeRequests).toEqual([{ pid: 1234, profile: undefined }, { pid: 1234, profile: 'memcpy' }]);
     expect(await (await fetch(`${base}/api/probes/77`, { method: 'DELETE', headers: auth })).json()).toEqual({ detached: false });
     // At most 30 requests a minute.
     let limited: Response | undefined;

@@ -56,14 +56,14 @@ export function registerDaemonCommands(program: Command): void {
   connectionOptions(
     program
       .command('probe')
-      .description('attach the allocation probes to a process for a while (docs/profiles.md#allocations)')
-      .argument('<kind>', 'what to probe: malloc (its allocator: malloc, calloc, realloc, free…)')
+      .description('attach a profile\'s probes to a process for a while (docs/profiles.md#allocations, #copies)')
+      .argument('<kind>', 'what to probe: malloc (its allocator: malloc, calloc, realloc, free…) or memcpy (the memcpy, memmove and mempcpy it really runs)')
       .requiredOption('--pid <pid>', 'the process', positivePid)
       .option('--for <duration>', 'how long the probes stay (at most 24h)', '10m')
       .option('--stop', 'remove the probes instead')
       .option('--reason <text>', 'why (shown in tail2 status)', 'tail2 probe'),
   ).action(async (kind: string, options: Connection & { pid: number; for: string; stop?: boolean; reason: string }) => {
-    if (kind !== 'malloc') throw new Tail2Error('TAIL2_USAGE', `tail2 probe ${kind}: the kinds are malloc`);
+    if (kind !== 'malloc' && kind !== 'memcpy') throw new Tail2Error('TAIL2_USAGE', `tail2 probe ${terminalText(kind)}: the kinds are malloc and memcpy`);
     try {
       parseDuration(options.for);
     } catch (error) {
@@ -71,15 +71,15 @@ export function registerDaemonCommands(program: Command): void {
     }
     const endpoint = await daemonEndpoint(options);
     if (options.stop) {
-      const { detached } = await callDaemon<{ detached: boolean }>(endpoint, `/api/probes/${options.pid}`, { method: 'DELETE' });
-      process.stderr.write(detached ? `tail2: probes removed from pid ${options.pid}\n` : `tail2: pid ${options.pid} had no probes\n`);
+      const { detached } = await callDaemon<{ detached: boolean }>(endpoint, `/api/probes/${options.pid}?kind=${kind}`, { method: 'DELETE' });
+      process.stderr.write(detached ? `tail2: ${kind} probes removed from pid ${options.pid}\n` : `tail2: pid ${options.pid} had no ${kind} probes\n`);
       return;
     }
-    const probed = await callDaemon<{ allocator: string; functions: string[]; until: string }>(endpoint, '/api/probes', {
+    const probed = await callDaemon<{ file: string; functions: string[]; until: string }>(endpoint, '/api/probes', {
       method: 'POST',
       body: { kind, pid: options.pid, for: options.for, reason: options.reason },
     });
-    process.stdout.write(`probing ${probed.functions.join(', ')} in ${terminalText(probed.allocator)} of pid ${options.pid} until ${probed.until}\n`);
+    process.stdout.write(`probing ${probed.functions.join(', ')} in ${terminalText(probed.file)} of pid ${options.pid} until ${probed.until}\n`);
   });
 
   connectionOptions(

@@ -19,8 +19,11 @@ import { processAlive } from '../unwind/process-alive.js';
 import { recordCacheDir } from './record-cache-dir.js';
 import { OwnChildren } from './own-children.js';
 import { terminalText } from '../model/terminal-text.js';
-import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../model/allocation-sampling.js';
-import { AllocationProbes } from '../probes/allocation-probes.js';
+import { COPY_SIZE_BUCKETS, copySizeBuckets, copySizesText } from '../model/copy-sizes.js';
+import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_COPY_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../model/allocation-sampling.js';
+import { AllocatorTarget } from '../probes/allocator-target.js';
+import { CopyTarget } from '../probes/copy-target.js';
+import { UserProbes } from '../probes/user-probes.js';
 import type { SampleSource } from '../profile/sample-source.js';
 
 /** Kernel memory for the unwind tables of a recording: one process, or a host's worth for a while. */
@@ -61,9 +64,9 @@ export interface RecordOptions {
 /**
  * The kinds of profile `tail2 record` writes (`--profile`): `malloc` the bytes allocated while it
  * ran, `inuse` those still allocated when it stopped, both of one process (`pid`), whose allocator
- * is probed (docs/profiles.md).
+ * is probed; `memcpy` the bytes it copied, its copy functions probed (docs/profiles.md).
  */
-export type RecordProfile = 'cpu' | 'page_faults' | 'malloc' | 'inuse';
+export type RecordProfile = 'cpu' | 'page_faults' | 'malloc' | 'inuse' | 'memcpy';
 
 export interface RecordSummary {
   samples: number;
@@ -95,11 +98,12 @@ export async function runRecord(options: RecordOptions): Promise<RecordSummary> 
 async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<RecordSummary> {
   const kind = options.profile ?? 'cpu';
   const allocations = kind === 'malloc' || kind === 'inuse';
-  if (allocations && options.pid === undefined) {
-    throw new Tail2Error('TAIL2_USAGE', `--profile ${kind} needs --pid: the allocation probes are attached to one process`);
+  const copies = kind === 'memcpy';
+  if ((allocations || copies) && options.pid === undefined) {
+    throw new Tail2Error('TAIL2_USAGE', `--profile ${kind} needs --pid: its probes are attached to one process`);
   }
   const meanBytes = options.allocationMeanBytes ?? DEFAULT_ALLOCATION_MEAN_BYTES;
-  let probes: AllocationProbes | undefined;
+  let probes: UserProbes | undefined;
   const withTables = (options.unwind ?? 'auto') === 'auto';
   let loader: UnwindLoader | undefined;
   // Host-wide, the recorder's own tail2-reader processes are sampled too: they are left out.
@@ -120,6 +124,7 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
     // Only a page-fault recording loads (and verifies) the page-fault program.
     pageFaults: kind === 'page_faults' ? { period: faultPeriod } : undefined,
     allocations: allocations ? { meanBytes, maxTracked: DEFAULT_MAX_TRACKED_ALLOCATIONS } : undefined,
+    copies: copies ? { meanBytes: DEFAULT_COPY_MEAN_BYTES } : undefined,
     onBatch: (batch) => recording.ingest(batch),
   });
   let startedNs = Number(process.hrtime.bigint());
@@ -139,20 +144,22 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
       startedNs = Number(process.hrtime.bigint());
     }
   }
-  if (allocations && options.pid !== undefined) {
-    const writer = sampler.allocationProbes();
+  if ((allocations || copies) && options.pid !== undefined) {
+    const writer = sampler.probeWriter(copies ? 'memcpy' : 'malloc');
     const ledger = recording.allocations;
-    if (!writer || !ledger) throw new Error('record: the sampler started without its allocation programs');
-    probes = new AllocationProbes({
+    if (!writer || (allocations && !ledger)) throw new Error(`record: the sampler started without the ${kind} programs`);
+    probes = new UserProbes({
+      target: copies
+        ? new CopyTarget((process, mapping, names) => files.resolvedFunctions(process, mapping, names))
+        : new AllocatorTarget((process, mapping, names) => files.functionOffsets(process, mapping, names)),
       writer,
       snapshot: (pid) => files.snapshot(pid),
-      functionOffsets: (process, mapping, names) => files.functionOffsets(process, mapping, names),
-      follow: (pid) => ledger.follow(pid),
-      forget: (pid) => ledger.forget(pid),
+      follow: ledger ? (pid) => ledger.follow(pid) : undefined,
+      forget: ledger ? (pid) => ledger.forget(pid) : undefined,
     });
     try {
       const probed = await probes.attach(options.pid, options.durationMs + 60_000, 'tail2 record');
-      options.log(`tail2: probing ${probed.functions.join(', ')} in ${terminalText(probed.allocator)}`);
+      options.log(`tail2: probing ${probed.functions.join(', ')} in ${terminalText(probed.file)}`);
     } catch (error) {
       await sampler.stop();
       loader?.close();
@@ -167,7 +174,9 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
       ? `at ${options.frequency} Hz`
       : kind === 'page_faults'
         ? `for page faults, one sample per ${faultPeriod} faults`
-        : `for allocations, one sample per ${formatWeight(meanBytes, 'bytes')} allocated on average`;
+        : copies
+          ? `for copies, one sample per ${formatWeight(DEFAULT_COPY_MEAN_BYTES, 'bytes')} copied on average`
+          : `for allocations, one sample per ${formatWeight(meanBytes, 'bytes')} allocated on average`;
   options.log(`tail2: sampling ${target} on ${cpus} CPUs ${what} for ${formatDuration(options.durationMs)} (Ctrl-C to stop early)`);
 
   const progress = setInterval(() => {
@@ -181,6 +190,9 @@ async function recordWith(files: ProcessFiles, options: RecordOptions): Promise<
   } finally {
     clearTimeout(timer); // an early stop must not leave the timer holding the process open
     clearInterval(progress);
+    // Every copy counted by size, read while the sampler's maps are there.
+    const sizes = copies && options.pid !== undefined ? copySizeBuckets(sampler.copySizes(options.pid)) : [];
+    if (sizes.length > 0) options.log(`tail2: copies by size: ${copySizesText(sizes, COPY_SIZE_BUCKETS)}`);
     await sampler.stop();
     loader?.close();
   }

@@ -1,3 +1,4 @@
+import { copySizesText } from '../model/copy-sizes.js';
 import type { DaemonStatus, MemoryStatus, SymbolsStatus } from '../model/daemon-status.js';
 import { terminalText } from '../model/terminal-text.js';
 
@@ -108,17 +109,24 @@ function notificationLines(notifications: DaemonStatus['notifications']): string
   return lines;
 }
 
-/** The allocation probes: what is probed, what it holds, what could not be. */
+/** The uprobe-based profiles: what is probed, what it holds, what could not be. */
 function probeLines(probes: DaemonStatus['probes']): string[] {
-  if (!probes.available) return [`probes:   allocation probes unavailable: ${shown(probes.reason ?? '')}`];
+  const { malloc, memcpy } = probes.profiles;
+  const count = (kind: string) => probes.processes.filter((p) => p.kind === kind).length;
+  const probed = (kind: string) => `${count(kind)} process${count(kind) === 1 ? '' : 'es'}`;
   const held = probes.outstanding;
   const lines = [
-    `probes:   ${probes.processes.length === 0 ? 'no process probed' : `malloc probed in ${probes.processes.length} process${probes.processes.length === 1 ? '' : 'es'}`}; ` +
-      `${held.allocations} sampled allocations outstanding (~${mib(held.bytes)}), a sample per ${mib(probes.mean_bytes)} allocated; ${probes.kernel.untracked} untracked`,
+    malloc.available
+      ? `probes:   malloc in ${probed('malloc')}; ${held.allocations} sampled allocations outstanding (~${mib(held.bytes)}), a sample per ${mib(malloc.mean_bytes)} allocated; ${probes.kernel.untracked} untracked`
+      : `probes:   malloc unavailable: ${shown(malloc.reason ?? '')}`,
+    memcpy.available
+      ? `          memcpy in ${probed('memcpy')}; ${probes.kernel.copy_samples} copies sampled, a sample per ${mib(memcpy.mean_bytes)} copied`
+      : `          memcpy unavailable: ${shown(memcpy.reason ?? '')}`,
   ];
   for (const p of probes.processes) {
     const cost = p.calls_per_second === null || p.overhead === null ? '' : `; ${p.calls_per_second.toLocaleString('en-US')} calls/s, ~${(p.overhead * 100).toFixed(1)}% of its CPU (at most ${(probes.max_overhead * 100).toFixed(0)}%)`;
-    lines.push(`          pid ${p.pid}: ${p.functions.join(', ')} in ${shown(p.allocator)} until ${p.until} (${shown(p.reason)})${cost}`);
+    lines.push(`          pid ${p.pid} (${p.kind}): ${p.functions.join(', ')} in ${shown(p.file)} until ${p.until} (${shown(p.reason)})${cost}`);
+    if (p.copy_sizes && p.copy_sizes.length > 0) lines.push(`            copies by size: ${copySizesText(p.copy_sizes.map((b) => ({ ...b, to: b.to ?? Infinity })))}`);
   }
   for (const f of probes.failures.slice(-3)) lines.push(`          ${f.at}: ${shown(f.message)}`);
   return lines;

@@ -66,9 +66,9 @@ program
   .addOption(
     new Option(
       '--profile <kind>',
-      'what to profile: cpu; page_faults (the code that made memory resident, in bytes); malloc (bytes allocated, by stack) or inuse (bytes still allocated at the end), both with --pid (docs/profiles.md)',
+      'what to profile: cpu; page_faults (the code that made memory resident, in bytes); malloc (bytes allocated, by stack) or inuse (bytes still allocated at the end); memcpy (bytes copied, by stack); the last three with --pid (docs/profiles.md)',
     )
-      .choices(['cpu', 'page_faults', 'malloc', 'inuse'] satisfies RecordProfile[])
+      .choices(['cpu', 'page_faults', 'malloc', 'inuse', 'memcpy'] satisfies RecordProfile[])
       .default('cpu'),
   )
   .option('--period <faults>', 'with --profile page_faults: faults per sample (each weighs that many pages)', positiveInteger('--period', 1_000_000_000), DEFAULT_PAGE_FAULT_PERIOD)

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../model/duration.js';
 import { parseSize } from '../model/size.js';
-import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../model/allocation-sampling.js';
+import { DEFAULT_ALLOCATION_MEAN_BYTES, DEFAULT_COPY_MEAN_BYTES, DEFAULT_MAX_TRACKED_ALLOCATIONS } from '../model/allocation-sampling.js';
 import { DEFAULT_PAGE_FAULT_PERIOD, PAGE_FAULT_MODES } from '../model/page-fault-profile.js';
 import { UNWIND_MODES } from '../model/unwind-table.js';
 
@@ -82,6 +82,12 @@ export const configFileSchema = z.strictObject({
           max_tracked: z.number().int().min(1).max(1_048_576).default(DEFAULT_MAX_TRACKED_ALLOCATIONS),
         })
         .default({ mode: 'auto', mean: DEFAULT_ALLOCATION_MEAN_BYTES, max_tracked: DEFAULT_MAX_TRACKED_ALLOCATIONS }),
+      copies: z
+        .strictObject({
+          mode: z.enum(['auto', 'off']).default('auto'),
+          mean: size.pipe(z.number().int().min(1, 'must be at least 1 byte').max(1024 ** 3, 'must be at most 1GiB')).default(DEFAULT_COPY_MEAN_BYTES),
+        })
+        .default({ mode: 'auto', mean: DEFAULT_COPY_MEAN_BYTES }),
     })
     .default({
       frequency: 99,
@@ -90,6 +96,7 @@ export const configFileSchema = z.strictObject({
       unwind_memory: 64 * 1024 ** 2,
       page_faults: { mode: 'auto', period: DEFAULT_PAGE_FAULT_PERIOD },
       allocations: { mode: 'auto', mean: DEFAULT_ALLOCATION_MEAN_BYTES, max_tracked: DEFAULT_MAX_TRACKED_ALLOCATIONS },
+      copies: { mode: 'auto', mean: DEFAULT_COPY_MEAN_BYTES },
     }),
   buffer: z
     .strictObject({ retain: duration.default(600_000), max_memory: size.pipe(z.number().min(1024 ** 2, 'must be at least 1MiB: the buffer\'s tables alone start at half a megabyte')).default(256 * 1024 * 1024) })

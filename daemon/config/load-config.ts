@@ -46,6 +46,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     sampling: { frequency: raw.sampling.frequency, maxCpu: raw.sampling.max_cpu, unwind: raw.sampling.unwind, unwindMemoryBytes: raw.sampling.unwind_memory,
       pageFaults: { mode: raw.sampling.page_faults.mode, periodFaults: raw.sampling.page_faults.period },
       allocations: { mode: raw.sampling.allocations.mode, meanBytes: raw.sampling.allocations.mean, maxTracked: raw.sampling.allocations.max_tracked },
+      copies: { mode: raw.sampling.copies.mode, meanBytes: raw.sampling.copies.mean },
     },
     buffer: { retainMs: raw.buffer.retain, maxMemoryBytes: raw.buffer.max_memory },
     stateDir: resolve(base, raw.state_dir),

@@ -9,6 +9,13 @@
 /** The mean bytes between two sampled allocations by default: Go's and jemalloc's 512 KiB. */
 export const DEFAULT_ALLOCATION_MEAN_BYTES = 512 * 1024;
 
+/**
+ * The mean bytes copied between two sampled copies by default (bpf/copies.h, sampled the same
+ * way). Copies are counted in full by size besides (the histogram), so the samples are only for
+ * the stacks: a busy copier at 1 GiB/s writes ~1,000 samples a second at this mean.
+ */
+export const DEFAULT_COPY_MEAN_BYTES = 1024 * 1024;
+
 /** Sampled allocations the kernel tracks (to see their frees) by default, across every probed process. */
 export const DEFAULT_MAX_TRACKED_ALLOCATIONS = 32768;
 

@@ -23,6 +23,8 @@ export interface Tail2Config {
      * allocations the kernel tracks.
      */
     allocations: { mode: 'auto' | 'off'; meanBytes: number; maxTracked: number };
+    /** The copy profile (docs/profiles.md#copies): `auto` loads its program where the kernel has session uprobes; mean bytes copied between samples. */
+    copies: { mode: 'auto' | 'off'; meanBytes: number };
   };
   buffer: {
     /** History kept in memory (ms). @defaultValue 10 minutes */

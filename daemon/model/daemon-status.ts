@@ -351,37 +351,61 @@ export const symbolsStatusSchema = z.object({
 });
 export type SymbolsStatus = z.infer<typeof symbolsStatusSchema>;
 
-/** The allocation probes (docs/profiles.md#allocations): which processes are probed, and what they found. */
-export const probesStatusSchema = z.object({
-  /** Whether probes can be attached; `reason` says why not (`sampling.allocations.mode: off`, a kernel without session uprobes). */
+/** One uprobe-based profile: whether its probes can be attached (`reason` says why not), and its sampling mean. */
+const probedProfileStatusSchema = z.object({
   available: z.boolean(),
+  /** Why not: `sampling.allocations.mode is off`, a kernel without session uprobes… */
   reason: z.string().nullable(),
-  /** `sampling.allocations.mean`: bytes between sampled allocations, on average. */
+  /** Bytes between samples, on average (`sampling.allocations.mean`, `sampling.copies.mean`). */
   mean_bytes: z.number(),
+});
+
+/**
+ * The probes of the uprobe-based profiles (docs/profiles.md#allocations, #copies): which
+ * processes are probed, for which profile, what it costs them and what they found.
+ */
+export const probesStatusSchema = z.object({
+  profiles: z.object({ malloc: probedProfileStatusSchema, memcpy: probedProfileStatusSchema }),
   /** `probes.max_overhead`: the share of a probed process's CPU time its probes may take. */
   max_overhead: z.number(),
   processes: z.array(
     z.object({
       pid: z.number(),
-      kind: z.literal('malloc'),
-      /** The file whose allocator is probed, as the process sees it. */
-      allocator: z.string(),
+      kind: z.enum(['malloc', 'memcpy']),
+      /** The file probed (its allocator, its libc), as the process sees it. */
+      file: z.string(),
       functions: z.array(z.string()),
       /** Why: `tail2 probe`, `rule <name>`… */
       reason: z.string(),
       since: z.string(),
       until: z.string(),
-      /** Calls into its allocator a second, and the share of its CPU time the probes took, over the last second (null before). */
+      /** Calls into the probed functions a second, and the share of its CPU time the probes took, over the last second (null before). */
       calls_per_second: z.number().nullable(),
       overhead: z.number().nullable(),
+      /** memcpy: every copy since the probes were attached, by size (daemon/model/copy-sizes.ts): `from` (bytes), `to` (null: no bound), `count`. */
+      copy_sizes: z.array(z.object({ from: z.number(), to: z.number().nullable(), count: z.number() })).optional(),
     }),
   ),
   /** The last processes that could not be probed: "cannot probe malloc in PID N: …". */
-  failures: z.array(z.object({ pid: z.number(), message: z.string(), at: z.string() })),
+  failures: z.array(z.object({ pid: z.number(), kind: z.enum(['malloc', 'memcpy']), message: z.string(), at: z.string() })),
   /** Sampled allocations not freed yet, and the bytes they stand for; `memory_bytes` what tail2d keeps for them. */
   outstanding: z.object({ allocations: z.number(), bytes: z.number(), processes: z.number(), memory_bytes: z.number() }),
-  /** The kernel's side: allocations sampled, frees of sampled ones, those its table had no room for; its table's entries. */
-  kernel: z.object({ samples: z.number(), frees: z.number(), untracked: z.number(), tracked_capacity: z.number(), probe_runs: z.number(), probe_run_time_ns: z.number() }),
+  /**
+   * The kernel's side: allocations sampled, frees of sampled ones, those its table had no room
+   * for, its table's entries, the allocation programs' runs and time; copies sampled, the copy
+   * program's runs and time.
+   */
+  kernel: z.object({
+    samples: z.number(),
+    frees: z.number(),
+    untracked: z.number(),
+    tracked_capacity: z.number(),
+    probe_runs: z.number(),
+    probe_run_time_ns: z.number(),
+    copy_samples: z.number(),
+    copy_probe_runs: z.number(),
+    copy_probe_run_time_ns: z.number(),
+  }),
 });
 export type ProbesStatus = z.infer<typeof probesStatusSchema>;
 

@@ -34,9 +34,10 @@ export const PROFILE_KIND_NAMES = ['cpu', 'page_faults', 'malloc', 'inuse', 'mem
 export type ProfileKindName = (typeof PROFILE_KIND_NAMES)[number];
 
 /**
- * Every kind, with its record number. `cpu`, `page_faults` and `malloc` (with its view `inuse`) have
- * producers today (bpf/sampler.bpf.c, bpf/allocations.h, docs/profiles.md); the others are the profiles the BPF side will write (allocations, copies,
- * off-CPU time, hardware events, custom probes), reserved here so their numbers never change meaning.
+ * Every kind, with its record number. `cpu`, `page_faults`, `malloc` (with its view `inuse`) and
+ * `memcpy` have producers today (bpf/sampler.bpf.c, bpf/allocations.h, bpf/copies.h,
+ * docs/profiles.md); the others are the profiles the BPF side will write (off-CPU time, hardware
+ * events, custom probes), reserved here so their numbers never change meaning.
  */
 export const PROFILE_KINDS: Readonly<Record<ProfileKindName, ProfileKind>> = {
   cpu: { name: 'cpu', record: 0, title: 'CPU', unit: 'samples', pprof: [{ type: 'samples', unit: 'count' }, { type: 'cpu', unit: 'nanoseconds' }] },
@@ -50,11 +51,18 @@ export const PROFILE_KINDS: Readonly<Record<ProfileKindName, ProfileKind>> = {
     unit: 'bytes',
     pprof: [{ type: 'samples', unit: 'count' }, { type: 'inuse_space', unit: 'bytes' }],
   },
-  memcpy: { name: 'memcpy', record: 4, title: 'Copies', unit: 'bytes', pprof: [{ type: 'samples', unit: 'count' }, { type: 'copied', unit: 'bytes' }] },
+  memcpy: { name: 'memcpy', record: 4, title: 'Copies', unit: 'bytes', pprof: [{ type: 'samples', unit: 'count' }, { type: 'copy_bytes', unit: 'bytes' }] },
   offcpu: { name: 'offcpu', record: 5, title: 'Off-CPU time', unit: 'nanoseconds', pprof: [{ type: 'samples', unit: 'count' }, { type: 'offcpu', unit: 'nanoseconds' }] },
   hardware: { name: 'hardware', record: 6, title: 'Hardware events', unit: 'events', pprof: [{ type: 'samples', unit: 'count' }, { type: 'events', unit: 'count' }] },
   uprobe: { name: 'uprobe', record: 7, title: 'Function calls', unit: 'calls', pprof: [{ type: 'samples', unit: 'count' }, { type: 'calls', unit: 'count' }] },
 };
+
+/**
+ * The profiles that come from uprobes attached to chosen processes (docs/profiles.md): each is a
+ * probe set per process, with its own overhead guard, in `tail2 probe` and /api/probes.
+ */
+export const PROBED_PROFILES = ['malloc', 'memcpy'] as const;
+export type ProbedProfile = (typeof PROBED_PROFILES)[number];
 
 const BY_RECORD = new Map<number, ProfileKind>(
   Object.values(PROFILE_KINDS)

@@ -1,3 +1,4 @@
+import { allocationWeight, DEFAULT_COPY_MEAN_BYTES } from '../model/allocation-sampling.js';
 import type { ProcessEvents } from '../model/process-events.js';
 import { kindOfRecord, MAX_RECORD_KIND, PROFILE_KINDS } from '../model/profile-kind.js';
 import { AllocationFlags, RECORD_HEADER_BYTES, RECORD_VERSION, RecordFlags, RecordKind, RecordWords, readComm } from '../sampler/sample-record.js';
@@ -18,6 +19,7 @@ const W = RecordWords;
 const SHOWN_FLAGS = RecordFlags.kstackError | RecordFlags.ustackError | RecordFlags.ustackTruncated | RecordFlags.ustackStopped;
 const TABLES_WANTED = RecordFlags.ustackNoTables | RecordFlags.ustackUnknownMapping;
 const ALLOC_KIND = PROFILE_KINDS.malloc.record;
+const COPY_KIND = PROFILE_KINDS.memcpy.record;
 
 /** A record's exact start time (see ProcessEvents); only built for the few records that need it. */
 function startTimeOf(words: Uint32Array, w: number): bigint {
@@ -56,6 +58,8 @@ export class BatchIngest {
     private readonly events?: ProcessEvents,
     /** Told of sampled allocations, their addresses and frees (without it, an allocation weighs its size). */
     private readonly allocations?: AllocationEvents,
+    /** The copy profile's mean bytes between samples (bpf/copies.h): a sampled copy weighs what it stands for. */
+    private readonly copyMeanBytes = DEFAULT_COPY_MEAN_BYTES,
   ) {}
 
   ingest(batch: Uint8Array): void {
@@ -128,6 +132,7 @@ export class BatchIngest {
       const stackId = stacks.intern(processId, commId, words, w + W.stacks, kernelLen, userLen, kind | (flags << 16));
       let weight = words[w + W.weightHi] * TWO_32 + words[w + W.weightLo];
       if (kind === ALLOC_KIND && this.allocations) weight = this.allocations.sampled(words[w + W.pid], tid, stackId, weight, timeNs);
+      else if (kind === COPY_KIND) weight = allocationWeight(weight, this.copyMeanBytes).bytes;
       this.sink.append(timeNs, stackId, tid, weight);
       this.records++;
       w = next;

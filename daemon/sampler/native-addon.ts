@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ProbedProfile } from '../model/profile-kind.js';
 import { Tail2Error } from '../model/tail2-error.js';
 
 /** Counters of the BPF sampler, summed over CPUs. */
@@ -63,11 +64,24 @@ export interface NativeSamplerStats {
   allocationTrackedCapacity: number;
   /** Why the allocation probes cannot be attached (not asked for, or the kernel lacks session uprobes). */
   allocationsUnavailable?: string;
+  /** Copies sampled (bpf/copies.h). */
+  copySamples: number;
+  /** Time the copy program ran (ns, with kernel.bpf_stats_enabled) and how often. */
+  copyProbeRunTimeNs: number;
+  copyProbeRuns: number;
+  /** Processes with copy probes attached. */
+  copyProbedProcesses: number;
+  /** Why the copy probes cannot be attached (not asked for, or the kernel lacks session uprobes). */
+  copiesUnavailable?: string;
 }
 
 /** The allocation programs of bpf/allocations.h, by the argument that holds the size. */
 export const ALLOCATION_PROGRAMS = ['size_arg1', 'size_arg2', 'calloc', 'realloc', 'posix_memalign', 'free'] as const;
 export type AllocationProgram = (typeof ALLOCATION_PROGRAMS)[number];
+/** The copy program of bpf/copies.h: memcpy, memmove and mempcpy take the size third. */
+export type CopyProgram = 'size_arg3';
+/** What a probe set's offsets name: the programs of its profile. */
+export type ProbeProgram = AllocationProgram | CopyProgram;
 
 export interface NativeSamplerOptions {
   /** Hz per CPU. */
@@ -98,6 +112,8 @@ export interface NativeSamplerOptions {
    * with a sampling point every `meanBytes` and room for `maxTracked` sampled allocations.
    */
   allocations?: { meanBytes: number; maxTracked: number };
+  /** The copy profile's program: loaded when given (and the kernel has session uprobes), sampling every `meanBytes` copied. */
+  copies?: { meanBytes: number };
   onBatch: (batch: Buffer) => void;
   onError?: (error: Error) => void;
 }
@@ -120,21 +136,26 @@ export interface NativeSampler {
   /** Removes a process's entry (none is fine). */
   deleteUnwindProcess(tgid: number): void;
   /**
-   * Session uprobes on `pid`'s allocator in `path` (a /proc/PID/map_files/ link), which must still
-   * be `file`, at each program's file offsets; `glibc` says it is glibc's (whose realloc(NULL) and
-   * small-alignment memalign call malloc). Replaces the pid's probes. Returns the links made.
+   * The session uprobes of `profile` for `pid` (a probe set: bpf/sampler.h) in `path` (a
+   * /proc/PID/map_files/ link), which must still be `file`, at each program's file offsets;
+   * `flags` are the profile's cookie bits (malloc: 1 when the allocator is glibc's, whose
+   * realloc(NULL) and small-alignment memalign call malloc). Replaces the pid's set of that
+   * profile. Returns the links made.
    */
-  attachAllocations(
+  attachProbes(
+    profile: ProbedProfile,
     pid: number,
     path: string,
     file: { devMajor: number; devMinor: number; inode: number },
-    offsets: Partial<Record<AllocationProgram, number[]>>,
-    glibc: boolean,
+    offsets: Partial<Record<ProbeProgram, number[]>>,
+    flags: number,
   ): number;
-  /** Detaches `pid`'s probes and forgets its sampled allocations in the kernel's table; returns how many it forgot. */
-  detachAllocations(pid: number): number;
-  /** Calls into `pid`'s probed allocator since its probes were attached; 0 when it has none. */
-  allocationCalls(pid: number): number;
+  /** Detaches `pid`'s set of `profile`; for malloc, forgets its sampled allocations in the kernel's table and returns how many. */
+  detachProbes(profile: ProbedProfile, pid: number): number;
+  /** Calls into the functions of `pid`'s set of `profile` since it was attached; 0 when it has none. */
+  probeCalls(profile: ProbedProfile, pid: number): number;
+  /** `pid`'s copies by size since its copy probes were attached (COPY_SIZE_BUCKETS counts); empty when it has none. */
+  copySizes(pid: number): number[];
 }
 
 /**

@@ -56,6 +56,8 @@ export const TAIL2_KIND_PAGE_FAULT = 2;
 export const TAIL2_KIND_EXEC = 1;
 /** a sampled allocation, at the allocator's entry: weight is the bytes asked for (bpf/allocations.h) */
 export const TAIL2_KIND_ALLOC = 3;
+/** a sampled copy (memcpy, memmove, mempcpy), at its entry: weight is the bytes copied (bpf/copies.h) */
+export const TAIL2_KIND_COPY = 4;
 /** a process the walk had tables for exited: header only, free its entries */
 export const TAIL2_KIND_EXIT = 128;
 /** the address the thread's last sampled allocation returned (0: it failed): header only */
@@ -66,9 +68,10 @@ export const TAIL2_KIND_FREE = 130;
 export const TAIL2_FLAG_ALLOC_UNTRACKED = 1;
 export const TAIL2_ALLOC_EXP_STEPS = 1024;
 export const TAIL2_ALLOC_EXP_SHIFT = 16;
+export const TAIL2_PROBE_COOKIE_SLOT_SHIFT = 8;
+export const TAIL2_MAX_PROBE_SETS = 64;
 export const TAIL2_ALLOC_COOKIE_GLIBC = 1;
-export const TAIL2_ALLOC_COOKIE_SLOT_SHIFT = 8;
-export const TAIL2_ALLOC_MAX_PROBED = 256;
+export const TAIL2_COPY_SIZE_BUCKETS = 32;
 /** perf events handled */
 export const TAIL2_COUNTER_SAMPLES = 0;
 /** records dropped because the ring buffer was full */
@@ -99,4 +102,6 @@ export const TAIL2_COUNTER_ALLOC_SAMPLES = 12;
 export const TAIL2_COUNTER_ALLOC_UNTRACKED = 13;
 /** frees of sampled allocations seen */
 export const TAIL2_COUNTER_FREES = 14;
-export const TAIL2_COUNTER_MAX = 15;
+/** copies sampled (of every probed call) */
+export const TAIL2_COUNTER_COPY_SAMPLES = 15;
+export const TAIL2_COUNTER_MAX = 16;

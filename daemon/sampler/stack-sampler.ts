@@ -1,5 +1,6 @@
+import type { ProbedProfile } from '../model/profile-kind.js';
 import { fromNativeError } from '../model/tail2-error.js';
-import { loadNativeAddon, type AllocationProgram, type NativeSampler, type NativeSamplerStats } from './native-addon.js';
+import { loadNativeAddon, type NativeSampler, type NativeSamplerStats, type ProbeProgram } from './native-addon.js';
 import { assertSamplingPrivileges } from './privileges.js';
 
 export interface StackSamplerOptions {
@@ -29,9 +30,11 @@ export interface StackSamplerOptions {
   pageFaults?: { period: number };
   /**
    * The allocation profile (bpf/allocations.h): its programs are loaded, and
-   * {@link StackSampler.allocationProbes} attaches them to one process at a time.
+   * {@link StackSampler.probeWriter} attaches them to one process at a time.
    */
   allocations?: { meanBytes: number; maxTracked: number };
+  /** The copy profile (bpf/copies.h), the same way. */
+  copies?: { meanBytes: number };
   /** Receives batches of raw records (see sample-record.ts). Must not throw. */
   onBatch: (batch: Buffer) => void;
   /** The drain thread failed; sampling has stopped. */
@@ -48,14 +51,15 @@ export interface UnwindMapWriter {
   deleteProcess(tgid: number): void;
 }
 
-/** What attaches the allocation probes to processes (daemon/probes/allocation-probes.ts). */
-export interface AllocationProbeWriter {
-  /** See NativeSampler.attachAllocations. */
-  attach(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<AllocationProgram, number[]>>, glibc: boolean): number;
+/** What attaches one profile's probe sets to processes (daemon/probes/user-probes.ts). */
+export interface ProbeWriter {
+  readonly profile: ProbedProfile;
+  /** See NativeSampler.attachProbes. */
+  attach(pid: number, path: string, file: { devMajor: number; devMinor: number; inode: number }, offsets: Partial<Record<ProbeProgram, number[]>>, flags: number): number;
   detach(pid: number): number;
-  /** Calls into `pid`'s probed allocator since its probes were attached. */
+  /** Calls into `pid`'s probed functions since its probes were attached. */
   calls(pid: number): number;
-  /** BPF time (ns) and runs of every allocation program so far (with kernel.bpf_stats_enabled). */
+  /** BPF time (ns) and runs of the profile's programs so far (with kernel.bpf_stats_enabled). */
   runTime(): { ns: number; runs: number };
   /** Why none can be attached, when they cannot. */
   readonly unavailable: string | undefined;
@@ -96,6 +100,7 @@ export class StackSampler {
       unwindProcesses: this.options.unwind?.processes,
       pageFaultPeriod: this.options.pageFaults?.period,
       allocations: this.options.allocations,
+      copies: this.options.copies,
       onBatch: (batch) => {
         this.batchesReceived++;
         this.options.onBatch(batch);
@@ -196,33 +201,37 @@ export class StackSampler {
     };
   }
 
-  /** The allocation probes of the running sampler; undefined when started without `allocations` or not running. */
-  allocationProbes(): AllocationProbeWriter | undefined {
+  /**
+   * The probes of `profile` on the running sampler; undefined when it was started without that
+   * profile (`allocations`, `copies`) or is not running.
+   */
+  probeWriter(profile: ProbedProfile): ProbeWriter | undefined {
     const native = this.native;
-    if (!native || !this.options.allocations) return undefined;
-    const unavailable = native.stats().allocationsUnavailable;
+    if (!native || !(profile === 'malloc' ? this.options.allocations : this.options.copies)) return undefined;
+    const stats = native.stats();
+    const translated = (work: () => number): number => {
+      try {
+        return work();
+      } catch (error) {
+        throw fromNativeError(error);
+      }
+    };
     return {
-      unavailable,
-      attach: (pid, path, file, offsets, glibc) => {
-        try {
-          return native.attachAllocations(pid, path, file, offsets, glibc);
-        } catch (error) {
-          throw fromNativeError(error);
-        }
-      },
-      detach: (pid) => {
-        try {
-          return native.detachAllocations(pid);
-        } catch (error) {
-          throw fromNativeError(error);
-        }
-      },
-      calls: (pid) => native.allocationCalls(pid),
+      profile,
+      unavailable: profile === 'malloc' ? stats.allocationsUnavailable : stats.copiesUnavailable,
+      attach: (pid, path, file, offsets, flags) => translated(() => native.attachProbes(profile, pid, path, file, offsets, flags)),
+      detach: (pid) => translated(() => native.detachProbes(profile, pid)),
+      calls: (pid) => native.probeCalls(profile, pid),
       runTime: () => {
-        const stats = native.stats();
-        return { ns: stats.allocationProbeRunTimeNs, runs: stats.allocationProbeRuns };
+        const now = native.stats();
+        return profile === 'malloc' ? { ns: now.allocationProbeRunTimeNs, runs: now.allocationProbeRuns } : { ns: now.copyProbeRunTimeNs, runs: now.copyProbeRuns };
       },
     };
+  }
+
+  /** `pid`'s copies by size since its copy probes were attached (bpf/copies.h buckets); empty without. */
+  copySizes(pid: number): number[] {
+    return this.native?.copySizes(pid) ?? [];
   }
 
   /** Counters so far (after stop: the last counters read). */

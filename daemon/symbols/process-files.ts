@@ -267,6 +267,17 @@ export class ProcessFiles {
   }
 
   /**
+   * The code `process` runs for each function named `names` in one mapped file: for an IFUNC
+   * (glibc's memcpy, memmove…), the version its resolver chose in this process, read from the
+   * process's GOT (native/reader/ifunc-targets.h); for a plain function, its own offset. File
+   * offsets, where uprobes go; `ifuncs` says which names were IFUNCs. Names the file lacks are absent.
+   */
+  async resolvedFunctions(process: ProcessSnapshot, mapping: ExecutableMapping, names: readonly string[]): Promise<{ offsets: Map<string, number>; ifuncs: Set<string> }> {
+    const answer = await this.fileRequest<{ offsets: Record<string, number>; ifuncs: string[] }>(process, mapping, { op: 'resolved_functions', names, mapping_offset: mapping.offset });
+    return { offsets: new Map(Object.entries(answer.offsets)), ifuncs: new Set(answer.ifuncs) };
+  }
+
+  /**
    * The GNU build ID of one mapped file (lower-case hex), undefined when it has none: read from
    * its notes alone, without opening its DWARF (or from the module if the reader has it open).
    */

@@ -27,8 +27,9 @@ import { OwnUsage } from './own-usage.js';
 import { preparePrivateStateDir } from './private-state-dir.js';
 import { RuleRounds } from './rule-rounds.js';
 import { sampledCpu } from '../profile/sampled-cpu.js';
-import { AllocationProbing } from './allocation-probing.js';
-import type { ProbedProcess } from '../probes/allocation-probes.js';
+import { Probing } from './probing.js';
+import type { ProbedProfile } from '../model/profile-kind.js';
+import type { ProbedProcess } from '../probes/user-probes.js';
 import { Sampling } from './sampling.js';
 import type { ProcessEvents } from '../model/process-events.js';
 import { UnwindTables } from '../unwind/unwind-tables.js';
@@ -71,8 +72,8 @@ export class Tail2Daemon {
   /** buffer.max_memory, for everything kept per sample and per process (memory-budget.ts). */
   private readonly budget: MemoryBudget;
   private readonly sampling: Sampling;
-  /** The allocation profile: its ledger, fed by the ingest, and the probes attached on demand. */
-  private readonly allocations: AllocationProbing;
+  /** The uprobe-based profiles: the allocation ledger, fed by the ingest, and the probes attached on demand. */
+  private readonly probing: Probing;
   private readonly history: MetricHistory;
   private readonly collector: MetricCollector;
   private readonly rounds: RuleRounds;
@@ -115,17 +116,17 @@ export class Tail2Daemon {
       tablesWanted: (pid, startTimeNs, unknownMapping) => this.sampling.processEvents.tablesWanted(pid, startTimeNs, unknownMapping),
       gone: (pid, startTimeNs, timeNs) => {
         this.sampling.processEvents.gone(pid, startTimeNs, timeNs);
-        this.allocations.processGone(pid, timeNs);
+        this.probing.processGone(pid, timeNs);
       },
     };
-    this.allocations = new AllocationProbing({ config: config.sampling.allocations, maxOverhead: config.probes.maxOverhead, stacks: this.tables.stacks, files: this.files, log });
+    this.probing = new Probing({ config: config.sampling, maxOverhead: config.probes.maxOverhead, stacks: this.tables.stacks, files: this.files, log });
     this.sampling = new Sampling({
       config: config.sampling,
-      ingest: new BatchIngest(this.tables, this.buffer, processEvents, this.allocations.ledger),
+      ingest: new BatchIngest(this.tables, this.buffer, processEvents, this.probing.ledger, config.sampling.copies.meanBytes),
       buffer: this.buffer,
       unwind: { tables: this.unwindTables, snapshot: (pid, startTimeNs) => this.files.snapshot(pid, startTimeNs) },
       onIngested: () => this.rounds.samplesArrived(),
-      onStopped: (reason) => this.allocations.samplingStopped(reason),
+      onStopped: (reason) => this.probing.samplingStopped(reason),
       log,
     });
     this.history = new MetricHistory({ retentionMs: config.buffer.retainMs });
@@ -144,7 +145,7 @@ export class Tail2Daemon {
         this.sampling.protectHost(this.ownUsage.current().cpu_percent_of_core / 100);
       },
       onRuleEvent: (event) => {
-        this.allocations.onRuleEvent(event);
+        this.probing.onRuleEvent(event);
         this.captures?.onRuleEvent(event);
       },
       onRules: (rules) => this.sampling.watchRules(rules),
@@ -171,7 +172,7 @@ export class Tail2Daemon {
       captures: () => this.captures,
       store: () => this.store,
       notifications: () => this.notifications,
-      probes: (stats) => this.allocations.status(stats),
+      probes: (stats) => this.probing.status(stats),
     });
     this.metrics = new DaemonMetrics(() => this.report.gauges());
   }
@@ -206,7 +207,7 @@ export class Tail2Daemon {
       this.captures = this.captureRequests(store);
       cpus = this.sampling.start();
       this.sampledCpus = cpus;
-      this.allocations.start(this.sampling.allocationProbes());
+      this.probing.start((profile) => this.sampling.probeWriter(profile), (pid) => this.sampling.copySizes(pid));
       this.rounds.start();
       this.captures.start();
       this.server = await this.listen(store);
@@ -254,16 +255,16 @@ export class Tail2Daemon {
   }
 
   /**
-   * Probes `pid`'s allocator for `forMs` (tail2 probe malloc, POST /api/probes); rejects with a
-   * ProbeError ("cannot probe malloc in PID N: …") when it cannot.
+   * Probes `pid` for `profile` for `forMs` (tail2 probe malloc|memcpy, POST /api/probes); rejects
+   * with a ProbeError ("cannot probe malloc in PID N: …") when it cannot.
    */
-  probe(pid: number, forMs: number, reason: string, maxRequested?: number): Promise<ProbedProcess> {
-    return this.allocations.attach(pid, forMs, reason, maxRequested);
+  probe(profile: ProbedProfile, pid: number, forMs: number, reason: string, maxRequested?: number): Promise<ProbedProcess> {
+    return this.probing.attach(profile, pid, forMs, reason, maxRequested);
   }
 
-  /** Removes `pid`'s allocation probes; false when it had none. */
-  unprobe(pid: number): boolean {
-    return this.allocations.detach(pid);
+  /** Removes `pid`'s probes of `profile` (of every profile without); false when it had none. */
+  unprobe(pid: number, profile?: ProbedProfile): boolean {
+    return this.probing.detach(pid, profile);
   }
 
   /** Stops in the order above; in-flight captures are cut at now and written. Stops only what started. */
@@ -279,7 +280,7 @@ export class Tail2Daemon {
     // After the captures: their notifications are in the outbox, sent by the next run if not now.
     await this.notifications?.stop();
     this.notifications = undefined;
-    this.allocations.stop();
+    this.probing.stop();
     await this.sampling.stop();
     // Tables being written to the disk cache finish first: the next start reads them back.
     await this.unwindTables.flush();
@@ -302,7 +303,7 @@ export class Tail2Daemon {
     try {
       await this.captures?.finishAll();
     } finally {
-      this.allocations.stop();
+      this.probing.stop();
       await this.sampling.stop();
     }
     this.log.info({ incidents: this.captures?.writtenCount ?? 0, lost: this.captures?.failures().lost ?? 0 }, 'captures in flight written after an uncaught error');
@@ -329,7 +330,7 @@ export class Tail2Daemon {
       buffer: this.buffer,
       tables: this.tables,
       symbolizer: new ProfileSymbolizer(this.files),
-      allocations: this.allocations.ledger,
+      allocations: this.probing.ledger,
       frequency: () => this.sampling.frequency,
       cpus: () => this.sampledCpus,
       includeIdle: () => this.config.capture.includeIdle,
@@ -356,8 +357,8 @@ export class Tail2Daemon {
       status: () => this.report.status(),
       rules: () => this.rounds.states(),
       capture: (request) => this.captureNow(request.beforeMs, request.afterMs, request.reason),
-      probe: (request) => this.probe(request.pid, request.forMs, request.reason, request.maxRequested),
-      unprobe: (pid) => this.unprobe(pid),
+      probe: (request) => this.probe(request.profile, request.pid, request.forMs, request.reason, request.maxRequested),
+      unprobe: (pid, profile) => this.unprobe(pid, profile),
       metrics: () => this.metrics.scrape(),
       host: hostname(),
       version: TAIL2_VERSION,

@@ -5,9 +5,10 @@ import type { Tail2Config } from '../model/config.js';
 import type { SamplerStatus, UnwindingStatus } from '../model/daemon-status.js';
 import type { BatchIngest } from '../profile/batch-ingest.js';
 import type { ProcessEvents } from '../model/process-events.js';
+import type { ProbedProfile } from '../model/profile-kind.js';
 import { decidePageFaults, type PageFaultDecision } from '../model/page-fault-profile.js';
 import type { Rule } from '../model/rule.js';
-import { StackSampler, type AllocationProbeWriter } from '../sampler/stack-sampler.js';
+import { StackSampler, type ProbeWriter } from '../sampler/stack-sampler.js';
 import { processAlive } from '../unwind/process-alive.js';
 import { unwindCapacities } from '../unwind/unwind-budget.js';
 import { UnwindLoader, type UnwindLoaderOptions } from '../unwind/unwind-loader.js';
@@ -219,9 +220,14 @@ export class Sampling {
     };
   }
 
-  /** What attaches the allocation probes; undefined before the start or with `sampling.allocations.mode: off`. */
-  allocationProbes(): AllocationProbeWriter | undefined {
-    return this.sampler.allocationProbes();
+  /** What attaches `profile`'s probes; undefined before the start or with that profile's `mode: off`. */
+  probeWriter(profile: ProbedProfile): ProbeWriter | undefined {
+    return this.sampler.probeWriter(profile);
+  }
+
+  /** `pid`'s copies by size since its copy probes were attached (bpf/copies.h buckets). */
+  copySizes(pid: number): number[] {
+    return this.sampler.copySizes(pid);
   }
 
   /** Makes the sampler hand over what it holds, so the buffer has the last second too. */
@@ -358,6 +364,7 @@ export class Sampling {
       pageFaults: config.pageFaults.mode === 'off' ? undefined : { period: 0 },
       // Loaded (where the kernel has session uprobes) so that probes attach at once when asked for.
       allocations: config.allocations.mode === 'off' ? undefined : { meanBytes: config.allocations.meanBytes, maxTracked: config.allocations.maxTracked },
+      copies: config.copies.mode === 'off' ? undefined : { meanBytes: config.copies.meanBytes },
       batchIntervalMs: BATCH_INTERVAL_MS,
       onBatch: (batch) => {
         // A throw here would surface as an uncaught exception from the native callback and take

@@ -1,5 +1,6 @@
 import type { DaemonStatus } from '../model/daemon-status.js';
-import type { ProbedProcess } from '../probes/allocation-probes.js';
+import type { ProbedProfile } from '../model/profile-kind.js';
+import type { ProbedProcess } from '../probes/user-probes.js';
 import type { RuleStateView } from '../model/rule-state.js';
 import type { IncidentStore } from '../store/incident-store.js';
 
@@ -15,10 +16,10 @@ export interface DaemonApi {
   rules(): readonly RuleStateView[];
   /** Starts a manual capture; returns the incident id it will have. */
   capture(request: { beforeMs: number; afterMs: number; reason: string }): string;
-  /** Attaches the allocation probes to a process (POST /api/probes); rejects with a ProbeError saying why it cannot. Absent: 404. */
-  probe?(request: { pid: number; forMs: number; reason: string; maxRequested: number }): Promise<ProbedProcess>;
-  /** Removes a process's probes; false when it had none. */
-  unprobe?(pid: number): boolean;
+  /** Attaches a profile's probes to a process (POST /api/probes); rejects with a ProbeError saying why it cannot. Absent: 404. */
+  probe?(request: { profile: ProbedProfile; pid: number; forMs: number; reason: string; maxRequested: number }): Promise<ProbedProcess>;
+  /** Removes a process's probes of `profile` (every profile's without); false when it had none. */
+  unprobe?(pid: number, profile?: ProbedProfile): boolean;
   /** Shown in the pages' header. @defaultValue os.hostname() */
   host?: string;
   /** Shown in the pages' footer. @defaultValue the package version */

@@ -1,7 +1,8 @@
 import type express from 'express';
 import { parseDuration } from '../model/duration.js';
 import { TERMINAL_UNSAFE } from '../model/terminal-text.js';
-import { ProbeError } from '../probes/allocation-probes.js';
+import { PROBED_PROFILES, type ProbedProfile } from '../model/profile-kind.js';
+import { ProbeError } from '../probes/user-probes.js';
 import type { DaemonApi } from './daemon-api.js';
 import { RateLimiter } from './rate-limiter.js';
 import { CAPTURE_PROOF_HEADER } from './session-auth.js';
@@ -15,8 +16,8 @@ const PROBE_REQUESTS_PER_MINUTE = 30;
 export const MAX_REQUESTED_PROBES = 16;
 
 /**
- * `POST /api/probes` and `DELETE /api/probes/:pid` (docs/api.md): the allocation probes on one
- * process, for a while. Probes slow the process they are in, so a browser session needs the
+ * `POST /api/probes` and `DELETE /api/probes/:pid` (docs/api.md): one profile's probes (malloc,
+ * memcpy) on one process, for a while. Probes slow the process they are in, so a browser session needs the
  * capture header here too, and a loopback daemon without a token wants JSON.
  */
 export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
@@ -43,10 +44,11 @@ export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
     }
     limiter.record('all');
     const body = (req.body ?? {}) as { kind?: unknown; pid?: unknown; for?: unknown; reason?: unknown };
-    if (body.kind !== 'malloc') {
-      res.status(400).json({ error: 'kind must be "malloc" (the allocation profile, docs/profiles.md#allocations)' });
+    if (!isProbedProfile(body.kind)) {
+      res.status(400).json({ error: 'kind must be "malloc" (the allocation profile) or "memcpy" (the copy profile): docs/profiles.md' });
       return;
     }
+    const profile = body.kind;
     const pid = typeof body.pid === 'number' ? body.pid : typeof body.pid === 'string' && /^\d+$/.test(body.pid) ? Number(body.pid) : NaN;
     if (!Number.isInteger(pid) || pid < 1) {
       res.status(400).json({ error: 'pid must be a process id (a positive whole number)' });
@@ -70,8 +72,8 @@ export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
       return;
     }
     try {
-      const probed = await api.probe({ pid, forMs, reason, maxRequested: MAX_REQUESTED_PROBES });
-      res.status(201).json({ pid: probed.pid, kind: 'malloc', allocator: probed.allocator, functions: probed.functions, until: new Date(probed.untilMs).toISOString() });
+      const probed = await api.probe({ profile, pid, forMs, reason, maxRequested: MAX_REQUESTED_PROBES });
+      res.status(201).json({ pid: probed.pid, kind: profile, file: probed.file, functions: probed.functions, until: new Date(probed.untilMs).toISOString() });
     } catch (error) {
       if (error instanceof ProbeError) {
         res.status(error.tooMany ? 409 : 422).json({ error: error.message });
@@ -89,6 +91,16 @@ export function addProbeRoutes(app: express.Express, api: DaemonApi): void {
       res.status(404).json({ error: 'no such probed process' });
       return;
     }
-    res.json({ detached: api.unprobe(pid) });
+    // ?kind=memcpy removes that profile's probes alone; without, every profile's.
+    const kind = req.query.kind;
+    if (kind !== undefined && !isProbedProfile(kind)) {
+      res.status(400).json({ error: 'kind must be "malloc" or "memcpy"' });
+      return;
+    }
+    res.json({ detached: api.unprobe(pid, kind) });
   });
+}
+
+function isProbedProfile(value: unknown): value is ProbedProfile {
+  return (PROBED_PROFILES as readonly unknown[]).includes(value);
 }

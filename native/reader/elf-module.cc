@@ -22,6 +22,7 @@
 
 #include "debug-files.h"
 #include "demangle.h"
+#include "ifunc-targets.h"
 #include "plt-stubs.h"
 #include "unwind-table.h"
 
@@ -263,6 +264,13 @@ std::map<std::string, uint64_t> Module::FunctionOffsets(const std::vector<std::s
     }
   }
   return offsets;
+}
+
+std::map<std::string, std::vector<uint64_t>> Module::IfuncSlots(const std::vector<std::string>& names) {
+  GElf_Addr bias = 0;
+  Elf* main = dwfl_module_getelf(mod_, &bias);
+  if (main == nullptr) return {};
+  return ::IfuncSlots(main, names);
 }
 
 std::vector<Stack> Module::Symbolize(const std::vector<uint64_t>& fileOffsets) {

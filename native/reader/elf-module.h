@@ -83,6 +83,8 @@ class Module {
   // The file offsets of the functions (defined, global or weak STT_FUNC symbols) named `names`
   // that the file has: where a uprobe on each goes. Names it does not define are left out.
   std::map<std::string, uint64_t> FunctionOffsets(const std::vector<std::string>& names);
+  // The GOT slots of the IFUNC symbols named `names` the file defines (ifunc-targets.h).
+  std::map<std::string, std::vector<uint64_t>> IfuncSlots(const std::vector<std::string>& names);
   const ModuleFacts& Facts() const { return facts_; }
   const std::vector<Segment>& Segments() const { return segments_; }
   // The unwind table of the file (and its debug file's .debug_frame): unwind-table.h.

@@ -15,6 +15,7 @@
 
 #include "debug-files.h"
 #include "demangle.h"
+#include "ifunc-targets.h"
 #include "perf-map.h"
 #include "proc-snapshot.h"
 #include "safe-open.h"
@@ -192,6 +193,33 @@ std::string BuildIdOf(const ReaderConfig& config, const ProcessRef& process, con
   return HexBuildId(std::vector<uint8_t>(p, p + len));
 }
 
+// The code the process runs for each function of `names` in the mapped file: an IFUNC's choice,
+// read from the process's GOT (ifunc-targets.h), or the function's own offset when it is not an
+// IFUNC. The file offsets (where a uprobe goes), and which of them were IFUNCs.
+json ResolvedFunctionsJson(const json& request, Module* module) {
+  const std::vector<std::string> names = request.at("names").get<std::vector<std::string>>();
+  std::map<std::string, uint64_t> offsets = module->FunctionOffsets(names);
+  const std::map<std::string, std::vector<uint64_t>> slots = module->IfuncSlots(names);
+  json ifuncs = json::array();
+  if (!slots.empty()) {
+    Failure failure;
+    UniqueFd dir = OpenProcessDir(ProcessOf(request), &failure);
+    if (!dir.valid()) Fail(failure);
+    // The process's memory, through its /proc directory: a pid reused meanwhile cannot stand in.
+    UniqueFd mem(openat(dir.get(), "mem", O_RDONLY | O_CLOEXEC));
+    if (!mem.valid()) Fail(SysFailure("open", "/proc/" + std::to_string(ProcessOf(request).pid) + "/mem", errno));
+    const MappedFile file = FileOf(request);
+    const MappedImage image{mem.get(), file.start, request.at("mapping_offset").get<uint64_t>(), &module->Segments()};
+    std::map<std::string, uint64_t> resolved;
+    if (!ResolveIfuncs(image, slots, &resolved, &failure)) Fail(failure);
+    for (const auto& [name, offset] : resolved) {
+      offsets[name] = offset;
+      ifuncs.push_back(name);
+    }
+  }
+  return {{"offsets", offsets}, {"ifuncs", ifuncs}};
+}
+
 }  // namespace
 
 std::string ReaderOps::Handle(const std::string& text) {
@@ -216,7 +244,8 @@ std::string ReaderOps::Handle(const std::string& text) {
         Fail(failure);
       }
       answer["result"] = {{"cmdline", cmdline}, {"cmdline_truncated", truncated}};
-    } else if (op == "symbolize" || op == "module_info" || op == "unwind_table" || op == "function_offsets") {
+    } else if (op == "symbolize" || op == "module_info" || op == "unwind_table" || op == "function_offsets" ||
+               op == "resolved_functions") {
       const std::string key = request.at("key").get<std::string>();
       Module* module = cache_.Find(key);
       json refusedJson = json::array();
@@ -253,6 +282,8 @@ std::string ReaderOps::Handle(const std::string& text) {
         result = {{"stacks", std::move(stacks)}, {"strings", strings.Json()}};
       } else if (op == "function_offsets") {
         result = {{"offsets", module->FunctionOffsets(request.at("names").get<std::vector<std::string>>())}};
+      } else if (op == "resolved_functions") {
+        result = ResolvedFunctionsJson(request, module);
       } else if (op == "unwind_table") {
         UnwindTable table;
         std::string why;

@@ -6,6 +6,7 @@ import type { IncidentRecord } from '../../daemon/model/incident-record.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon-process.js';
 import { buildOptimizedCFixture } from '../../harness/fixture-programs.js';
 import { buildCFixture, runCli } from '../helpers/fixtures.js';
+import { weightWhere } from '../helpers/folded-weight.js';
 
 // The daemon's allocation probes (docs/profiles.md#allocations): attached by a pending rss_growth
 // rule and by `tail2 probe`, real session uprobes on real processes, the incident's `inuse` profile.
@@ -26,12 +27,6 @@ async function heapLeaker(binary: string, leakKibPerSecond: number, churnKibPerS
   return child;
 }
 
-/** Total weight of the folded lines whose stack passes `test`. */
-function weightWhere(folded: Map<string, number>, test: (stack: string) => boolean): number {
-  let total = 0;
-  for (const [stack, weight] of folded) if (test(stack)) total += weight;
-  return total;
-}
 
 describe('allocation probes in tail2d', () => {
   it('probes a process whose rss_growth rule goes pending, and its incident pictures what it still holds', async () => {
@@ -75,8 +70,8 @@ describe('allocation probes in tail2d', () => {
 
     // The status says which process is probed, and why.
     const probes = (await d.status()).probes;
-    expect(probes.available).toBe(true);
-    expect(probes.processes).toEqual([expect.objectContaining({ pid: leaker.pid, kind: 'malloc', reason: 'rule leak', allocator: '/usr/lib/x86_64-linux-gnu/libc.so.6' })]);
+    expect(probes.profiles.malloc.available).toBe(true);
+    expect(probes.processes).toEqual([expect.objectContaining({ pid: leaker.pid, kind: 'malloc', reason: 'rule leak', file: '/usr/lib/x86_64-linux-gnu/libc.so.6' })]);
     expect(probes.kernel.samples).toBeGreaterThan(0);
   });
 
@@ -89,11 +84,11 @@ describe('allocation probes in tail2d', () => {
     expect(attach.stdout).toMatch(new RegExp(`^probing malloc, free, calloc, realloc, .* in /usr/lib/x86_64-linux-gnu/libc\\.so\\.6 of pid ${leaker.pid} until `));
     await d.waitFor('sampled allocations', async () => ((await d.status()).probes.outstanding.allocations > 0 ? true : undefined), 30_000);
     const status = await runCli(['status', '--config', d.configPath]);
-    expect(status.stdout).toMatch(new RegExp(`pid ${leaker.pid}: malloc, free, .* in /usr/lib/x86_64-linux-gnu/libc\\.so\\.6 until .* \\(tail2 probe\\)`));
+    expect(status.stdout).toMatch(new RegExp(`pid ${leaker.pid} \\(malloc\\): malloc, free, .* in /usr/lib/x86_64-linux-gnu/libc\\.so\\.6 until .* \\(tail2 probe\\)`));
 
     const stop = await runCli(['probe', 'malloc', '--pid', String(leaker.pid), '--stop', '--config', d.configPath]);
     expect(stop.code, stop.stderr).toBe(0);
-    expect(stop.stderr).toContain(`probes removed from pid ${leaker.pid}`);
+    expect(stop.stderr).toContain(`malloc probes removed from pid ${leaker.pid}`);
     const after = (await d.status()).probes;
     expect(after.processes).toEqual([]);
     // Its outstanding allocations are no longer followed (their frees would not be seen).

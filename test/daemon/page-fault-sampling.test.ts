@@ -24,7 +24,7 @@ afterEach(async () => {
 function sampling(mode: PageFaultMode, maxCpu = 0.25, periodFaults = 256): Sampling {
   const tables = createStackTables(() => undefined);
   const buffer = new RollingBuffer(tables, { retainNs: 60e9, maxBytes: 64 << 20 });
-  const config: Tail2Config['sampling'] = { frequency: 99, maxCpu, unwind: 'frame-pointer', unwindMemoryBytes: 64 << 20, pageFaults: { mode, periodFaults }, allocations: { mode: 'off', meanBytes: 524288, maxTracked: 1 } };
+  const config: Tail2Config['sampling'] = { frequency: 99, maxCpu, unwind: 'frame-pointer', unwindMemoryBytes: 64 << 20, pageFaults: { mode, periodFaults }, allocations: { mode: 'off', meanBytes: 524288, maxTracked: 1 }, copies: { mode: 'off', meanBytes: 1048576 } };
   const started = new Sampling({ config, ingest: new BatchIngest(tables, buffer), buffer, log: pino({ level: 'silent' }) });
   running.push(started);
   return started;

@@ -44,17 +44,15 @@ export function quietMemoryBreakdown(): DaemonStatus['memory']['breakdown'] {
   };
 }
 
-/** The allocation probes of a daemon that probes nothing. */
+/** The probes of a daemon that probes nothing. */
 export function quietProbesStatus(): DaemonStatus['probes'] {
   return {
-    available: true,
-    reason: null,
-    mean_bytes: 524_288,
+    profiles: { malloc: { available: true, reason: null, mean_bytes: 524_288 }, memcpy: { available: true, reason: null, mean_bytes: 1_048_576 } },
     max_overhead: 0.05,
     processes: [],
     failures: [],
     outstanding: { allocations: 0, bytes: 0, processes: 0, memory_bytes: 0 },
-    kernel: { samples: 0, frees: 0, untracked: 0, tracked_capacity: 32_768, probe_runs: 0, probe_run_time_ns: 0 },
+    kernel: { samples: 0, frees: 0, untracked: 0, tracked_capacity: 32_768, probe_runs: 0, probe_run_time_ns: 0, copy_samples: 0, copy_probe_runs: 0, copy_probe_run_time_ns: 0 },
   };
 }
 

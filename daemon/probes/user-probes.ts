@@ -1,34 +1,33 @@
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { parseProcPidStat } from '../metrics/process-cpu-rss.js';
 import { USER_HZ } from '../metrics/proc-stat.js';
-import type { AllocationProgram } from '../sampler/native-addon.js';
-import type { AllocationProbeWriter } from '../sampler/stack-sampler.js';
+import type { ProbedProfile } from '../model/profile-kind.js';
+import type { ProbeProgram } from '../sampler/native-addon.js';
+import type { ProbeWriter } from '../sampler/stack-sampler.js';
 import type { ExecutableMapping, ProcessSnapshot } from '../symbols/proc-maps.js';
 
-/** The allocator's entry points, and the program (bpf/allocations.h) that reads each one's size. */
-const FUNCTIONS: ReadonlyArray<readonly [string, AllocationProgram]> = [
-  ['malloc', 'size_arg1'],
-  ['free', 'free'],
-  ['calloc', 'calloc'],
-  ['realloc', 'realloc'],
-  ['posix_memalign', 'posix_memalign'],
-  ['aligned_alloc', 'size_arg2'],
-  ['memalign', 'size_arg2'],
-  ['valloc', 'size_arg1'],
-  ['pvalloc', 'size_arg1'],
-];
-/**
- * Symbols that say the allocator is glibc's (in libc.so.6 or linked into a static binary), whose
- * realloc(NULL) and small-alignment memalign call malloc (bpf/allocations.h). jemalloc defines
- * `__libc_malloc` too, to stand in for glibc's; only glibc has `malloc_trim` besides.
- */
-const GLIBC_MARKERS = ['__libc_malloc', 'malloc_trim'];
-const FUNCTION_NAMES = [...FUNCTIONS.map(([name]) => name), ...GLIBC_MARKERS];
+/** Where one profile's probes go in one process: a file it maps, and the functions' offsets in it. */
+export interface ProbePlan {
+  /** The executable mapping of the file probed. */
+  mapping: ExecutableMapping;
+  /** The file offsets each program of the profile probes. */
+  offsets: Partial<Record<ProbeProgram, number[]>>;
+  /** The profile's cookie bits (bpf/sampler.h). */
+  flags: number;
+  /** The functions probed, by name, as the status shows them. */
+  functions: string[];
+}
 
-/** Libraries that replace glibc's allocator when a program links or preloads them. */
-const ALLOCATOR_LIBRARY = /^lib(jemalloc|tcmalloc|tcmalloc_minimal|mimalloc|hoard|tbbmalloc)[.-]/;
-const LIBC = /^libc(\.so|-)/;
+/**
+ * What one profile probes (daemon/probes/allocator-target.ts, copy-target.ts): which file of a
+ * process and which functions in it. `plan` throws an Error saying why when the process has none.
+ */
+export interface ProbeTarget {
+  readonly profile: ProbedProfile;
+  /** What the probed calls are, in the guard's message: "allocator calls", "copies". */
+  readonly calls: string;
+  plan(snapshot: ProcessSnapshot): Promise<ProbePlan>;
+}
 
 /**
  * How often probed processes are looked at: whether they exited (their probes and allocations are
@@ -66,16 +65,15 @@ const MIN_JUDGED_PROBE_SHARE_OF_CORE = 0.01;
 /** Failures kept for the status. */
 const MAX_FAILURES = 16;
 
-export interface AllocationProbesDeps {
-  writer: AllocationProbeWriter;
+export interface UserProbesDeps {
+  target: ProbeTarget;
+  writer: ProbeWriter;
   /** The process's mappings, read safely (tail2-reader). */
   snapshot(pid: number): Promise<ProcessSnapshot | undefined>;
-  /** The file offsets of the functions a mapped file defines (tail2-reader, process-files.ts). */
-  functionOffsets(process: ProcessSnapshot, mapping: ExecutableMapping, names: readonly string[]): Promise<Map<string, number>>;
-  /** Told before a process's probes are attached: its sampled allocations are to be followed. */
-  follow(pid: number): void;
-  /** Told when a process's probes go: its outstanding allocations are no longer followed. */
-  forget(pid: number): void;
+  /** Told before a process's probes are attached (malloc: its sampled allocations are to be followed). */
+  follow?(pid: number): void;
+  /** Told when a process's probes go (malloc: its outstanding allocations are no longer followed). */
+  forget?(pid: number): void;
   /**
    * The most a process may be slowed by its probes (`probes.max_overhead`): the share of its CPU
    * time they take. Past it two rounds in a row, they are detached and the status says why.
@@ -91,8 +89,9 @@ export interface AllocationProbesDeps {
 /** One probed process, as the status shows it. */
 export interface ProbedProcess {
   pid: number;
-  /** The file whose allocator is probed, as the process sees it. */
-  allocator: string;
+  profile: ProbedProfile;
+  /** The file probed, as the process sees it. */
+  file: string;
   /** The functions probed in it. */
   functions: string[];
   /** Why it is probed: `tail2 probe`, a rule's name… */
@@ -108,6 +107,7 @@ export interface ProbedProcess {
 /** A process that could not be probed, and why, in words. */
 export interface ProbeFailure {
   pid: number;
+  profile: ProbedProfile;
   message: string;
   atMs: number;
 }
@@ -115,12 +115,13 @@ export interface ProbeFailure {
 /** Why a process cannot be probed: `message` reads "cannot probe malloc in PID N: …". */
 export class ProbeError extends Error {
   constructor(
+    readonly profile: ProbedProfile,
     readonly pid: number,
     why: string,
     /** Refused because enough processes are probed on request already. */
     readonly tooMany = false,
   ) {
-    super(`cannot probe malloc in PID ${pid}: ${why}`);
+    super(`cannot probe ${profile} in PID ${pid}: ${why}`);
     this.name = 'ProbeError';
   }
 }
@@ -136,40 +137,39 @@ interface Attached extends ProbedProcess {
 }
 
 /**
- * The allocation profile's probes, one process at a time (docs/profiles.md): finds the allocator
- * the process really runs (its executable when it is static or links jemalloc and the like in, a
- * preloaded or linked allocator library, else its libc), the file offsets of its entry points
- * (read by tail2-reader, never in the daemon), and attaches the session uprobes of
- * bpf/allocations.h through /proc/PID/map_files, the very file the process maps, for that
- * process only. Each attach lasts a while (`forMs`); attaching again extends it. A process that
- * exits loses its probes at the next check.
+ * One profile's probes, one process at a time (docs/profiles.md): the target says which file of
+ * the process and which functions in it (read by tail2-reader, never in the daemon); the session
+ * uprobes go on through /proc/PID/map_files, the very file the process maps, for that process
+ * only. Each attach lasts a while (`forMs`); attaching again extends it. A process that exits
+ * loses its probes at the next check, and the overhead guard removes probes that cost the
+ * process more than `maxOverhead` of its CPU time.
  */
-export class AllocationProbes {
+export class UserProbes {
   private readonly attached = new Map<number, Attached>();
   /** Attaches under way: a second request for the same pid waits for the first. */
   private readonly attaching = new Map<number, Promise<ProbedProcess>>();
   /** Attaches under way that a detach, exit or exec overtook: they end as soon as they can. */
   private readonly cancelled = new Map<number, string>();
   private readonly failures: ProbeFailure[] = [];
-  /** The allocation programs' run time at the last round (kernel.bpf_stats_enabled). */
+  /** The profile's programs' run time at the last round (kernel.bpf_stats_enabled). */
   private lastRunTime = { ns: 0, runs: 0 };
   private readonly exitTimer: NodeJS.Timeout;
 
-  constructor(private readonly deps: AllocationProbesDeps) {
+  constructor(private readonly deps: UserProbesDeps) {
     this.exitTimer = setInterval(() => this.safely(0, () => this.check()), CHECK_MS);
     this.exitTimer.unref();
   }
 
   /**
-   * Probes `pid`'s allocator for `forMs` from now (or extends its probes to then). Rejects with a
-   * {@link ProbeError} saying why it cannot (no allocator found, a kernel without session
+   * Probes `pid` for `forMs` from now (or extends its probes to then). Rejects with a
+   * {@link ProbeError} saying why it cannot (nothing to probe found, a kernel without session
    * uprobes, a process gone), recorded for the status too.
    */
   async attach(pid: number, forMs: number, reason: string, maxRequested?: number): Promise<ProbedProcess> {
     // Requests (not rules) probe at most `maxRequested` processes at once, this one aside.
     if (maxRequested !== undefined && !this.attached.has(pid)) {
       const requested = [...this.attached.values()].filter((entry) => !entry.reason.startsWith('rule ')).length + this.attaching.size;
-      if (requested >= maxRequested) throw new ProbeError(pid, `${maxRequested} processes are probed on request already: remove some first (tail2 probe malloc --pid N --stop)`, true);
+      if (requested >= maxRequested) throw new ProbeError(this.profile, pid, `${maxRequested} processes are probed on request already: remove some first (tail2 probe ${this.profile} --pid N --stop)`, true);
     }
     const underWay = this.attaching.get(pid);
     if (underWay) {
@@ -196,7 +196,7 @@ export class AllocationProbes {
   /** Throws when an attach of `pid` under way was cancelled meanwhile. */
   private checkCancelled(pid: number): void {
     const why = this.cancelled.get(pid);
-    if (why !== undefined) throw new ProbeError(pid, why);
+    if (why !== undefined) throw new ProbeError(this.profile, pid, why);
   }
 
   /**
@@ -211,48 +211,45 @@ export class AllocationProbes {
     // Called from the ingest: a detach the kernel refuses is the status's, never the batch's.
     this.safely(pid, () => {
       this.detach(pid);
-      this.fail(new ProbeError(pid, `probes removed: ${why}`));
+      this.fail(new ProbeError(this.profile, pid, `probes removed: ${why}`));
     });
   }
 
   private async attachNew(pid: number, forMs: number, reason: string): Promise<ProbedProcess> {
     const now = this.now();
     try {
-      if (this.deps.writer.unavailable) throw new ProbeError(pid, this.deps.writer.unavailable);
+      if (this.deps.writer.unavailable) throw new ProbeError(this.profile, pid, this.deps.writer.unavailable);
       // Which process this is: the pid with its start time, read before anything else.
       const startTicks = this.startTicksOf(pid);
-      if (startTicks === undefined) throw new ProbeError(pid, 'no such process');
+      if (startTicks === undefined) throw new ProbeError(this.profile, pid, 'no such process');
       const attachedAtNs = Number(process.hrtime.bigint());
       const snapshot = await this.deps.snapshot(pid);
       this.checkCancelled(pid);
-      if (!snapshot) throw new ProbeError(pid, 'the process is gone, or its mappings could not be read');
-      const found = await this.findAllocator(snapshot);
-      this.checkCancelled(pid);
-      const byProgram: Partial<Record<AllocationProgram, number[]>> = {};
-      const seen = new Set<number>();
-      const { mapping } = found;
-      const mappedBytes = mapping.end - mapping.start;
-      for (const [name, program] of FUNCTIONS) {
-        const offset = found.offsets.get(name);
-        // Aliases (memalign and aligned_alloc are one function in glibc) get one probe; only code
-        // the process maps executable is probed.
-        if (offset === undefined || seen.has(offset) || offset < mapping.offset || offset >= mapping.offset + mappedBytes) continue;
-        seen.add(offset);
-        (byProgram[program] ??= []).push(offset);
-      }
-      if (!byProgram.size_arg1 || !byProgram.free) throw new ProbeError(pid, `malloc or free of ${mapping.path} is outside its executable mapping`);
-      const path = `/proc/${pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
-      this.deps.follow(pid);
+      if (!snapshot) throw new ProbeError(this.profile, pid, 'the process is gone, or its mappings could not be read');
+      let plan: ProbePlan;
       try {
-        this.deps.writer.attach(pid, path, mapping, byProgram, GLIBC_MARKERS.every((name) => found.offsets.has(name)));
+        plan = await this.deps.target.plan(snapshot);
       } catch (error) {
-        this.deps.forget(pid);
-        throw new ProbeError(pid, (error as Error).message);
+        throw new ProbeError(this.profile, pid, (error as Error).message);
+      }
+      this.checkCancelled(pid);
+      const { mapping } = plan;
+      // Only code the process maps executable is probed.
+      const mapped = (offset: number) => offset >= mapping.offset && offset < mapping.offset + (mapping.end - mapping.start);
+      if (!Object.values(plan.offsets).every((at) => at.every(mapped))) throw new ProbeError(this.profile, pid, `a function to probe in ${mapping.path} is outside its executable mapping`);
+      const path = `/proc/${pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
+      this.deps.follow?.(pid);
+      try {
+        this.deps.writer.attach(pid, path, mapping, plan.offsets, plan.flags);
+      } catch (error) {
+        this.deps.forget?.(pid);
+        throw new ProbeError(this.profile, pid, (error as Error).message);
       }
       const entry: Attached = {
         pid,
-        allocator: mapping.path,
-        functions: FUNCTIONS.filter(([name]) => Object.values(byProgram).some((at) => at.includes(found.offsets.get(name) ?? -1))).map(([name]) => name),
+        profile: this.profile,
+        file: mapping.path,
+        functions: plan.functions,
         reason,
         sinceMs: now,
         untilMs: now + forMs,
@@ -265,18 +262,18 @@ export class AllocationProbes {
       this.schedule(entry);
       return this.view(entry);
     } catch (error) {
-      throw this.fail(error instanceof ProbeError ? error : new ProbeError(pid, (error as Error).message));
+      throw this.fail(error instanceof ProbeError ? error : new ProbeError(this.profile, pid, (error as Error).message));
     }
   }
 
   /** Keeps `failure` for the status; returns it. */
   private fail(failure: ProbeError): ProbeError {
-    this.failures.push({ pid: failure.pid, message: failure.message, atMs: this.now() });
+    this.failures.push({ pid: failure.pid, profile: failure.profile, message: failure.message, atMs: this.now() });
     if (this.failures.length > MAX_FAILURES) this.failures.shift();
     return failure;
   }
 
-  /** Removes `pid`'s probes (none is fine; an attach under way is cancelled) and forgets its outstanding allocations. */
+  /** Removes `pid`'s probes (none is fine; an attach under way is cancelled) and forgets what they followed. */
   detach(pid: number): void {
     if (this.attaching.has(pid)) this.cancelled.set(pid, 'probes removed while being attached');
     const entry = this.attached.get(pid);
@@ -286,7 +283,7 @@ export class AllocationProbes {
     try {
       this.deps.writer.detach(pid);
     } finally {
-      this.deps.forget(pid);
+      this.deps.forget?.(pid);
     }
   }
 
@@ -305,38 +302,6 @@ export class AllocationProbes {
     for (const pid of [...this.attached.keys()]) this.detach(pid);
   }
 
-  /**
-   * The file holding the allocator `snapshot` runs, and its entry points' offsets: the first of
-   * its executable, an allocator library, its libc that defines both malloc and free.
-   */
-  private async findAllocator(snapshot: ProcessSnapshot): Promise<{ mapping: ExecutableMapping; offsets: Map<string, number> }> {
-    const files = new Map<string, ExecutableMapping>();
-    for (const mapping of snapshot.mappings) if (mapping.path.startsWith('/') && !files.has(mapping.cacheKey)) files.set(mapping.cacheKey, mapping);
-    const all = [...files.values()];
-    const executable = all[0];
-    const candidates = [
-      ...(executable ? [executable] : []),
-      ...all.filter((m) => m !== executable && ALLOCATOR_LIBRARY.test(basename(m.path))),
-      ...all.filter((m) => m !== executable && LIBC.test(basename(m.path))),
-    ];
-    const problems: string[] = [];
-    for (const mapping of candidates) {
-      let offsets: Map<string, number>;
-      try {
-        offsets = await this.deps.functionOffsets(snapshot, mapping, FUNCTION_NAMES);
-      } catch (error) {
-        problems.push(`${mapping.path}: ${(error as Error).message}`);
-        continue;
-      }
-      if (offsets.has('malloc') && offsets.has('free')) return { mapping, offsets };
-    }
-    const tried = candidates.map((m) => m.path).join(', ') || 'no file-backed code';
-    throw new ProbeError(
-      snapshot.pid,
-      `no mapped file defines malloc and free (looked in ${tried}${problems.length > 0 ? `; ${problems.join('; ')}` : ''}): a stripped static binary, or an allocator tail2 does not know`,
-    );
-  }
-
   private schedule(entry: Attached): void {
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => this.safely(entry.pid, () => this.detach(entry.pid)), Math.max(0, entry.untilMs - this.now()));
@@ -349,7 +314,7 @@ export class AllocationProbes {
       work();
     } catch (error) {
       this.attached.delete(pid);
-      this.fail(new ProbeError(pid, `the probes failed: ${(error as Error).message}`));
+      this.fail(new ProbeError(this.profile, pid, `the probes failed: ${(error as Error).message}`));
     }
   }
 
@@ -367,7 +332,7 @@ export class AllocationProbes {
         const stat = this.statOf(entry.pid);
         if (!stat || stat.startTicks !== entry.startTicks) {
           this.detach(entry.pid);
-          this.fail(new ProbeError(entry.pid, 'probes removed: the process exited'));
+          this.fail(new ProbeError(this.profile, entry.pid, 'probes removed: the process exited'));
           return;
         }
         this.guard(entry, stat.cpuTicks, programNs);
@@ -403,8 +368,9 @@ export class AllocationProbes {
     this.detach(entry.pid);
     this.fail(
       new ProbeError(
+        this.profile,
         entry.pid,
-        `probes removed by the overhead guard: ${Math.round(entry.callsPerSecond).toLocaleString('en-US')} allocator calls a second took ~${percent(entry.overhead)} of its CPU time, over probes.max_overhead (${percent(budget)})`,
+        `probes removed by the overhead guard: ${Math.round(entry.callsPerSecond).toLocaleString('en-US')} ${this.deps.target.calls} a second took ~${percent(entry.overhead)} of its CPU time, over probes.max_overhead (${percent(budget)})`,
       ),
     );
   }
@@ -436,8 +402,12 @@ export class AllocationProbes {
   }
 
   private view(entry: Attached): ProbedProcess {
-    const { pid, allocator, functions, reason, sinceMs, untilMs, callsPerSecond, overhead } = entry;
-    return { pid, allocator, functions, reason, sinceMs, untilMs, callsPerSecond, overhead };
+    const { pid, profile, file, functions, reason, sinceMs, untilMs, callsPerSecond, overhead } = entry;
+    return { pid, profile, file, functions, reason, sinceMs, untilMs, callsPerSecond, overhead };
+  }
+
+  private get profile(): ProbedProfile {
+    return this.deps.target.profile;
   }
 
   private now(): number {
